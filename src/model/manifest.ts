@@ -226,13 +226,13 @@ function checkConsistency(m: Manifest, r: JsonReader): void {
   const { maxPromptTokens, maxResponseTokens } = m.preprocess.text;
   expectShape('vision', 'inputs', 0, ['N', 3, size, size], 'preprocess.image.size');
   const dv = m.io.vision.outputs[0]!.shape[1];
-  if (m.io.vision.outputs[0]!.shape.length !== 2 || typeof dv !== 'number') at('vision', 'outputs', 0).fail('[N, Dv] with a fixed Dv');
+  if (m.io.vision.outputs[0]!.shape.length !== 2 || typeof dv !== 'number') return at('vision', 'outputs', 0).fail('[N, Dv] with a fixed Dv');
   expectShape('encoder', 'inputs', 0, ['N', maxImages, dv], 'maxImages and the vision embedding size');
   expectShape('encoder', 'inputs', 1, ['N', maxImages], 'preprocess.image.maxImages');
   expectShape('encoder', 'inputs', 2, ['N', maxPromptTokens], 'preprocess.text.maxPromptTokens');
   expectShape('encoder', 'inputs', 3, ['N', maxResponseTokens], 'preprocess.text.maxResponseTokens');
   const d = m.io.encoder.outputs[0]!.shape[1];
-  if (m.io.encoder.outputs[0]!.shape.length !== 2 || typeof d !== 'number') at('encoder', 'outputs', 0).fail('[N, D] with a fixed D');
+  if (m.io.encoder.outputs[0]!.shape.length !== 2 || typeof d !== 'number') return at('encoder', 'outputs', 0).fail('[N, D] with a fixed D');
   expectShape('head', 'inputs', 0, ['N', d], 'the encoder feature size');
   const k = m.io.head.outputs[0]!.shape[1];
   if (m.io.head.outputs[0]!.shape.length !== 2 || typeof k !== 'number') at('head', 'outputs', 0).fail('[N, K] with a fixed K >= 1');

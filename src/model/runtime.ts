@@ -1,0 +1,114 @@
+/**
+ * The three ONNX stages of a loaded version, and the arithmetic that turns
+ * head outputs into served numbers (mean reward, ensemble spread, calibrated
+ * reward). Knows nothing of files, caches or batching.
+ */
+import * as ort from 'onnxruntime-node';
+import { dims, type Manifest, type Stage } from './manifest.js';
+import type { Tokenizer } from './text.js';
+
+export type Sessions = Record<Stage, ort.InferenceSession>;
+
+/** One item ready for the encoder: embeddings of its images and its token ids. */
+export interface EncoderItem {
+  /** One [Dv] embedding per image, at most maxImages. */
+  imageEmbeddings: Float32Array[];
+  promptIds: number[];
+  responseIds: number[];
+}
+
+export interface HeadOutput {
+  /** Mean over the K heads, one per item. */
+  rewards: Float32Array;
+  /** Standard deviation over the K heads, one per item. */
+  spread: Float32Array;
+  /** Raw [B, K] head outputs. */
+  heads: Float32Array;
+}
+
+export class ModelRuntime {
+  readonly dv: number;
+  readonly d: number;
+  readonly k: number;
+
+  constructor(
+    readonly manifest: Manifest,
+    readonly tokenizer: Tokenizer,
+    private readonly sessions: Sessions,
+  ) {
+    ({ dv: this.dv, d: this.d, k: this.k } = dims(manifest));
+  }
+
+  get version(): number {
+    return this.manifest.version;
+  }
+
+  /** pixels: n preprocessed images, [n, 3, S, S] -> [n, Dv]. */
+  async embedImages(pixels: Float32Array, n: number): Promise<Float32Array> {
+    const s = this.manifest.preprocess.image.size;
+    const out = await this.sessions.vision.run({ pixels: new ort.Tensor('float32', pixels, [n, 3, s, s]) });
+    return out.embedding!.data as Float32Array;
+  }
+
+  /** Items -> features [B, D]. */
+  async encode(items: EncoderItem[]): Promise<Float32Array> {
+    const b = items.length;
+    const { maxImages } = this.manifest.preprocess.image;
+    const { maxPromptTokens: tp, maxResponseTokens: tr } = this.manifest.preprocess.text;
+    const emb = new Float32Array(b * maxImages * this.dv);
+    const mask = new Float32Array(b * maxImages);
+    const prompt = new BigInt64Array(b * tp);
+    const response = new BigInt64Array(b * tr);
+    items.forEach((it, i) => {
+      it.imageEmbeddings.slice(0, maxImages).forEach((e, j) => {
+        emb.set(e, (i * maxImages + j) * this.dv);
+        mask[i * maxImages + j] = 1;
+      });
+      it.promptIds.slice(0, tp).forEach((id, j) => { prompt[i * tp + j] = BigInt(id); });
+      it.responseIds.slice(0, tr).forEach((id, j) => { response[i * tr + j] = BigInt(id); });
+    });
+    const out = await this.sessions.encoder.run({
+      image_embeddings: new ort.Tensor('float32', emb, [b, maxImages, this.dv]),
+      image_mask: new ort.Tensor('float32', mask, [b, maxImages]),
+      prompt_ids: new ort.Tensor('int64', prompt, [b, tp]),
+      response_ids: new ort.Tensor('int64', response, [b, tr]),
+    });
+    return out.features!.data as Float32Array;
+  }
+
+  /** Features [B, D] -> rewards. */
+  async head(features: Float32Array, b: number): Promise<HeadOutput> {
+    const out = await this.sessions.head.run({ features: new ort.Tensor('float32', features, [b, this.d]) });
+    return summarizeHeads(out.rewards!.data as Float32Array, b, this.k);
+  }
+
+  async score(items: EncoderItem[]): Promise<HeadOutput & { features: Float32Array }> {
+    const features = await this.encode(items);
+    return { ...(await this.head(features, items.length)), features };
+  }
+
+  /** Reward on the version's calibrated scale: z-score against its reference set. */
+  normalize(reward: number): number {
+    const { mean, std } = this.manifest.calibration;
+    return (reward - mean) / std;
+  }
+
+  async release(): Promise<void> {
+    await Promise.all(Object.values(this.sessions).map((s) => s.release()));
+  }
+}
+
+export function summarizeHeads(heads: Float32Array, b: number, k: number): HeadOutput {
+  const rewards = new Float32Array(b);
+  const spread = new Float32Array(b);
+  for (let i = 0; i < b; i++) {
+    let sum = 0;
+    for (let j = 0; j < k; j++) sum += heads[i * k + j]!;
+    const mean = sum / k;
+    let v = 0;
+    for (let j = 0; j < k; j++) v += (heads[i * k + j]! - mean) ** 2;
+    rewards[i] = mean;
+    spread[i] = Math.sqrt(v / k);
+  }
+  return { rewards, spread, heads };
+}
