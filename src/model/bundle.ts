@@ -4,10 +4,10 @@
  * manifest, and a warm-up run whose rewards must all be finite. A bundle that
  * fails any step never reaches serving.
  */
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
+import { sha256Hex } from './digest.js';
 import { BundleError } from './errors.js';
 import {
   FILE_KEYS, fmtShape, MANIFEST_FILE, readManifest, STAGES,
@@ -29,10 +29,6 @@ export interface LoadedBundle {
   runtime: ModelRuntime;
 }
 
-export function sha256(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
-
 async function readChecked(dir: string, key: FileKey, ref: FileRef, opts: LoadOptions): Promise<Uint8Array> {
   let path: string;
   if (ref.path) path = join(dir, ref.path);
@@ -44,7 +40,7 @@ async function readChecked(dir: string, key: FileKey, ref: FileRef, opts: LoadOp
   } catch (cause) {
     throw new BundleError('missing-file', dir, `files.${key}: cannot read ${path}`, { cause });
   }
-  const got = sha256(bytes);
+  const got = sha256Hex(bytes);
   if (got !== ref.sha256) {
     throw new BundleError('sha256-mismatch', dir, `files.${key} (${path}): sha256 is ${got}, manifest says ${ref.sha256}`);
   }

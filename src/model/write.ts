@@ -6,7 +6,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { sha256 } from './bundle.js';
+import { sha256Hex } from './digest.js';
 import {
   BUNDLE_FORMAT, MANIFEST_FILE,
   type Calibration, type FileKey, type FileRef, type ImagePreprocess, type Lineage, type Manifest, type Stage, type StageIO, type TextPreprocess,
@@ -77,7 +77,7 @@ export async function writeBundle(dir: string, spec: BundleSpec): Promise<Manife
       return;
     }
     await writeFile(join(dir, FILE_NAMES[key]), content);
-    files[key] = { path: FILE_NAMES[key], sha256: sha256(content) };
+    files[key] = { path: FILE_NAMES[key], sha256: sha256Hex(content) };
   };
   await put('vision', spec.vision);
   await put('encoder', spec.encoder);

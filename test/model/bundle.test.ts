@@ -2,7 +2,8 @@ import { mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadBundle, sha256 } from '../../src/model/bundle.js';
+import { loadBundle } from '../../src/model/bundle.js';
+import { sha256Hex } from '../../src/model/digest.js';
 import { BundleError, ManifestError } from '../../src/model/errors.js';
 import { TINY, TINY_D, tinyHead, tinyVision, writeTinyBundle } from '../fixtures/tiny-bundle.js';
 
@@ -20,7 +21,7 @@ async function patchManifest(dir: string, patch: (m: any) => void): Promise<void
 /** Replace a stage file and its sha256 in the manifest, so only the content is wrong. */
 async function replaceFile(dir: string, key: string, bytes: Uint8Array): Promise<void> {
   await writeFile(join(dir, `${key}.onnx`), bytes);
-  await patchManifest(dir, (m) => { m.files[key].sha256 = sha256(bytes); });
+  await patchManifest(dir, (m) => { m.files[key].sha256 = sha256Hex(bytes); });
 }
 
 async function refusal(dir: string): Promise<Error> {

@@ -1,0 +1,107 @@
+/**
+ * Image preprocessing of the model contract: encoded bytes -> the CHW float32
+ * tensor the vision stage takes. Everything a caller can get wrong surfaces as
+ * an InputError naming the caller's field.
+ */
+import sharp, { type Metadata } from 'sharp';
+import { InputError } from './errors.js';
+import type { ImagePreprocess } from './manifest.js';
+export { sha256Hex } from './digest.js';
+
+// sharp's operation cache is left at its default: preprocessing 640 distinct
+// 1024x768 JPEGs ran at the same speed and peak RSS with sharp.cache(false),
+// because every request brings new buffers the cache never hits.
+
+const ACCEPTED = new Set(['png', 'jpeg', 'webp']);
+const WHITE = { r: 255, g: 255, b: 255 };
+
+export async function preprocessImage(bytes: Uint8Array, spec: ImagePreprocess, field: string): Promise<Float32Array> {
+  const out = new Float32Array(3 * spec.size * spec.size);
+  await decodeInto(bytes, spec, field, out);
+  return out;
+}
+
+/** The images of one item, decoded concurrently, as `count` tensors back to back. */
+export async function preprocessImages(
+  images: Uint8Array[],
+  spec: ImagePreprocess,
+  fieldPrefix: string,
+): Promise<{ pixels: Float32Array; count: number }> {
+  if (images.length > spec.maxImages) {
+    throw new InputError('too-many-images', fieldPrefix,
+      `${images.length} images, at most ${spec.maxImages} per item`, spec.maxImages);
+  }
+  const per = 3 * spec.size * spec.size;
+  const pixels = new Float32Array(images.length * per);
+  const settled = await Promise.allSettled(images.map((img, i) =>
+    decodeInto(img, spec, `${fieldPrefix}[${i}]`, pixels.subarray(i * per, (i + 1) * per))));
+  // Wait for all so the reported error is the lowest index, not the first to finish.
+  const failed = settled.find((s) => s.status === 'rejected');
+  if (failed) throw failed.reason;
+  return { pixels, count: images.length };
+}
+
+async function decodeInto(bytes: Uint8Array, spec: ImagePreprocess, field: string, out: Float32Array): Promise<void> {
+  if (bytes.length === 0) throw new InputError('undecodable-image', field, 'empty image (0 bytes)');
+
+  // Header only: a few bytes can claim a huge image, so refuse it before any
+  // pixel is decoded. limitInputPixels is off here so the header's size can be
+  // reported; sharp would otherwise refuse with its own default limit.
+  let meta: Metadata;
+  try {
+    meta = await sharp(bytes, { limitInputPixels: false }).metadata();
+  } catch (cause) {
+    // sharp's wording is the only signal that no loader recognised the bytes
+    // at all, as opposed to a recognised format with a broken header.
+    if (/unsupported image format/i.test(String((cause as Error).message))) {
+      throw new InputError('unsupported-image-format', field, 'not a recognised image format; send PNG, JPEG or WebP', undefined, { cause });
+    }
+    throw new InputError('undecodable-image', field, `cannot read the image header: ${(cause as Error).message}`, undefined, { cause });
+  }
+  if (!ACCEPTED.has(meta.format)) {
+    throw new InputError('unsupported-image-format', field, `${meta.format.toUpperCase()} is not accepted; send PNG, JPEG or WebP`);
+  }
+  const { width, height } = meta;
+  if (width * height > spec.maxPixels) {
+    throw new InputError('too-many-pixels', field,
+      `image is ${width}x${height} = ${width * height} pixels, more than the limit of ${spec.maxPixels}`, spec.maxPixels);
+  }
+
+  let data: Buffer;
+  try {
+    // limitInputPixels again, in case the decoder disagrees with the header.
+    const res = await sharp(bytes, { limitInputPixels: spec.maxPixels })
+      .autoOrient() // the model should see the image as a person viewing it does
+      .flatten({ background: WHITE })
+      .resize(spec.size, spec.size, { fit: 'fill' })
+      .toColourspace('srgb') // grey, 16-bit and CMYK inputs all become 8-bit RGB
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    if (res.info.channels !== 3 || res.info.width !== spec.size || res.info.height !== spec.size) {
+      throw new Error(`decoded to ${res.info.width}x${res.info.height}x${res.info.channels}, expected ${spec.size}x${spec.size}x3`);
+    }
+    data = res.data;
+  } catch (cause) {
+    if (/pixel limit/i.test(String((cause as Error).message))) {
+      throw new InputError('too-many-pixels', field, `image decodes to more than the limit of ${spec.maxPixels} pixels`, spec.maxPixels, { cause });
+    }
+    throw new InputError('undecodable-image', field, `cannot decode ${meta.format.toUpperCase()} image: ${(cause as Error).message}`, undefined, { cause });
+  }
+  normalize(data, spec, out);
+}
+
+/** Interleaved 8-bit RGB -> planar normalized channels in channelOrder. */
+function normalize(rgb: Uint8Array, spec: ImagePreprocess, out: Float32Array): void {
+  const plane = spec.size * spec.size;
+  for (let c = 0; c < 3; c++) {
+    const src = spec.channelOrder === 'rgb' ? c : 2 - c;
+    // mean/std are indexed like the tensor's channels, i.e. in channelOrder.
+    // A table per channel keeps every pixel to one lookup and the values
+    // exactly (v / 255 - mean) / std.
+    const lut = new Float32Array(256);
+    const [mean, std] = [spec.mean[c]!, spec.std[c]!];
+    for (let v = 0; v < 256; v++) lut[v] = (v / 255 - mean) / std;
+    const dst = out.subarray(c * plane, (c + 1) * plane);
+    for (let i = 0; i < plane; i++) dst[i] = lut[rgb[i * 3 + src]!]!;
+  }
+}
