@@ -51,7 +51,8 @@ export interface BundleSpec {
   vision: Uint8Array | FileRef;
   encoder: Uint8Array | FileRef;
   head: Uint8Array;
-  tokenizer: TokenizerSpec | FileRef;
+  /** A spec to serialize, the bytes of a tokenizer.json, or a FileRef to share one. */
+  tokenizer: TokenizerSpec | Uint8Array | FileRef;
   sizes: StageSizes;
   image: ImagePreprocess;
   text: TextPreprocess;
@@ -82,7 +83,8 @@ export async function writeBundle(dir: string, spec: BundleSpec): Promise<Manife
   await put('vision', spec.vision);
   await put('encoder', spec.encoder);
   await put('head', spec.head);
-  await put('tokenizer', 'format' in spec.tokenizer ? new TextEncoder().encode(JSON.stringify(spec.tokenizer)) : spec.tokenizer);
+  const tok = spec.tokenizer;
+  await put('tokenizer', tok instanceof Uint8Array || 'sha256' in tok ? tok : new TextEncoder().encode(JSON.stringify(tok)));
   const manifest: Manifest = {
     format: BUNDLE_FORMAT,
     name: spec.name,

@@ -1,0 +1,45 @@
+/** mrm eval: per-slice accuracy and ECE of a bundle on ShapesWorld pairs or a data set. */
+import { writeFile } from 'node:fs/promises';
+import { loadBundle } from '../model/bundle.js';
+import { evaluateModel } from '../../trainer/eval/evaluate.js';
+import { formatReport } from '../../trainer/eval/metrics.js';
+import { blindPairs } from '../../trainer/eval/blind.js';
+import { parse, num, str } from './args.js';
+import { PAIR_SOURCE_HELP, PAIR_SOURCE_OPTIONS, readPairSource } from './pair-source.js';
+
+const HELP = `usage: mrm eval [--model DIR] (--data DIR | --seed S --n N) [options]
+
+  --model DIR      bundle to evaluate (default models/shapes-mrm)
+${PAIR_SOURCE_HELP}
+  --blind          swap every pair's images for another pair's (same slice):
+                   a model that uses the image falls to chance
+  --json FILE      also write the report as JSON (- for stdout only)
+  --threads N      onnxruntime threads (default 2)`;
+
+export async function run(argv: string[]): Promise<void> {
+  const { values } = parse(argv, {
+    ...PAIR_SOURCE_OPTIONS,
+    model: { type: 'string' },
+    blind: { type: 'boolean' },
+    json: { type: 'string' },
+    threads: { type: 'string' },
+  }, HELP);
+  const t0 = performance.now();
+  const source = await readPairSource(values, { seed: 99, n: 2000 });
+  const pairs = values.blind ? blindPairs(source.pairs) : source.pairs;
+  const model = str(values, 'model', 'models/shapes-mrm')!;
+  const { runtime } = await loadBundle(model, { threads: num(values, 'threads', 2, { integer: true, min: 1 }) });
+  const t1 = performance.now();
+  const report = await evaluateModel(runtime, pairs);
+  await runtime.release();
+  const seconds = { load: (t1 - t0) / 1000, score: (performance.now() - t1) / 1000 };
+  const json = { model, version: runtime.version, data: source.description, blind: Boolean(values.blind), ...report, seconds };
+  const out = str(values, 'json');
+  if (out === '-') {
+    console.log(JSON.stringify(json, null, 2));
+    return;
+  }
+  console.log(formatReport(report, `${model} (version ${runtime.version}) on ${source.description}${values.blind ? ', images swapped' : ''}`));
+  console.log(`pairs: ${pairs.length}; data ${seconds.load.toFixed(1)} s, scoring ${seconds.score.toFixed(1)} s`);
+  if (out) await writeFile(out, JSON.stringify(json, null, 2) + '\n');
+}

@@ -1,0 +1,131 @@
+/**
+ * Head-only fit of a new version: featurize pairs with a base version's
+ * frozen stages, fit K Bradley-Terry heads, calibrate, evaluate on a held-out
+ * set, and write a bundle that shares the base's vision, encoder and
+ * tokenizer (copied, or referenced by sha256 inside a registry).
+ */
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { loadBundle } from '../../src/model/bundle.js';
+import type { Manifest } from '../../src/model/manifest.js';
+import { buildHeadOnnx, headForward, type HeadWeights } from '../../src/model/onnx/heads.js';
+import type { ModelRuntime } from '../../src/model/runtime.js';
+import { writeBundle } from '../../src/model/write.js';
+import { featurizePairs, type PairFeatures } from '../data/featurize.js';
+import type { LabeledPair } from '../data/labeled-pair.js';
+import { evaluatePairs, type EvalReport } from '../eval/metrics.js';
+import { toScored } from '../eval/evaluate.js';
+import { fitHeads, type FitOptions, type FitReport } from './bradley-terry.js';
+
+export interface FitBundleOptions {
+  /** Directory of the base version whose frozen stages are reused. */
+  base: string;
+  out: string;
+  name?: string;
+  version: number;
+  parent?: number | null;
+  fit?: Partial<FitOptions>;
+  /** Held-out pairs for the manifest's metrics; none = no metrics. */
+  heldOut?: LabeledPair[];
+  referenceSet: string;
+  lineage?: { roundId?: string | null; datasetDigest?: string | null };
+  notes?: string;
+  threads?: number;
+}
+
+export interface FitBundleResult {
+  manifest: Manifest;
+  fit: FitReport;
+  heldOut: EvalReport | null;
+  seconds: { featurize: number; fit: number; total: number };
+}
+
+/** Mean reward of K heads for each row. */
+export function meanRewards(w: HeadWeights, x: Float32Array, n: number): Float32Array {
+  const heads = headForward(w, x, n);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    let s = 0;
+    for (let j = 0; j < w.k; j++) s += heads[i * w.k + j]!;
+    out[i] = s / w.k;
+  }
+  return out;
+}
+
+/** Calibration: mean and std of the raw reward over every response of the reference pairs. */
+export function calibrate(w: HeadWeights, f: PairFeatures): { mean: number; std: number } {
+  const r = [...meanRewards(w, f.chosen, f.n), ...meanRewards(w, f.rejected, f.n)];
+  const mean = r.reduce((a, b) => a + b, 0) / r.length;
+  const std = Math.sqrt(r.reduce((a, b) => a + (b - mean) ** 2, 0) / r.length);
+  return { mean, std: std > 1e-6 ? std : 1 };
+}
+
+export function evaluateHead(w: HeadWeights, f: PairFeatures, pairs: LabeledPair[]): EvalReport {
+  const chosen = meanRewards(w, f.chosen, f.n);
+  const rejected = meanRewards(w, f.rejected, f.n);
+  return evaluatePairs(toScored(pairs, { chosen, rejected, chosenSpread: chosen, rejectedSpread: rejected }));
+}
+
+export function metricsOf(r: EvalReport): Record<string, number> {
+  const m: Record<string, number> = { ece: r.ece };
+  for (const s of r.slices) if (!Number.isNaN(s.accuracy)) m[`accuracy.${s.slice}`] = s.accuracy;
+  return m;
+}
+
+export async function featurizeWith(base: string, pairs: LabeledPair[][], threads = 2): Promise<{ runtime: ModelRuntime; features: PairFeatures[] }> {
+  const { runtime } = await loadBundle(base, { threads });
+  const features: PairFeatures[] = [];
+  for (const p of pairs) features.push(await featurizePairs(runtime, p));
+  return { runtime, features };
+}
+
+export async function fitBundle(train: LabeledPair[], o: FitBundleOptions): Promise<FitBundleResult> {
+  const t0 = performance.now();
+  const { runtime, features } = await featurizeWith(o.base, [train, o.heldOut ?? []], o.threads);
+  const baseManifest = runtime.manifest;
+  await runtime.release();
+  const [ftrain, fheld] = features as [PairFeatures, PairFeatures];
+  const t1 = performance.now();
+  const weights = train.map((p) => p.weight ?? 1);
+  const { weights: head, report } = fitHeads({ ...ftrain, weight: Float32Array.from(weights) }, o.fit);
+  const t2 = performance.now();
+  const heldOut = o.heldOut?.length ? evaluateHead(head, fheld, o.heldOut) : null;
+  const cal = calibrate(head, ftrain);
+  const files = async (key: 'vision' | 'encoder' | 'tokenizer') => {
+    const ref = baseManifest.files[key];
+    return ref.path ? new Uint8Array(await readFile(join(o.base, ref.path))) : ref;
+  };
+  const manifest = await writeBundle(o.out, {
+    name: o.name ?? baseManifest.name,
+    version: o.version,
+    parent: o.parent ?? null,
+    vision: await files('vision'),
+    encoder: await files('encoder'),
+    head: buildHeadOnnx(head),
+    tokenizer: await files('tokenizer'),
+    sizes: { dv: runtime.dv, d: runtime.d, k: head.k },
+    image: baseManifest.preprocess.image,
+    text: baseManifest.preprocess.text,
+    calibration: { ...cal, referenceSet: o.referenceSet, n: 2 * ftrain.n },
+    metrics: heldOut ? metricsOf(heldOut) : {},
+    lineage: o.lineage ?? {},
+    ...(o.notes ? { notes: o.notes } : {}),
+  });
+  return {
+    manifest,
+    fit: report,
+    heldOut,
+    seconds: { featurize: (t1 - t0) / 1000, fit: (t2 - t1) / 1000, total: (performance.now() - t0) / 1000 },
+  };
+}
+
+/** A scratch directory removed after `fn`. */
+export async function withTempDir<T>(prefix: string, fn: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  try {
+    return await fn(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}

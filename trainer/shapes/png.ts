@@ -1,0 +1,107 @@
+/**
+ * A minimal PNG writer (8-bit RGB, no interlace) on node:zlib.
+ *
+ * Why not sharp: sharp's PNG output costs about 1 ms per call whatever the
+ * image size (an 8x8 image included) and about 2.7 ms for a noisy 128x128
+ * one, so a 20,000-pair split (23,000 images) took a minute on two cores.
+ * Here every row uses the "up" filter and the stream is deflated with the
+ * run-length strategy (the background noise defeats LZ matching anyway):
+ * about 0.6 ms per image, files ~10% smaller than sharp's default. sharp
+ * still decodes them; the tests check that it reads back every pixel.
+ */
+import * as zlib from 'node:zlib';
+import { deflate, deflateSync, constants } from 'node:zlib';
+import type { Raster } from './raster.js';
+
+const SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+// One output chunk holds any 128x128 image's stream: a single trip to the
+// thread pool instead of several (Node's default chunk is 16 KiB).
+export const PNG_DEFLATE_OPTIONS = { level: 6, strategy: constants.Z_RLE, chunkSize: 128 * 1024 };
+
+export function encodePngSync(raster: Raster): Buffer {
+  return assemblePng(raster, deflateSync(filterRows(raster), PNG_DEFLATE_OPTIONS));
+}
+
+export function encodePng(raster: Raster): Promise<Buffer> {
+  const filtered = filterRows(raster);
+  return new Promise((resolve, reject) => {
+    deflate(filtered, PNG_DEFLATE_OPTIONS, (err, idat) => (err ? reject(err) : resolve(assemblePng(raster, idat))));
+  });
+}
+
+/**
+ * Each row prefixed with filter type 2 ("up": difference to the row above).
+ * The differences are taken four bytes at a time (byte-wise subtraction
+ * without borrows between lanes), then copied behind each row's filter byte.
+ */
+export function filterRows({ width, height, data }: Raster): Uint8Array {
+  const stride = width * 3;
+  const size = stride * height;
+  if (data.length !== size) throw new RangeError(`raster data has ${data.length} bytes, expected ${size}`);
+  const words = size >>> 2;
+  const src = new Uint32Array(words + 1);
+  new Uint8Array(src.buffer).set(data);
+  const diff = new Uint32Array(words + 1);
+  const lag = stride >>> 2;
+  if (stride % 4 === 0) {
+    for (let k = 0; k < lag; k++) diff[k] = src[k] as number;
+    for (let k = lag; k < words; k++) {
+      const a = src[k] as number;
+      const b = src[k - lag] as number;
+      diff[k] = ((a | 0x80808080) - (b & 0x7f7f7f7f)) ^ ((a ^ ~b) & 0x80808080);
+    }
+  }
+  const bytes = new Uint8Array(diff.buffer, 0, size);
+  if (stride % 4 !== 0) {
+    // Rows not word-aligned: plain byte loop.
+    bytes.set(data.subarray(0, stride));
+    for (let i = stride; i < size; i++) bytes[i] = ((data[i] as number) - (data[i - stride] as number)) & 0xff;
+  }
+  // A buffer of its own (not from Buffer's pool), so it can be transferred to a worker.
+  const out = new Uint8Array(height * (stride + 1));
+  for (let y = 0; y < height; y++) {
+    out[y * (stride + 1)] = 2;
+    out.set(bytes.subarray(y * stride, (y + 1) * stride), y * (stride + 1) + 1);
+  }
+  return out;
+}
+
+/** The PNG file around `idat`, the zlib stream of filterRows(raster). */
+export function assemblePng(raster: Raster, idat: Uint8Array): Buffer {
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(raster.width, 0);
+  ihdr.writeUInt32BE(raster.height, 4);
+  ihdr[8] = 8; // bit depth
+  ihdr[9] = 2; // colour type: RGB
+  // compression, filter method and interlace stay 0
+  return Buffer.concat([SIGNATURE, chunk('IHDR', ihdr), chunk('IDAT', idat), chunk('IEND', Buffer.alloc(0))]);
+}
+
+function chunk(type: string, body: Uint8Array): Buffer {
+  const out = Buffer.alloc(12 + body.length);
+  out.writeUInt32BE(body.length, 0);
+  out.write(type, 4, 'latin1');
+  out.set(body, 8);
+  out.writeUInt32BE(crc32(out, 4, 8 + body.length), 8 + body.length);
+  return out;
+}
+
+const nativeCrc32 = (zlib as { crc32?: (data: Uint8Array) => number }).crc32;
+
+const CRC_TABLE = (() => {
+  const t = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    t[n] = c >>> 0;
+  }
+  return t;
+})();
+
+/** CRC-32 of buf[start, end); zlib.crc32 when this Node has it (20.15+). */
+function crc32(buf: Buffer, start: number, end: number): number {
+  if (nativeCrc32) return nativeCrc32(buf.subarray(start, end)) >>> 0;
+  let c = 0xffffffff;
+  for (let i = start; i < end; i++) c = (CRC_TABLE[(c ^ (buf[i] as number)) & 0xff] as number) ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
