@@ -3,6 +3,8 @@
  * (trainer/). Each subcommand lives in src/commands and is loaded on demand,
  * so `mrm serve` does not load the trainer and `mrm data` does not load gRPC.
  */
+import { UsageError } from './commands/args.js';
+
 const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(argv: string[]): Promise<void> }> }> = {
   data: { summary: 'generate ShapesWorld splits; import/export data sets', load: () => import('./commands/data.js') },
   fit: { summary: 'fit a bundle (head-only) from a data set', load: () => import('./commands/fit.js') },
@@ -26,5 +28,6 @@ try {
   const e = err as Error;
   console.error(`mrm ${name}: ${e.message}`);
   if (process.env.MRM_DEBUG) console.error(e);
-  process.exit(1);
+  // Usage mistakes exit 2, like other command-line tools; failures exit 1.
+  process.exit(e instanceof UsageError ? 2 : 1);
 }

@@ -29,10 +29,8 @@ export interface VisionParams {
   ringWeight: number;
   /** Minimum template score for a detection. */
   threshold: number;
-  /** Side of the spatial non-maximum-suppression window, in score-map cells. */
+  /** Side of the spatial non-maximum-suppression window, in pixels. */
   nmsWindow: number;
-  /** Template scores are computed every `stride` pixels. */
-  stride: number;
 }
 
 /**
@@ -40,8 +38,8 @@ export interface VisionParams {
  * images, seeds 3 and 4): 98% of scenes get every (color, kind, size) count
  * right. A wider color radius keeps anti-aliased edges in the mask; a ring
  * of 1.5 px tolerates same-color neighbours; the 9-cell NMS window stops a
- * large triangle's tip from also firing the small-triangle template. Stride 2
- * quartered the cost but missed 1 shape in 10.
+ * large triangle's tip from also firing the small-triangle template. Scoring
+ * every second pixel quartered the cost but missed 1 shape in 10.
  */
 export const DEFAULT_VISION: VisionParams = {
   colorRadius: 60,
@@ -50,7 +48,6 @@ export const DEFAULT_VISION: VisionParams = {
   ringWeight: 1,
   threshold: 0.5,
   nmsWindow: 9,
-  stride: 1,
 };
 
 /** Matched filter of one (kind, size): +1/area inside, -w/area in the ring around it. */
@@ -104,19 +101,24 @@ export function buildVisionOnnx(image: ImagePreprocess, p: VisionParams = DEFAUL
   const dist = g.op('Sqrt', [g.relu(d2)]);
   const mask = g.sigmoid(g.div(g.sub(g.scalar(p.colorRadius), dist), g.scalar(p.colorSoftness)));
 
-  // Every (kind, size) template applied to every color mask: a grouped conv.
-  const rmax = SIZE_UNIT.large * S * 1.15 + p.ringWidth + 1;
-  const ksize = 2 * Math.ceil(rmax) + 1;
-  const tw = new Float32Array(NC * NT * ksize * ksize);
-  for (let ci = 0; ci < NC; ci++) {
-    KIND_ORDER.forEach((kind, ki) => SIZE_ORDER.forEach((size, si) => {
-      const t = template(kind, SIZE_UNIT[size] * S, ksize, p);
-      tw.set(t, ((ci * NT) + ki * SIZE_ORDER.length + si) * ksize * ksize);
-    }));
-  }
-  const pad = (ksize - 1) / 2;
-  let score = g.op('Conv', [mask, g.f32(tw, [NC * NT, 1, ksize, ksize], 'tmpl')], { group: NC, pads: [pad, pad, pad, pad], strides: [p.stride, p.stride] });
-  const G = Math.ceil(S / p.stride); // score map side
+  // Every (kind, size) template on every color mask: one grouped conv per
+  // size, each with the smallest kernel that holds its templates (the small
+  // ones need half the taps of the large).
+  const NKS = KIND_ORDER.length;
+  const perSize = SIZE_ORDER.map((size) => {
+    const r = SIZE_UNIT[size] * S;
+    const ksize = 2 * Math.ceil(r * 1.15 + p.ringWidth + 1) + 1;
+    const tw = new Float32Array(NC * NKS * ksize * ksize);
+    for (let ci = 0; ci < NC; ci++) {
+      KIND_ORDER.forEach((kind, ki) => tw.set(template(kind, r, ksize, p), (ci * NKS + ki) * ksize * ksize));
+    }
+    const pad = (ksize - 1) / 2;
+    const conv = g.op('Conv', [mask, g.f32(tw, [NC * NKS, 1, ksize, ksize], `tmpl_${size}`)], { group: NC, pads: [pad, pad, pad, pad] });
+    return g.reshape(conv, [-1, NC, NKS, 1, S, S]);
+  });
+  // [N, C, kind, size, S, S] -> [N, C, T, S, S] with T in (kind, size) order, the cell order.
+  let score = g.reshape(g.concat(perSize, 3), [-1, NC * NT, S, S]);
+  const G = S; // score map side
   // A tiny fixed ramp breaks exact ties so a flat plateau yields one peak, not several.
   const ramp = Float32Array.from({ length: G * G }, (_, i) => ((i * 7919) % 997) * 1e-7);
   score = g.add(score, g.f32(ramp, [1, 1, G, G], 'tie'));
@@ -131,7 +133,7 @@ export function buildVisionOnnx(image: ImagePreprocess, p: VisionParams = DEFAUL
   const which = g.cast(g.op('Equal', [s5, best]), 'float32');
   const det = g.mul(which, peak5); // [N, C, T, S, S]
 
-  const coord = (axis: 'x' | 'y') => Float32Array.from({ length: G * G }, (_, i) => ((axis === 'x' ? i % G : Math.floor(i / G)) * p.stride + 0.5) / S);
+  const coord = (axis: 'x' | 'y') => Float32Array.from({ length: G * G }, (_, i) => ((axis === 'x' ? i % G : Math.floor(i / G)) + 0.5) / S);
   const counts = g.reshape(g.reduceSum(det, [3, 4]), [-1, NCELL]);
   const sumX = g.reshape(g.reduceSum(g.mul(det, g.f32(coord('x'), [1, 1, 1, G, G], 'gx')), [3, 4]), [-1, NCELL]);
   const sumY = g.reshape(g.reduceSum(g.mul(det, g.f32(coord('y'), [1, 1, 1, G, G], 'gy')), [3, 4]), [-1, NCELL]);

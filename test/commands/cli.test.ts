@@ -1,0 +1,68 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const exec = promisify(execFile);
+let dir: string;
+
+async function mrm(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await exec('node', ['bin/mrm.js', ...args], { timeout: 120_000 });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+beforeAll(async () => { dir = await mkdtemp(join(tmpdir(), 'mrm-cli-')); });
+afterAll(async () => { await rm(dir, { recursive: true, force: true }); });
+
+describe('mrm data, eval, fit', () => {
+  it('generates a split, converts it, and evaluates the shipped model on it per slice', async () => {
+    const gen = await mrm('data', 'gen', '--seed', '31', '--n', '120', '--out', join(dir, 'lf'));
+    expect(gen.code).toBe(0);
+    expect(gen.stdout).toMatch(/wrote .*train\.json: 120 pairs/);
+    const conv = await mrm('data', 'convert', '--in', join(dir, 'lf'), '--from', 'llamafactory', '--out', join(dir, 'jl'), '--to', 'dt2it');
+    expect(conv.code).toBe(0);
+    const ev = await mrm('eval', '--data', join(dir, 'jl'), '--format', 'dt2it', '--json', join(dir, 'eval.json'));
+    expect(ev.code).toBe(0);
+    for (const slice of ['overall', 'grounded', 'style-adversarial', 't2i', 'ECE']) expect(ev.stdout).toContain(slice);
+    const report = JSON.parse(await readFile(join(dir, 'eval.json'), 'utf8'));
+    expect(report.slices[0]).toMatchObject({ slice: 'overall', pairs: 120 });
+    expect(report.slices[0].accuracy).toBeGreaterThan(0.85);
+  });
+
+  it('fits a bundle that loads and evaluates', async () => {
+    const out = join(dir, 'fitted');
+    const fit = await mrm('fit', '--seed', '32', '--n', '300', '--held-out-n', '100', '--epochs', '10', '--k', '3', '--out', out);
+    expect(fit.code, fit.stderr).toBe(0);
+    const manifest = JSON.parse(await readFile(join(out, 'manifest.json'), 'utf8'));
+    expect(manifest.io.head.outputs[0].shape).toEqual(['N', 3]);
+    expect(manifest.metrics['accuracy.overall']).toBeGreaterThan(0.8);
+    const ev = await mrm('eval', '--model', out, '--seed', '33', '--n', '60', '--json', '-');
+    expect(JSON.parse(ev.stdout).version).toBe(1);
+  });
+
+  it('refuses a data set with a bad record, naming the line and the field', async () => {
+    const bad = join(dir, 'bad');
+    await mrm('data', 'gen', '--seed', '34', '--n', '3', '--out', bad, '--format', 'dt2it');
+    const lines = (await readFile(join(bad, 'train.jsonl'), 'utf8')).trim().split('\n');
+    const rec = JSON.parse(lines[1]!);
+    rec.chosen = '';
+    lines[1] = JSON.stringify(rec);
+    await writeFile(join(bad, 'train.jsonl'), lines.join('\n') + '\n');
+    const ev = await mrm('eval', '--data', bad, '--format', 'dt2it');
+    expect(ev.code).toBe(1);
+    expect(ev.stderr).toMatch(/train\.jsonl:2: field 'chosen'/);
+  });
+
+  it('answers a bad flag with the flag, what it expected, and exit code 2', async () => {
+    const r = await mrm('eval', '--seed', 'many');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("--seed: expected an integer >= 0, got 'many'");
+  });
+});
