@@ -11,7 +11,8 @@
 import type { Rng } from './rng.js';
 import { UnaskableQuestion } from './errors.js';
 import { corruptDescription, type ErrorKind } from './policies.js';
-import { describeScene, referenceAnswer, sameAnswer, type Answer, type QType, type Question } from './questions.js';
+import type { Group } from './grammar.js';
+import { claimText, describeScene, referenceAnswer, sameAnswer, type Answer, type QType, type Question } from './questions.js';
 import { sampleScene } from './sampler.js';
 import { COLORS, KINDS, matches, RELATIONS, SIZES, type Attrs, type Color, type Kind, type Relation, type Scene } from './world.js';
 
@@ -131,14 +132,23 @@ function descriptionCase(rng: Rng): GroundedCase {
   const scene = sampleScene(rng);
   // Responses list the groups in a random order; both responses share it.
   const groups = rng.shuffle(describeScene(scene));
-  const wrong = corruptDescription(groups, rng);
-  return {
-    question,
-    scene,
-    truth: { type: 'description', groups },
-    wrong: { type: 'description', groups: wrong.groups },
-    errorKind: wrong.errorKind,
-  };
+  const truth: Answer = { type: 'description', groups };
+  // Left alone, mistakes lengthen descriptions more often than they shorten
+  // them (an extra object is always possible, a left-out one needs two
+  // groups), and "the shorter description is right" would be a shortcut. So
+  // a coin says which way this one goes, and corruptions are redrawn until
+  // the length moves that way (or not at all) in both numeral styles.
+  const longer = rng.bernoulli(0.5);
+  let wrong = corruptDescription(groups, rng);
+  for (let t = 0; t < 30 && !lengthGoes(question, truth, wrong.groups, longer); t++) wrong = corruptDescription(groups, rng);
+  return { question, scene, truth, wrong: { type: 'description', groups: wrong.groups }, errorKind: wrong.errorKind };
+}
+
+function lengthGoes(q: Question, truth: Answer, wrongGroups: Group[], longer: boolean): boolean {
+  return (['digits', 'words'] as const).every((n) => {
+    const d = claimText(q, { type: 'description', groups: wrongGroups }, n).length - claimText(q, truth, n).length;
+    return d === 0 || d > 0 === longer;
+  });
 }
 
 /**

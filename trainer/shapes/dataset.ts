@@ -156,7 +156,7 @@ async function writeOnce(path: string, data: Uint8Array, file: string): Promise<
     await writeFile(path, data, { flag: 'wx' });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return;
-    throw new DatasetError('io', file, undefined, undefined, `to write ${path}`, { cause: err });
+    throw new DatasetError('io', file, undefined, undefined, `a writable file at ${path}`, { cause: err });
   }
 }
 

@@ -47,6 +47,6 @@ export class DatasetError extends Error {
     options?: { cause?: unknown; location?: string },
   ) {
     const where = options?.location ?? file;
-    super(field !== undefined ? `${where}: field '${field}': expected ${expected}` : `${where}: ${expected}`, options);
+    super(field !== undefined ? `${where}: field '${field}': expected ${expected}` : `${where}: expected ${expected}`, options);
   }
 }

@@ -92,16 +92,19 @@ export function wrongAnswer(q: Question, truth: Answer, rng: Rng): { answer: Ans
 export function corruptDescription(groups: readonly Group[], rng: Rng): { groups: Group[]; errorKind: ErrorKind } {
   const total = groups.reduce((n, g) => n + g.count, 0);
   const present = new Set(groups.map(groupKey));
-  const options: ErrorKind[] = ['count-off-by-one', 'color-swap', 'extra-object'];
+  // A count can go up while the scene has room for one more shape (at most 6),
+  // and down where a group has two or more (1 -> 0 is 'missing-object').
+  const canUp = total < 6;
+  const countable = groups.flatMap((g, i) => (canUp || g.count >= 2 ? [i] : []));
+  const options: ErrorKind[] = ['color-swap', 'extra-object'];
+  if (countable.length > 0) options.push('count-off-by-one');
   if (groups.length >= 2) options.push('missing-object');
   const kind = rng.pick(options);
   const out = groups.map((g) => ({ ...g }));
-  const i = rng.int(0, out.length - 1);
+  const i = kind === 'count-off-by-one' ? rng.pick(countable) : rng.int(0, out.length - 1);
   const g = out[i] as Group;
   switch (kind) {
     case 'count-off-by-one': {
-      // Down only when up would leave the 0..6 range; 1 -> 0 is 'missing-object'.
-      const canUp = total < 6;
       const canDown = g.count >= 2;
       g.count += canUp && (!canDown || rng.bernoulli(0.5)) ? 1 : -1;
       break;

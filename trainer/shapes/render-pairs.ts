@@ -1,6 +1,7 @@
 /**
- * Rendering a split's images to PNG. Rasterizing and row filtering run on the
- * main thread while worker threads deflate earlier images (deflate-pool.ts).
+ * Rendering a split's images to PNG, on the calling thread or, with
+ * `workers`, rasterizing on it while worker threads deflate earlier images
+ * (deflate-pool.ts).
  *
  * `streamPairImages` is the way for big splits: it yields each PNG in split
  * order with a bounded number in flight, so a caller that writes them out
@@ -13,7 +14,7 @@ import { assemblePng, encodePngSync, filterRows, PNG_DEFLATE_OPTIONS } from './p
 import { rasterize, type RasterOptions } from './raster.js';
 
 export interface RenderPairsOptions extends RasterOptions {
-  /** Deflate worker threads; 0 encodes on the calling thread. Default: one per spare core. */
+  /** Deflate worker threads; 0 encodes on the calling thread. Default: defaultDeflateWorkers(). */
   workers?: number;
 }
 
