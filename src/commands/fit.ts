@@ -19,7 +19,9 @@ ${PAIR_SOURCE_HELP}
   --epochs E           (default 40)
   --version V          version number in the manifest (default 1)
   --held-out-seed S    ShapesWorld split for the manifest's metrics (default 2;
-  --held-out-n N       -1 for none) and its size (default 1000)`;
+  --held-out-n N       -1 for none) and its size (default 1000)
+  --feature-cache DIR  reuse features of the same data and frozen stages
+                       (default var/cache/features; 'none' to disable)`;
 
 export async function run(argv: string[]): Promise<void> {
   const { values } = parse(argv, {
@@ -33,7 +35,9 @@ export async function run(argv: string[]): Promise<void> {
     version: { type: 'string' },
     'held-out-seed': { type: 'string' },
     'held-out-n': { type: 'string' },
+    'feature-cache': { type: 'string' },
   }, HELP);
+  const cache = str(values, 'feature-cache', 'var/cache/features');
   const out = str(values, 'out');
   if (!out) throw new UsageError(`--out is required\n\n${HELP}`);
   const source = await readPairSource(values, { seed: 1, n: 8000 });
@@ -53,7 +57,8 @@ export async function run(argv: string[]): Promise<void> {
     referenceSet: source.description,
     lineage: { datasetDigest: datasetDigest(source.pairs) },
     notes: `mrm fit on ${source.description}`,
+    ...(cache !== 'none' ? { featureCache: cache } : {}),
   });
   if (r.heldOut) console.log(formatReport(r.heldOut, `held-out ShapesWorld seed ${heldSeed}`));
-  console.log(`wrote ${out}: ${source.pairs.length} pairs; featurize ${r.seconds.featurize.toFixed(1)} s, fit ${r.seconds.fit.toFixed(1)} s`);
+  console.log(`wrote ${out}: ${source.pairs.length} pairs; featurize ${r.seconds.featurize.toFixed(1)} s${r.featuresCached ? ' (cached features)' : ''}, fit ${r.seconds.fit.toFixed(1)} s`);
 }

@@ -12,7 +12,8 @@ import type { Manifest } from '../../src/model/manifest.js';
 import { buildHeadOnnx, headForward, type HeadWeights } from '../../src/model/onnx/heads.js';
 import type { ModelRuntime } from '../../src/model/runtime.js';
 import { writeBundle } from '../../src/model/write.js';
-import { featurizePairs, type PairFeatures } from '../data/featurize.js';
+import type { PairFeatures } from '../data/featurize.js';
+import { cachedFeatures } from '../data/feature-cache.js';
 import type { LabeledPair } from '../data/labeled-pair.js';
 import { evaluatePairs, type EvalReport } from '../eval/metrics.js';
 import { toScored } from '../eval/evaluate.js';
@@ -32,12 +33,16 @@ export interface FitBundleOptions {
   lineage?: { roundId?: string | null; datasetDigest?: string | null };
   notes?: string;
   threads?: number;
+  /** Directory for cached features; none = always featurize. */
+  featureCache?: string;
 }
 
 export interface FitBundleResult {
   manifest: Manifest;
   fit: FitReport;
   heldOut: EvalReport | null;
+  /** The training features came from the feature cache. */
+  featuresCached: boolean;
   seconds: { featurize: number; fit: number; total: number };
 }
 
@@ -73,19 +78,19 @@ export function metricsOf(r: EvalReport): Record<string, number> {
   return m;
 }
 
-export async function featurizeWith(base: string, pairs: LabeledPair[][], threads = 2): Promise<{ runtime: ModelRuntime; features: PairFeatures[] }> {
+export async function featurizeWith(base: string, pairs: LabeledPair[][], threads = 2, cache?: string): Promise<{ runtime: ModelRuntime; features: (PairFeatures & { cached: boolean })[] }> {
   const { runtime } = await loadBundle(base, { threads });
-  const features: PairFeatures[] = [];
-  for (const p of pairs) features.push(await featurizePairs(runtime, p));
+  const features: (PairFeatures & { cached: boolean })[] = [];
+  for (const p of pairs) features.push(await cachedFeatures(runtime, p, cache));
   return { runtime, features };
 }
 
 export async function fitBundle(train: LabeledPair[], o: FitBundleOptions): Promise<FitBundleResult> {
   const t0 = performance.now();
-  const { runtime, features } = await featurizeWith(o.base, [train, o.heldOut ?? []], o.threads);
+  const { runtime, features } = await featurizeWith(o.base, [train, o.heldOut ?? []], o.threads, o.featureCache);
   const baseManifest = runtime.manifest;
   await runtime.release();
-  const [ftrain, fheld] = features as [PairFeatures, PairFeatures];
+  const [ftrain, fheld] = features as [PairFeatures & { cached: boolean }, PairFeatures];
   const t1 = performance.now();
   const weights = train.map((p) => p.weight ?? 1);
   const { weights: head, report } = fitHeads({ ...ftrain, weight: Float32Array.from(weights) }, o.fit);
@@ -116,6 +121,7 @@ export async function fitBundle(train: LabeledPair[], o: FitBundleOptions): Prom
     manifest,
     fit: report,
     heldOut,
+    featuresCached: ftrain.cached,
     seconds: { featurize: (t1 - t0) / 1000, fit: (t2 - t1) / 1000, total: (performance.now() - t0) / 1000 },
   };
 }
