@@ -1,0 +1,173 @@
+/**
+ * A dynamic batcher in front of one model stage, with Triton's knobs:
+ *
+ * - maxBatchSize: most entries per run.
+ * - maxQueueDelayMs: the longest the oldest queued entry waits for company
+ *   while the stage is idle. While a batch runs, new entries queue and go out
+ *   together as soon as it finishes, so under load batches fill by themselves
+ *   and the delay only matters when traffic is light.
+ * - maxQueueSize: queued entries. A submission that does not fit is refused
+ *   whole (RESOURCE_EXHAUSTED): a request is never half-queued, and the queue
+ *   cannot grow without bound when callers send faster than the stage runs.
+ *
+ * One batch is in flight at a time: the stage's ONNX sessions run one call at
+ * a time, so a second concurrent batch would only split the cores and finish
+ * both later. Entries carry their caller's deadline and cancellation and are
+ * checked when a batch is formed: an entry whose caller is gone is rejected
+ * (DEADLINE_EXCEEDED / CANCELLED) and never reaches the model.
+ *
+ * With `mergeRequests: false` a batch holds the entries of one submission only
+ * (the "naive server" of the benchmark: each request runs alone).
+ */
+import { deadReason, type Liveness } from './context.js';
+import { ServeError } from './errors.js';
+
+export interface BatcherOptions {
+  name: string;
+  maxBatchSize: number;
+  maxQueueDelayMs: number;
+  maxQueueSize: number;
+  mergeRequests: boolean;
+}
+
+export interface BatcherStats {
+  batches: number;
+  /** Entries that ran. */
+  entries: number;
+  largestBatch: number;
+  /** Entries rejected at batch formation because their caller was gone. */
+  dropped: number;
+  /** Submissions refused because the queue was full. */
+  refused: number;
+  /** Time with a batch in flight. */
+  busyMs: number;
+}
+
+export const emptyBatcherStats = (): BatcherStats => ({ batches: 0, entries: 0, largestBatch: 0, dropped: 0, refused: 0, busyMs: 0 });
+
+interface Entry<I, O> {
+  input: I;
+  live: Liveness;
+  submission: number;
+  enqueuedAt: number;
+  resolve: (o: O) => void;
+  reject: (e: unknown) => void;
+}
+
+export class Batcher<I, O> {
+  private queue: Entry<I, O>[] = [];
+  private inFlight = false;
+  private timer: NodeJS.Timeout | null = null;
+  private submissions = 0;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(
+    readonly options: BatcherOptions,
+    /** Runs one batch; must return one output per input, in order. */
+    private readonly run: (inputs: I[]) => Promise<O[]>,
+    readonly stats: BatcherStats = emptyBatcherStats(),
+  ) {}
+
+  get queued(): number {
+    return this.queue.length;
+  }
+
+  /**
+   * Throws RESOURCE_EXHAUSTED unless `n` more entries fit now. Callers check
+   * early, before preparing inputs, so a request that would be refused does no
+   * work; `submit` checks again and decides.
+   */
+  assertRoom(n: number): void {
+    if (this.queue.length + n <= this.options.maxQueueSize) return;
+    this.stats.refused++;
+    throw new ServeError('queue-full',
+      `${this.options.name} queue is full (${this.queue.length} queued, limit ${this.options.maxQueueSize}, this request needs ${n}); retry with backoff`);
+  }
+
+  /** Queues all inputs or none; one promise per input. */
+  submit(inputs: I[], live: Liveness): Promise<O>[] {
+    this.assertRoom(inputs.length);
+    const submission = ++this.submissions;
+    const enqueuedAt = performance.now();
+    const promises = inputs.map((input) => new Promise<O>((resolve, reject) => {
+      this.queue.push({ input, live, submission, enqueuedAt, resolve, reject });
+    }));
+    this.schedule();
+    return promises;
+  }
+
+  /** Resolves when nothing is queued or running. */
+  idle(): Promise<void> {
+    if (!this.inFlight && this.queue.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private schedule(): void {
+    if (this.inFlight || this.queue.length === 0) return;
+    const { maxBatchSize, maxQueueDelayMs, mergeRequests } = this.options;
+    const waited = performance.now() - this.queue[0]!.enqueuedAt;
+    if (!mergeRequests || this.queue.length >= maxBatchSize || waited >= maxQueueDelayMs) {
+      this.dispatch();
+    } else if (this.timer === null) {
+      this.timer = setTimeout(() => {
+        this.timer = null;
+        this.schedule();
+      }, maxQueueDelayMs - waited);
+    }
+  }
+
+  private dispatch(): void {
+    if (this.timer !== null) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    const now = performance.now();
+    const batch: Entry<I, O>[] = [];
+    let taken = 0;
+    for (; taken < this.queue.length && batch.length < this.options.maxBatchSize; taken++) {
+      const e = this.queue[taken]!;
+      if (!this.options.mergeRequests && batch.length > 0 && e.submission !== batch[0]!.submission) break;
+      const dead = deadReason(e.live, now);
+      if (dead) {
+        this.stats.dropped++;
+        e.reject(dead);
+        continue;
+      }
+      batch.push(e);
+    }
+    this.queue.splice(0, taken);
+    if (batch.length === 0) return this.afterBatch();
+
+    this.inFlight = true;
+    const t0 = performance.now();
+    let outputs: Promise<O[]>;
+    try {
+      outputs = this.run(batch.map((e) => e.input));
+    } catch (err) {
+      outputs = Promise.reject(err);
+    }
+    outputs.then(
+      (outs) => {
+        if (outs.length !== batch.length) throw new Error(`${this.options.name} batch returned ${outs.length} outputs for ${batch.length} inputs`);
+        batch.forEach((e, i) => e.resolve(outs[i]!));
+      },
+    ).catch((err: unknown) => {
+      const failure = new ServeError('internal', `${this.options.name} stage failed on a batch of ${batch.length}`, undefined, { cause: err });
+      for (const e of batch) e.reject(failure);
+    }).finally(() => {
+      this.inFlight = false;
+      this.stats.batches++;
+      this.stats.entries += batch.length;
+      this.stats.largestBatch = Math.max(this.stats.largestBatch, batch.length);
+      this.stats.busyMs += performance.now() - t0;
+      this.afterBatch();
+    });
+  }
+
+  private afterBatch(): void {
+    this.schedule();
+    if (!this.inFlight && this.queue.length === 0) {
+      for (const w of this.idleWaiters.splice(0)) w();
+    }
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * The server's three caches (lru-cache), shared by every loaded version:
+ *
+ * - rewards by (model, version, item digest): an item scored before is
+ *   answered without touching the model;
+ * - image embeddings by (image sha256, vision.onnx sha256): a head-only
+ *   version shares its parent's vision file and therefore its embeddings;
+ * - image bytes by sha256, so clients can send a sha256 instead of bytes.
+ *
+ * Embeddings and bytes are bounded by total size, rewards by count (their
+ * entries are all the same size). With caches off (the benchmark's naive
+ * server) every lookup misses and nothing is stored.
+ */
+import { LRUCache } from 'lru-cache';
+import { createHash } from 'node:crypto';
+
+export interface CachedReward {
+  reward: number;
+  /** Per version, like the key: normalization is the version's calibration. */
+  normalized: number;
+  spread: number;
+  truncated: boolean;
+}
+
+export interface CacheLimits {
+  rewardEntries: number;
+  embeddingBytes: number;
+  imageBytes: number;
+}
+
+export interface CacheStats {
+  rewardHits: number;
+  rewardMisses: number;
+  embeddingHits: number;
+  embeddingMisses: number;
+  imageHits: number;
+  imageMisses: number;
+}
+
+export class Caches {
+  private readonly rewards: LRUCache<string, CachedReward> | null;
+  private readonly embeddings: LRUCache<string, Float32Array> | null;
+  private readonly images: LRUCache<string, Uint8Array> | null;
+  readonly stats: CacheStats = { rewardHits: 0, rewardMisses: 0, embeddingHits: 0, embeddingMisses: 0, imageHits: 0, imageMisses: 0 };
+
+  constructor(limits: CacheLimits, readonly enabled = true) {
+    this.rewards = enabled ? new LRUCache({ max: limits.rewardEntries }) : null;
+    this.embeddings = enabled ? new LRUCache({ maxSize: limits.embeddingBytes, sizeCalculation: (v) => Math.max(1, v.byteLength) }) : null;
+    this.images = enabled ? new LRUCache({ maxSize: limits.imageBytes, sizeCalculation: (v) => Math.max(1, v.byteLength) }) : null;
+  }
+
+  reward(key: string): CachedReward | undefined {
+    const v = this.rewards?.get(key);
+    if (v) this.stats.rewardHits++;
+    else this.stats.rewardMisses++;
+    return v;
+  }
+
+  putReward(key: string, v: CachedReward): void {
+    this.rewards?.set(key, v);
+  }
+
+  /** `recheck`: a second look within one request, not counted as a lookup. */
+  embedding(imageSha: string, visionSha: string, recheck = false): Float32Array | undefined {
+    const v = this.embeddings?.get(`${imageSha}:${visionSha}`);
+    if (!recheck) {
+      if (v) this.stats.embeddingHits++;
+      else this.stats.embeddingMisses++;
+    }
+    return v;
+  }
+
+  putEmbedding(imageSha: string, visionSha: string, v: Float32Array): void {
+    this.embeddings?.set(`${imageSha}:${visionSha}`, v);
+  }
+
+  image(sha: string): Uint8Array | undefined {
+    const v = this.images?.get(sha);
+    if (v) this.stats.imageHits++;
+    else this.stats.imageMisses++;
+    return v;
+  }
+
+  /**
+   * Stores a copy: decoded message fields are views into the whole received
+   * message, and caching a view would keep all of it alive while the cache
+   * counts one image. An image larger than the whole cache is not stored.
+   */
+  putImage(sha: string, bytes: Uint8Array): void {
+    if (this.images && !this.images.has(sha)) this.images.set(sha, new Uint8Array(bytes));
+  }
+
+  sizes(): { rewards: number; embeddings: number; embeddingBytes: number; images: number; imageBytes: number } {
+    return {
+      rewards: this.rewards?.size ?? 0,
+      embeddings: this.embeddings?.size ?? 0,
+      embeddingBytes: this.embeddings?.calculatedSize ?? 0,
+      images: this.images?.size ?? 0,
+      imageBytes: this.images?.calculatedSize ?? 0,
+    };
+  }
+}
+
+export interface ItemText {
+  system: string;
+  prompt: string;
+  response: string;
+  reference: string;
+}
+
+/**
+ * The reward cache key of an item: sha256 over its image sha256s and texts,
+ * each length-prefixed so that no two different items share an encoding
+ * (("ab", "c") and ("a", "bc") differ).
+ */
+export function itemDigest(imageShas: readonly string[], text: ItemText): string {
+  const h = createHash('sha256');
+  const field = (s: string) => {
+    const b = Buffer.from(s, 'utf8');
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(b.length);
+    h.update(len).update(b);
+  };
+  field(String(imageShas.length));
+  for (const s of imageShas) field(s);
+  field(text.system);
+  field(text.prompt);
+  field(text.response);
+  field(text.reference);
+  return h.digest('hex');
+}
+
+export const rewardKey = (model: string, version: number, digest: string) => `${model}@${version}:${digest}`;

@@ -1,0 +1,277 @@
+/**
+ * The server's one typed config. Sources, later ones winning:
+ * defaults < JSON file (--config) < environment (MRM_*) < command-line flags.
+ * Each key has one spelling per source, derived from its path:
+ *   encoder.maxBatchSize  ->  {"encoder": {"maxBatchSize": 64}}
+ *                             MRM_ENCODER_MAX_BATCH_SIZE=64
+ *                             --encoder-max-batch-size 64
+ * The merged result is validated once; every error names the key and the
+ * source it came from. The defaults' reasons are next to them.
+ */
+import { readFile } from 'node:fs/promises';
+import { LOG_LEVELS, type LogLevel } from './log.js';
+
+export interface StageConfig {
+  maxBatchSize: number;
+  maxQueueDelayMs: number;
+  maxQueueSize: number;
+}
+
+export interface ServeConfig {
+  host: string;
+  port: number;
+  stateDir: string;
+  seedBundle: string;
+  model: string;
+  threads: number;
+  maxMessageBytes: number;
+  maxItemsPerRequest: number;
+  maxTextBytes: number;
+  batching: boolean;
+  caches: boolean;
+  vision: StageConfig;
+  encoder: StageConfig;
+  cache: { rewardEntries: number; embeddingBytes: number; imageBytes: number };
+  shutdownGraceMs: number;
+  statsIntervalMs: number;
+  logLevel: LogLevel;
+}
+
+const MiB = 1024 * 1024;
+
+export const DEFAULTS: ServeConfig = {
+  // All interfaces: the server runs in a container behind a load balancer.
+  host: '0.0.0.0',
+  port: 50051,
+  stateDir: 'var',
+  seedBundle: 'models/shapes-mrm',
+  model: '',
+  // One intra-op thread per ONNX session: the vision and encoder stages then
+  // run side by side on this 2-core machine; 2 threads per session measured
+  // slower at every batch size (they contend with each other and with sharp).
+  threads: 1,
+  // 8x grpc's 4 MiB: a Score call with 64 items that each carry a 512 KiB
+  // image fits; larger batches should use sha256 references or split.
+  maxMessageBytes: 32 * MiB,
+  // A GRPO step of 64 prompts x 16 responses in one call.
+  maxItemsPerRequest: 1024,
+  // Far above the models' token caps (the default model: 160 response tokens);
+  // it bounds tokenizer work on the event loop, not what the model sees.
+  maxTextBytes: 64 * 1024,
+  // Off for both is the "naive server" the benchmark compares against.
+  batching: true,
+  caches: true,
+  vision: {
+    // The vision stage is compute-bound: its per-image cost is flat from
+    // batch 1 (~5.7 ms) to 256, so larger batches only make a newly arrived
+    // image wait longer behind the in-flight batch. 8 images is ~45 ms.
+    maxBatchSize: 8,
+    // Nothing to gain from waiting for company (see above).
+    maxQueueDelayMs: 0,
+    // About 12 s of vision work at ~170 images/s; also the most images one
+    // maximal request can bring (1024 items x 2 images).
+    maxQueueSize: 2048,
+  },
+  encoder: {
+    // Encoder+head per item: 0.6 ms at batch 1, ~0.15 ms from batch 32 up;
+    // 64 is ~10 ms per batch, near the per-item floor without long stalls.
+    maxBatchSize: 64,
+    // Under load batches fill while the previous one runs; a short wait only
+    // helps the lightly loaded case, where 1 ms buys batches of several items.
+    maxQueueDelayMs: 1,
+    // Under a second of encoder work; four maximal requests.
+    maxQueueSize: 4096,
+  },
+  cache: {
+    // ~150 bytes per entry: ~30 MB.
+    rewardEntries: 200_000,
+    // The default model's embedding is 108 floats (432 bytes): ~150k images.
+    embeddingBytes: 64 * MiB,
+    // Room for ~9k typical 28 KiB PNGs (the ShapesWorld images), or 512
+    // 512 KiB photos, for sha256 references.
+    imageBytes: 256 * MiB,
+  },
+  // Longer than any reasonable in-flight batch; then in-flight calls are cut.
+  shutdownGraceMs: 30_000,
+  // One stats log line per minute; 0 turns it off.
+  statsIntervalMs: 60_000,
+  logLevel: 'info',
+};
+
+type Scalar = string | number | boolean;
+interface Rule {
+  doc: string;
+  min?: number;
+  max?: number;
+  integer?: boolean;
+  oneOf?: readonly string[];
+  /** Printed as "[redacted]". None of today's keys are secrets; TLS keys and auth tokens will be. */
+  secret?: boolean;
+}
+
+type Leaves<T, P extends string = ''> = {
+  [K in keyof T & string]: T[K] extends Scalar ? `${P}${K}` : Leaves<T[K], `${P}${K}.`>;
+}[keyof T & string];
+export type ConfigKey = Leaves<ServeConfig>;
+
+// Computed keys widen to string, hence the cast; `satisfies` below still checks every key has a rule.
+const stage = <N extends 'vision' | 'encoder'>(name: N) => ({
+  [`${name}.maxBatchSize` as const]: { doc: `most ${name === 'vision' ? 'images' : 'items'} per ${name} batch`, integer: true, min: 1, max: 4096 },
+  [`${name}.maxQueueDelayMs` as const]: { doc: `longest an idle ${name} stage waits to fill a batch`, min: 0, max: 1000 },
+  [`${name}.maxQueueSize` as const]: { doc: `queued ${name} entries before RESOURCE_EXHAUSTED`, integer: true, min: 1 },
+}) as Record<`${N}.${keyof StageConfig}`, Rule>;
+
+export const RULES = {
+  host: { doc: 'interface to listen on' },
+  port: { doc: 'TCP port (0: any free port)', integer: true, min: 0, max: 65535 },
+  stateDir: { doc: 'state directory (registry, pair log)' },
+  seedBundle: { doc: 'bundle that seeds an empty registry' },
+  model: { doc: "model name in the registry (default: the seed bundle's manifest name)" },
+  threads: { doc: 'onnxruntime intra-op threads per session', integer: true, min: 1, max: 64 },
+  maxMessageBytes: { doc: 'largest request message', integer: true, min: 1024, max: 2 ** 31 - 1 },
+  maxItemsPerRequest: { doc: 'items + group responses (+ 2 per Compare pair) per request', integer: true, min: 1 },
+  maxTextBytes: { doc: 'UTF-8 bytes per text field', integer: true, min: 1 },
+  batching: { doc: 'batch across requests (false: each request runs alone)' },
+  caches: { doc: 'reward, embedding and image caches and in-flight sharing' },
+  ...stage('vision'),
+  ...stage('encoder'),
+  'cache.rewardEntries': { doc: 'reward cache entries', integer: true, min: 1 },
+  'cache.embeddingBytes': { doc: 'image embedding cache size in bytes', integer: true, min: 1 },
+  'cache.imageBytes': { doc: 'image bytes cache (for sha256 references) in bytes', integer: true, min: 1 },
+  shutdownGraceMs: { doc: 'how long shutdown waits for in-flight calls', integer: true, min: 0 },
+  statsIntervalMs: { doc: 'stats log interval (0: off)', integer: true, min: 0 },
+  logLevel: { doc: 'debug, info, warn or error', oneOf: LOG_LEVELS },
+} satisfies Record<ConfigKey, Rule> as Record<ConfigKey, Rule>;
+
+export const CONFIG_KEYS = Object.keys(RULES) as ConfigKey[];
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(readonly key: string, readonly source: string, message: string, options?: { cause?: unknown }) {
+    super(`config ${key} (${source}): ${message}`, options);
+  }
+}
+
+export const envName = (key: ConfigKey) => `MRM_${key.replace(/\./g, '_').replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()}`;
+export const flagName = (key: ConfigKey) => key.replace(/\./g, '-').replace(/([a-z0-9])([A-Z])/g, '$1-$2').toLowerCase();
+
+function getPath(obj: unknown, key: string): unknown {
+  return key.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], obj);
+}
+
+function setPath(obj: Record<string, unknown>, key: string, value: unknown): void {
+  const parts = key.split('.');
+  let o = obj;
+  for (const p of parts.slice(0, -1)) o = o[p] as Record<string, unknown>;
+  o[parts[parts.length - 1]!] = value;
+}
+
+/** A raw value from any source -> the key's type, or a ConfigError. */
+function coerce(key: ConfigKey, raw: unknown, source: string, text: boolean): Scalar {
+  const want = typeof getPath(DEFAULTS, key);
+  // Env and flags are text; a JSON file has types, and "64" there is a mistake.
+  const fromText = typeof raw === 'string' && text;
+  if (want === 'number') {
+    const v = fromText && (raw as string).trim() !== '' ? Number(raw) : raw;
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw new ConfigError(key, source, `expected a number, got ${JSON.stringify(raw)}`);
+    return v;
+  }
+  if (want === 'boolean') {
+    if (typeof raw === 'boolean') return raw;
+    if (fromText && /^(true|1|yes)$/i.test(raw as string)) return true;
+    if (fromText && /^(false|0|no)$/i.test(raw as string)) return false;
+    throw new ConfigError(key, source, `expected true or false, got ${JSON.stringify(raw)}`);
+  }
+  if (typeof raw !== 'string') throw new ConfigError(key, source, `expected a string, got ${JSON.stringify(raw)}`);
+  return raw;
+}
+
+function check(key: ConfigKey, v: Scalar, source: string): void {
+  const r = RULES[key];
+  const fail = (what: string) => { throw new ConfigError(key, source, `expected ${what}, got ${JSON.stringify(v)}`); };
+  if (typeof v === 'number') {
+    if (r.integer && !Number.isInteger(v)) fail('an integer');
+    if (r.min !== undefined && v < r.min) fail(`>= ${r.min}`);
+    if (r.max !== undefined && v > r.max) fail(`<= ${r.max}`);
+  }
+  if (typeof v === 'string' && r.oneOf && !r.oneOf.includes(v)) fail(`one of ${r.oneOf.join(', ')}`);
+}
+
+/** Flatten a config file's object to dotted keys; unknown keys are errors (typos must not pass silently). */
+function flattenFile(value: unknown, file: string, prefix = ''): [ConfigKey, unknown][] {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new ConfigError(prefix || '(root)', file, 'expected an object');
+  }
+  return Object.entries(value).flatMap(([k, v]): [ConfigKey, unknown][] => {
+    const key = prefix + k;
+    if ((CONFIG_KEYS as string[]).includes(key)) return [[key as ConfigKey, v]];
+    if (CONFIG_KEYS.some((c) => c.startsWith(`${key}.`))) return flattenFile(v, file, `${key}.`);
+    throw new ConfigError(key, file, `unknown key; known keys: ${CONFIG_KEYS.join(', ')}`);
+  });
+}
+
+export interface ConfigSources {
+  /** Path of a JSON config file. */
+  file?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Flag values by flag name (see flagName), as strings. */
+  flags?: Record<string, string | undefined>;
+}
+
+export type Layer = { kind: 'file' | 'env' | 'flags'; file?: string; values: [ConfigKey, unknown][] };
+
+export async function loadConfig(sources: ConfigSources = {}): Promise<ServeConfig> {
+  const layers: Layer[] = [];
+  if (sources.file) {
+    let text: string;
+    try {
+      text = await readFile(sources.file, 'utf8');
+    } catch (cause) {
+      throw new ConfigError('--config', sources.file, `cannot read: ${(cause as Error).message}`, { cause });
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (cause) {
+      throw new ConfigError('(root)', sources.file, `invalid JSON: ${(cause as Error).message}`, { cause });
+    }
+    layers.push({ kind: 'file', file: sources.file, values: flattenFile(parsed, sources.file) });
+  }
+  const env = sources.env ?? {};
+  layers.push({ kind: 'env', values: CONFIG_KEYS.flatMap((k): [ConfigKey, unknown][] => (env[envName(k)] !== undefined ? [[k, env[envName(k)]]] : [])) });
+  const flags = sources.flags ?? {};
+  layers.push({ kind: 'flags', values: CONFIG_KEYS.flatMap((k): [ConfigKey, unknown][] => (flags[flagName(k)] !== undefined ? [[k, flags[flagName(k)]]] : [])) });
+  return resolveConfig(layers);
+}
+
+/** Apply layers over the defaults and validate; exported for tests and embedders. */
+export function resolveConfig(layers: Layer[]): ServeConfig {
+  const config = structuredClone(DEFAULTS);
+  for (const layer of layers) {
+    for (const [key, raw] of layer.values) {
+      const source = layer.kind === 'env' ? envName(key) : layer.kind === 'flags' ? `--${flagName(key)}` : layer.file ?? 'file';
+      const v = coerce(key, raw, source, layer.kind !== 'file');
+      check(key, v, source);
+      setPath(config as unknown as Record<string, unknown>, key, v);
+    }
+  }
+  for (const key of CONFIG_KEYS) check(key, getPath(config, key) as Scalar, 'defaults');
+  // A request larger than the queue could never be admitted.
+  if (config.maxItemsPerRequest > config.encoder.maxQueueSize) {
+    throw new ConfigError('maxItemsPerRequest', 'merged config',
+      `${config.maxItemsPerRequest} is larger than encoder.maxQueueSize (${config.encoder.maxQueueSize}); such a request could never be queued`);
+  }
+  return config;
+}
+
+/** The config as printed at start: every key, secrets replaced. */
+export function redacted(config: ServeConfig): Record<string, unknown> {
+  const out = structuredClone(config) as unknown as Record<string, unknown>;
+  for (const key of CONFIG_KEYS) if (RULES[key].secret) setPath(out, key, '[redacted]');
+  return out;
+}
+
+/** `--flag VALUE  doc (default)` lines for --help. */
+export function configHelp(): string {
+  return CONFIG_KEYS.map((k) => `  --${flagName(k).padEnd(28)} ${RULES[k].doc} (default ${JSON.stringify(getPath(DEFAULTS, k))})`).join('\n');
+}

@@ -1,0 +1,143 @@
+/**
+ * The main thread's handle on one version whose ONNX sessions live in a worker
+ * thread (model-worker.ts explains why). It loads the bundle there (files,
+ * sha256s, I/O checks, warm-up set, largest batches), gets back the manifest
+ * and tokenizer, and then forwards stage calls as messages.
+ *
+ * If the worker dies, every pending and later call fails with INTERNAL and the
+ * death is logged; the version stays broken until it is replaced.
+ */
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { BundleError } from '../model/errors.js';
+import type { Manifest } from '../model/manifest.js';
+import type { EncoderItem } from '../model/runtime.js';
+import { Tokenizer, type TokenizerSpec } from '../model/text.js';
+import { ServeError } from './errors.js';
+import type { Logger } from './log.js';
+
+export interface WorkerInit {
+  dir: string;
+  threads: number;
+  /** Where head-only versions find their parent's files. */
+  registry: { root: string; model: string; version: number } | null;
+  /** Largest batch per stage, run once after loading. */
+  warm: { vision: number; encoder: number };
+}
+
+export type WorkerStartup =
+  | { type: 'ready'; manifest: Manifest; tokenizer: TokenizerSpec }
+  | { type: 'failed'; error: { name: string; message: string; kind?: string } };
+
+export type HostRequest =
+  | { id: number; op: 'embed'; pixels: Float32Array; n: number }
+  | { id: number; op: 'score'; items: EncoderItem[] };
+
+export type HostResponse =
+  | { id: number; ok: true; embeddings: Float32Array }
+  | { id: number; ok: true; rewards: Float32Array; normalized: Float32Array; spread: Float32Array }
+  | { id: number; ok: false; error: { name: string; message: string; kind?: string } };
+
+export interface Scores {
+  rewards: Float32Array;
+  /** runtime.normalize(reward), computed where the runtime is. */
+  normalized: Float32Array;
+  spread: Float32Array;
+}
+
+/**
+ * The worker's entry. Under tsx (how the project runs) a worker does not
+ * inherit the main thread's loader, so a .ts entry is imported through tsx's
+ * API; a compiled .js entry would be started directly.
+ */
+function startWorker(init: WorkerInit): Worker {
+  const entry = new URL('./model-worker.ts', import.meta.url);
+  if (!entry.pathname.endsWith('.ts')) return new Worker(entry, { workerData: init });
+  const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api')).href;
+  const boot = `import(${JSON.stringify(tsx)}).then(({ tsImport }) => tsImport(${JSON.stringify(entry.href)}, ${JSON.stringify(import.meta.url)}))`;
+  return new Worker(boot, { eval: true, workerData: init });
+}
+
+export class ModelHost {
+  private nextId = 0;
+  private readonly pending = new Map<number, { resolve: (r: HostResponse) => void; reject: (e: unknown) => void }>();
+  private dead: ServeError | null = null;
+  private released = false;
+
+  private constructor(
+    private readonly worker: Worker,
+    readonly manifest: Manifest,
+    readonly tokenizer: Tokenizer,
+    log: Logger,
+  ) {
+    worker.on('message', (res: HostResponse) => {
+      const p = this.pending.get(res.id);
+      this.pending.delete(res.id);
+      p?.resolve(res);
+    });
+    const die = (why: string, cause?: unknown) => {
+      if (this.released || this.dead) return;
+      this.dead = new ServeError('internal', `model worker for ${manifest.name} version ${manifest.version} ${why}`, undefined, { cause });
+      log.error('model.worker_died', { model: manifest.name, version: manifest.version, why, pending: this.pending.size });
+      for (const p of this.pending.values()) p.reject(this.dead);
+      this.pending.clear();
+    };
+    worker.on('error', (err) => die('failed', err));
+    worker.on('exit', (code) => die(`exited with code ${code}`));
+  }
+
+  /** Starts the worker and waits until the version is loaded and warmed up; a bad bundle rejects with a BundleError. */
+  static start(init: WorkerInit, log: Logger): Promise<ModelHost> {
+    const worker = startWorker(init);
+    return new Promise((resolve, reject) => {
+      const fail = (err: unknown) => {
+        void worker.terminate();
+        reject(err);
+      };
+      worker.once('error', fail);
+      worker.once('exit', (code) => fail(new BundleError('bad-model', init.dir, `model worker exited with code ${code} while loading`)));
+      worker.once('message', (m: WorkerStartup) => {
+        worker.removeAllListeners('error').removeAllListeners('exit');
+        if (m.type === 'failed') {
+          const kind = (m.error.kind ?? 'bad-model') as ConstructorParameters<typeof BundleError>[0];
+          return fail(new BundleError(kind, init.dir, `loading in the model worker failed: ${m.error.name}: ${m.error.message}`));
+        }
+        resolve(new ModelHost(worker, m.manifest, new Tokenizer(m.tokenizer), log));
+      });
+    });
+  }
+
+  /** n preprocessed images [n, 3, S, S] -> [n, Dv]; `pixels` is moved to the worker (unusable afterwards). */
+  async embedImages(pixels: Float32Array, n: number): Promise<Float32Array> {
+    const res = await this.call({ id: this.nextId++, op: 'embed', pixels, n }, [pixels.buffer as ArrayBuffer]);
+    return (res as { embeddings: Float32Array }).embeddings;
+  }
+
+  async score(items: EncoderItem[]): Promise<Scores> {
+    return (await this.call({ id: this.nextId++, op: 'score', items }, [])) as Scores & HostResponse;
+  }
+
+  /** Frees the sessions, then ends the thread. */
+  async release(): Promise<void> {
+    if (this.released) return;
+    this.released = true;
+    if (!this.dead) {
+      const exited = new Promise((r) => this.worker.once('exit', r));
+      this.worker.postMessage({ op: 'release' });
+      await exited;
+    }
+  }
+
+  private call(req: HostRequest, transfer: ArrayBuffer[]): Promise<HostResponse> {
+    if (this.dead) return Promise.reject(this.dead);
+    if (this.released) return Promise.reject(new ServeError('unavailable', 'the model version was unloaded'));
+    return new Promise<HostResponse>((resolve, reject) => {
+      this.pending.set(req.id, { resolve, reject });
+      this.worker.postMessage(req, transfer);
+    }).then((res) => {
+      if (!res.ok) throw new Error(`${res.error.name}: ${res.error.message}`);
+      return res;
+    });
+  }
+}

@@ -1,0 +1,85 @@
+/**
+ * Runs inside a worker thread (started by model-host.ts): loads one version's
+ * bundle and runs its stages on request.
+ *
+ * Why a thread: onnxruntime-node 1.30 runs `session.run` synchronously on the
+ * calling thread (its binding is "a simple synchronized inference session
+ * wrap"; the promise only defers the call with setImmediate). On the server's
+ * main thread a 60 ms vision batch would stall every gRPC call, health check
+ * and image decode callback for 60 ms. Here it stalls only this thread.
+ *
+ * Messages are handled one at a time, in order: the stages share this thread,
+ * so at most one ONNX run is active per version.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { loadBundle } from '../model/bundle.js';
+import { Registry } from '../model/registry.js';
+import type { EncoderItem, ModelRuntime } from '../model/runtime.js';
+import type { HostRequest, HostResponse, WorkerInit, WorkerStartup } from './model-host.js';
+
+const port = parentPort!;
+const init = workerData as WorkerInit;
+
+function describe(err: unknown): { name: string; message: string; kind?: string } {
+  const e = err instanceof Error ? err : new Error(String(err));
+  const kind = (e as { kind?: unknown }).kind;
+  return { name: e.name, message: e.message, ...(typeof kind === 'string' ? { kind } : {}) };
+}
+
+async function load(): Promise<ModelRuntime> {
+  const registry = init.registry ? new Registry(init.registry.root, init.registry.model) : null;
+  const { runtime } = await loadBundle(init.dir, {
+    threads: init.threads,
+    ...(registry ? { resolveFile: (key) => registry.resolveFile(init.registry!.version, key) } : {}),
+  });
+  // Run each stage once at its largest batch, so onnxruntime sizes its
+  // buffers now rather than under the first burst of traffic.
+  const { size } = runtime.manifest.preprocess.image;
+  await runtime.embedImages(new Float32Array(init.warm.vision * 3 * size * size), init.warm.vision);
+  const emb = new Float32Array(runtime.dv);
+  await runtime.score(Array.from({ length: init.warm.encoder }, () => ({ imageEmbeddings: [emb], promptIds: [1], responseIds: [1] })));
+  return runtime;
+}
+
+async function handle(rt: ModelRuntime, req: HostRequest): Promise<HostResponse> {
+  switch (req.op) {
+    case 'embed': {
+      const embeddings = await rt.embedImages(req.pixels, req.n);
+      return { id: req.id, ok: true, embeddings };
+    }
+    case 'score': {
+      const out = await rt.score(req.items as EncoderItem[]);
+      const normalized = Float32Array.from(out.rewards, (r) => rt.normalize(r));
+      return { id: req.id, ok: true, rewards: out.rewards, normalized, spread: out.spread };
+    }
+  }
+}
+
+let runtime: ModelRuntime;
+try {
+  runtime = await load();
+} catch (err) {
+  port.postMessage({ type: 'failed', error: describe(err) } satisfies WorkerStartup);
+  process.exit(0);
+}
+port.postMessage({ type: 'ready', manifest: runtime.manifest, tokenizer: runtime.tokenizer.spec } satisfies WorkerStartup);
+
+let queue = Promise.resolve();
+port.on('message', (msg: HostRequest | { op: 'release' }) => {
+  queue = queue.then(async () => {
+    if (msg.op === 'release') {
+      await runtime.release();
+      port.close();
+      return;
+    }
+    let res: HostResponse;
+    try {
+      res = await handle(runtime, msg);
+    } catch (err) {
+      res = { id: msg.id, ok: false, error: describe(err) };
+    }
+    // Our own arrays move without a copy; onnxruntime's output buffers are copied (they may not be detachable).
+    const transfer = res.ok && 'rewards' in res ? [res.rewards.buffer, res.normalized.buffer, res.spread.buffer] : [];
+    port.postMessage(res, transfer as ArrayBuffer[]);
+  });
+});

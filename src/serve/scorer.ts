@@ -1,0 +1,94 @@
+/**
+ * Units -> scores on one pinned version: reward cache, then for the misses
+ * tokenize (cheap, synchronous), embed their images (images.ts), and run the
+ * encoder + head through the version's batcher. Identical units within a
+ * request (same images and texts) run once.
+ *
+ * Every check that can fail on the caller's input (texts without tokens, bad
+ * or unknown images, a full queue) happens before the first item of the
+ * request is queued for the encoder.
+ */
+import type { EncoderItem } from '../model/runtime.js';
+import { encodeText } from '../model/text.js';
+import { rewardKey, type Caches } from './caches.js';
+import { throwIfDead, type Liveness } from './context.js';
+import { relabel } from './errors.js';
+import type { ImageStage } from './images.js';
+import type { Unit } from './request.js';
+import type { ServedVersion } from './versions.js';
+
+export interface UnitScore {
+  reward: number;
+  normalized: number;
+  spread: number;
+  truncated: boolean;
+  cached: boolean;
+}
+
+export interface ScorerStats {
+  /** Units whose reward came from the model (not the cache). */
+  scored: number;
+  /** Units answered by another identical unit of the same request. */
+  deduplicated: number;
+}
+
+export class Scorer {
+  readonly stats: ScorerStats = { scored: 0, deduplicated: 0 };
+
+  constructor(private readonly caches: Caches, private readonly images: ImageStage, private readonly dedupe: boolean) {}
+
+  async score(units: Unit[], v: ServedVersion, live: Liveness): Promise<UnitScore[]> {
+    throwIfDead(live);
+    const out: (UnitScore | undefined)[] = units.map((u) => {
+      const hit = this.caches.reward(rewardKey(v.name, v.version, u.digest));
+      return hit ? { ...hit, cached: true } : undefined;
+    });
+
+    // The units to run: one per distinct digest among the misses.
+    const runs: { unit: Unit; members: number[] }[] = [];
+    const byDigest = new Map<string, (typeof runs)[number]>();
+    out.forEach((hit, i) => {
+      if (hit) return;
+      const u = units[i]!;
+      const same = this.dedupe ? byDigest.get(u.digest) : undefined;
+      if (same) {
+        same.members.push(i);
+        this.stats.deduplicated++;
+        return;
+      }
+      const run = { unit: u, members: [i] };
+      runs.push(run);
+      byDigest.set(u.digest, run);
+    });
+    if (runs.length === 0) return out as UnitScore[];
+
+    v.encoder.assertRoom(runs.length);
+    const { text } = v.manifest.preprocess;
+    const encoded = runs.map(({ unit }) => {
+      try {
+        return encodeText(v.tokenizer, text, unit.text);
+      } catch (err) {
+        throw relabel(err, unit.responseField);
+      }
+    });
+
+    const refs = runs.flatMap(({ unit }) => unit.images);
+    const embeddings = await this.images.embed(refs, v, live);
+    let next = 0;
+    const items: EncoderItem[] = runs.map(({ unit }, i) => ({
+      imageEmbeddings: unit.images.map(() => embeddings[next++]!),
+      promptIds: encoded[i]!.promptIds,
+      responseIds: encoded[i]!.responseIds,
+    }));
+
+    throwIfDead(live);
+    const scores = await Promise.all(v.encoder.submit(items, live));
+    this.stats.scored += runs.length;
+    runs.forEach(({ unit, members }, i) => {
+      const s = { ...scores[i]!, truncated: encoded[i]!.truncated };
+      this.caches.putReward(rewardKey(v.name, v.version, unit.digest), s);
+      for (const m of members) out[m] = { ...s, cached: false };
+    });
+    return out as UnitScore[];
+  }
+}

@@ -1,0 +1,117 @@
+import { describe, expect, it } from 'vitest';
+import { Batcher, type BatcherOptions } from '../../src/serve/batcher.js';
+import { ServeError } from '../../src/serve/errors.js';
+
+const FOREVER = { deadline: Infinity };
+const opts = (o: Partial<BatcherOptions> = {}): BatcherOptions => ({
+  name: 'test', maxBatchSize: 4, maxQueueDelayMs: 0, maxQueueSize: 100, mergeRequests: true, ...o,
+});
+
+/** A stage that records its batches and finishes each when told to. */
+function stage() {
+  const batches: number[][] = [];
+  const pending: (() => void)[] = [];
+  let running = 0;
+  let maxRunning = 0;
+  const run = (xs: number[]) => {
+    batches.push(xs);
+    running++;
+    maxRunning = Math.max(maxRunning, running);
+    return new Promise<number[]>((resolve) => pending.push(() => {
+      running--;
+      resolve(xs.map((x) => x * 10));
+    }));
+  };
+  const finishOne = async () => {
+    pending.shift()?.();
+    await new Promise((r) => setImmediate(r));
+  };
+  return { run, batches, finishOne, get maxRunning() { return maxRunning; } };
+}
+
+describe('Batcher', () => {
+  it('merges entries of concurrent submissions up to maxBatchSize, one batch in flight', async () => {
+    const s = stage();
+    const b = new Batcher(opts(), s.run);
+    const first = b.submit([1], FOREVER);
+    const rest = [b.submit([2, 3], FOREVER), b.submit([4, 5, 6], FOREVER), b.submit([7], FOREVER)].flat();
+    expect(s.batches).toEqual([[1]]);
+    await s.finishOne();
+    expect(s.batches).toEqual([[1], [2, 3, 4, 5]]);
+    await s.finishOne();
+    expect(s.batches).toEqual([[1], [2, 3, 4, 5], [6, 7]]);
+    await s.finishOne();
+    expect(await Promise.all([...first, ...rest])).toEqual([10, 20, 30, 40, 50, 60, 70]);
+    expect(s.maxRunning).toBe(1);
+    expect(b.stats).toMatchObject({ batches: 3, entries: 7, largestBatch: 4 });
+    await b.idle();
+  });
+
+  it('waits up to maxQueueDelayMs for company when idle', async () => {
+    const s = stage();
+    const b = new Batcher(opts({ maxQueueDelayMs: 30 }), s.run);
+    const p = [b.submit([1], FOREVER), b.submit([2], FOREVER)].flat();
+    await new Promise((r) => setTimeout(r, 10));
+    expect(s.batches).toEqual([]);
+    p.push(...b.submit([3], FOREVER));
+    await new Promise((r) => setTimeout(r, 40));
+    expect(s.batches).toEqual([[1, 2, 3]]);
+    await s.finishOne();
+    expect(await Promise.all(p)).toEqual([10, 20, 30]);
+  });
+
+  it('refuses a submission that does not fit, whole, and keeps the queued ones', async () => {
+    const s = stage();
+    const b = new Batcher(opts({ maxQueueSize: 3 }), s.run);
+    const running = b.submit([1], FOREVER); // in flight, not queued
+    const queued = b.submit([2, 3], FOREVER);
+    expect(() => b.submit([4, 5], FOREVER)).toThrow(ServeError);
+    expect(() => b.submit([4, 5], FOREVER)).toThrow(/queue is full/);
+    const fits = b.submit([4], FOREVER);
+    expect(b.queued).toBe(3);
+    await s.finishOne();
+    await s.finishOne();
+    expect(await Promise.all([...running, ...queued, ...fits])).toEqual([10, 20, 30, 40]);
+    expect(b.stats.refused).toBe(2);
+  });
+
+  it('drops entries whose deadline passed or whose caller cancelled, without running them', async () => {
+    const s = stage();
+    const b = new Batcher(opts(), s.run);
+    const busy = b.submit([1], FOREVER);
+    const ac = new AbortController();
+    const expired = b.submit([2], { deadline: performance.now() + 5 })[0]!.catch((e: unknown) => e);
+    const cancelled = b.submit([3], { deadline: Infinity, signal: ac.signal })[0]!.catch((e: unknown) => e);
+    const live = b.submit([4], FOREVER);
+    ac.abort();
+    await new Promise((r) => setTimeout(r, 10));
+    await s.finishOne();
+    expect(await expired).toMatchObject({ kind: 'deadline-exceeded' });
+    expect(await cancelled).toMatchObject({ kind: 'cancelled' });
+    expect(s.batches).toEqual([[1], [4]]);
+    await s.finishOne();
+    expect(await Promise.all([...busy, ...live])).toEqual([10, 40]);
+    expect(b.stats.dropped).toBe(2);
+  });
+
+  it('does not merge submissions when mergeRequests is off (the naive server)', async () => {
+    const s = stage();
+    const b = new Batcher(opts({ mergeRequests: false }), s.run);
+    const all = [b.submit([1, 2], FOREVER), b.submit([3], FOREVER), b.submit([4, 5, 6, 7, 8], FOREVER)].flat();
+    for (let i = 0; i < 4; i++) await s.finishOne();
+    expect(s.batches).toEqual([[1, 2], [3], [4, 5, 6, 7], [8]]);
+    expect(await Promise.all(all)).toEqual([10, 20, 30, 40, 50, 60, 70, 80]);
+  });
+
+  it('rejects the whole batch with INTERNAL when the stage fails, and carries on', async () => {
+    let fail = true;
+    const b = new Batcher(opts(), async (xs: number[]) => {
+      if (fail) throw new Error('onnx exploded');
+      return xs;
+    });
+    const bad = await Promise.allSettled(b.submit([1, 2], FOREVER));
+    for (const r of bad) expect(r).toMatchObject({ status: 'rejected', reason: { kind: 'internal', cause: { message: 'onnx exploded' } } });
+    fail = false;
+    expect(await Promise.all(b.submit([3], FOREVER))).toEqual([3]);
+  });
+});

@@ -1,0 +1,125 @@
+/**
+ * Real servers for the serve tests: the tiny bundle seeded into a temp state
+ * directory, a grpc-js server on a loopback port, a grpc-js client, and PNGs
+ * made with sharp.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { crc32, deflateSync } from 'node:zlib';
+import sharp from 'sharp';
+import { DEFAULTS, type ServeConfig } from '../../src/serve/config.js';
+import { silentLogger } from '../../src/serve/log.js';
+import { createRewardClient, type RewardClient, type ScoreRequestMsg, type ScoreResponseMsg, unary } from '../../src/serve/proto.js';
+import { startServer, type RunningServer, type StartOptions } from '../../src/serve/server.js';
+import { writeTinyBundle } from '../fixtures/tiny-bundle.js';
+
+export type ConfigOverrides = Partial<Omit<ServeConfig, 'vision' | 'encoder' | 'cache'>> & {
+  vision?: Partial<ServeConfig['vision']>;
+  encoder?: Partial<ServeConfig['encoder']>;
+  cache?: Partial<ServeConfig['cache']>;
+};
+
+export function testConfig(dir: string, o: ConfigOverrides = {}): ServeConfig {
+  return {
+    ...DEFAULTS,
+    host: '127.0.0.1',
+    port: 0,
+    stateDir: join(dir, 'state'),
+    seedBundle: join(dir, 'bundle'),
+    statsIntervalMs: 0,
+    shutdownGraceMs: 5000,
+    ...o,
+    vision: { ...DEFAULTS.vision, ...o.vision },
+    encoder: { ...DEFAULTS.encoder, ...o.encoder },
+    cache: { ...DEFAULTS.cache, ...o.cache },
+  };
+}
+
+export interface TestServer {
+  dir: string;
+  config: ServeConfig;
+  server: RunningServer;
+  client: RewardClient;
+  address: string;
+  score(req: ScoreRequestMsg, opts?: grpc.CallOptions): Promise<ScoreResponseMsg>;
+  close(): Promise<void>;
+}
+
+/** A temp dir with the tiny bundle at `bundle/`. */
+export async function tinyDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'mrm-serve-'));
+  await writeTinyBundle(join(dir, 'bundle'));
+  return dir;
+}
+
+export async function startTestServer(o: ConfigOverrides = {}, opts: StartOptions & { wait?: boolean } = {}): Promise<TestServer> {
+  const dir = await tinyDir();
+  const config = testConfig(dir, o);
+  const server = await startServer(config, silentLogger, opts);
+  if (opts.wait !== false) await server.ready;
+  const address = `127.0.0.1:${server.port}`;
+  const client = createRewardClient(address);
+  return {
+    dir,
+    config,
+    server,
+    client,
+    address,
+    score: (req, callOpts = {}) => unary(client.score.bind(client), req, callOpts),
+    close: async () => {
+      client.close();
+      await server.shutdown('test done');
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A small solid PNG; different (r, g, b) give different bytes and sha256s. */
+export function png(r: number, g = 0, b = 0, size = 24): Promise<Buffer> {
+  return sharp({ create: { width: size, height: size, channels: 3, background: { r, g, b } } }).png().toBuffer();
+}
+
+/** A valid PNG claiming width x height with a few bytes of pixel data (a decompression-bomb header). */
+export function pngHeaderOnly(width: number, height: number): Buffer {
+  const chunk = (type: string, data: Buffer) => {
+    const body = Buffer.concat([Buffer.from(type, 'ascii'), data]);
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(body));
+    return Buffer.concat([len, body, crc]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr.set([8, 2], 8); // 8-bit truecolour
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr),
+    chunk('IDAT', deflateSync(Buffer.alloc(16))),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+
+/** The gRPC error of a call that must fail. */
+export async function failure(p: Promise<unknown>): Promise<grpc.ServiceError> {
+  try {
+    await p;
+  } catch (err) {
+    return err as grpc.ServiceError;
+  }
+  throw new Error('expected the call to fail');
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `cond` until it holds (tests wait on server state, not on guessed delays). */
+export async function until(cond: () => boolean, timeoutMs = 5000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not reached in time');
+    await sleep(5);
+  }
+}

@@ -1,0 +1,61 @@
+/** The version's ONNX sessions in a worker thread: same numbers as in-process, clean failures. */
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadBundle } from '../../src/model/bundle.js';
+import { BundleError } from '../../src/model/errors.js';
+import { silentLogger } from '../../src/serve/log.js';
+import { ModelHost } from '../../src/serve/model-host.js';
+import { tinyHead, writeTinyBundle } from '../fixtures/tiny-bundle.js';
+import { tinyDir } from './helpers.js';
+
+let dir: string;
+beforeAll(async () => { dir = await tinyDir(); });
+afterAll(() => rm(dir, { recursive: true, force: true }));
+
+const init = (bundle: string) => ({ dir: bundle, threads: 1, registry: null, warm: { vision: 4, encoder: 8 } });
+
+describe('ModelHost', () => {
+  it('gives the numbers the runtime gives on the main thread', async () => {
+    const host = await ModelHost.start(init(join(dir, 'bundle')), silentLogger);
+    const { runtime } = await loadBundle(join(dir, 'bundle'));
+    try {
+      expect(host.manifest).toEqual(runtime.manifest);
+      expect(host.tokenizer.encode('red circle')).toEqual(runtime.tokenizer.encode('red circle'));
+      const s = host.manifest.preprocess.image.size;
+      const pixels = Float32Array.from({ length: 2 * 3 * s * s }, (_, i) => Math.cos(i));
+      const local = await runtime.embedImages(pixels.slice(), 2);
+      const remote = await host.embedImages(pixels.slice(), 2);
+      expect(Array.from(remote)).toEqual(Array.from(local));
+      const items = [{ imageEmbeddings: [remote.subarray(0, runtime.dv)], promptIds: [1, 2], responseIds: [3] }, { imageEmbeddings: [], promptIds: [4], responseIds: [5, 6] }];
+      const a = await runtime.score(items);
+      const b = await host.score(items);
+      expect(Array.from(b.rewards)).toEqual(Array.from(a.rewards));
+      expect(Array.from(b.spread)).toEqual(Array.from(a.spread));
+      expect(Array.from(b.normalized)).toEqual(Array.from(a.rewards, (r) => runtime.normalize(r)));
+    } finally {
+      await runtime.release();
+      await host.release();
+    }
+    await expect(host.score([])).rejects.toMatchObject({ kind: 'unavailable' });
+  });
+
+  it('refuses a bundle that fails its warm-up, as a BundleError', async () => {
+    const bad = await writeTinyBundle(join(dir, 'nan'), { head: tinyHead({ nan: true }) });
+    const err = await ModelHost.start(init(bad), silentLogger).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BundleError);
+    expect(err).toMatchObject({ kind: 'non-finite' });
+    expect((err as Error).message).toContain('rewards[0][1]');
+  });
+
+  it('reports a stage error without killing the worker', async () => {
+    const host = await ModelHost.start(init(join(dir, 'bundle')), silentLogger);
+    try {
+      await expect(host.embedImages(new Float32Array(5), 1)).rejects.toThrow();
+      const s = host.manifest.preprocess.image.size;
+      expect((await host.embedImages(new Float32Array(3 * s * s), 1)).length).toBe(4);
+    } finally {
+      await host.release();
+    }
+  });
+});
