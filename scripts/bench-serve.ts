@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { loadBundle } from '../src/model/bundle.js';
+import { sha256Hex } from '../src/model/digest.js';
 import { preprocessImage } from '../src/model/image.js';
 import type { ModelRuntime } from '../src/model/runtime.js';
 import { encodeText } from '../src/model/text.js';
@@ -65,7 +66,7 @@ async function makeItems(seed: number, offset: number, count: number, n: number)
   })));
 }
 
-interface LevelResult { workload: Workload | 'cache-hit' | 'grpc-floor'; concurrency: number; calls: number; rewards: number; seconds: number; rewardsPerSec: number; p50: number; p99: number; errors: Record<string, number> }
+interface LevelResult { workload: Workload | 'cache-hit' | 'cache-hit-sha' | 'grpc-floor'; concurrency: number; calls: number; rewards: number; seconds: number; rewardsPerSec: number; p50: number; p99: number; errors: Record<string, number> }
 
 // ---------------------------------------------------------------- load generator (child)
 
@@ -88,6 +89,7 @@ async function loadgen(spec: { addr: string; seed: number; workload: Workload; l
     const same = Array.from({ length: spec.cacheHits + 1 }, () => item!);
     await drive(client, 'single', same.slice(0, 1), 1, spec.seconds); // the miss that fills the cache
     results.push({ ...(await drive(client, 'single', same.slice(1), 1, spec.seconds)), workload: 'cache-hit', concurrency: 1 });
+    results.push({ ...(await drive(client, 'single', same.slice(1), 1, spec.seconds, true)), workload: 'cache-hit-sha', concurrency: 1 });
     results.push({ ...(await healthFloor(spec.addr, spec.cacheHits)), concurrency: 1 });
   }
   client.close();
@@ -113,7 +115,8 @@ async function healthFloor(addr: string, n: number): Promise<Omit<LevelResult, '
   return { workload: 'grpc-floor', calls: n, rewards: 0, seconds, rewardsPerSec: 0, p50: lat[Math.floor(n / 2)]!, p99: lat[Math.floor(n * 0.99)]!, errors: {} };
 }
 
-async function drive(client: RewardClient, w: Workload, items: BenchItem[], c: number, maxSeconds: number): Promise<Omit<LevelResult, 'concurrency'>> {
+/** `bySha`: send images as sha256 references (the server must already have them). */
+async function drive(client: RewardClient, w: Workload, items: BenchItem[], c: number, maxSeconds: number, bySha = false): Promise<Omit<LevelResult, 'concurrency'>> {
   const lat: number[] = [];
   const errors: Record<string, number> = {};
   let next = 0;
@@ -123,7 +126,7 @@ async function drive(client: RewardClient, w: Workload, items: BenchItem[], c: n
   const worker = async () => {
     while (next < items.length && performance.now() < stopAt) {
       const it = items[next++]!;
-      const images = it.images.map((data) => ({ data }));
+      const images = it.images.map((data) => (bySha ? { sha256: sha256Hex(data) } : { data }));
       const req = w === 'single'
         ? { items: [{ images, system: it.system, prompt: it.prompt, response: it.responses[0]! }] }
         : { groups: [{ images, system: it.system, prompt: it.prompt, responses: it.responses }] };
@@ -293,6 +296,7 @@ function report(raw: Record<string, LevelResult[][]>, limits: Record<Workload, {
   const sat = (mode: string, w: Workload) => Math.max(...rows.filter((r) => r.workload === w).map((r) => (mode === 'server' ? r.server : r.naive).rewardsPerSec));
   const hit = raw.server!.map((levels) => levels.find((l) => l.workload === 'cache-hit')!);
   const floor = raw.server!.map((levels) => levels.find((l) => l.workload === 'grpc-floor')!);
+  const hitSha = raw.server!.map((levels) => levels.find((l) => l.workload === 'cache-hit-sha')!);
   const summary = {
     inProcessLimit: { single: limit.single, group16: limit.group16, configs: limits },
     saturated: { server: { single: sat('server', 'single'), group16: sat('server', 'group16') }, naive: { single: sat('naive', 'single'), group16: sat('naive', 'group16') } },
@@ -305,13 +309,16 @@ function report(raw: Record<string, LevelResult[][]>, limits: Record<Workload, {
         latencyC1: med('server', 'group16', 1).p50 / med('server', 'single', 1).p50,
       },
     },
-    cacheHit: { p50: median(hit.map((h) => h.p50)), p99: median(hit.map((h) => h.p99)), uncachedP50: med('server', 'single', 1).p50, serverSideMs: hitServerMs, grpcFloorP50: median(floor.map((h) => h.p50)) },
+    cacheHit: { p50: median(hit.map((h) => h.p50)), p99: median(hit.map((h) => h.p99)), uncachedP50: med('server', 'single', 1).p50, serverSideMs: hitServerMs, grpcFloorP50: median(floor.map((h) => h.p50)),
+      bySha: { p50: median(hitSha.map((h) => h.p50)), p99: median(hitSha.map((h) => h.p99)) } },
   };
   console.log(`\nin-process limit: single ${limit.single.toFixed(1)} r/s, group16 ${limit.group16.toFixed(1)} r/s (best batch/workers per run: ${JSON.stringify(limits)})`);
   console.log(`saturated server/in-process: single ${summary.ratios.serverOverInProcess.single.toFixed(2)}x, group16 ${summary.ratios.serverOverInProcess.group16.toFixed(2)}x   (target >= 0.85)`);
   console.log(`saturated server/naive:      single ${summary.ratios.serverOverNaive.single.toFixed(2)}x, group16 ${summary.ratios.serverOverNaive.group16.toFixed(2)}x   (target >= 4)`);
   console.log(`group of 16 vs single item:  ${summary.ratios.group16OverSingle.saturatedCost.toFixed(2)}x per call at saturation, ${summary.ratios.group16OverSingle.latencyC1.toFixed(2)}x p50 latency at c=1   (target <= 2)`);
-  console.log(`cache hit: p50 ${summary.cacheHit.p50.toFixed(3)} ms, p99 ${summary.cacheHit.p99.toFixed(3)} ms over gRPC (uncached p50 ${summary.cacheHit.uncachedP50.toFixed(2)} ms; health Check p50 ${summary.cacheHit.grpcFloorP50.toFixed(3)} ms); ${(1000 * summary.cacheHit.serverSideMs).toFixed(0)} us in the server without gRPC   (target < 1 ms)`);
+  const h = summary.cacheHit;
+  console.log(`cache hit (c=1): p50 ${h.p50.toFixed(3)} ms, p99 ${h.p99.toFixed(3)} ms with the image bytes; p50 ${h.bySha.p50.toFixed(3)} ms, p99 ${h.bySha.p99.toFixed(3)} ms by sha256; ` +
+    `gRPC floor (health Check) p50 ${h.grpcFloorP50.toFixed(3)} ms; in the server without gRPC ${(1000 * h.serverSideMs).toFixed(0)} us; uncached p50 ${h.uncachedP50.toFixed(2)} ms   (target < 1 ms)`);
   const file = join('bench-results', `serve-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
   void mkdir('bench-results', { recursive: true }).then(() => writeFile(file, JSON.stringify({ meta: { ...meta, date: new Date().toISOString() }, rows, summary, raw }, null, 2) + '\n')).then(() => console.log(`\nwrote ${file}`));
 }

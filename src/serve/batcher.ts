@@ -5,7 +5,8 @@
  * - maxQueueDelayMs: the longest the oldest queued entry waits for company
  *   while the stage is idle. While a batch runs, new entries queue and go out
  *   together as soon as it finishes, so under load batches fill by themselves
- *   and the delay only matters when traffic is light.
+ *   and the delay only matters when traffic is light; `expectCompany` skips
+ *   it when no other caller could join.
  * - maxQueueSize: queued entries. A submission that does not fit is refused
  *   whole (RESOURCE_EXHAUSTED): a request is never half-queued, and the queue
  *   cannot grow without bound when callers send faster than the stage runs.
@@ -28,6 +29,12 @@ export interface BatcherOptions {
   maxQueueDelayMs: number;
   maxQueueSize: number;
   mergeRequests: boolean;
+  /**
+   * Whether another submission may arrive soon, given how many are queued.
+   * When not, waiting out maxQueueDelayMs buys nothing: a lone caller would
+   * pay the delay for a batch no one can join. Default: always wait.
+   */
+  expectCompany?: (queuedSubmissions: number) => boolean;
 }
 
 export interface BatcherStats {
@@ -106,7 +113,7 @@ export class Batcher<I, O> {
     if (this.inFlight || this.queue.length === 0) return;
     const { maxBatchSize, maxQueueDelayMs, mergeRequests } = this.options;
     const waited = performance.now() - this.queue[0]!.enqueuedAt;
-    if (!mergeRequests || this.queue.length >= maxBatchSize || waited >= maxQueueDelayMs) {
+    if (!mergeRequests || this.queue.length >= maxBatchSize || waited >= maxQueueDelayMs || !this.companyExpected()) {
       this.dispatch();
     } else if (this.timer === null) {
       this.timer = setTimeout(() => {
@@ -114,6 +121,13 @@ export class Batcher<I, O> {
         this.schedule();
       }, maxQueueDelayMs - waited);
     }
+  }
+
+  private companyExpected(): boolean {
+    const expect = this.options.expectCompany;
+    if (!expect) return true;
+    // Only reached with fewer than maxBatchSize entries queued: the scan is short.
+    return expect(new Set(this.queue.map((e) => e.submission)).size);
   }
 
   private dispatch(): void {

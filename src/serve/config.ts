@@ -46,9 +46,10 @@ export const DEFAULTS: ServeConfig = {
   stateDir: 'var',
   seedBundle: 'models/shapes-mrm',
   model: '',
-  // One intra-op thread per ONNX session: the vision and encoder stages then
-  // run side by side on this 2-core machine; 2 threads per session measured
-  // slower at every batch size (they contend with each other and with sharp).
+  // One intra-op thread per ONNX session (they run in the version's worker
+  // thread). With 2, onnxruntime's pool threads spin between runs and take the
+  // core sharp decodes on: on this 2-core machine one item (decode, vision,
+  // encoder+head at batch 1) went from 13 to 21 ms, and from 13 to 42 ms of CPU.
   threads: 1,
   // 8x grpc's 4 MiB: a Score call with 64 items that each carry a 512 KiB
   // image fits; larger batches should use sha256 references or split.
@@ -62,22 +63,27 @@ export const DEFAULTS: ServeConfig = {
   batching: true,
   caches: true,
   vision: {
-    // The vision stage is compute-bound: its per-image cost is flat from
-    // batch 1 (~5.7 ms) to 256, so larger batches only make a newly arrived
-    // image wait longer behind the in-flight batch. 8 images is ~45 ms.
+    // The vision stage is compute-bound: ~5.5 ms per image at every batch
+    // size from 1 to 256 (default model), so a large batch mostly holds a
+    // newly arrived image (a GRPO group's) longer: 8 images is ~45 ms, 32 is
+    // ~180 ms. Distinct single items at concurrency 64 ran at 98 / 111 / 108
+    // rewards/s with batches of 2 / 8 / 32.
     maxBatchSize: 8,
     // Nothing to gain from waiting for company (see above).
     maxQueueDelayMs: 0,
-    // About 12 s of vision work at ~170 images/s; also the most images one
-    // maximal request can bring (1024 items x 2 images).
+    // The most images one maximal request can bring (1024 items x 2 images);
+    // ~11 s of vision work at ~180 images/s. Entries whose caller gave up are
+    // dropped when reached, at no model cost.
     maxQueueSize: 2048,
   },
   encoder: {
-    // Encoder+head per item: 0.6 ms at batch 1, ~0.15 ms from batch 32 up;
-    // 64 is ~10 ms per batch, near the per-item floor without long stalls.
+    // Encoder+head per item: ~0.9 ms at batch 1, 0.11-0.15 ms from batch 32
+    // up; 64 is ~7 ms per batch, at the per-item floor without long stalls.
     maxBatchSize: 64,
-    // Under load batches fill while the previous one runs; a short wait only
-    // helps the lightly loaded case, where 1 ms buys batches of several items.
+    // Under load batches fill while the previous one runs; the wait helps
+    // moderate load: groups of 16 at concurrency 8 ran at ~1200 rewards/s
+    // with 1 ms and ~1000 with 0 ms. A request waits only while another one
+    // is still on its way to the encoder, so a lone caller never pays it.
     maxQueueDelayMs: 1,
     // Under a second of encoder work; four maximal requests.
     maxQueueSize: 4096,

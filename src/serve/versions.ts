@@ -70,7 +70,14 @@ export class ServedVersion {
       // Copies, so a cached embedding does not keep its whole batch's buffer alive.
       return images.map((_, i) => emb.slice(i * dv, (i + 1) * dv));
     }, stats.vision);
-    this.encoder = new Batcher<EncoderItem, ItemScore>({ name: `encoder v${this.version}`, mergeRequests: settings.batching, ...settings.encoder }, async (items) => {
+    this.encoder = new Batcher<EncoderItem, ItemScore>({
+      name: `encoder v${this.version}`,
+      mergeRequests: settings.batching,
+      ...settings.encoder,
+      // Company can only come from pinned requests that have not queued yet
+      // (still decoding or embedding): a lone request does not wait.
+      expectCompany: (queued) => this.refs > queued,
+    }, async (items) => {
       const out = await host.score(items);
       return items.map((_, i) => ({ reward: out.rewards[i]!, normalized: out.normalized[i]!, spread: out.spread[i]! }));
     }, stats.encoder);

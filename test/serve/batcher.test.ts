@@ -60,6 +60,23 @@ describe('Batcher', () => {
     expect(await Promise.all(p)).toEqual([10, 20, 30]);
   });
 
+  it('does not wait for company that cannot come', async () => {
+    const s = stage();
+    let others = 0;
+    const b = new Batcher(opts({ maxQueueDelayMs: 1000, expectCompany: (queued) => others > queued }), s.run);
+    const alone = b.submit([1], FOREVER);
+    expect(s.batches).toEqual([[1]]);
+    await s.finishOne();
+    expect(await Promise.all(alone)).toEqual([10]);
+    others = 2; // another request is on its way: wait for it
+    const first = b.submit([2], FOREVER);
+    expect(s.batches).toEqual([[1]]);
+    const second = b.submit([3], FOREVER); // now both are queued: nobody else is coming
+    expect(s.batches).toEqual([[1], [2, 3]]);
+    await s.finishOne();
+    expect(await Promise.all([...first, ...second])).toEqual([20, 30]);
+  });
+
   it('refuses a submission that does not fit, whole, and keeps the queued ones', async () => {
     const s = stage();
     const b = new Batcher(opts({ maxQueueSize: 3 }), s.run);

@@ -20,24 +20,34 @@ afterEach(async () => {
   t = undefined;
 });
 
+/**
+ * Pins the active version like a request still decoding its images: the
+ * encoder batcher then expects company and waits its full maxQueueDelayMs,
+ * which keeps queued entries in the queue long enough to observe.
+ */
+const holdQueue = (server: TestServer) => server.server.versions.acquire();
+
 describe('load shedding', () => {
   it('refuses a request that does not fit the queue with RESOURCE_EXHAUSTED, and serves the queued one', async () => {
-    // A long queue delay keeps the first request's items queued while the second arrives.
     t = await startTestServer({ maxItemsPerRequest: 4, encoder: { maxQueueSize: 4, maxQueueDelayMs: 300, maxBatchSize: 64 } });
+    const hold = holdQueue(t);
     const first = t.score({ items: ['red', 'blue', 'yes'].map((r) => ({ prompt: 'p', response: r })) });
     await until(() => t!.server.versions.active!.encoder.queued === 3);
     const err = await failure(t.score({ items: ['no', 'circle'].map((r) => ({ prompt: 'p', response: r })) }));
     expect(err.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
     expect(err.details).toContain('queue is full');
     expect((await first).items).toHaveLength(3);
+    hold.release();
     expect(t.server.stats().batches.encoder.refused).toBe(1);
   });
 
   it('drops a request whose deadline passed while queued, without running the model', async () => {
     t = await startTestServer({ encoder: { maxQueueDelayMs: 400 } });
+    const hold = holdQueue(t);
     const err = await failure(t.score({ items: [{ prompt: 'p', response: 'red' }] }, { deadline: Date.now() + 100 }));
     expect(err.code).toBe(grpc.status.DEADLINE_EXCEEDED);
     await until(() => t!.server.stats().batches.encoder.dropped === 1);
+    hold.release();
     const s = t.server.stats();
     expect(s.batches.encoder.dropped).toBe(1);
     expect(s.batches.encoder.entries).toBe(0);
@@ -123,11 +133,13 @@ describe('shutdown', () => {
   it('finishes an in-flight request, then refuses new ones and releases the model', async () => {
     t = await startTestServer({ encoder: { maxQueueDelayMs: 300 } });
     const v = t.server.versions.active!;
+    const hold = holdQueue(t);
     const inFlight = t.score({ items: [{ images: [{ data: await png(9, 9, 9) }], prompt: 'p', response: 'red' }] });
-    await until(() => v.pinned === 1);
+    await until(() => v.encoder.queued === 1);
     const stopped = t.server.shutdown('test');
     const res = await inFlight;
     expect(res.items).toHaveLength(1);
+    hold.release();
     await stopped;
     expect(v.pinned).toBe(0);
     const after = await failure(t.score({ items: [{ prompt: 'p', response: 'red' }] }, { deadline: Date.now() + 1000 }));
@@ -138,6 +150,7 @@ describe('shutdown', () => {
 describe('shutdown of a stream', () => {
   it('answers the requests it has, refuses new ones with UNAVAILABLE, then ends the stream with OK', async () => {
     t = await startTestServer({ encoder: { maxQueueDelayMs: 300 } });
+    const hold = holdQueue(t);
     const call = t.client.scoreStream(new grpc.Metadata(), {});
     const got: ScoreResponseMsg[] = [];
     const ended = new Promise<void>((resolve, reject) => {
@@ -146,10 +159,11 @@ describe('shutdown of a stream', () => {
       call.on('error', reject);
     });
     call.write({ requestId: 'before', items: [{ prompt: 'p', response: 'red' }] });
-    await until(() => t!.server.versions.active!.pinned === 1);
+    await until(() => t!.server.versions.active!.encoder.queued === 1);
     const stopped = t.server.shutdown('test');
     call.write({ requestId: 'after', items: [{ prompt: 'p', response: 'blue' }] });
     await ended; // the server ended the stream; the client never half-closed
+    hold.release(); // shutdown waits for every pinned request, this one too
     await stopped;
     const byId = Object.fromEntries(got.map((r) => [r.requestId, r]));
     expect(byId.before?.items).toHaveLength(1);
@@ -169,11 +183,14 @@ describe('versions', () => {
     const v1 = t.server.versions.active!;
 
     const items = [{ images: [{ data: await png(50, 60, 70) }], prompt: 'p', response: 'red circle' }, { prompt: 'q', response: 'blue' }];
+    const hold = holdQueue(t);
     const pinnedToV1 = t.score({ items, groups: [{ prompt: 'g', responses: ['yes', 'no'] }] });
-    await until(() => v1.pinned === 1);
+    await until(() => v1.encoder.queued === 4);
+    // Version 1's request is still waiting for its encoder batch when version 2 takes over.
     const v1Released = t.server.versions.activate(v2);
     const onV2 = await t.score({ items });
     const onV1 = await pinnedToV1;
+    hold.release();
     expect(onV1.model).toEqual({ name: 'tiny', version: 1 });
     expect(onV2.model).toEqual({ name: 'tiny', version: 2 });
     // Every result of the pinned request is on version 1's scale (mean 0, std 1).
