@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { PreferenceRecord } from '../shapes/formats.js';
 
 /**
  * The trainer's unit of data: a preference pair with its image bytes, the
@@ -6,21 +7,12 @@ import { createHash } from 'node:crypto';
  * ShapesWorld samples, imported data sets and labeled log pairs all become
  * this before featurizing, fitting or evaluating.
  */
-export interface LabeledPair {
-  id: string;
-  /** PNG/JPEG/WebP bytes, in prompt order. */
+export type LabeledPair = Omit<PreferenceRecord, 'images' | 'meta'> & {
+  /** PNG/JPEG/WebP bytes, in prompt order (a record holds their paths). */
   images: Uint8Array[];
-  system?: string;
-  prompt: string;
-  chosen: string;
-  rejected: string;
-  /** Whether the label is right: 'chosen' when chosen really is better. Unknown for real data. */
-  truth?: 'chosen' | 'rejected';
-  /** Evaluation slice (ShapesWorld: grounded, style-adversarial, ...). */
-  slice?: string;
   /** Preference strength or other per-pair weight, when the source has one. */
   weight?: number;
-}
+};
 
 /** A digest of a data set's content (texts and image bytes), for lineage. */
 export function datasetDigest(pairs: LabeledPair[]): string {
