@@ -5,7 +5,7 @@
 import type { ModelRuntime } from '../../src/model/runtime.js';
 import { featurizePairs, type PairFeatures } from '../data/featurize.js';
 import type { LabeledPair } from '../data/labeled-pair.js';
-import { evaluatePairs, type EvalReport, type ScoredPair } from './metrics.js';
+import type { ScoredPair } from './metrics.js';
 
 export interface PairRewards {
   chosen: Float32Array;
@@ -39,8 +39,4 @@ export function toScored(pairs: LabeledPair[], r: PairRewards): ScoredPair[] {
     const x = r.rejected[i]!;
     return p.truth === 'rejected' ? { slice: p.slice, better: x, worse: c } : { slice: p.slice, better: c, worse: x };
   });
-}
-
-export async function evaluateModel(rt: ModelRuntime, pairs: LabeledPair[]): Promise<EvalReport> {
-  return evaluatePairs(toScored(pairs, await scorePairs(rt, pairs)));
 }

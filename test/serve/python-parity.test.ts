@@ -1,0 +1,85 @@
+/**
+ * `npm start` on the shipped default model, checked from Python the way a
+ * trainer would: health SERVING, then the same rewards `mrm eval` computed
+ * in-process for the same pairs, to 1e-4 (examples/python/check_rewards.py).
+ * Everything is a real process: npm, the server, the CLI, python3.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const PYTHON = '/usr/bin/python3';
+
+let dir: string;
+let server: ChildProcess;
+let port: number;
+
+function run(cmd: string, args: string[]): Promise<{ code: number | null; out: string }> {
+  const p = spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  p.stdout!.on('data', (b: Buffer) => { out += b.toString(); });
+  p.stderr!.on('data', (b: Buffer) => { out += b.toString(); });
+  return new Promise((resolve) => p.on('exit', (code) => resolve({ code, out })));
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'mrm-parity-'));
+  // Its own process group, so the server under npm can be stopped with npm.
+  server = spawn('npm', ['start', '--silent', '--', '--host', '127.0.0.1', '--port', '0', '--state-dir', join(dir, 'state')],
+    { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+  const lines = createInterface({ input: server.stderr! });
+  const seen: string[] = [];
+  port = await new Promise<number>((resolve, reject) => {
+    server.on('exit', (code) => reject(new Error(`npm start exited with ${code} before serving:\n${seen.join('\n')}`)));
+    lines.on('line', (line) => {
+      seen.push(line);
+      try {
+        const rec = JSON.parse(line) as { event?: string; port?: number };
+        if (rec.event === 'server.serving') resolve(rec.port!);
+      } catch { /* npm's own lines */ }
+    });
+  });
+
+  const gen = await run(process.execPath, ['bin/mrm.js', 'data', 'gen', '--seed', '7', '--n', '48', '--out', join(dir, 'data')]);
+  expect(gen.code, gen.out).toBe(0);
+  const ev = await run(process.execPath, ['bin/mrm.js', 'eval', '--data', join(dir, 'data'), '--rewards', join(dir, 'rewards.jsonl')]);
+  expect(ev.code, ev.out).toBe(0);
+});
+
+afterAll(async () => {
+  if (server.exitCode === null) {
+    const exited = new Promise((resolve) => server.on('exit', resolve));
+    process.kill(-server.pid!, 'SIGTERM');
+    await exited;
+  }
+  await rm(dir, { recursive: true, force: true });
+});
+
+const check = (rewards: string) => run(PYTHON, [join(ROOT, 'examples/python/check_rewards.py'), '--addr', `127.0.0.1:${port}`,
+  '--rewards', rewards, '--images', join(dir, 'data', 'images'), '--wait', '20']);
+
+describe('npm start serves the default model with the rewards of mrm eval', () => {
+  it('agrees with mrm eval on 48 pairs to 1e-4, from the Python client', async () => {
+    const r = await check(join(dir, 'rewards.jsonl'));
+    expect(r.code, r.out).toBe(0);
+    expect(r.out).toContain('health: SERVING');
+    expect(r.out).toContain("server model [('shapes-mrm', 1)]");
+    expect(r.out).toContain('pairs: 48');
+  });
+
+  it('fails the check when one reward is off by 2e-4', async () => {
+    const lines = (await readFile(join(dir, 'rewards.jsonl'), 'utf8')).trim().split('\n');
+    const row = JSON.parse(lines[5]!) as { rewards: { rejected: { reward: number } } };
+    row.rewards.rejected.reward += 2e-4;
+    lines[5] = JSON.stringify(row);
+    await writeFile(join(dir, 'tampered.jsonl'), lines.join('\n') + '\n');
+    const r = await check(join(dir, 'tampered.jsonl'));
+    expect(r.code, r.out).toBe(1);
+    expect(r.out).toMatch(/difference 0\.000200\d* exceeds the tolerance 0\.0001|difference 0\.0002 exceeds the tolerance 0\.0001/);
+  });
+});
