@@ -15,7 +15,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -46,7 +46,9 @@ const GROUP = 16;
 const callsFor = (w: Workload, c: number) => (w === 'single' ? Math.max(160, 6 * c) : Math.max(24, 3 * c));
 const warmFor = (c: number) => Math.min(c, 8);
 /** Seed offsets per use, so no two uses share a scene (and no cache hit crosses them). */
-const SEEDS = { single: 0, group16: 1000, inProcess: 2000, cacheHit: 3000 } as const;
+const SEEDS = { single: 0, group16: 1000, inProcess: 2000, cacheHit: 3000, pythonCacheHit: 4000 } as const;
+/** The Python client's interpreter (apt's python3-grpcio lives there, not in the python3 on PATH). */
+const PYTHON = '/usr/bin/python3';
 
 interface BenchItem { images: Buffer[]; system: string; prompt: string; responses: string[] }
 
@@ -212,6 +214,28 @@ async function cacheHitCost(model: string, seed: number): Promise<number> {
   return ms;
 }
 
+interface PyHit { bytes: { p50: number; p99: number }; sha: { p50: number; p99: number }; floor: { p50: number; p99: number } }
+
+/**
+ * The cache hit as a Python trainer sees it (grpcio's C core; grpc-js's
+ * client alone costs about half a millisecond more per call here).
+ * Null when /usr/bin/python3 has no grpc.
+ */
+async function pythonCacheHit(addr: string, seed: number): Promise<PyHit | null> {
+  if (spawnSync(PYTHON, ['-c', 'import grpc, grpc_tools']).status !== 0) return null;
+  const [it] = await makeItems(seed + SEEDS.pythonCacheHit, 0, 1, 1);
+  const dir = await mkdtemp(join(tmpdir(), 'mrm-bench-py-'));
+  try {
+    await writeFile(join(dir, 'image.png'), it!.images[0]!);
+    const r = spawnSync(PYTHON, ['scripts/bench-cache-hit.py', '--addr', addr, '--image', join(dir, 'image.png'),
+      '--system', it!.system, '--prompt', it!.prompt, '--response', it!.responses[0]!], { encoding: 'utf8', timeout: 120_000 });
+    if (r.status !== 0) throw new Error(`bench-cache-hit.py failed: ${r.stderr}`);
+    return JSON.parse(r.stdout) as PyHit;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 // ---------------------------------------------------------------- orchestration (parent)
 
 function child(args: string[], opts: { timeoutMs: number }): { proc: ReturnType<typeof spawn>; lines: AsyncIterable<string> } {
@@ -265,23 +289,29 @@ async function main(): Promise<void> {
   const raw: Record<string, LevelResult[][]> = { server: [], naive: [] };
   const limits: Record<Workload, { rewardsPerSec: number; batch: number; workers: number }[]> = { single: [], group16: [] };
   const hitCost: number[] = [];
+  const pyHits: PyHit[] = [];
   for (let run = 0; run < runs; run++) {
     const seed = Number(values.seed ?? 7) + run;
     for (const w of ['single', 'group16'] as const) limits[w].push(await inProcessLimit(model, seed, w));
     hitCost.push(await cacheHitCost(model, seed));
     for (const [mode, flags] of Object.entries(modes)) {
-      const levels = await withServer(model, flags, async (addr) => [
-        ...(await runLoadgen({ addr, seed, workload: 'single', levels: CONCURRENCY, seconds, cacheHits: mode === 'server' ? 300 : 0 })),
-        ...(await runLoadgen({ addr, seed, workload: 'group16', levels: CONCURRENCY, seconds, cacheHits: 0 })),
-      ]);
+      const levels = await withServer(model, flags, async (addr) => {
+        const out = [
+          ...(await runLoadgen({ addr, seed, workload: 'single', levels: CONCURRENCY, seconds, cacheHits: mode === 'server' ? 300 : 0 })),
+          ...(await runLoadgen({ addr, seed, workload: 'group16', levels: CONCURRENCY, seconds, cacheHits: 0 })),
+        ];
+        const py = mode === 'server' ? await pythonCacheHit(addr, seed) : null;
+        if (py) pyHits.push(py);
+        return out;
+      });
       raw[mode]!.push(levels);
       console.error(`run ${run + 1}/${runs} ${mode}: done`);
     }
   }
-  report(raw, limits, median(hitCost), { model, runs, seconds, serverFlags: extra });
+  report(raw, limits, median(hitCost), pyHits, { model, runs, seconds, serverFlags: extra });
 }
 
-function report(raw: Record<string, LevelResult[][]>, limits: Record<Workload, { rewardsPerSec: number; batch: number; workers: number }[]>, hitServerMs: number, meta: object): void {
+function report(raw: Record<string, LevelResult[][]>, limits: Record<Workload, { rewardsPerSec: number; batch: number; workers: number }[]>, hitServerMs: number, pyHits: PyHit[], meta: object): void {
   const med = (mode: string, w: string, c: number) => {
     const rs = raw[mode]!.map((levels) => levels.find((l) => l.workload === w && l.concurrency === c)!);
     return { rewardsPerSec: median(rs.map((r) => r.rewardsPerSec)), p50: median(rs.map((r) => r.p50)), p99: median(rs.map((r) => r.p99)), errors: rs.reduce((n, r) => n + Object.values(r.errors).reduce((a, b) => a + b, 0), 0) };
@@ -303,6 +333,8 @@ function report(raw: Record<string, LevelResult[][]>, limits: Record<Workload, {
     ratios: {
       serverOverInProcess: { single: sat('server', 'single') / limit.single, group16: sat('server', 'group16') / limit.group16 },
       serverOverNaive: { single: sat('server', 'single') / sat('naive', 'single'), group16: sat('server', 'group16') / sat('naive', 'group16') },
+      // What any server could reach over the naive one: the bare pipeline at its best batch.
+      inProcessOverNaive: { single: limit.single / sat('naive', 'single'), group16: limit.group16 / sat('naive', 'group16') },
       // Cost per call: saturated calls/s of singles over calls/s of groups; and the c=1 latency ratio.
       group16OverSingle: {
         saturatedCost: sat('server', 'single') / (sat('server', 'group16') / GROUP),
@@ -310,15 +342,25 @@ function report(raw: Record<string, LevelResult[][]>, limits: Record<Workload, {
       },
     },
     cacheHit: { p50: median(hit.map((h) => h.p50)), p99: median(hit.map((h) => h.p99)), uncachedP50: med('server', 'single', 1).p50, serverSideMs: hitServerMs, grpcFloorP50: median(floor.map((h) => h.p50)),
-      bySha: { p50: median(hitSha.map((h) => h.p50)), p99: median(hitSha.map((h) => h.p99)) } },
+      bySha: { p50: median(hitSha.map((h) => h.p50)), p99: median(hitSha.map((h) => h.p99)) },
+      python: pyHits.length === 0 ? null : {
+        bytes: { p50: median(pyHits.map((h) => h.bytes.p50)), p99: median(pyHits.map((h) => h.bytes.p99)) },
+        sha: { p50: median(pyHits.map((h) => h.sha.p50)), p99: median(pyHits.map((h) => h.sha.p99)) },
+        floorP50: median(pyHits.map((h) => h.floor.p50)),
+      } },
   };
   console.log(`\nin-process limit: single ${limit.single.toFixed(1)} r/s, group16 ${limit.group16.toFixed(1)} r/s (best batch/workers per run: ${JSON.stringify(limits)})`);
   console.log(`saturated server/in-process: single ${summary.ratios.serverOverInProcess.single.toFixed(2)}x, group16 ${summary.ratios.serverOverInProcess.group16.toFixed(2)}x   (target >= 0.85)`);
   console.log(`saturated server/naive:      single ${summary.ratios.serverOverNaive.single.toFixed(2)}x, group16 ${summary.ratios.serverOverNaive.group16.toFixed(2)}x   (target >= 4)`);
+  console.log(`in-process limit/naive:      single ${summary.ratios.inProcessOverNaive.single.toFixed(2)}x, group16 ${summary.ratios.inProcessOverNaive.group16.toFixed(2)}x   (the most batching can give over the naive server)`);
   console.log(`group of 16 vs single item:  ${summary.ratios.group16OverSingle.saturatedCost.toFixed(2)}x per call at saturation, ${summary.ratios.group16OverSingle.latencyC1.toFixed(2)}x p50 latency at c=1   (target <= 2)`);
   const h = summary.cacheHit;
   console.log(`cache hit (c=1): p50 ${h.p50.toFixed(3)} ms, p99 ${h.p99.toFixed(3)} ms with the image bytes; p50 ${h.bySha.p50.toFixed(3)} ms, p99 ${h.bySha.p99.toFixed(3)} ms by sha256; ` +
     `gRPC floor (health Check) p50 ${h.grpcFloorP50.toFixed(3)} ms; in the server without gRPC ${(1000 * h.serverSideMs).toFixed(0)} us; uncached p50 ${h.uncachedP50.toFixed(2)} ms   (target < 1 ms)`);
+  const py = h.python;
+  console.log(py
+    ? `cache hit from Python (grpcio, c=1): p50 ${py.bytes.p50.toFixed(3)} ms, p99 ${py.bytes.p99.toFixed(3)} ms with the image bytes; p50 ${py.sha.p50.toFixed(3)} ms, p99 ${py.sha.p99.toFixed(3)} ms by sha256; health Check p50 ${py.floorP50.toFixed(3)} ms   (target < 1 ms)`
+    : `cache hit from Python: not measured (${PYTHON} has no grpc; apt-get install -y python3-grpcio python3-grpc-tools)`);
   const file = join('bench-results', `serve-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
   void mkdir('bench-results', { recursive: true }).then(() => writeFile(file, JSON.stringify({ meta: { ...meta, date: new Date().toISOString() }, rows, summary, raw }, null, 2) + '\n')).then(() => console.log(`\nwrote ${file}`));
 }
