@@ -94,3 +94,68 @@ export function separate(filters: Float32Array[], k: number, rank: number): Sepa
   });
   return { k, rank, u, w, error: Math.sqrt(err / norm) };
 }
+
+/*
+ * The bank as matrix products. onnxruntime's CPU convolutions run a K x 1 or
+ * 1 x K filter at a few tens of GFLOPS (the 12 -> 6 channel 1 x K pass ran
+ * at about 4 ms a 56 px image), while its GEMM runs near the machine's peak
+ * even with the zeros of a banded (Toeplitz) matrix. So the vision stage
+ * writes each pass as a MatMul against the matrices below.
+ */
+
+/** Tap of a correlation filter of odd length k (taps f[off..off+k)) taking input i to output o; 0 outside the filter. */
+function tap(f: Float32Array, off: number, k: number, o: number, i: number): number {
+  const t = i - o + (k - 1) / 2;
+  return t >= 0 && t < k ? f[off + t]! : 0;
+}
+
+/**
+ * The vertical pass over n input rows as an [n, rank * n] matrix: row y' of
+ * an image (as a column, y' fastest) times it gives, at column b * n + y,
+ * the basis-b response at output row y (zero padding at the borders).
+ */
+export function verticalMatrix(bank: SeparableBank, n: number): Float32Array {
+  const { k, rank, u } = bank;
+  const m = new Float32Array(n * rank * n);
+  for (let yi = 0; yi < n; yi++) for (let b = 0; b < rank; b++) for (let y = 0; y < n; y++) m[(yi * rank + b) * n + y] = tap(u, b * k, k, y, yi);
+  return m;
+}
+
+/** Largest |w[x] - w[k-1-x]| over the bank's horizontal filters: 0 when every template is symmetric about its vertical axis. */
+export function horizontalAsymmetry(bank: SeparableBank): number {
+  const { k, w } = bank;
+  let worst = 0;
+  for (let f = 0; f < w.length / k; f++) for (let x = 0; x < k; x++) worst = Math.max(worst, Math.abs(w[f * k + x]! - w[f * k + k - 1 - x]!));
+  return worst;
+}
+
+/**
+ * The horizontal pass (basis responses -> the T bank filters) over n input
+ * columns, folded about the centre: for a signal v on 0..n-1 let
+ * E[x] = v[x] + v[n-1-x] and O[x] = v[x] - v[n-1-x] (x < n/2). With filters
+ * symmetric about their centre (horizontalAsymmetry 0), the bank output o
+ * satisfies, for x < n/2,
+ *   o[x]       = S E + A O,
+ *   o[n-1-x]   = S E - A O,
+ * with S, A the two [T * n/2, n/2 * rank] matrices returned as
+ * [2, T * n/2, n/2 * rank]: row t * n/2 + x, column x' * rank + b. That is
+ * half the multiply-adds of the unfolded [T * n, n * rank] matrix.
+ */
+export function foldedHorizontalMatrices(bank: SeparableBank, n: number): Float32Array {
+  const { k, rank, w } = bank;
+  const T = w.length / (rank * k);
+  const h = n / 2;
+  if (!Number.isInteger(h)) throw new RangeError(`folding needs an even side, got ${n}`);
+  const out = new Float32Array(2 * T * h * h * rank);
+  for (let t = 0; t < T; t++) for (let b = 0; b < rank; b++) {
+    const off = (t * rank + b) * k;
+    for (let x = 0; x < h; x++) for (let xi = 0; xi < h; xi++) {
+      const near = tap(w, off, k, x, xi);
+      const far = tap(w, off, k, x, n - 1 - xi);
+      const col = (t * h + x) * h * rank + xi * rank + b;
+      out[col] = (near + far) / 2;
+      out[T * h * h * rank + col] = (near - far) / 2;
+    }
+  }
+  return out;
+}
