@@ -63,16 +63,17 @@ export const DEFAULTS: ServeConfig = {
   batching: true,
   caches: true,
   vision: {
-    // The vision stage is compute-bound: ~5.5 ms per image at every batch
-    // size from 1 to 256 (default model), so a large batch mostly holds a
-    // newly arrived image (a GRPO group's) longer: 8 images is ~45 ms, 32 is
-    // ~180 ms. Distinct single items at concurrency 64 ran at 98 / 111 / 108
-    // rewards/s with batches of 2 / 8 / 32.
+    // The vision stage is compute-bound: the default model runs its graph
+    // image by image, ~2.0-2.6 ms each at batch sizes 1 to 64, so a large
+    // batch mostly holds a newly arrived image (a GRPO group's) longer: 8
+    // images is ~20 ms, 32 is ~70 ms. (With the earlier 5.5 ms/image graph,
+    // distinct single items at concurrency 64 ran at 98 / 111 / 108
+    // rewards/s with batches of 2 / 8 / 32.)
     maxBatchSize: 8,
     // Nothing to gain from waiting for company (see above).
     maxQueueDelayMs: 0,
     // The most images one maximal request can bring (1024 items x 2 images);
-    // ~11 s of vision work at ~180 images/s. Entries whose caller gave up are
+    // ~5 s of vision work at ~450 images/s. Entries whose caller gave up are
     // dropped when reached, at no model cost.
     maxQueueSize: 2048,
   },
