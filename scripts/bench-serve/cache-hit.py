@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Cache-hit latency as a Python trainer sees it (grpcio), for bench:serve.
 
-    /usr/bin/python3 scripts/bench-cache-hit.py --addr HOST:PORT --image PNG --prompt P --response R [--system S] [--n 2000]
+    /usr/bin/python3 scripts/bench-serve/cache-hit.py --addr HOST:PORT --image PNG --prompt P --response R [--system S] [--n 2000]
 
 Scores the item once (the miss that fills the reward cache), then times n
 identical calls sequentially: with the image bytes, and with the image's
@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples", "python"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples", "python"))
 import grpc  # noqa: E402
 from client import load_stubs, wait_serving  # noqa: E402
 
