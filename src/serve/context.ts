@@ -8,12 +8,17 @@ import { ServeError } from './errors.js';
 export interface Liveness {
   /** performance.now() time after which the result is useless; Infinity when none. */
   readonly deadline: number;
-  readonly signal?: AbortSignal;
+  /**
+   * Set when the caller went away. A plain flag, not an AbortSignal: grpc-js
+   * emits 'cancelled' at the end of every call, also a completed one, and
+   * AbortController.abort() builds a DOMException with a stack each time.
+   */
+  readonly cancelled?: boolean;
 }
 
 /** Why an entry must not run now, or null when it may. */
 export function deadReason(l: Liveness, now = performance.now()): ServeError | null {
-  if (l.signal?.aborted) return new ServeError('cancelled', 'the call was cancelled before it was scored');
+  if (l.cancelled) return new ServeError('cancelled', 'the call was cancelled before it was scored');
   if (l.deadline <= now) return new ServeError('deadline-exceeded', 'the deadline passed before the model ran; dropped without scoring');
   return null;
 }

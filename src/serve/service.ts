@@ -113,7 +113,7 @@ export class RewardService {
       clientDone = true;
       maybeEnd();
     });
-    // The client went away: nothing more can be written; in-flight requests see the abort signal.
+    // The client went away: nothing more can be written; in-flight requests see it as cancelled (liveness).
     const gone = () => {
       ended = true;
       this.streams.delete(maybeEnd);
@@ -182,9 +182,9 @@ export class RewardService {
 }
 
 function liveness(call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>): Liveness {
-  const ac = new AbortController();
-  call.on('cancelled', () => ac.abort());
-  return { deadline: monotonicDeadline(call.getDeadline()), signal: ac.signal };
+  const live = { deadline: monotonicDeadline(call.getDeadline()), cancelled: false };
+  call.on('cancelled', () => { live.cancelled = true; });
+  return live;
 }
 
 function modelOf(v: ServedVersion): ModelVersionMsg {
