@@ -38,7 +38,7 @@ describe('mrm data, eval, fit', () => {
 
   it('fits a bundle that loads and evaluates', async () => {
     const out = join(dir, 'fitted');
-    const fit = await mrm('fit', '--seed', '32', '--n', '300', '--held-out-n', '100', '--epochs', '10', '--k', '3', '--out', out);
+    const fit = await mrm('fit', '--seed', '32', '--n', '300', '--held-out-n', '100', '--epochs', '10', '--k', '3', '--out', out, '--feature-cache', join(dir, 'features'));
     expect(fit.code, fit.stderr).toBe(0);
     const manifest = JSON.parse(await readFile(join(out, 'manifest.json'), 'utf8'));
     expect(manifest.io.head.outputs[0].shape).toEqual(['N', 3]);
