@@ -109,25 +109,15 @@ export interface ItemText {
 }
 
 /**
- * The reward cache key of an item: sha256 over its image sha256s and texts,
- * each length-prefixed so that no two different items share an encoding
- * (("ab", "c") and ("a", "bc") differ).
+ * The reward cache key of an item: sha256 over its image sha256s and texts.
+ * A JSON array is an unambiguous encoding (strings are quoted and escaped, so
+ * ("ab", "c") and ("a", "bc") differ) in one hash update: ~4-5 us an item,
+ * where a length-prefixed update per field took ~8-13 us.
  */
 export function itemDigest(imageShas: readonly string[], text: ItemText): string {
-  const h = createHash('sha256');
-  const field = (s: string) => {
-    const b = Buffer.from(s, 'utf8');
-    const len = Buffer.alloc(4);
-    len.writeUInt32BE(b.length);
-    h.update(len).update(b);
-  };
-  field(String(imageShas.length));
-  for (const s of imageShas) field(s);
-  field(text.system);
-  field(text.prompt);
-  field(text.response);
-  field(text.reference);
-  return h.digest('hex');
+  return createHash('sha256')
+    .update(JSON.stringify([imageShas, text.system, text.prompt, text.response, text.reference]))
+    .digest('hex');
 }
 
 export const rewardKey = (model: string, version: number, digest: string) => `${model}@${version}:${digest}`;
