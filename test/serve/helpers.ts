@@ -4,9 +4,11 @@
  * made with sharp.
  */
 import * as grpc from '@grpc/grpc-js';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import sharp from 'sharp';
 import { DEFAULTS, type ServeConfig } from '../../src/serve/config.js';
 import { silentLogger } from '../../src/serve/log.js';
@@ -102,4 +104,29 @@ export async function until(cond: () => boolean, timeoutMs = 5000): Promise<void
     if (Date.now() > end) throw new Error('condition not reached in time');
     await sleep(5);
   }
+}
+
+/**
+ * A server as its own process (`command args`, run from the repository), up
+ * once it logs `server.serving`. Its JSON log lines are collected in `logs`;
+ * other stderr lines (npm's) are skipped.
+ */
+export async function spawnServer(command: string, args: string[], opts: { cwd: string; detached?: boolean }): Promise<{ proc: ChildProcess; port: number; logs: Record<string, unknown>[] }> {
+  const proc = spawn(command, args, { cwd: opts.cwd, stdio: ['ignore', 'ignore', 'pipe'], detached: opts.detached ?? false });
+  const logs: Record<string, unknown>[] = [];
+  const lines = createInterface({ input: proc.stderr! });
+  const port = await new Promise<number>((resolve, reject) => {
+    proc.on('exit', (code) => reject(new Error(`${command} exited with ${code} before serving: ${JSON.stringify(logs)}`)));
+    lines.on('line', (line) => {
+      let rec: Record<string, unknown>;
+      try {
+        rec = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        return;
+      }
+      logs.push(rec);
+      if (rec.event === 'server.serving') resolve(rec.port as number);
+    });
+  });
+  return { proc, port, logs };
 }

@@ -7,11 +7,10 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HEALTH_PROTO } from '../../src/serve/proto.js';
-import { tinyDir } from './helpers.js';
+import { spawnServer, tinyDir } from './helpers.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const PYTHON = '/usr/bin/python3';
@@ -20,21 +19,12 @@ const APT = 'apt-get install -y python3-grpcio python3-grpc-tools protobuf-compi
 let dir: string;
 let server: ChildProcess;
 let port: number;
-const logs: Record<string, unknown>[] = [];
+let logs: Record<string, unknown>[];
 
 beforeAll(async () => {
   dir = await tinyDir();
-  server = spawn(process.execPath, ['bin/mrm.js', 'serve', '--host', '127.0.0.1', '--port', '0',
-    '--state-dir', join(dir, 'state'), '--seed-bundle', join(dir, 'bundle')], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
-  const lines = createInterface({ input: server.stderr! });
-  port = await new Promise<number>((resolve, reject) => {
-    server.on('exit', (code) => reject(new Error(`mrm serve exited with ${code} before serving: ${JSON.stringify(logs)}`)));
-    lines.on('line', (line) => {
-      const rec = JSON.parse(line) as Record<string, unknown>;
-      logs.push(rec);
-      if (rec.event === 'server.serving') resolve(rec.port as number);
-    });
-  });
+  ({ proc: server, port, logs } = await spawnServer(process.execPath, ['bin/mrm.js', 'serve', '--host', '127.0.0.1', '--port', '0',
+    '--state-dir', join(dir, 'state'), '--seed-bundle', join(dir, 'bundle')], { cwd: ROOT }));
 });
 
 afterAll(async () => {

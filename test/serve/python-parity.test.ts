@@ -8,9 +8,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnServer } from './helpers.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const PYTHON = '/usr/bin/python3';
@@ -30,20 +30,8 @@ function run(cmd: string, args: string[]): Promise<{ code: number | null; out: s
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'mrm-parity-'));
   // Its own process group, so the server under npm can be stopped with npm.
-  server = spawn('npm', ['start', '--silent', '--', '--host', '127.0.0.1', '--port', '0', '--state-dir', join(dir, 'state')],
-    { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
-  const lines = createInterface({ input: server.stderr! });
-  const seen: string[] = [];
-  port = await new Promise<number>((resolve, reject) => {
-    server.on('exit', (code) => reject(new Error(`npm start exited with ${code} before serving:\n${seen.join('\n')}`)));
-    lines.on('line', (line) => {
-      seen.push(line);
-      try {
-        const rec = JSON.parse(line) as { event?: string; port?: number };
-        if (rec.event === 'server.serving') resolve(rec.port!);
-      } catch { /* npm's own lines */ }
-    });
-  });
+  ({ proc: server, port } = await spawnServer('npm', ['start', '--silent', '--', '--host', '127.0.0.1', '--port', '0', '--state-dir', join(dir, 'state')],
+    { cwd: ROOT, detached: true }));
 
   const gen = await run(process.execPath, ['bin/mrm.js', 'data', 'gen', '--seed', '7', '--n', '48', '--out', join(dir, 'data')]);
   expect(gen.code, gen.out).toBe(0);
