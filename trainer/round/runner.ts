@@ -8,7 +8,7 @@
  * by content below the step.
  */
 import { errorFields, type Logger } from '../../src/serve/log.js';
-import type { RoundEvent, RoundFolder, RoundOutcome, RoundState, StepRecord } from './folder.js';
+import type { RoundEvent, RoundFolder, RoundOutcome, RoundState, StepRecord } from '../../src/rounds/folder.js';
 
 export interface StepContext {
   folder: RoundFolder;

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../../src/serve/log.js';
-import { newRoundId, RoundFolder, type RoundState } from '../../../trainer/round/folder.js';
-import { acquireLock, RoundBusyError } from '../../../trainer/round/lock.js';
+import { newRoundId, RoundFolder, type RoundState } from '../../../src/rounds/folder.js';
+import { acquireLock, RoundBusyError } from '../../../src/rounds/lock.js';
 import { emptySteps, runRound, type Step } from '../../../trainer/round/runner.js';
 
 async function freshRound(names: string[]): Promise<RoundFolder> {

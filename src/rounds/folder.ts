@@ -11,7 +11,7 @@
  */
 import { appendFile, mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../../src/model/atomic.js';
+import { writeFileAtomic } from '../model/atomic.js';
 
 export type StepStatus = 'pending' | 'running' | 'done' | 'failed';
 export type RoundStatus = 'running' | 'finished' | 'failed';
