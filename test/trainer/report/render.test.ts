@@ -8,9 +8,9 @@ describe('round report', () => {
     for (const id of PLOTS) {
       const fig = html.match(new RegExp(`<figure id="plot-${id}"[^>]*>([\\s\\S]*?)</figure>`));
       expect(fig, id).not.toBeNull();
-      expect(fig![1]).toMatch(/^<svg /);
+      expect(fig![1]!).toMatch(/^<svg /);
       // Marks are paths or symbols; an empty plot has only axes and a title.
-      expect((fig![1].match(/<path /g) ?? []).length, id).toBeGreaterThan(2);
+      expect((fig![1]!.match(/<path /g) ?? []).length, id).toBeGreaterThan(2);
     }
     expect(html).toContain('overall +4.0 pts &gt;= margin 1.0');
     expect(html).toContain('grounded (guarded)');
