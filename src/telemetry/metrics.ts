@@ -1,0 +1,110 @@
+/**
+ * The server's metrics, named once here. Names follow OpenTelemetry's
+ * conventions (dots, units in the instrument); Prometheus sees them with
+ * underscores and unit suffixes (mrm_rpc_duration_milliseconds_bucket ...).
+ */
+import type { Attributes, Counter, Histogram, Meter, ObservableGauge } from '@opentelemetry/api';
+
+/** Things the metrics read when scraped rather than being told on every change. */
+export interface MetricSources {
+  queueDepth(): { stage: string; depth: number }[];
+  activeVersion(): { model: string; version: number } | null;
+}
+
+export class ServerMetrics {
+  private readonly calls: Counter;
+  private readonly latency: Histogram;
+  private readonly batchSize: Histogram;
+  private readonly cache: Counter;
+  private readonly logged: Counter;
+  private readonly logErrors: Counter;
+  private readonly swaps: Counter;
+  private readonly failedLoads: Counter;
+  private readonly roundSteps: Counter;
+  private readonly roundStepSeconds: Histogram;
+  private readonly judgeCalls: Counter;
+  private readonly judgeErrors: Counter;
+  private readonly judgeTokens: Counter;
+  private readonly gauges: ObservableGauge[] = [];
+
+  constructor(private readonly meter: Meter | null) {
+    const m = meter;
+    // A null meter is the no-op; every method below then returns at once.
+    const counter = (name: string, description: string, unit?: string) => m?.createCounter(name, { description, ...(unit ? { unit } : {}) }) as Counter;
+    const histogram = (name: string, description: string, unit: string, boundaries?: number[]) =>
+      m?.createHistogram(name, { description, unit, ...(boundaries ? { advice: { explicitBucketBoundaries: boundaries } } : {}) }) as Histogram;
+    this.calls = counter('mrm.rpc.calls', 'finished calls (ScoreStream: requests) by method and status');
+    // Cache hits are ~0.1 ms, saturated group calls a few hundred ms.
+    this.latency = histogram('mrm.rpc.duration', 'call latency by method', 'ms', [0.25, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000]);
+    this.batchSize = histogram('mrm.batch.size', 'entries per model batch by stage', '{entries}', [1, 2, 4, 8, 16, 32, 64, 128, 256]);
+    this.cache = counter('mrm.cache.lookups', 'cache lookups by cache and result');
+    this.logged = counter('mrm.pairlog.records', 'low-confidence pairs logged, by source');
+    this.logErrors = counter('mrm.pairlog.errors', 'pair log write errors and dropped records, by kind');
+    this.swaps = counter('mrm.model.swaps', 'versions made active');
+    this.failedLoads = counter('mrm.model.load_failures', 'versions that failed to load or warm up');
+    this.roundSteps = counter('mrm.round.steps', 'round steps finished, by step and status');
+    this.roundStepSeconds = histogram('mrm.round.step.duration', 'round step duration by step', 's', [0.1, 1, 5, 15, 30, 60, 120, 300, 900]);
+    this.judgeCalls = counter('mrm.judge.calls', 'judge calls made (cache hits excluded)');
+    this.judgeErrors = counter('mrm.judge.errors', 'judge call failures by kind');
+    this.judgeTokens = counter('mrm.judge.tokens', 'judge tokens used, from the usage field');
+  }
+
+  /** Queue depths and the active version are read when metrics are collected. */
+  observe(src: MetricSources): void {
+    if (!this.meter) return;
+    const depth = this.meter.createObservableGauge('mrm.batch.queue_depth', { description: 'entries waiting per stage' });
+    depth.addCallback((r) => { for (const q of src.queueDepth()) r.observe(q.depth, { stage: q.stage }); });
+    const active = this.meter.createObservableGauge('mrm.model.active_version', { description: 'the version serving new requests' });
+    active.addCallback((r) => {
+      const a = src.activeVersion();
+      if (a) r.observe(a.version, { model: a.model });
+    });
+    this.gauges.push(depth, active);
+  }
+
+  call(method: string, status: string, ms: number): void {
+    if (!this.meter) return;
+    const a: Attributes = { method, status };
+    this.calls.add(1, a);
+    this.latency.record(ms, { method });
+  }
+
+  batch(stage: string, size: number): void {
+    this.batchSize?.record(size, { stage });
+  }
+
+  cacheLookup(cache: string, hit: boolean, n = 1): void {
+    if (n > 0) this.cache?.add(n, { cache, result: hit ? 'hit' : 'miss' });
+  }
+
+  loggedPair(source: string, n = 1): void {
+    this.logged?.add(n, { source });
+  }
+
+  logError(kind: string, n = 1): void {
+    this.logErrors?.add(n, { kind });
+  }
+
+  swap(model: string, version: number): void {
+    this.swaps?.add(1, { model, version: String(version) });
+  }
+
+  loadFailed(model: string, version: number): void {
+    this.failedLoads?.add(1, { model, version: String(version) });
+  }
+
+  roundStep(step: string, status: 'done' | 'failed', seconds: number | null): void {
+    if (!this.meter) return;
+    this.roundSteps.add(1, { step, status });
+    if (seconds !== null) this.roundStepSeconds.record(seconds, { step });
+  }
+
+  judge(calls: number, errors: Record<string, number>, tokens: number): void {
+    if (!this.meter) return;
+    if (calls > 0) this.judgeCalls.add(calls);
+    for (const [kind, n] of Object.entries(errors)) if (n > 0) this.judgeErrors.add(n, { kind });
+    if (tokens > 0) this.judgeTokens.add(tokens);
+  }
+}
+
+export const NOOP_METRICS = new ServerMetrics(null);

@@ -1,0 +1,84 @@
+/**
+ * Spans of one RPC: the call's span (continuing the caller's trace from
+ * `traceparent` metadata) and its stages as children. Batch spans belong to
+ * no single call: they start their own trace and link every call they served,
+ * which is how OpenTelemetry models fan-in.
+ */
+import type * as grpc from '@grpc/grpc-js';
+import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Link, type Span, type SpanContext, type TextMapGetter } from '@opentelemetry/api';
+import type { Telemetry } from './telemetry.js';
+
+const metadataGetter: TextMapGetter<grpc.Metadata> = {
+  keys: (m) => Object.keys(m.getMap()),
+  get: (m, key) => {
+    const v = m.get(key);
+    return v.length === 0 ? undefined : v.map(String);
+  },
+};
+
+export class RpcTrace {
+  private readonly ctx: Context;
+
+  constructor(private readonly t: Telemetry, readonly span: Span, parent: Context) {
+    this.ctx = trace.setSpan(parent, span);
+  }
+
+  /** For batch spans to link to. */
+  get spanContext(): SpanContext {
+    return this.span.spanContext();
+  }
+
+  /** A child span around `work` (validate, cache, queue wait ...). */
+  async child<T>(name: string, work: () => Promise<T> | T, attributes?: Record<string, string | number | boolean>): Promise<T> {
+    const span = this.t.tracer.startSpan(name, { attributes }, this.ctx);
+    try {
+      return await context.with(trace.setSpan(this.ctx, span), work);
+    } catch (err) {
+      span.recordException(err as Error);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
+      throw err;
+    } finally {
+      span.end();
+    }
+  }
+
+  /** A child span that starts now and ends when the returned function is called. */
+  start(name: string, attributes?: Record<string, string | number | boolean>): (attrs?: Record<string, string | number | boolean>) => void {
+    const span = this.t.tracer.startSpan(name, { attributes }, this.ctx);
+    return (attrs) => {
+      if (attrs) span.setAttributes(attrs);
+      span.end();
+    };
+  }
+
+  end(grpcStatus: string, message?: string): void {
+    this.span.setAttribute('rpc.grpc.status_code', grpcStatus);
+    if (grpcStatus !== 'OK') this.span.setStatus({ code: SpanStatusCode.ERROR, message: message ?? grpcStatus });
+    this.span.end();
+  }
+}
+
+/** The call's span, or null when telemetry is off (the hot path then does nothing). */
+export function startRpcSpan(t: Telemetry, service: string, method: string, metadata: grpc.Metadata): RpcTrace | null {
+  if (!t.enabled) return null;
+  const parent = propagation.extract(ROOT_CONTEXT, metadata, metadataGetter);
+  const span = t.tracer.startSpan(`${service}/${method}`, {
+    kind: SpanKind.SERVER,
+    attributes: { 'rpc.system': 'grpc', 'rpc.service': service, 'rpc.method': method },
+  }, parent);
+  return new RpcTrace(t, span, parent);
+}
+
+/** A model batch span linking the calls whose entries it ran. */
+export function startBatchSpan(t: Telemetry, stage: string, size: number, served: (SpanContext | undefined)[]): (() => void) | null {
+  if (!t.enabled) return null;
+  const seen = new Set<string>();
+  const links: Link[] = [];
+  for (const sc of served) {
+    if (!sc || seen.has(sc.spanId)) continue;
+    seen.add(sc.spanId);
+    links.push({ context: sc });
+  }
+  const span = t.tracer.startSpan(`${stage} batch`, { attributes: { 'mrm.stage': stage, 'mrm.batch.size': size }, links }, ROOT_CONTEXT);
+  return () => span.end();
+}

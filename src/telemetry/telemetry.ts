@@ -1,0 +1,107 @@
+/**
+ * OpenTelemetry for the server: traces (a span per RPC with child spans per
+ * stage) and metrics, exported to a Prometheus scrape endpoint and/or an OTLP
+ * collector. Off unless configured, and then free: `NOOP_TELEMETRY` has no
+ * SDK behind it, and the hot path checks `enabled` before it builds a span.
+ *
+ * The gRPC auto-instrumentation is not used: in an ESM app it sees nothing
+ * unless a loader hook is registered before grpc-js loads, and it could not
+ * see our stages anyway. Our spans extract the caller's W3C trace context
+ * from the call metadata, so a trainer's trace continues into the server.
+ */
+import { metrics, trace, type Meter, type Tracer } from '@opentelemetry/api';
+import { OTLPMetricExporter as OtlpMetricsGrpc } from '@opentelemetry/exporter-metrics-otlp-grpc';
+import { OTLPMetricExporter as OtlpMetricsHttp } from '@opentelemetry/exporter-metrics-otlp-http';
+import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
+import { OTLPTraceExporter as OtlpTraceGrpc } from '@opentelemetry/exporter-trace-otlp-grpc';
+import { OTLPTraceExporter as OtlpTraceHttp } from '@opentelemetry/exporter-trace-otlp-http';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { type IMetricReader, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
+import { NodeSDK } from '@opentelemetry/sdk-node';
+import { BatchSpanProcessor, TraceIdRatioBasedSampler, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { errorFields, type Logger } from '../serve/log.js';
+import { NOOP_METRICS, ServerMetrics } from './metrics.js';
+
+export interface TelemetryConfig {
+  /** Port of the Prometheus scrape endpoint (GET /metrics); 0: no endpoint. */
+  prometheusPort: number;
+  prometheusHost: string;
+  /** OTLP collector, e.g. http://otel-collector:4317 (grpc) or http://otel-collector:4318 (http); empty: no OTLP. */
+  otlpEndpoint: string;
+  otlpProtocol: 'grpc' | 'http';
+  /** How often metrics are pushed over OTLP. */
+  otlpIntervalMs: number;
+  /** Share of root traces kept (a caller's sampled trace is always continued). */
+  traceSampleRatio: number;
+  serviceName: string;
+}
+
+export interface Telemetry {
+  readonly enabled: boolean;
+  readonly tracer: Tracer;
+  readonly metrics: ServerMetrics;
+  /** The bound Prometheus port, when there is an endpoint. */
+  readonly prometheusPort: number | null;
+  /** Flushes and stops the exporters; never rejects (an unreachable collector is not a shutdown failure). */
+  shutdown(): Promise<void>;
+}
+
+export const NOOP_TELEMETRY: Telemetry = {
+  enabled: false,
+  tracer: trace.getTracer('mrm-serve-noop'),
+  metrics: NOOP_METRICS,
+  prometheusPort: null,
+  shutdown: async () => undefined,
+};
+
+export function telemetryConfigured(c: TelemetryConfig): boolean {
+  return c.prometheusPort > 0 || c.otlpEndpoint !== '';
+}
+
+export async function startTelemetry(c: TelemetryConfig, log: Logger): Promise<Telemetry> {
+  if (!telemetryConfigured(c)) return NOOP_TELEMETRY;
+  const readers: IMetricReader[] = [];
+  let prometheus: PrometheusExporter | null = null;
+  if (c.prometheusPort > 0) {
+    prometheus = new PrometheusExporter({ port: c.prometheusPort, host: c.prometheusHost, preventServerStart: true });
+    readers.push(prometheus);
+  }
+  const spanProcessors: SpanProcessor[] = [];
+  if (c.otlpEndpoint) {
+    const grpc = c.otlpProtocol === 'grpc';
+    const url = (path: string) => (grpc ? c.otlpEndpoint : `${c.otlpEndpoint.replace(/\/$/, '')}${path}`);
+    readers.push(new PeriodicExportingMetricReader({
+      exporter: grpc ? new OtlpMetricsGrpc({ url: url('') }) : new OtlpMetricsHttp({ url: url('/v1/metrics') }),
+      exportIntervalMillis: c.otlpIntervalMs,
+    }));
+    spanProcessors.push(new BatchSpanProcessor(grpc ? new OtlpTraceGrpc({ url: url('') }) : new OtlpTraceHttp({ url: url('/v1/traces') })));
+  }
+  const sdk = new NodeSDK({
+    resource: resourceFromAttributes({ 'service.name': c.serviceName }),
+    autoDetectResources: false,
+    metricReaders: readers,
+    spanProcessors,
+    sampler: new TraceIdRatioBasedSampler(c.traceSampleRatio),
+    instrumentations: [],
+  });
+  sdk.start();
+  if (prometheus) await prometheus.startServer();
+  log.info('telemetry.started', {
+    prometheus: prometheus ? `${c.prometheusHost}:${c.prometheusPort}/metrics` : null,
+    otlp: c.otlpEndpoint ? `${c.otlpProtocol} ${c.otlpEndpoint}` : null,
+  });
+  const meter: Meter = metrics.getMeter('mrm-serve');
+  return {
+    enabled: true,
+    tracer: trace.getTracer('mrm-serve'),
+    metrics: new ServerMetrics(meter),
+    prometheusPort: prometheus ? c.prometheusPort : null,
+    shutdown: async () => {
+      try {
+        await sdk.shutdown();
+      } catch (err) {
+        log.warn('telemetry.shutdown_failed', { error: errorFields(err) });
+      }
+    },
+  };
+}
