@@ -79,3 +79,15 @@ describe('mrm --help of every command', () => {
     expect(subcommands('usage: mrm eval [--model DIR] (--data DIR | --seed S)', 'eval')).toEqual([]);
   });
 });
+
+describe('mrm serve --help', () => {
+  it('gives every config key in all three spellings: flag, JSON key, environment variable', async () => {
+    const { CONFIG_KEYS, envName, flagName } = await import('../../src/serve/config.js');
+    const { text } = await help(['serve']);
+    for (const k of CONFIG_KEYS) {
+      const entry = entries(text).find((e) => e.trimStart().startsWith(`--${flagName(k)} `));
+      expect(entry, `--${flagName(k)}`).toBeDefined();
+      expect(entry).toContain(`JSON ${k}, env ${envName(k)}`);
+    }
+  });
+});
