@@ -82,7 +82,7 @@ export interface Calibration {
 export interface Lineage {
   roundId: string | null;
   datasetDigest: string | null;
-  /** The bundle whose frozen stages a fitted head was trained on (mrm fit), when it is another model or outside a registry. */
+  /** The bundle whose frozen stages a head-only fit (mrm fit) reused; absent for bundles made otherwise. */
   base?: { name: string; version: number };
 }
 

@@ -53,7 +53,8 @@ function entries(text: string): string[] {
   return out.filter(Boolean);
 }
 
-describe('mrm --help of every command', () => {
+// Two short-lived processes per command; one can take 20 s to start on a shared 2-core machine.
+describe('mrm --help of every command', { timeout: 150_000 }, () => {
   for (const name of Object.keys(COMMANDS)) {
     it(`mrm ${name}: every listed flag exists and every flag is listed`, async () => {
       const top = await help([name]);

@@ -54,7 +54,9 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-describe.concurrent('usage mistakes exit 2 with one line naming the flag and the fix', () => {
+// Each case is one or two short-lived processes; on a shared 2-core machine one
+// can take 20 s to start, hence the generous timeout.
+describe.concurrent('usage mistakes exit 2 with one line naming the flag and the fix', { timeout: 150_000 }, () => {
   it('mrm fit without --out (the README once showed it so)', async () => {
     expectOneLine(await mrm('fit', '--seed', '1', '--n', '8000', '--style-bias', '0.7', '--flip', '0.1'), 2,
       /^mrm fit: --out is required: the directory to write the fitted bundle to, e.g. --out scratch\/fitted$/);
@@ -76,9 +78,15 @@ describe.concurrent('usage mistakes exit 2 with one line naming the flag and the
     expect(r.stderr).not.toMatch(/positional/);
   });
 
-  it('a flag without its value, and a stray argument', async () => {
+  it('a flag without its value', async () => {
     expectOneLine(await mrm('fit', '--out'), 2, /^mrm fit: --out needs a value$/);
+  });
+
+  it('a stray argument', async () => {
     expectOneLine(await mrm('eval', 'models/shapes-mrm'), 2, /^mrm eval: unexpected argument 'models\/shapes-mrm': options are --flag VALUE/);
+  });
+
+  it('an unknown command', async () => {
     expectOneLine(await mrm('evaluate'), 2, /^mrm: unknown command 'evaluate'; the commands are serve, score, data, fit, eval/);
   });
 
@@ -86,13 +94,19 @@ describe.concurrent('usage mistakes exit 2 with one line naming the flag and the
     expectOneLine(await mrm('serve', '--port', 'abc'), 2, /^mrm serve: config port \(--port\): expected a number, got "abc"$/);
   });
 
-  it('eval --data on a missing directory, and on a DT2IT directory without --format dt2it', async () => {
+  it('eval --data on a missing directory', async () => {
     expectOneLine(await mrm('eval', '--data', join(dir, 'nope')), 2, /^mrm eval: --data .*nope: no such directory \(make one with: mrm data gen --seed S --n N --out .*nope\)$/);
+  });
+
+  it('eval --data on a DT2IT directory without --format dt2it', async () => {
     expectOneLine(await mrm('eval', '--data', join(dir, 'dt2it')), 2, /^mrm eval: --data .*dt2it: holds train\.jsonl, a dt2it data set; add --format dt2it$/);
   });
 
-  it('eval --model on a path that is not a bundle', async () => {
+  it('eval --model on a path that does not exist', async () => {
     expectOneLine(await mrm('eval', '--model', '/nope'), 2, /^mrm eval: --model \/nope: not a bundle \(no such directory\); give a bundle directory such as models\/shapes-mrm/);
+  });
+
+  it('eval --model on a directory that is not a bundle', async () => {
     expectOneLine(await mrm('eval', '--model', dir), 2, /^mrm eval: --model .*: not a bundle \(no manifest\.json in .*\)/);
   });
 
@@ -101,7 +115,7 @@ describe.concurrent('usage mistakes exit 2 with one line naming the flag and the
   });
 });
 
-describe.concurrent('failures exit 1 with one line saying what happened', () => {
+describe.concurrent('failures exit 1 with one line saying what happened', { timeout: 150_000 }, () => {
   it('mrm score with nothing listening: no empty "Resolution note:"', async () => {
     const r = await mrm('score', '--addr', `127.0.0.1:${closedPort}`, '--prompt', 'p', '--response', 'r');
     expectOneLine(r, 1, new RegExp(`^mrm score: no server at 127\\.0\\.0\\.1:${closedPort} \\(connection refused\\); start one with mrm serve`));
@@ -113,7 +127,7 @@ describe.concurrent('failures exit 1 with one line saying what happened', () => 
     const r = await run('/usr/bin/python3', ['examples/python/client.py', '--addr', `127.0.0.1:${closedPort}`, '--connect-timeout', '2']);
     expectOneLine(r, 1, /^client\.py: no server answered within 2 s; start one with `npm start`/);
     expect(r.stderr).not.toMatch(/Traceback/);
-    expect(Date.now() - t0).toBeLessThan(30_000);
+    expect(Date.now() - t0).toBeLessThan(50_000); // was 60 s of polling plus start-up
   });
 
   it('serve on a port in use says so (not grpc-js\'s "No address added")', async () => {

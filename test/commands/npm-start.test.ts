@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sleep, spawnServer } from '../serve/helpers.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const GRACE_MS = 5000;
+const GRACE_MS = 10_000;
 let dir: string;
 
 beforeAll(async () => { dir = await mkdtemp(join(tmpdir(), 'mrm-npm-start-')); });
@@ -22,7 +22,7 @@ afterAll(async () => { await rm(dir, { recursive: true, force: true }); });
 const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
 
 describe('npm start', () => {
-  it('stops the server when the npm process is killed, within the grace, port released', async () => {
+  it('stops the server when the npm process is killed, within the grace, port released', { timeout: 150_000 }, async () => {
     const { proc, port, logs } = await spawnServer('npm', ['start', '--silent', '--', '--host', '127.0.0.1', '--port', '0',
       '--state-dir', join(dir, 'state'), '--shutdown-grace-ms', String(GRACE_MS)], { cwd: ROOT });
     const serverPid = logs.find((l) => l.event === 'server.serving')!.pid as number;
