@@ -19,7 +19,7 @@ let closedPort: number;
 
 interface Result { code: number; stdout: string; stderr: string; lines: string[] }
 
-function run(cmd: string, args: string[], timeout = 60_000): Promise<Result> {
+function run(cmd: string, args: string[], timeout = 140_000): Promise<Result> {
   return new Promise((resolve) => {
     execFile(cmd, args, { cwd: ROOT, timeout }, (err, stdout, stderr) => {
       const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
