@@ -2,10 +2,14 @@
  * `mrm`: the command line on top of the server (src/serve) and the trainer
  * (trainer/). Each subcommand lives in src/commands and is loaded on demand,
  * so `mrm serve` does not load the trainer and `mrm data` does not load gRPC.
+ *
+ * COMMANDS is the one list of commands: `mrm --help` prints it, and the help
+ * test (test/commands/help.test.ts) checks every command in it, so a new
+ * command is one row here and a module whose `run` parses with args.parse.
  */
 import { UsageError } from './commands/args.js';
 
-const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(argv: string[]): Promise<void> }> }> = {
+export const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(argv: string[]): Promise<void> }> }> = {
   serve: { summary: 'serve rewards over gRPC (mrm.v1.RewardService, health, reflection)', load: () => import('./commands/serve.js') },
   score: { summary: 'score items against a running server', load: () => import('./commands/score.js') },
   data: { summary: 'generate ShapesWorld splits; import/export data sets', load: () => import('./commands/data.js') },
@@ -18,18 +22,31 @@ function usage(): string {
   return ['usage: mrm <command> [options]   (mrm <command> --help for its options)', '', ...rows].join('\n');
 }
 
-const [name, ...rest] = process.argv.slice(2);
-const command = name ? COMMANDS[name] : undefined;
-if (!command) {
-  console.error(usage());
-  process.exit(name && name !== '--help' ? 2 : 0);
-}
-try {
-  await (await command.load()).run(rest);
-} catch (err) {
-  const e = err as Error;
-  console.error(`mrm ${name}: ${e.message}`);
-  if (process.env.MRM_DEBUG) console.error(e);
-  // Usage mistakes exit 2, like other command-line tools; failures exit 1.
-  process.exit(e instanceof UsageError ? 2 : 1);
+/** Runs `mrm <argv>`; bin/mrm.js calls it, tests import COMMANDS without running anything. */
+export async function main(argv: string[]): Promise<void> {
+  const [name, ...rest] = argv;
+  const command = name ? COMMANDS[name] : undefined;
+  if (!command) {
+    if (name === '--help' || name === '-h') {
+      console.log(usage());
+      process.exit(0);
+    }
+    if (!name) {
+      console.error(usage());
+      process.exit(2);
+    }
+    console.error(`mrm: unknown command '${name}'; the commands are ${Object.keys(COMMANDS).join(', ')} (mrm --help)`);
+    process.exit(2);
+  }
+  try {
+    await (await command.load()).run(rest);
+  } catch (err) {
+    const e = err as Error;
+    // One line: a usage mistake names the flag or path and what would work;
+    // MRM_DEBUG=1 adds the stack and causes.
+    console.error(`mrm ${name}: ${e.message}`);
+    if (process.env.MRM_DEBUG) console.error(e);
+    // Usage mistakes exit 2, like other command-line tools; failures exit 1.
+    process.exit(e instanceof UsageError ? 2 : 1);
+  }
 }

@@ -22,7 +22,7 @@ import tempfile
 
 import grpc
 
-from client import load_stubs, wait_serving
+from client import check_addr, load_stubs, wait_serving
 
 
 def index_images(root):
@@ -45,6 +45,7 @@ def main():
     ap.add_argument("--batch", type=int, default=32, help="pairs per Compare request")
     ap.add_argument("--wait", type=float, default=60.0, help="seconds to wait for SERVING")
     args = ap.parse_args()
+    check_addr(args.addr)
 
     with open(args.rewards) as f:
         rows = [json.loads(line) for line in f if line.strip()]

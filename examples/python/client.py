@@ -14,6 +14,7 @@ pattern for images sent by sha256. It exits non-zero if anything is wrong.
 import argparse
 import hashlib
 import os
+import re
 import struct
 import sys
 import tempfile
@@ -61,8 +62,29 @@ def circle_png(size, rgb):
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
 
 
-def wait_serving(channel, health_pb2, health_pb2_grpc, timeout_s):
-    """Health is NOT_SERVING while the model loads; poll until SERVING."""
+def check_addr(addr):
+    """HOST:PORT, or exit 2 with one line; a bare port would be taken as a host name."""
+    if re.fullmatch(r"\d+", addr):
+        print("%s: --addr %s: expected HOST:PORT; for a local server write --addr 127.0.0.1:%s" % (os.path.basename(sys.argv[0]), addr, addr), file=sys.stderr)
+        sys.exit(2)
+    if not re.fullmatch(r"(\[[0-9a-fA-F:.]+\]|[^:\s/]+):\d{1,5}", addr):
+        print("%s: --addr %s: expected HOST:PORT, e.g. 127.0.0.1:50051" % (os.path.basename(sys.argv[0]), addr), file=sys.stderr)
+        sys.exit(2)
+    return addr
+
+
+def wait_serving(channel, health_pb2, health_pb2_grpc, timeout_s, connect_timeout_s=5.0):
+    """Health is NOT_SERVING while the model loads; poll until SERVING.
+
+    The server listens before its model is loaded, so a connection that is not
+    up within connect_timeout_s means nothing is listening: say so in one line
+    (SystemExit, no traceback) instead of polling for the whole timeout_s.
+    """
+    try:
+        grpc.channel_ready_future(channel).result(timeout=connect_timeout_s)
+    except grpc.FutureTimeoutError:
+        raise SystemExit("%s: no server answered within %.0f s; start one with `npm start` (or mrm serve) or give --addr HOST:PORT"
+                         % (os.path.basename(sys.argv[0]), connect_timeout_s))
     stub = health_pb2_grpc.HealthStub(channel)
     deadline = time.time() + timeout_s
     while True:
@@ -74,7 +96,7 @@ def wait_serving(channel, health_pb2, health_pb2_grpc, timeout_s):
             if err.code() != grpc.StatusCode.UNAVAILABLE:
                 raise
         if time.time() > deadline:
-            raise TimeoutError("server not SERVING after %.0f s" % timeout_s)
+            raise SystemExit("%s: the server did not report SERVING within %.0f s (its log says why)" % (os.path.basename(sys.argv[0]), timeout_s))
         time.sleep(0.2)
 
 
@@ -122,15 +144,17 @@ def fmt(r):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--addr", default="127.0.0.1:50051")
-    ap.add_argument("--wait", type=float, default=60.0, help="seconds to wait for SERVING")
+    ap.add_argument("--wait", type=float, default=60.0, help="seconds to wait for SERVING once connected")
+    ap.add_argument("--connect-timeout", type=float, default=5.0, help="seconds to wait for a connection")
     args = ap.parse_args()
+    check_addr(args.addr)
 
     with tempfile.TemporaryDirectory(prefix="mrm-stubs-") as out_dir:
         pb2, pb2_grpc, health_pb2, health_pb2_grpc = load_stubs(out_dir)
         # Match the server's receive limit (default 32 MiB) so large batches are not refused client-side.
         options = [("grpc.max_send_message_length", 32 * 1024 * 1024), ("grpc.max_receive_message_length", 32 * 1024 * 1024)]
         with grpc.insecure_channel(args.addr, options=options) as channel:
-            wait_serving(channel, health_pb2, health_pb2_grpc, args.wait)
+            wait_serving(channel, health_pb2, health_pb2_grpc, args.wait, args.connect_timeout)
             print("health: SERVING")
             stub = pb2_grpc.RewardServiceStub(channel)
             run(stub, pb2)

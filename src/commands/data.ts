@@ -6,33 +6,62 @@ import { DATASET_FORMATS, toPreferenceRecord, type PreferenceRecord } from '../.
 import { sampleSplit } from '../../trainer/shapes/pairs.js';
 import { streamPairImages } from '../../trainer/shapes/render-pairs.js';
 import { sha256Hex } from '../model/digest.js';
-import { num, oneOf, parse, str, UsageError } from './args.js';
+import { noPositionals, num, oneOf, parse, required, UsageError } from './args.js';
+import { checkDataDir } from './pair-source.js';
 
-const HELP = `usage: mrm data gen --seed S --n N --out DIR [--format F] [--style-bias P] [--flip Q] [--coarse C]
-       mrm data convert --in DIR --from F --out DIR --to F
+const FORMATS_LINE = `formats: ${DATASET_FORMATS.join(', ')} (default llamafactory)`;
 
-  gen       a ShapesWorld split: PNG images under DIR/images, records in
-            LLaMA-Factory ranking format (train.json + dataset_info.json) or
-            DT2IT JSONL (train.jsonl); ground truth kept in each record's "mrm"
-  convert   read a data set in one format and write it in the other
-  formats   ${DATASET_FORMATS.join(', ')} (default llamafactory)`;
+const GEN_HELP = `usage: mrm data gen --seed S --n N --out DIR [options]
+
+A ShapesWorld split: PNG images under DIR/images, records in LLaMA-Factory
+ranking format (train.json + dataset_info.json) or DT2IT JSONL (train.jsonl);
+each record keeps its ground truth in "mrm" beside its (noisy) label.
+
+  --seed S          split seed (integer >= 0)
+  --n N             pairs to sample; ties are dropped
+  --out DIR         where to write the data set
+  --format F        llamafactory (default) or dt2it
+  --style-bias P    annotator prefers the more verbose response with prob. P (default 0)
+  --flip Q          then flips the label with prob. Q (default 0)
+  --coarse C        gives no preference (pair dropped) with prob. C (default 0)`;
+
+const CONVERT_HELP = `usage: mrm data convert --in DIR --out DIR [--from F] [--to F]
+
+Reads a data set in one format and writes it in the other (images by sha256).
+
+  --in DIR          data set to read
+  --from F          its format (default llamafactory)
+  --out DIR         where to write
+  --to F            format to write (default dt2it)
+${FORMATS_LINE}`;
+
+const HELP = `usage: mrm data gen --seed S --n N --out DIR [options]
+       mrm data convert --in DIR --out DIR [--from F] [--to F]
+
+  gen       a ShapesWorld split on disk (mrm data gen --help)
+  convert   a data set from one format to the other (mrm data convert --help)
+  ${FORMATS_LINE}`;
 
 export async function run(argv: string[]): Promise<void> {
   const [sub, ...rest] = argv;
   if (sub === 'gen') return gen(rest);
   if (sub === 'convert') return convert(rest);
-  throw new UsageError(sub ? `unknown subcommand '${sub}'\n\n${HELP}` : HELP);
+  if (sub === '--help' || sub === '-h') return void parse(['--help'], {}, HELP);
+  throw new UsageError(sub ? `unknown subcommand '${sub}'; expected gen or convert (mrm data --help)` : 'expected a subcommand: gen or convert (mrm data --help)');
 }
 
 async function gen(argv: string[]): Promise<void> {
-  const { values } = parse(argv, {
+  const { values, positionals } = parse(argv, {
     seed: { type: 'string' }, n: { type: 'string' }, out: { type: 'string' }, format: { type: 'string' },
     'style-bias': { type: 'string' }, flip: { type: 'string' }, coarse: { type: 'string' },
-  }, HELP);
-  const out = str(values, 'out');
-  if (!out) throw new UsageError(`--out is required\n\n${HELP}`);
+  }, GEN_HELP);
+  noPositionals(positionals);
+  // No default seed or size: a split is named by them, so the command says which one it is.
+  required(values, 'seed', 'the split seed, e.g. --seed 7');
+  required(values, 'n', 'the number of pairs, e.g. --n 64');
+  const out = required(values, 'out', 'the directory to write the data set to, e.g. --out scratch/data');
   const seed = num(values, 'seed', 0, { integer: true, min: 0 });
-  const n = num(values, 'n', 1000, { integer: true, min: 1, max: 1_000_000 });
+  const n = num(values, 'n', 0, { integer: true, min: 1, max: 1_000_000 });
   const format = oneOf(values, 'format', DATASET_FORMATS, 'llamafactory');
   const cfg = {
     styleBias: num(values, 'style-bias', 0, { min: 0, max: 1 }),
@@ -49,11 +78,13 @@ async function gen(argv: string[]): Promise<void> {
 }
 
 async function convert(argv: string[]): Promise<void> {
-  const { values } = parse(argv, { in: { type: 'string' }, from: { type: 'string' }, out: { type: 'string' }, to: { type: 'string' } }, HELP);
-  const src = str(values, 'in');
-  const out = str(values, 'out');
-  if (!src || !out) throw new UsageError(`--in and --out are required\n\n${HELP}`);
-  const pairs = await loadDataset(src, oneOf(values, 'from', DATASET_FORMATS, 'llamafactory'));
+  const { values, positionals } = parse(argv, { in: { type: 'string' }, from: { type: 'string' }, out: { type: 'string' }, to: { type: 'string' } }, CONVERT_HELP);
+  noPositionals(positionals);
+  const src = required(values, 'in', 'the data set directory to read');
+  const out = required(values, 'out', 'the directory to write the converted data set to');
+  const from = oneOf(values, 'from', DATASET_FORMATS, 'llamafactory');
+  await checkDataDir('in', src, from);
+  const pairs = await loadDataset(src, from);
   const pngs = new Map<string, Uint8Array>();
   const records: PreferenceRecord[] = pairs.map((p) => {
     const keys = p.images.map((img) => { const k = sha256Hex(img); pngs.set(k, img); return k; });

@@ -7,7 +7,8 @@ import type { LabeledPair } from '../../trainer/data/labeled-pair.js';
 import { sha256Hex } from '../model/digest.js';
 import type { ModelRuntime } from '../model/runtime.js';
 import { blindPairs } from '../../trainer/eval/blind.js';
-import { parse, num, str } from './args.js';
+import { noPositionals, parse, num, str } from './args.js';
+import { checkBundleDir } from './bundle-arg.js';
 import { PAIR_SOURCE_HELP, PAIR_SOURCE_OPTIONS, readPairSource } from './pair-source.js';
 
 const HELP = `usage: mrm eval [--model DIR] (--data DIR | --seed S --n N) [options]
@@ -20,10 +21,14 @@ ${PAIR_SOURCE_HELP}
   --rewards FILE   also write each pair's inputs (texts, image sha256s) and
                    rewards as JSONL, e.g. to check a server against this run
                    (examples/python/check_rewards.py)
-  --threads N      onnxruntime threads (default 2)`;
+  --threads N      onnxruntime threads (default 2)
+
+Accuracy is the share of pairs the model orders like the pair's truth: the
+record's ground truth ("mrm".truth) when --data has it, not its possibly
+noisy label; a pair scored as a tie counts as half (the model cannot tell).`;
 
 export async function run(argv: string[]): Promise<void> {
-  const { values } = parse(argv, {
+  const { values, positionals } = parse(argv, {
     ...PAIR_SOURCE_OPTIONS,
     model: { type: 'string' },
     blind: { type: 'boolean' },
@@ -31,10 +36,12 @@ export async function run(argv: string[]): Promise<void> {
     rewards: { type: 'string' },
     threads: { type: 'string' },
   }, HELP);
+  noPositionals(positionals);
+  const model = str(values, 'model', 'models/shapes-mrm')!;
+  await checkBundleDir('model', model);
   const t0 = performance.now();
   const source = await readPairSource(values, { seed: 99, n: 2000 });
   const pairs = values.blind ? blindPairs(source.pairs) : source.pairs;
-  const model = str(values, 'model', 'models/shapes-mrm')!;
   const { runtime } = await loadBundle(model, { threads: num(values, 'threads', 2, { integer: true, min: 1 }) });
   const t1 = performance.now();
   const rewards = await scorePairs(runtime, pairs);
@@ -51,6 +58,7 @@ export async function run(argv: string[]): Promise<void> {
   }
   console.log(formatReport(report, `${model} (version ${runtime.version}) on ${source.description}${values.blind ? ', images swapped' : ''}`));
   console.log(`pairs: ${pairs.length}; data ${seconds.load.toFixed(1)} s, scoring ${seconds.score.toFixed(1)} s`);
+  console.log(`accuracy is against ${source.truth}; a tie counts as half a pair`);
   if (out) await writeFile(out, JSON.stringify(json, null, 2) + '\n');
 }
 

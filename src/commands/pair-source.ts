@@ -6,6 +6,9 @@
 import { loadDataset } from '../../trainer/data/datasets.js';
 import type { LabeledPair } from '../../trainer/data/labeled-pair.js';
 import { labeledShapesPairs, noisyLabeler } from '../../trainer/data/shapes.js';
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { dataFileName } from '../../trainer/shapes/dataset.js';
 import { sampleSplit } from '../../trainer/shapes/pairs.js';
 import { num, oneOf, str, UsageError } from './args.js';
 
@@ -31,6 +34,8 @@ export const PAIR_SOURCE_HELP = `  --data DIR       a data set directory (see mr
 export interface PairSource {
   pairs: LabeledPair[];
   description: string;
+  /** What "correct" means for these pairs, as said in reports. */
+  truth: string;
 }
 
 export async function readPairSource(values: Record<string, unknown>, defaults: { seed: number; n: number }): Promise<PairSource> {
@@ -38,8 +43,13 @@ export async function readPairSource(values: Record<string, unknown>, defaults: 
   if (dir !== undefined) {
     if (values.seed !== undefined) throw new UsageError('--data and --seed are alternatives; give one');
     const format = oneOf(values, 'format', FORMATS, 'llamafactory');
+    await checkDataDir('data', dir, format);
     const pairs = await loadDataset(dir, format);
-    return { pairs, description: `${dir} (${format})` };
+    const known = pairs.filter((p) => p.truth !== undefined).length;
+    const truth = known === pairs.length ? "each record's ground truth (\"mrm\".truth), not its label"
+      : known === 0 ? "each record's label (the records carry no ground truth)"
+      : `each record's ground truth where it has one (${known} of ${pairs.length}), else its label`;
+    return { pairs, description: `${dir} (${format})`, truth };
   }
   const seed = num(values, 'seed', defaults.seed, { integer: true, min: 0 });
   const n = num(values, 'n', defaults.n, { integer: true, min: 1, max: 1_000_000 });
@@ -51,5 +61,23 @@ export async function readPairSource(values: Record<string, unknown>, defaults: 
   const noisy = noise.styleBias > 0 || noise.flip > 0 || noise.coarse > 0;
   const pairs = await labeledShapesPairs(sampleSplit(seed, n), noisy ? noisyLabeler(seed, noise) : undefined);
   const label = noisy ? `style-bias ${noise.styleBias}, flip ${noise.flip}, coarse ${noise.coarse}` : 'oracle labels';
-  return { pairs, description: `ShapesWorld seed ${seed}, ${n} pairs, ${label}` };
+  return { pairs, description: `ShapesWorld seed ${seed}, ${n} pairs, ${label}`, truth: 'the ShapesWorld oracle (ground truth), not the annotator labels' };
+}
+
+/**
+ * A data set directory as a user gets it wrong: missing, or holding the other
+ * format's file. Said before reading, so the answer names the flag and the fix
+ * rather than a record-level "expected a readable file".
+ */
+export async function checkDataDir(flag: string, dir: string, format: (typeof FORMATS)[number]): Promise<void> {
+  const isFile = (p: string) => stat(p).then((s) => s.isFile(), () => false);
+  const st = await stat(dir).catch(() => null);
+  if (!st) throw new UsageError(`--${flag} ${dir}: no such directory (make one with: mrm data gen --seed S --n N --out ${dir})`);
+  if (!st.isDirectory()) throw new UsageError(`--${flag} ${dir}: not a directory; give the data set's directory (the one holding ${dataFileName(format)})`);
+  if (await isFile(join(dir, dataFileName(format)))) return;
+  const other = FORMATS.find((f) => f !== format)!;
+  if (await isFile(join(dir, dataFileName(other)))) {
+    throw new UsageError(`--${flag} ${dir}: holds ${dataFileName(other)}, a ${other} data set; add --${flag === 'in' ? 'from' : 'format'} ${other}`);
+  }
+  throw new UsageError(`--${flag} ${dir}: no ${dataFileName(format)} (${format}) or ${dataFileName(other)} (${other}) in it; is it a data set directory?`);
 }

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { sha256Hex } from '../model/digest.js';
 import { createRewardClient, type ImageMsg, type ItemMsg, type ResultMsg, type RewardClient, type ScoreResponseMsg, unary } from '../serve/proto.js';
-import { num, parse, str, UsageError } from './args.js';
+import { noPositionals, num, parse, str, UsageError } from './args.js';
 
 const HELP = `usage: mrm score [--addr HOST:PORT] ITEM [options]
 
@@ -37,7 +37,7 @@ interface Line {
 }
 
 export async function run(argv: string[]): Promise<void> {
-  const { values } = parse(argv, {
+  const { values, positionals } = parse(argv, {
     addr: { type: 'string' },
     prompt: { type: 'string' },
     response: { type: 'string', multiple: true },
@@ -49,13 +49,15 @@ export async function run(argv: string[]): Promise<void> {
     timeout: { type: 'string' },
     json: { type: 'boolean' },
   }, HELP);
+  noPositionals(positionals);
   const v = values as Record<string, unknown>;
-  const client = createRewardClient(str(v, 'addr', '127.0.0.1:50051')!);
+  const addr = checkAddr(str(v, 'addr', '127.0.0.1:50051')!);
   const timeoutMs = num(v, 'timeout', 30, { min: 0.001 }) * 1000;
-  const sender = new Sender(client, timeoutMs);
+  const client = createRewardClient(addr);
+  const sender = new Sender(client, timeoutMs, addr);
   try {
     if (v.jsonl !== undefined) {
-      if (v.prompt !== undefined || v.response !== undefined) throw new UsageError(`--jsonl and --prompt/--response are exclusive\n\n${HELP}`);
+      if (v.prompt !== undefined || v.response !== undefined) throw new UsageError('--jsonl and --prompt/--response are alternatives; give one');
       const lines = await readJsonl(v.jsonl as string);
       const batch = num(v, 'batch', 64, { integer: true, min: 1 });
       for (let i = 0; i < lines.length; i += batch) {
@@ -66,7 +68,7 @@ export async function run(argv: string[]): Promise<void> {
       return;
     }
     const responses = (v.response as string[] | undefined) ?? [];
-    if (v.prompt === undefined || responses.length === 0) throw new UsageError(`give --prompt and --response, or --jsonl\n\n${HELP}`);
+    if (v.prompt === undefined || responses.length === 0) throw new UsageError('nothing to score: give --prompt TEXT --response TEXT, or --jsonl FILE');
     const images = await Promise.all(((v.image as string[] | undefined) ?? []).map((p) => readImage(p)));
     const shared = { system: str(v, 'system', '')!, prompt: v.prompt as string, reference: str(v, 'reference', '')! };
     if (responses.length === 1) {
@@ -85,7 +87,7 @@ export async function run(argv: string[]): Promise<void> {
 class Sender {
   private readonly sent = new Set<string>();
 
-  constructor(private readonly client: RewardClient, private readonly timeoutMs: number) {}
+  constructor(private readonly client: RewardClient, private readonly timeoutMs: number, private readonly addr: string) {}
 
   async score(items: { images: Uint8Array[]; item: ItemMsg }[], group: { images: Uint8Array[]; group: { system: string; prompt: string; reference: string; responses: string[]; id: string } } | null): Promise<ScoreResponseMsg> {
     for (let attempt = 0; ; attempt++) {
@@ -107,10 +109,31 @@ class Sender {
         return res;
       } catch (err) {
         if ((err as ServiceError).code === Status.NOT_FOUND && attempt === 0) continue;
+        if ((err as ServiceError).code === Status.UNAVAILABLE) throw unreachable(this.addr, err as ServiceError);
         throw new Error(`Score failed: ${Status[(err as ServiceError).code] ?? 'error'}: ${(err as ServiceError).details ?? (err as Error).message}`, { cause: err });
       }
     }
   }
+}
+
+/**
+ * HOST:PORT, as gRPC wants it. A bare port ("52101") would be taken as a host
+ * name on port 443 and fail much later with an unrelated HTTP 404.
+ */
+function checkAddr(addr: string): string {
+  if (/^\d+$/.test(addr)) throw new UsageError(`--addr ${addr}: expected HOST:PORT; for a local server write --addr 127.0.0.1:${addr}`);
+  const m = /^(?:\[[0-9a-fA-F:.]+\]|[^:\s/]+):(\d+)$/.exec(addr);
+  if (!m || Number(m[1]) < 1 || Number(m[1]) > 65535) throw new UsageError(`--addr ${addr}: expected HOST:PORT with a port 1-65535, e.g. 127.0.0.1:50051`);
+  return addr;
+}
+
+/** grpc-js's UNAVAILABLE text ends in an empty "Resolution note:"; say what happened and what to check. */
+function unreachable(addr: string, err: ServiceError): Error {
+  const why = /ECONNREFUSED/.test(err.details) ? 'connection refused'
+    : /ENOTFOUND|EAI_AGAIN|Name resolution failed|DNS resolution failed/i.test(err.details) ? 'unknown host'
+      : /ETIMEDOUT|timed out/i.test(err.details) ? 'connection timed out'
+        : err.details.split('. Resolution note')[0]!.trim();
+  return new Error(`no server at ${addr} (${why}); start one with mrm serve (or npm start), or give its --addr HOST:PORT`, { cause: err });
 }
 
 async function readImage(path: string): Promise<Uint8Array> {

@@ -82,6 +82,8 @@ export interface Calibration {
 export interface Lineage {
   roundId: string | null;
   datasetDigest: string | null;
+  /** The bundle whose frozen stages a head-only fit (mrm fit) reused; absent for bundles made otherwise. */
+  base?: { name: string; version: number };
 }
 
 export interface Manifest {
@@ -194,6 +196,10 @@ export function parseManifest(value: unknown, file: string): Manifest {
     roundId: lin.opt('roundId', (x) => x.string(), null),
     datasetDigest: lin.opt('datasetDigest', (x) => x.string(), null),
   };
+  if (lin.has('base')) {
+    const b = lin.get('base');
+    lineage.base = { name: b.get('name').string({ pattern: NAME }), version: b.get('version').number({ integer: true, min: 1 }) };
+  }
 
   const manifest: Manifest = {
     format: BUNDLE_FORMAT,

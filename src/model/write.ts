@@ -96,7 +96,7 @@ export async function writeBundle(dir: string, spec: BundleSpec): Promise<Manife
     preprocess: { image: spec.image, text: spec.text },
     calibration: spec.calibration,
     metrics: spec.metrics ?? {},
-    lineage: { roundId: spec.lineage?.roundId ?? null, datasetDigest: spec.lineage?.datasetDigest ?? null },
+    lineage: { roundId: spec.lineage?.roundId ?? null, datasetDigest: spec.lineage?.datasetDigest ?? null, ...(spec.lineage?.base ? { base: spec.lineage.base } : {}) },
     ...(spec.notes ? { notes: spec.notes } : {}),
   };
   await writeFile(join(dir, MANIFEST_FILE), JSON.stringify(manifest, null, 2) + '\n');

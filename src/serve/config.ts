@@ -133,7 +133,7 @@ export const RULES = {
   port: { doc: 'TCP port (0: any free port)', integer: true, min: 0, max: 65535 },
   stateDir: { doc: 'state directory (registry, pair log)' },
   seedBundle: { doc: 'bundle that seeds an empty registry' },
-  model: { doc: "model name in the registry (default: the seed bundle's manifest name)" },
+  model: { doc: "model name in the registry; empty: the seed bundle's manifest name" },
   threads: { doc: 'onnxruntime intra-op threads per session', integer: true, min: 1, max: 64 },
   maxMessageBytes: { doc: 'largest request message', integer: true, min: 1024, max: 2 ** 31 - 1 },
   maxItemsPerRequest: { doc: 'items + group responses (+ 2 per Compare pair) per request', integer: true, min: 1 },
@@ -278,7 +278,7 @@ export function redacted(config: ServeConfig): Record<string, unknown> {
   return out;
 }
 
-/** `--flag VALUE  doc (default)` lines for --help. */
+/** Per key for --help: `--flag  doc (default)`, then its JSON key and environment variable. */
 export function configHelp(): string {
-  return CONFIG_KEYS.map((k) => `  --${flagName(k).padEnd(28)} ${RULES[k].doc} (default ${JSON.stringify(getPath(DEFAULTS, k))})`).join('\n');
+  return CONFIG_KEYS.map((k) => `  --${flagName(k).padEnd(28)} ${RULES[k].doc} (default ${JSON.stringify(getPath(DEFAULTS, k))})\n${' '.repeat(33)}JSON ${k}, env ${envName(k)}`).join('\n');
 }

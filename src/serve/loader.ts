@@ -18,22 +18,45 @@ import type { Logger } from './log.js';
 import { ModelHost } from './model-host.js';
 import { ServedVersion } from './versions.js';
 
-/** The registry of the configured model, seeded if it is empty. */
+/**
+ * The registry of the configured model, seeded if it is empty. It logs which
+ * version it will serve and where that came from, and when the seed bundle
+ * was not used, why (a registry that has versions is never re-seeded). A seed
+ * bundle of another model is refused before anything is written, so a wrong
+ * `model` leaves no registry behind.
+ */
 export async function openRegistry(config: ServeConfig, log: Logger): Promise<Registry> {
   const seedManifest = join(config.seedBundle, MANIFEST_FILE);
   const haveSeed = await access(seedManifest).then(() => true, () => false);
+  const seed = haveSeed ? await readManifest(seedManifest) : null;
   let model = config.model;
   if (!model) {
-    if (!haveSeed) {
+    if (!seed) {
       throw new ServeError('unavailable', `no model name: config model is unset and the seed bundle ${config.seedBundle} has no ${MANIFEST_FILE} to take it from`);
     }
-    model = (await readManifest(seedManifest)).name;
+    model = seed.name;
   }
   const registry = new Registry(config.stateDir, model);
-  if (haveSeed) {
+  const before = await registry.active();
+  if (seed && !before && (await registry.list()).length === 0 && seed.name !== model) {
+    throw new ServeError('unavailable', `model '${model}' has no versions in ${registry.modelDir}, and the seed bundle ${config.seedBundle} is model '${seed.name}', not '${model}'; serve '${seed.name}' (leave model unset) or give a seed bundle of '${model}'`);
+  }
+  if (seed) {
     const { seeded, version } = await registry.seedIfEmpty(config.seedBundle);
     if (seeded) log.info('registry.seeded', { model, version, from: config.seedBundle, stateDir: config.stateDir });
+    else if (seed.name === model) {
+      const active = await registry.active();
+      const same = active && (await registry.list()).find((v) => v.version === active.version)?.manifest?.files.head.sha256 === seed.files.head.sha256;
+      if (!same) {
+        log.warn('registry.seed_not_used', {
+          model, seedBundle: config.seedBundle, activeVersion: active?.version ?? null,
+          message: `the seed bundle ${config.seedBundle} was not used: registry ${registry.modelDir} already has versions, and an existing registry is never re-seeded; use another --state-dir for a fresh one`,
+        });
+      }
+    }
   }
+  const active = await registry.active();
+  if (active) log.info('registry.active', { model, version: active.version, dir: registry.versionDir(active.version), since: active.updatedAt, reason: active.reason });
   return registry;
 }
 

@@ -31,6 +31,8 @@ describe('mrm data, eval, fit', () => {
     const ev = await mrm('eval', '--data', join(dir, 'jl'), '--format', 'dt2it', '--json', join(dir, 'eval.json'));
     expect(ev.code).toBe(0);
     for (const slice of ['overall', 'grounded', 'style-adversarial', 't2i', 'ECE']) expect(ev.stdout).toContain(slice);
+    // What "accuracy" means is said, not left to guess.
+    expect(ev.stdout).toContain(`accuracy is against each record's ground truth ("mrm".truth), not its label; a tie counts as half a pair`);
     const report = JSON.parse(await readFile(join(dir, 'eval.json'), 'utf8'));
     expect(report.slices[0]).toMatchObject({ slice: 'overall', pairs: 120 });
     expect(report.slices[0].accuracy).toBeGreaterThan(0.85);
@@ -43,9 +45,13 @@ describe('mrm data, eval, fit', () => {
     const manifest = JSON.parse(await readFile(join(out, 'manifest.json'), 'utf8'));
     expect(manifest.io.head.outputs[0].shape).toEqual(['N', 3]);
     expect(manifest.metrics['accuracy.overall']).toBeGreaterThan(0.8);
+    // Named for its data, not passing for the shipped model; the base in its lineage.
+    expect(manifest.name).toBe(`shapes-mrm-fit-${manifest.lineage.datasetDigest.slice(0, 8)}`);
+    expect(manifest.lineage.base).toEqual({ name: 'shapes-mrm', version: 1 });
+    expect(fit.stdout).toContain(`wrote ${out}: ${manifest.name} version 1 (head fitted on shapes-mrm v1)`);
     const ev = await mrm('eval', '--model', out, '--seed', '33', '--n', '60', '--json', '-');
     expect(JSON.parse(ev.stdout).version).toBe(1);
-  });
+  }, 300_000); // ~50 s alone; minutes on a shared, loaded 2-core machine
 
   it('refuses a data set with a bad record, naming the line and the field', async () => {
     const bad = join(dir, 'bad');

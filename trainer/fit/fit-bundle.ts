@@ -30,7 +30,7 @@ export interface FitBundleOptions {
   /** Held-out pairs for the manifest's metrics; none = no metrics. */
   heldOut?: LabeledPair[];
   referenceSet: string;
-  lineage?: { roundId?: string | null; datasetDigest?: string | null };
+  lineage?: Partial<Manifest['lineage']>;
   notes?: string;
   threads?: number;
   /** Directory for cached features; none = always featurize. */
