@@ -156,11 +156,12 @@ function rowEmitter(c: PngChunks, channels: number, out: Uint8Array | Uint16Arra
       for (let x = 0; x < n; x++) {
         const bit = x * bitDepth;
         const idx = (src[at + (bit >> 3)]! >> (8 - bitDepth - (bit & 7))) & mask;
-        if (idx >= entries) throw new PngError('undecodable', `palette index ${idx} is past the ${entries} PLTE entries`);
         const q = (p0 + x * step) * channels;
-        o[q] = pal[3 * idx]!;
-        o[q + 1] = pal[3 * idx + 1]!;
-        o[q + 2] = pal[3 * idx + 2]!;
+        // libpng reads an index past PLTE from its zero-filled 256-entry table: black.
+        const known = idx < entries;
+        o[q] = known ? pal[3 * idx]! : 0;
+        o[q + 1] = known ? pal[3 * idx + 1]! : 0;
+        o[q + 2] = known ? pal[3 * idx + 2]! : 0;
         if (trns) o[q + 3] = idx < trns.length ? trns[idx]! : 255;
       }
     };
