@@ -213,16 +213,43 @@ const LO_BIAS = 33554432; // 2^25
 /** The rounding 2048 in both lanes plus the low lane's bias. */
 const PACKED_START = 2048 + LO_BIAS + 2048 * LANE;
 
+/**
+ * Scratch for the packed lines, reused across calls (the reduces are
+ * synchronous, so no two calls share it): a 128 px image needs ~200 KB,
+ * and allocating, zeroing and collecting that per image cost more than a
+ * third of the reduce.
+ */
+let scratch = new Float64Array(0);
+function packedScratch(n: number): Float64Array {
+  if (scratch.length < n) scratch = new Float64Array(Math.max(n, 2 * scratch.length));
+  return scratch;
+}
+
 function clip8(v: number): number {
   return v < 0 ? 0 : v > 255 ? 255 : v;
 }
 
+/**
+ * The reduce kernel over packed lines: for each output line o, the weighted
+ * sum of the input lines it taps, `lineLen` packed values per line, into
+ * `acc` (taps outermost, so the inner loop runs over contiguous memory).
+ */
+function reducePacked(packed: Float64Array, lineLen: number, p: Plan, o: number, acc: Float64Array): void {
+  acc.fill(PACKED_START);
+  const t1 = p.start[o + 1]!;
+  for (let t = p.start[o]!; t < t1; t++) {
+    const base = p.at[t]! * lineLen;
+    const k = p.w[t]!;
+    for (let j = 0; j < lineLen; j++) acc[j] = acc[j]! + packed[base + j]! * k;
+  }
+}
+
 function reduceRows8(src: Uint8Array, rowLen: number, height: number, outSize: number): Uint8Array {
-  const { start, at, w } = plan(height, outSize);
+  const p = plan(height, outSize);
   // Packed row r holds columns j (low) and j + half (high) of row r.
   const half = (rowLen + 1) >> 1;
   const hiLen = rowLen - half;
-  const packed = new Float64Array(height * half);
+  const packed = packedScratch(height * half);
   for (let r = 0; r < height; r++) {
     const a = r * rowLen;
     const b = r * half;
@@ -230,13 +257,12 @@ function reduceRows8(src: Uint8Array, rowLen: number, height: number, outSize: n
     if (hiLen < half) packed[b + hiLen] = src[a + hiLen]!;
   }
   const out = new Uint8Array(outSize * rowLen);
+  const acc = new Float64Array(half);
   for (let o = 0; o < outSize; o++) {
-    const t0 = start[o]!;
-    const t1 = start[o + 1]!;
+    reducePacked(packed, half, p, o, acc);
     const q = o * rowLen;
     for (let j = 0; j < half; j++) {
-      let s = PACKED_START;
-      for (let t = t0; t < t1; t++) s += packed[at[t]! * half + j]! * w[t]!;
+      const s = acc[j]!;
       const hi = Math.floor(s / LANE);
       out[q + j] = clip8((s - hi * LANE - LO_BIAS) >> 12);
       if (j < hiLen) out[q + half + j] = clip8(hi >> 12);
@@ -245,33 +271,42 @@ function reduceRows8(src: Uint8Array, rowLen: number, height: number, outSize: n
   return out;
 }
 
+/**
+ * The horizontal reduce as a vertical one on the transposed image: packed
+ * line x holds column x, rows y (low) and y + half (high), so the kernel
+ * again runs over contiguous memory.
+ */
 function reduceColumns8(src: Uint8Array, ch: 1 | 3, width: number, height: number, outSize: number): Uint8Array {
-  const { start, at, w } = plan(width, outSize);
-  // Packed row y holds rows y (low) and y + half (high).
+  const p = plan(width, outSize);
   const half = (height + 1) >> 1;
   const hiRows = height - half;
+  const lineLen = half * ch;
   const rowLen = width * ch;
-  const packed = new Float64Array(half * rowLen);
-  for (let i = 0; i < hiRows * rowLen; i++) packed[i] = src[i]! + src[i + half * rowLen]! * LANE;
-  for (let i = hiRows * rowLen; i < half * rowLen; i++) packed[i] = src[i]!;
-  const outLen = outSize * ch;
-  const out = new Uint8Array(height * outLen);
+  const packed = packedScratch(width * lineLen);
   for (let y = 0; y < half; y++) {
-    const row = y * rowLen;
-    const lo = y * outLen;
-    const hiOut = y < hiRows ? (y + half) * outLen : -1;
-    for (let o = 0; o < outSize; o++) {
-      const t0 = start[o]!;
-      const t1 = start[o + 1]!;
+    const lo = y * rowLen;
+    const hi = (y + half) * rowLen;
+    const hasHi = y < hiRows;
+    for (let x = 0; x < width; x++) {
       for (let k = 0; k < ch; k++) {
-        let s = PACKED_START;
-        for (let t = t0; t < t1; t++) s += packed[row + at[t]! * ch + k]! * w[t]!;
+        const i = x * ch + k;
+        packed[x * lineLen + y * ch + k] = src[lo + i]! + (hasHi ? src[hi + i]! * LANE : 0);
+      }
+    }
+  }
+  const outRow = outSize * ch;
+  const out = new Uint8Array(height * outRow);
+  const acc = new Float64Array(lineLen);
+  for (let o = 0; o < outSize; o++) {
+    reducePacked(packed, lineLen, p, o, acc);
+    for (let y = 0; y < half; y++) {
+      for (let k = 0; k < ch; k++) {
+        const s = acc[y * ch + k]!;
         const hi = Math.floor(s / LANE);
-        out[lo + o * ch + k] = clip8((s - hi * LANE - LO_BIAS) >> 12);
-        if (hiOut >= 0) out[hiOut + o * ch + k] = clip8(hi >> 12);
+        out[y * outRow + o * ch + k] = clip8((s - hi * LANE - LO_BIAS) >> 12);
+        if (y < hiRows) out[(y + half) * outRow + o * ch + k] = clip8(hi >> 12);
       }
     }
   }
   return out;
 }
-
