@@ -5,8 +5,10 @@
  *
  * Small PNGs take a path of their own (png/): decoded with node:zlib and
  * resampled with libvips' own arithmetic, on the calling thread, to the same
- * bytes sharp gives (~0.5 instead of ~3.5 ms of CPU for a 128 px image, most
- * of sharp's cost being per-call overhead). Everything else goes to sharp.
+ * bytes sharp gives. Most of sharp's cost for a small image is per call;
+ * `npm run bench:image` measures both paths (on a loaded 2-core machine the
+ * PNG path took 0.35-0.8x sharp's CPU per 128 px image; re-measure quietly).
+ * Everything else goes to sharp.
  */
 import sharp, { type Metadata } from 'sharp';
 import { InputError } from './errors.js';
@@ -27,10 +29,12 @@ const ACCEPTED = new Set(['png', 'jpeg', 'webp']);
 
 /**
  * PNGs of at most this many pixels are decoded on the calling thread (the
- * server's event loop). A 128x128 image costs ~0.5 ms there; 256x256 about
- * four times that, which is where holding the loop starts to cost more than
- * sharp's hop to the libuv pool (~3 ms of CPU, but off the loop). Larger
- * PNGs go to sharp.
+ * server's event loop), synchronously: node:zlib's async inflate cost about
+ * twice the CPU of inflateSync for a 128 px image (the hop to the pool and
+ * back; bench:image prints both) and would still leave unfilter and resample
+ * on the loop. The work grows with the pixels (~4x for 256x256 over
+ * 128x128), so past this size an image holds the loop for milliseconds and
+ * goes to sharp, whose work runs in the libuv pool.
  */
 export const PNG_FAST_PATH_MAX_PIXELS = 256 * 256;
 const WHITE = { r: 255, g: 255, b: 255 };
