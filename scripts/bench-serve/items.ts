@@ -38,4 +38,8 @@ export interface LevelResult {
    * share the machine's cores, so throughput alone mixes the two.
    */
   serverCpuMsPerReward: number | null; clientCpuMsPerReward: number;
+  /** The server's peak RSS (VmHWM, MiB) over this level, the peak reset before it; null when /proc is not readable. */
+  serverPeakRssMiB?: number | null;
+  /** The peak could not be reset: serverPeakRssMiB is the process's lifetime peak so far. */
+  serverPeakRssIsLifetime?: boolean;
 }

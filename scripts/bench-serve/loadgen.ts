@@ -10,7 +10,7 @@
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { execFileSync } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sha256Hex } from '../../src/model/digest.js';
@@ -78,16 +78,40 @@ async function procCpuMs(pid: number | null): Promise<number | null> {
   return Number.isFinite(ticks) ? (1000 * ticks) / ticksPerSecond() : null;
 }
 
-/** `run`'s result with the server's and this process's CPU time over it, per reward (per call when it has no rewards). */
+/**
+ * Resets the process's peak RSS to its current RSS (writing 5 to
+ * /proc/<pid>/clear_refs, Linux 4.0+), so VmHWM afterwards is this level's
+ * peak rather than the process's lifetime one. False when not allowed.
+ */
+async function resetPeakRss(pid: number | null): Promise<boolean> {
+  if (pid === null) return false;
+  try { await writeFile(`/proc/${pid}/clear_refs`, '5'); return true; } catch { return false; }
+}
+
+/** VmHWM of /proc/<pid>/status in MiB; null when not readable. */
+async function peakRssMiB(pid: number | null): Promise<number | null> {
+  if (pid === null) return null;
+  try {
+    const m = /^VmHWM:\s+(\d+) kB/m.exec(await readFile(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : null;
+  } catch { return null; }
+}
+
+/** `run`'s result with the server's and this process's CPU time over it, per reward (per call when it has no rewards), and the server's peak RSS. */
 async function withCpu(pid: number | null, run: () => Promise<Timed>): Promise<Omit<LevelResult, 'concurrency'>> {
+  const reset = await resetPeakRss(pid);
   const srv0 = await procCpuMs(pid);
   const cli0 = process.cpuUsage();
   const r = await run();
   const cli = process.cpuUsage(cli0);
   const srv1 = await procCpuMs(pid);
+  const peak = await peakRssMiB(pid);
   const per = r.rewards > 0 ? r.rewards : r.calls;
   return {
     ...r,
+    // Without the reset the peak is the process's lifetime one: still an upper bound, reported as such.
+    serverPeakRssMiB: peak,
+    ...(reset ? {} : { serverPeakRssIsLifetime: true }),
     serverCpuMsPerReward: srv0 === null || srv1 === null ? null : (srv1 - srv0) / per,
     clientCpuMsPerReward: (cli.user + cli.system) / 1000 / per,
   };

@@ -2,10 +2,21 @@
  * Image preprocessing of the model contract: encoded bytes -> the CHW float32
  * tensor the vision stage takes. Everything a caller can get wrong surfaces as
  * an InputError naming the caller's field.
+ *
+ * Small PNGs take a path of their own (png/): decoded with node:zlib and
+ * resampled with libvips' own arithmetic, on the calling thread, to the same
+ * bytes sharp gives. Most of sharp's cost for a small image is per call;
+ * `npm run bench:image` measures both paths (on a loaded 2-core machine the
+ * PNG path took 0.35-0.8x sharp's CPU per 128 px image; re-measure quietly).
+ * Everything else goes to sharp.
  */
 import sharp, { type Metadata } from 'sharp';
 import { InputError } from './errors.js';
 import type { ImagePreprocess } from './manifest.js';
+import { isPng, readChunks } from './png/chunks.js';
+import { decodePixels } from './png/decode.js';
+import { PngError } from './png/errors.js';
+import { resampleMatchesSharp, toModelSquare, type Rgb8 } from './png/resample.js';
 export { sha256Hex } from './digest.js';
 
 // Every request brings new buffers, so libvips' operation cache never hits;
@@ -15,6 +26,17 @@ export { sha256Hex } from './digest.js';
 sharp.cache(false);
 
 const ACCEPTED = new Set(['png', 'jpeg', 'webp']);
+
+/**
+ * PNGs of at most this many pixels are decoded on the calling thread (the
+ * server's event loop), synchronously: node:zlib's async inflate cost about
+ * twice the CPU of inflateSync for a 128 px image (the hop to the pool and
+ * back; bench:image prints both) and would still leave unfilter and resample
+ * on the loop. The work grows with the pixels (~4x for 256x256 over
+ * 128x128), so past this size an image holds the loop for milliseconds and
+ * goes to sharp, whose work runs in the libuv pool.
+ */
+export const PNG_FAST_PATH_MAX_PIXELS = 256 * 256;
 const WHITE = { r: 255, g: 255, b: 255 };
 
 export async function preprocessImage(bytes: Uint8Array, spec: ImagePreprocess, field: string): Promise<Float32Array> {
@@ -45,6 +67,53 @@ export async function preprocessImages(
 
 async function decodeInto(bytes: Uint8Array, spec: ImagePreprocess, field: string, out: Float32Array): Promise<void> {
   if (bytes.length === 0) throw new InputError('undecodable-image', field, 'empty image (0 bytes)');
+  if (isPng(bytes)) {
+    const fast = decodePngFast(bytes, spec, field);
+    if (fast) return normalize(fast.data, fast.channels, spec, out);
+  }
+  return decodeWithSharp(bytes, spec, field, out);
+}
+
+/**
+ * The PNG path: the header and every chunk's CRC are checked first (so the
+ * pixel limit is enforced before anything is inflated), then small images
+ * are decoded here. undefined sends the image to sharp: too big for the
+ * calling thread, an ICC profile or EXIF orientation to apply, or a resize
+ * (upscaling, shrinking 4x or more) whose libvips arithmetic png/resample.ts
+ * does not reproduce.
+ */
+function decodePngFast(bytes: Uint8Array, spec: ImagePreprocess, field: string): Rgb8 | undefined {
+  try {
+    const chunks = readChunks(bytes);
+    const { width, height } = chunks.header;
+    if (width * height > spec.maxPixels) throw tooManyPixels(width, height, spec, field);
+    if (chunks.hasIccProfile || chunks.hasExif || width * height > PNG_FAST_PATH_MAX_PIXELS
+      || !resampleMatchesSharp(width, height, spec.size)) return undefined;
+    return toModelSquare(decodePixels(chunks), spec.size);
+  } catch (cause) {
+    if (cause instanceof PngError) throw new InputError('undecodable-image', field, `cannot decode PNG image: ${cause.message}`, undefined, { cause });
+    throw cause;
+  }
+}
+
+function tooManyPixels(width: number, height: number, spec: ImagePreprocess, field: string, cause?: unknown): InputError {
+  return new InputError('too-many-pixels', field,
+    `image is ${width}x${height} = ${width * height} pixels, more than the limit of ${spec.maxPixels}`, spec.maxPixels, { cause });
+}
+
+/**
+ * Today's path for every format (and the reference the PNG path is tested
+ * against): sharp flattens onto white, resizes with lanczos3, converts to
+ * 8-bit sRGB. Exported for the tests and the image benchmark.
+ */
+export async function preprocessWithSharp(bytes: Uint8Array, spec: ImagePreprocess, field: string): Promise<Float32Array> {
+  const out = new Float32Array(3 * spec.size * spec.size);
+  if (bytes.length === 0) throw new InputError('undecodable-image', field, 'empty image (0 bytes)');
+  await decodeWithSharp(bytes, spec, field, out);
+  return out;
+}
+
+async function decodeWithSharp(bytes: Uint8Array, spec: ImagePreprocess, field: string, out: Float32Array): Promise<void> {
   // Bytes of no accepted format never reach a decoder; the slow path names the format.
   if (!sniffAccepted(bytes)) throw await explain(bytes, spec, field);
 
@@ -69,7 +138,7 @@ async function decodeInto(bytes: Uint8Array, spec: ImagePreprocess, field: strin
   } catch (cause) {
     throw await explain(bytes, spec, field, cause);
   }
-  normalize(data, spec, out);
+  normalize(data, 3, spec, out);
 }
 
 /** PNG, JPEG and WebP by their magic numbers. */
@@ -98,10 +167,7 @@ async function explain(bytes: Uint8Array, spec: ImagePreprocess, field: string, 
     return new InputError('unsupported-image-format', field, `${meta.format.toUpperCase()} is not accepted; send PNG, JPEG or WebP`);
   }
   const { width, height } = meta;
-  if (width * height > spec.maxPixels) {
-    return new InputError('too-many-pixels', field,
-      `image is ${width}x${height} = ${width * height} pixels, more than the limit of ${spec.maxPixels}`, spec.maxPixels, { cause: decodeError });
-  }
+  if (width * height > spec.maxPixels) return tooManyPixels(width, height, spec, field, decodeError);
   const message = decodeError === undefined ? 'its first bytes are no PNG, JPEG or WebP signature' : String((decodeError as Error).message);
   if (/pixel limit/i.test(message)) {
     // The decoder disagreed with the header about the size.
@@ -110,11 +176,11 @@ async function explain(bytes: Uint8Array, spec: ImagePreprocess, field: string, 
   return new InputError('undecodable-image', field, `cannot decode ${meta.format.toUpperCase()} image: ${message}`, undefined, { cause: decodeError });
 }
 
-/** Interleaved 8-bit RGB -> planar normalized channels in channelOrder. */
-function normalize(rgb: Uint8Array, spec: ImagePreprocess, out: Float32Array): void {
+/** Interleaved 8-bit RGB (or grey, `channels` 1) -> planar normalized channels in channelOrder. */
+function normalize(rgb: Uint8Array, channels: 1 | 3, spec: ImagePreprocess, out: Float32Array): void {
   const plane = spec.size * spec.size;
   for (let c = 0; c < 3; c++) {
-    const src = spec.channelOrder === 'rgb' ? c : 2 - c;
+    const src = channels === 1 ? 0 : spec.channelOrder === 'rgb' ? c : 2 - c;
     // mean/std are indexed like the tensor's channels, i.e. in channelOrder.
     // A table per channel keeps every pixel to one lookup and the values
     // exactly (v / 255 - mean) / std.
@@ -122,6 +188,6 @@ function normalize(rgb: Uint8Array, spec: ImagePreprocess, out: Float32Array): v
     const [mean, std] = [spec.mean[c]!, spec.std[c]!];
     for (let v = 0; v < 256; v++) lut[v] = (v / 255 - mean) / std;
     const dst = out.subarray(c * plane, (c + 1) * plane);
-    for (let i = 0; i < plane; i++) dst[i] = lut[rgb[i * 3 + src]!]!;
+    for (let i = 0; i < plane; i++) dst[i] = lut[rgb[i * channels + src]!]!;
   }
 }
