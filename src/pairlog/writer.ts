@@ -177,7 +177,8 @@ export class PairLogWriter {
   private async run(): Promise<void> {
     for (;;) {
       const now = performance.now();
-      if (this.queue.length > 0 && now >= this.retryAt) {
+      // Closing: one last try for what is queued, even during the pause after an error.
+      if (this.queue.length > 0 && (now >= this.retryAt || this.closing)) {
         await this.writeBatch(this.queue.splice(0, BATCH));
         continue;
       }
@@ -187,8 +188,6 @@ export class PairLogWriter {
         continue;
       }
       if (this.closing) {
-        // What could not be written (paused after an error) is lost with the process.
-        if (this.queue.length > 0) this.drop('closed', this.queue.splice(0).length, null);
         await this.closeSegment();
         return;
       }
