@@ -36,9 +36,11 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export interface RoundResult {
   round: number;
   killAfterMs: number;
+  /** Compare calls answered before the kill. */
+  calls: number;
   /** Records the killed server reported synced (lastSeq of its last pairlog.synced line). */
   synced: number;
-  /** Synced records per second of load before the kill. */
+  /** Records synced per second between the first group commit seen and the kill. */
   pairsPerSec: number;
   /** Records of the killed writer the reader returned (synced ones, plus what reached the page cache after). */
   returned: number;
@@ -74,10 +76,11 @@ function start(dir: string): Promise<Server> {
 }
 
 /** Compare calls at `concurrency` until stopped; each call 16 distinct pairs (so dedupe does not hit). */
-function load(port: number, images: Buffer[], random: () => number, concurrency = 8): { stop: () => Promise<void> } {
+function load(port: number, images: Buffer[], random: () => number, concurrency = 8): { stop: () => Promise<void>; calls: { ok: number; failed: number; lastError: string } } {
   const client = createRewardClient(`127.0.0.1:${port}`);
   let running = true;
   let n = 0;
+  const calls = { ok: 0, failed: 0, lastError: '' };
   const text = () => Array.from({ length: 2 + Math.floor(random() * 4) }, () => WORDS[Math.floor(random() * WORDS.length)]).join(' ');
   const worker = async () => {
     while (running) {
@@ -85,13 +88,16 @@ function load(port: number, images: Buffer[], random: () => number, concurrency 
       const pairs = Array.from({ length: 16 }, () => ({ images: [{ data: img }], prompt: `q ${n++}`, responseA: text(), responseB: text() }));
       try {
         await unary<CompareRequestMsg, CompareResponseMsg>(client.compare.bind(client), { pairs }, { deadline: Date.now() + 5000 });
-      } catch {
+        calls.ok++;
+      } catch (err) {
+        calls.failed++;
+        calls.lastError = (err as Error).message;
         if (running) await new Promise((r) => setTimeout(r, 20)); // the server is gone (killed): stop() follows
       }
     }
   };
   const workers = Array.from({ length: concurrency }, worker);
-  return { stop: async () => { running = false; await Promise.all(workers); client.close(); } };
+  return { calls, stop: async () => { running = false; await Promise.all(workers); client.close(); } };
 }
 
 const killed = (p: ChildProcess) => new Promise<void>((r) => { if (p.exitCode !== null || p.signalCode !== null) r(); else p.once('exit', () => r()); });
@@ -108,9 +114,15 @@ export async function crashRounds(rounds: number, opts: { seed?: number; onRound
   try {
     for (let round = 1; round <= rounds; round++) {
       const logsFrom = server.logs.length;
-      const killAfterMs = Math.round(1500 + random() * 2500);
+      const killAfterMs = Math.round(500 + random() * 2500);
       const l = load(server.port, images, random);
+      // The random moment counts from the first group commit: on a loaded
+      // machine the first calls and the first fsyncs (images, directories) can
+      // take seconds, and a kill before any sync tests nothing.
+      const firstSync = performance.now() + 60_000;
+      while (!server.logs.slice(logsFrom).some((x) => x.event === 'pairlog.synced') && performance.now() < firstSync) await new Promise((r) => setTimeout(r, 10));
       const t0 = performance.now();
+      const seq0 = (server.logs.slice(logsFrom).findLast((x) => x.event === 'pairlog.synced')?.lastSeq as number | undefined) ?? 0;
       await new Promise((r) => setTimeout(r, killAfterMs));
       // What the server has said is durable, as of the kill.
       const syncedLines = server.logs.slice(logsFrom).filter((x) => x.event === 'pairlog.synced');
@@ -118,7 +130,9 @@ export async function crashRounds(rounds: number, opts: { seed?: number; onRound
       server.proc.kill('SIGKILL');
       await killed(server.proc);
       const elapsed = (performance.now() - t0) / 1000;
+      const calls = l.calls.ok;
       await l.stop();
+      if (!last) console.error(`round ${round}: no pairlog.synced line before the kill; ${calls} calls ok, last error: ${l.calls.lastError}; log events: ${[...new Set(server.logs.map((x) => x.event))].join(', ')}`);
       const writer = (last?.writer as string | undefined) ?? '';
       const synced = (last?.lastSeq as number | undefined) ?? 0;
 
@@ -153,9 +167,9 @@ export async function crashRounds(rounds: number, opts: { seed?: number; onRound
       let missing = 0;
       for (let s = 1; s <= synced; s++) if (!seen.has(`${writer}#${s}`)) missing++;
       const corrupt = reader.stats.corruptBytes + reader.stats.badRecords;
-      const pairsPerSec = synced / elapsed;
+      const pairsPerSec = (synced - seq0) / elapsed;
       const ok = synced > 0 && missing === 0 && duplicates === 0 && corrupt === 0 && cut === tornBytes && tornBytes > 0;
-      const r = { round, killAfterMs, synced, pairsPerSec, returned, missing, duplicates, corrupt, tornBytes, cut, ok };
+      const r = { round, killAfterMs, calls, synced, pairsPerSec, returned, missing, duplicates, corrupt, tornBytes, cut, ok };
       results.push(r);
       opts.onRound?.(r);
     }
@@ -168,7 +182,7 @@ export async function crashRounds(rounds: number, opts: { seed?: number; onRound
 }
 
 export function table(results: RoundResult[]): string {
-  const cols = ['round', 'killAfterMs', 'synced', 'pairsPerSec', 'returned', 'missing', 'duplicates', 'corrupt', 'tornBytes', 'cut', 'ok'] as const;
+  const cols = ['round', 'killAfterMs', 'calls', 'synced', 'pairsPerSec', 'returned', 'missing', 'duplicates', 'corrupt', 'tornBytes', 'cut', 'ok'] as const;
   const fmt = (r: RoundResult, c: (typeof cols)[number]) => (c === 'pairsPerSec' ? r[c].toFixed(0) : String(r[c]));
   const rows = [cols.join('\t'), ...results.map((r) => cols.map((c) => fmt(r, c)).join('\t'))];
   const sum = (k: 'synced' | 'returned' | 'missing' | 'duplicates' | 'corrupt') => results.reduce((n, r) => n + r[k], 0);

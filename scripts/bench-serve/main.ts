@@ -1,5 +1,9 @@
 /**
  * npm run bench:serve -- [--model DIR] [--runs 3] [--seconds 6] [--server-flags "--encoder-max-batch-size 32"]
+ * npm run bench:serve -- --log-compare [--log-band 0.2] [--runs 3] [--seconds 6]
+ *   (the pair log's cost instead: log.enabled false vs true with the rate
+ *   limit lifted, on groups of 16 where a share of adjacent pairs qualify and
+ *   on single items where none can; see logCompare below)
  *
  * Rewards/s and p50/p99 latency of `mrm serve` at client concurrency 1, 8, 32
  * and 64, for (i) one item per call and (ii) groups of 16 responses sharing
@@ -28,7 +32,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { cacheHitCost, inProcessLimit, type LimitResult } from './in-process.js';
-import { CONCURRENCY, GROUP, type LevelResult, type Workload } from './items.js';
+import { CONCURRENCY, GROUP, type LevelResult, warmFor, type Workload } from './items.js';
 import type { LoadgenSpec } from './loadgen.js';
 import { type PyHit, PYTHON, pythonCacheHit } from './python.js';
 
@@ -43,8 +47,8 @@ function child(args: string[], opts: { timeoutMs: number }): { proc: ReturnType<
   return { proc, lines: createInterface({ input: proc.stderr! }) };
 }
 
-/** `fn` gets the server's address and its pid (for its CPU time). */
-async function withServer<T>(model: string, flags: string[], fn: (addr: string, pid: number | null) => Promise<T>): Promise<T> {
+/** `fn` gets the server's address, its pid (for its CPU time) and its state directory. */
+async function withServer<T>(model: string, flags: string[], fn: (addr: string, pid: number | null, state: string) => Promise<T>): Promise<T> {
   const state = await mkdtemp(join(tmpdir(), 'mrm-bench-'));
   const { proc, lines } = child(['bin/mrm.js', 'serve', '--host', '127.0.0.1', '--port', '0', '--state-dir', state, '--seed-bundle', model, '--stats-interval-ms', '0', ...flags], { timeoutMs: 30 * 60_000 });
   try {
@@ -54,7 +58,7 @@ async function withServer<T>(model: string, flags: string[], fn: (addr: string, 
       if (rec.event === 'server.serving') { port = rec.port!; break; }
     }
     if (!port) throw new Error('mrm serve exited before serving');
-    return await fn(`127.0.0.1:${port}`, proc.pid ?? null);
+    return await fn(`127.0.0.1:${port}`, proc.pid ?? null, state);
   } finally {
     proc.kill('SIGTERM');
     await new Promise((r) => proc.once('exit', r));
@@ -83,12 +87,13 @@ const medianOrNull = (xs: (number | null)[]) => {
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: {
     model: { type: 'string' }, runs: { type: 'string' }, seconds: { type: 'string' },
-    'server-flags': { type: 'string' }, seed: { type: 'string' },
+    'server-flags': { type: 'string' }, seed: { type: 'string' }, 'log-compare': { type: 'boolean' }, 'log-band': { type: 'string' },
   } });
   const model = values.model ?? 'models/shapes-mrm';
   const runs = Number(values.runs ?? 3);
   const seconds = Number(values.seconds ?? 6);
   const extra = (values['server-flags'] ?? '').split(/\s+/).filter(Boolean);
+  if (values['log-compare']) return logCompare(model, runs, seconds, extra, Number(values['log-band'] ?? 0.2), Number(values.seed ?? 7));
   const modes = { server: extra, naive: [...extra, '--batching', 'false', '--caches', 'false'] };
   const raw: Record<string, LevelResult[][]> = { server: [], naive: [] };
   const limits: Record<Workload, LimitResult[]> = { single: [], group16: [] };
@@ -113,6 +118,70 @@ async function main(): Promise<void> {
     }
   }
   report(raw, limits, median(hitCost), pyHits, { model, runs, seconds, serverFlags: extra });
+}
+
+// ---------------------------------------------------------------- pair log cost
+
+/**
+ * The same server with the pair log off and on (band `band`, rate limit
+ * lifted so every qualifying pair is written, not just counted), runs
+ * alternating off/on so machine load drifts into both alike. Workloads:
+ * groups of 16 (15 adjacent pairs each; the share that qualifies is printed)
+ * and single items (nothing to log: the cost of carrying heads and features).
+ */
+async function logCompare(model: string, runs: number, seconds: number, extra: string[], band: number, seed0: number): Promise<void> {
+  const levels = [8, 32];
+  const modes = {
+    off: [...extra, '--log-enabled', 'false'],
+    on: [...extra, '--log-enabled', 'true', '--log-band', String(band), '--log-rate-per-sec', '1000000', '--log-burst', '1000000'],
+  };
+  const { summarizeLog } = await import('../../src/pairlog/stats.js');
+  const raw: Record<'off' | 'on', LevelResult[][]> = { off: [], on: [] };
+  const logged: { records: number; groups: number }[] = [];
+  for (let run = 0; run < runs; run++) {
+    const seed = seed0 + run;
+    const order = run % 2 === 0 ? (['off', 'on'] as const) : (['on', 'off'] as const);
+    for (const mode of order) {
+      const levelsOut = await withServer(model, modes[mode], async (addr, serverPid, state) => {
+        const out = [
+          ...(await runLoadgen({ addr, seed, workload: 'group16', levels, seconds, cacheHits: 0, serverPid })),
+          ...(await runLoadgen({ addr, seed, workload: 'single', levels, seconds, cacheHits: 0, serverPid })),
+        ];
+        if (mode === 'on') {
+          await new Promise((r) => setTimeout(r, 500)); // the last group commit
+          // The warm-up calls log too.
+          const groups = out.filter((l) => l.workload === 'group16').reduce((n, l) => n + l.calls + warmFor(l.concurrency), 0);
+          logged.push({ records: (await summarizeLog(state)).records, groups });
+        }
+        return out;
+      });
+      raw[mode].push(levelsOut);
+      console.error(`run ${run + 1}/${runs} log ${mode}: done`);
+    }
+  }
+  const pick = (mode: 'off' | 'on', w: string, c: number) => raw[mode].map((ls) => ls.find((l) => l.workload === w && l.concurrency === c)!);
+  console.log(`\npair log cost: log.enabled false vs true (band ${band}, no rate limit), ${runs} runs alternating, ${seconds} s per level; medians`);
+  console.log(`${'workload'.padEnd(9)} ${'conc'.padStart(4)} | ${'off r/s'.padStart(9)} ${'p50'.padStart(7)} ${'p99'.padStart(7)} ${'cpu/r'.padStart(7)} | ${'on r/s'.padStart(9)} ${'p50'.padStart(7)} ${'p99'.padStart(7)} ${'cpu/r'.padStart(7)} | on/off r/s (per run)`);
+  const rows = [];
+  for (const w of ['group16', 'single'] as const) {
+    for (const c of levels) {
+      const off = pick('off', w, c);
+      const on = pick('on', w, c);
+      const m = (rs: LevelResult[]) => ({ r: median(rs.map((x) => x.rewardsPerSec)), p50: median(rs.map((x) => x.p50)), p99: median(rs.map((x) => x.p99)), cpu: medianOrNull(rs.map((x) => x.serverCpuMsPerReward)) });
+      const a = m(off);
+      const b = m(on);
+      const perRun = on.map((x, i) => x.rewardsPerSec / off[i]!.rewardsPerSec);
+      rows.push({ workload: w, concurrency: c, off: a, on: b, ratio: b.r / a.r, perRun });
+      const cpu = (x: number | null) => (x === null ? '-' : x.toFixed(3)).padStart(7);
+      console.log(`${w.padEnd(9)} ${String(c).padStart(4)} | ${a.r.toFixed(1).padStart(9)} ${a.p50.toFixed(2).padStart(7)} ${a.p99.toFixed(2).padStart(7)} ${cpu(a.cpu)} | ${b.r.toFixed(1).padStart(9)} ${b.p50.toFixed(2).padStart(7)} ${b.p99.toFixed(2).padStart(7)} ${cpu(b.cpu)} | ${(b.r / a.r).toFixed(3)} (${perRun.map((x) => x.toFixed(3)).join(', ')})`);
+    }
+  }
+  const share = logged.map((l) => l.records / (l.groups * (GROUP - 1)));
+  console.log(`logged: ${logged.map((l) => l.records).join(', ')} records per 'on' run; qualifying share of group pairs ~${(100 * median(share)).toFixed(0)}% (records / (group calls x 15); items and responses are all distinct, so nothing is deduplicated)`);
+  const file = join('bench-results', `serve-log-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  await mkdir('bench-results', { recursive: true });
+  await writeFile(file, JSON.stringify({ meta: { model, runs, seconds, band, serverFlags: extra, date: new Date().toISOString() }, rows, logged, raw }, null, 2) + '\n');
+  console.log(`wrote ${file}`);
 }
 
 // ---------------------------------------------------------------- report
