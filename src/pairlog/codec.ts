@@ -25,6 +25,8 @@ const TYPE_RECORD = 1;
 const TYPE_END = 2;
 
 const enc = new TextEncoder();
+/** Float32Array bytes are the file's (little-endian) bytes: copy them whole instead of float by float. */
+const LITTLE_ENDIAN = new Uint8Array(Float32Array.of(1).buffer)[3] === 0x3f;
 const dec = new TextDecoder('utf-8', { fatal: true });
 const SOURCES: PairSource[] = ['compare', 'group'];
 
@@ -45,7 +47,15 @@ export function encodeRecord(seq: number, r: PairRecord): Uint8Array {
   const u32 = (v: number) => { dv.setUint32(o, v, true); o += 4; };
   const f64 = (v: number) => { dv.setFloat64(o, v, true); o += 8; };
   const bytes = (b: Uint8Array) => { u32(b.length); out.set(b, o); o += b.length; };
-  const f32s = (a: ArrayLike<number>) => { u32(a.length); for (let i = 0; i < a.length; i++) { dv.setFloat32(o, a[i]!, true); o += 4; } };
+  const f32s = (a: ArrayLike<number>) => {
+    u32(a.length);
+    if (LITTLE_ENDIAN && a instanceof Float32Array) {
+      out.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), o);
+      o += a.byteLength;
+      return;
+    }
+    for (let i = 0; i < a.length; i++) { dv.setFloat32(o, a[i]!, true); o += 4; }
+  };
   u8(TYPE_RECORD);
   f64(seq);
   f64(Date.parse(r.time));
