@@ -228,6 +228,9 @@ describe('a full disk (fault hook)', () => {
     for (let i = 6; i <= 10; i++) w.append(queued(i));
     await until(() => w.stats().dropped.writeError === 5);
     expect(w.stats().lastError).toMatchObject({ reason: 'writeError', code: 'ENOSPC' });
+    // The half-written frames were cut off again: the file ends at the last good frame.
+    const seg = (await listSegments(dir))[0]!;
+    expect((await stat(join(segmentsDir(dir), seg.file))).size).toBe(8 + w.stats().bytesWritten);
     expect(lines.filter((l) => l.event === 'pairlog.dropped' && l.code === 'ENOSPC')).toHaveLength(1);
     full = false;
     for (let i = 11; i <= 15; i++) w.append(queued(i));
