@@ -151,10 +151,11 @@ export const DEFAULTS: ServeConfig = {
     // All replicas' segments together (images are not counted): days of
     // logging at the default rate; rounds consume it within hours.
     maxBytes: 2048 * MiB,
-    // Heads + features of recently scored items (~400 bytes each with the
-    // default model: ~80k items; ~2k with D = 4096), so a pair whose side
-    // came from the reward cache can still be logged. Keeping them in the
-    // reward cache itself would cost 200k x (K + D) floats: 3.3 GB at D = 4096.
+    // Heads + features of recently scored items (~550 bytes each with the
+    // default model, measured: ~60k items; ~2k with D = 4096), so a pair
+    // whose side came from the reward cache can still be logged. Keeping
+    // them in every reward cache entry would cost 200k x that: ~110 MB with
+    // the default model, 3.3 GB at D = 4096.
     featureCacheBytes: 32 * MiB,
   },
 };
