@@ -1,6 +1,6 @@
 /**
  * npm run bench:serve -- [--model DIR] [--runs 3] [--seconds 6] [--server-flags "--encoder-max-batch-size 32"]
- * npm run bench:serve -- --log-compare [--log-band 0.2] [--runs 3] [--seconds 6]
+ * npm run bench:serve -- --log-compare [--log-band 0.2] [--log-rate 1000000] [--runs 3] [--seconds 6]
  *   (the pair log's cost instead: log.enabled false vs true with the rate
  *   limit lifted, on groups of 16 where a share of adjacent pairs qualify and
  *   on single items where none can; see logCompare below)
@@ -87,13 +87,13 @@ const medianOrNull = (xs: (number | null)[]) => {
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: {
     model: { type: 'string' }, runs: { type: 'string' }, seconds: { type: 'string' },
-    'server-flags': { type: 'string' }, seed: { type: 'string' }, 'log-compare': { type: 'boolean' }, 'log-band': { type: 'string' },
+    'server-flags': { type: 'string' }, seed: { type: 'string' }, 'log-compare': { type: 'boolean' }, 'log-band': { type: 'string' }, 'log-rate': { type: 'string' },
   } });
   const model = values.model ?? 'models/shapes-mrm';
   const runs = Number(values.runs ?? 3);
   const seconds = Number(values.seconds ?? 6);
   const extra = (values['server-flags'] ?? '').split(/\s+/).filter(Boolean);
-  if (values['log-compare']) return logCompare(model, runs, seconds, extra, Number(values['log-band'] ?? 0.2), Number(values.seed ?? 7));
+  if (values['log-compare']) return logCompare(model, runs, seconds, extra, Number(values['log-band'] ?? 0.2), Number(values['log-rate'] ?? 1e6), Number(values.seed ?? 7));
   const modes = { server: extra, naive: [...extra, '--batching', 'false', '--caches', 'false'] };
   const raw: Record<string, LevelResult[][]> = { server: [], naive: [] };
   const limits: Record<Workload, LimitResult[]> = { single: [], group16: [] };
@@ -129,11 +129,11 @@ async function main(): Promise<void> {
  * groups of 16 (15 adjacent pairs each; the share that qualifies is printed)
  * and single items (nothing to log: the cost of carrying heads and features).
  */
-async function logCompare(model: string, runs: number, seconds: number, extra: string[], band: number, seed0: number): Promise<void> {
+async function logCompare(model: string, runs: number, seconds: number, extra: string[], band: number, rate: number, seed0: number): Promise<void> {
   const levels = [8, 32];
   const modes = {
     off: [...extra, '--log-enabled', 'false'],
-    on: [...extra, '--log-enabled', 'true', '--log-band', String(band), '--log-rate-per-sec', '1000000', '--log-burst', '1000000'],
+    on: [...extra, '--log-enabled', 'true', '--log-band', String(band), '--log-rate-per-sec', String(rate), '--log-burst', String(Math.max(1, Math.min(rate, 1e6)))],
   };
   const { summarizeLog } = await import('../../src/pairlog/stats.js');
   const raw: Record<'off' | 'on', LevelResult[][]> = { off: [], on: [] };
@@ -160,7 +160,7 @@ async function logCompare(model: string, runs: number, seconds: number, extra: s
     }
   }
   const pick = (mode: 'off' | 'on', w: string, c: number) => raw[mode].map((ls) => ls.find((l) => l.workload === w && l.concurrency === c)!);
-  console.log(`\npair log cost: log.enabled false vs true (band ${band}, no rate limit), ${runs} runs alternating, ${seconds} s per level; medians`);
+  console.log(`\npair log cost: log.enabled false vs true (band ${band}, rate limit ${rate}/s), ${runs} runs alternating, ${seconds} s per level; medians`);
   console.log(`${'workload'.padEnd(9)} ${'conc'.padStart(4)} | ${'off r/s'.padStart(9)} ${'p50'.padStart(7)} ${'p99'.padStart(7)} ${'cpu/r'.padStart(7)} | ${'on r/s'.padStart(9)} ${'p50'.padStart(7)} ${'p99'.padStart(7)} ${'cpu/r'.padStart(7)} | on/off r/s (per run)`);
   const rows = [];
   for (const w of ['group16', 'single'] as const) {
@@ -180,7 +180,7 @@ async function logCompare(model: string, runs: number, seconds: number, extra: s
   console.log(`logged: ${logged.map((l) => l.records).join(', ')} records per 'on' run; qualifying share of group pairs ~${(100 * median(share)).toFixed(0)}% (records / (group calls x 15); items and responses are all distinct, so nothing is deduplicated)`);
   const file = join('bench-results', `serve-log-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
   await mkdir('bench-results', { recursive: true });
-  await writeFile(file, JSON.stringify({ meta: { model, runs, seconds, band, serverFlags: extra, date: new Date().toISOString() }, rows, logged, raw }, null, 2) + '\n');
+  await writeFile(file, JSON.stringify({ meta: { model, runs, seconds, band, rate, serverFlags: extra, date: new Date().toISOString() }, rows, logged, raw }, null, 2) + '\n');
   console.log(`wrote ${file}`);
 }
 
