@@ -10,6 +10,10 @@
  * it, --no-pin keeps only it). Both print CPU per reward (server process,
  * in-process path) and the server's peak RSS (VmHWM, reset per level) at
  * each level.
+ * npm run bench:serve -- --log-compare [--log-band 0.2] [--log-rate 1000000] [--runs 3] [--seconds 6]
+ *   (the pair log's cost instead: log.enabled false vs true with the rate
+ *   limit lifted, on groups of 16 where a share of adjacent pairs qualify and
+ *   on single items where none can; see logCompare below)
  *
  * Rewards/s and p50/p99 latency of `mrm serve` at client concurrency 1, 8, 32
  * and 64, for (i) one item per call and (ii) groups of 16 responses sharing
@@ -39,7 +43,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { cacheHitCost, inProcessLimit, type LimitResult } from './in-process.js';
-import { CONCURRENCY, GROUP, type LevelResult, type Workload } from './items.js';
+import { CONCURRENCY, GROUP, type LevelResult, type Workload, warmFor } from './items.js';
 import type { LoadgenSpec } from './loadgen.js';
 import { type PyHit, PYTHON, pythonCacheHit } from './python.js';
 
@@ -79,8 +83,8 @@ function child(args: string[], opts: { timeoutMs: number; cores?: string }): { p
   return { proc, lines: createInterface({ input: proc.stderr! }) };
 }
 
-/** `fn` gets the server's address and its pid (for its CPU time). */
-async function withServer<T>(model: string, flags: string[], pin: Pinning | undefined, fn: (addr: string, pid: number | null) => Promise<T>): Promise<T> {
+/** `fn` gets the server's address, its pid (for its CPU time) and its state directory. */
+async function withServer<T>(model: string, flags: string[], pin: Pinning | undefined, fn: (addr: string, pid: number | null, state: string) => Promise<T>): Promise<T> {
   const state = await mkdtemp(join(tmpdir(), 'mrm-bench-'));
   const { proc, lines } = child(['bin/mrm.js', 'serve', '--host', '127.0.0.1', '--port', '0', '--state-dir', state, '--seed-bundle', model, '--stats-interval-ms', '0', ...flags], { timeoutMs: 30 * 60_000, ...(pin ? { cores: pin.server } : {}) });
   try {
@@ -90,7 +94,7 @@ async function withServer<T>(model: string, flags: string[], pin: Pinning | unde
       if (rec.event === 'server.serving') { port = rec.port!; break; }
     }
     if (!port) throw new Error('mrm serve exited before serving');
-    return await fn(`127.0.0.1:${port}`, proc.pid ?? null);
+    return await fn(`127.0.0.1:${port}`, proc.pid ?? null, state);
   } finally {
     proc.kill('SIGTERM');
     await new Promise((r) => proc.once('exit', r));
@@ -150,6 +154,7 @@ async function main(): Promise<void> {
     model: { type: 'string' }, runs: { type: 'string' }, seconds: { type: 'string' },
     'server-flags': { type: 'string' }, seed: { type: 'string' }, levels: { type: 'string' },
     'no-pin': { type: 'boolean', default: false }, 'no-unpinned': { type: 'boolean', default: false },
+    'log-compare': { type: 'boolean' }, 'log-band': { type: 'string' }, 'log-rate': { type: 'string' },
   } });
   const model = values.model ?? 'models/shapes-mrm';
   const runs = Number(values.runs ?? 3);
@@ -158,6 +163,7 @@ async function main(): Promise<void> {
   const levels = values.levels ? values.levels.split(',').map(Number) : CONCURRENCY;
   if (levels.some((c) => !Number.isInteger(c) || c < 1)) throw new Error(`--levels: positive integers separated by commas, got ${values.levels}`);
   const extra = (values['server-flags'] ?? '').split(/\s+/).filter(Boolean);
+  if (values['log-compare']) return logCompare(model, runs, seconds, extra, Number(values['log-band'] ?? 0.2), Number(values['log-rate'] ?? 1e6), seed);
   const pinOk = !values['no-pin'] && canPin();
   if (!values['no-pin'] && !pinOk) console.error('taskset unavailable or fewer than 2 cores: unpinned table only');
   const base = { model, runs, seconds, seed, levels, extra };
@@ -177,6 +183,61 @@ async function main(): Promise<void> {
   const file = join('bench-results', `serve-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
   await writeFile(file, JSON.stringify({ meta: { model, runs, seconds, levels, serverFlags: extra, date: new Date().toISOString(), loadavg: (await readFile('/proc/loadavg', 'utf8').catch(() => '')).trim() }, tables: results }, null, 2) + '\n');
   console.log(`\nwrote ${file}`);
+}
+
+async function logCompare(model: string, runs: number, seconds: number, extra: string[], band: number, rate: number, seed0: number): Promise<void> {
+  const levels = [8, 32];
+  const modes = {
+    off: [...extra, '--log-enabled', 'false'],
+    on: [...extra, '--log-enabled', 'true', '--log-band', String(band), '--log-rate-per-sec', String(rate), '--log-burst', String(Math.max(1, Math.min(rate, 1e6)))],
+  };
+  const { summarizeLog } = await import('../../src/pairlog/stats.js');
+  const raw: Record<'off' | 'on', LevelResult[][]> = { off: [], on: [] };
+  const logged: { records: number; groups: number }[] = [];
+  for (let run = 0; run < runs; run++) {
+    const seed = seed0 + run;
+    const order = run % 2 === 0 ? (['off', 'on'] as const) : (['on', 'off'] as const);
+    for (const mode of order) {
+      const levelsOut = await withServer(model, modes[mode], undefined, async (addr, serverPid, state) => {
+        const out = [
+          ...(await runLoadgen({ addr, seed, workload: 'group16', levels, seconds, cacheHits: 0, serverPid }, undefined)),
+          ...(await runLoadgen({ addr, seed, workload: 'single', levels, seconds, cacheHits: 0, serverPid }, undefined)),
+        ];
+        if (mode === 'on') {
+          await new Promise((r) => setTimeout(r, 500)); // the last group commit
+          // The warm-up calls log too.
+          const groups = out.filter((l) => l.workload === 'group16').reduce((n, l) => n + l.calls + warmFor(l.concurrency), 0);
+          logged.push({ records: (await summarizeLog(state)).records, groups });
+        }
+        return out;
+      });
+      raw[mode].push(levelsOut);
+      console.error(`run ${run + 1}/${runs} log ${mode}: done`);
+    }
+  }
+  const pick = (mode: 'off' | 'on', w: string, c: number) => raw[mode].map((ls) => ls.find((l) => l.workload === w && l.concurrency === c)!);
+  console.log(`\npair log cost: log.enabled false vs true (band ${band}, rate limit ${rate}/s), ${runs} runs alternating, ${seconds} s per level; medians`);
+  console.log(`${'workload'.padEnd(9)} ${'conc'.padStart(4)} | ${'off r/s'.padStart(9)} ${'p50'.padStart(7)} ${'p99'.padStart(7)} ${'cpu/r'.padStart(7)} | ${'on r/s'.padStart(9)} ${'p50'.padStart(7)} ${'p99'.padStart(7)} ${'cpu/r'.padStart(7)} | on/off r/s (per run)`);
+  const rows = [];
+  for (const w of ['group16', 'single'] as const) {
+    for (const c of levels) {
+      const off = pick('off', w, c);
+      const on = pick('on', w, c);
+      const m = (rs: LevelResult[]) => ({ r: median(rs.map((x) => x.rewardsPerSec)), p50: median(rs.map((x) => x.p50)), p99: median(rs.map((x) => x.p99)), cpu: medianOrNull(rs.map((x) => x.serverCpuMsPerReward)) });
+      const a = m(off);
+      const b = m(on);
+      const perRun = on.map((x, i) => x.rewardsPerSec / off[i]!.rewardsPerSec);
+      rows.push({ workload: w, concurrency: c, off: a, on: b, ratio: b.r / a.r, perRun });
+      const cpu = (x: number | null) => (x === null ? '-' : x.toFixed(3)).padStart(7);
+      console.log(`${w.padEnd(9)} ${String(c).padStart(4)} | ${a.r.toFixed(1).padStart(9)} ${a.p50.toFixed(2).padStart(7)} ${a.p99.toFixed(2).padStart(7)} ${cpu(a.cpu)} | ${b.r.toFixed(1).padStart(9)} ${b.p50.toFixed(2).padStart(7)} ${b.p99.toFixed(2).padStart(7)} ${cpu(b.cpu)} | ${(b.r / a.r).toFixed(3)} (${perRun.map((x) => x.toFixed(3)).join(', ')})`);
+    }
+  }
+  const share = logged.map((l) => l.records / (l.groups * (GROUP - 1)));
+  console.log(`logged: ${logged.map((l) => l.records).join(', ')} records per 'on' run; logged share of group pairs ~${(100 * median(share)).toFixed(1)}% (records / (group calls x 15); with the rate limit lifted this is the qualifying share: all items are distinct, nothing is deduplicated)`);
+  const file = join('bench-results', `serve-log-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  await mkdir('bench-results', { recursive: true });
+  await writeFile(file, JSON.stringify({ meta: { model, runs, seconds, band, rate, serverFlags: extra, date: new Date().toISOString() }, rows, logged, raw }, null, 2) + '\n');
+  console.log(`wrote ${file}`);
 }
 
 // ---------------------------------------------------------------- report
