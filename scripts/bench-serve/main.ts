@@ -46,7 +46,7 @@ function child(args: string[], opts: { timeoutMs: number }): { proc: ReturnType<
 /** `fn` gets the server's address and its pid (for its CPU time). */
 async function withServer<T>(model: string, flags: string[], fn: (addr: string, pid: number | null) => Promise<T>): Promise<T> {
   const state = await mkdtemp(join(tmpdir(), 'mrm-bench-'));
-  const { proc, lines } = child(['bin/mrm.js', 'serve', '--host', '127.0.0.1', '--port', '0', '--state-dir', state, '--seed-bundle', model, '--stats-interval-ms', '0', ...flags], { timeoutMs: 30 * 60_000 });
+  const { proc, lines } = child(['bin/mrm.js', 'serve', '--host', '127.0.0.1', '--port', '0', '--admin-port', '0', '--state-dir', state, '--seed-bundle', model, '--stats-interval-ms', '0', ...flags], { timeoutMs: 30 * 60_000 });
   try {
     let port = 0;
     for await (const line of lines) {

@@ -16,10 +16,13 @@ import { createRewardClient, type RewardClient, type ScoreRequestMsg, type Score
 import { startServer, type RunningServer, type StartOptions } from '../../src/serve/server.js';
 import { writeTinyBundle } from '../fixtures/tiny-bundle.js';
 
-export type ConfigOverrides = Partial<Omit<ServeConfig, 'vision' | 'encoder' | 'cache'>> & {
+export type ConfigOverrides = Partial<Omit<ServeConfig, 'vision' | 'encoder' | 'cache' | 'admin' | 'swap' | 'tls'>> & {
   vision?: Partial<ServeConfig['vision']>;
   encoder?: Partial<ServeConfig['encoder']>;
   cache?: Partial<ServeConfig['cache']>;
+  admin?: Partial<ServeConfig['admin']>;
+  swap?: Partial<ServeConfig['swap']>;
+  tls?: Partial<ServeConfig['tls']>;
 };
 
 export function testConfig(dir: string, o: ConfigOverrides = {}): ServeConfig {
@@ -35,6 +38,10 @@ export function testConfig(dir: string, o: ConfigOverrides = {}): ServeConfig {
     vision: { ...DEFAULTS.vision, ...o.vision },
     encoder: { ...DEFAULTS.encoder, ...o.encoder },
     cache: { ...DEFAULTS.cache, ...o.cache },
+    // A free port: tests run in parallel and must not fight over 50052.
+    admin: { ...DEFAULTS.admin, port: 0, ...o.admin },
+    swap: { ...DEFAULTS.swap, ...o.swap },
+    tls: { ...DEFAULTS.tls, ...o.tls },
   };
 }
 
