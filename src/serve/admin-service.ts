@@ -144,7 +144,7 @@ export class AdminService {
     return { summary: summary(info, this.d.versions.active?.version ?? 0), manifestJson };
   }
 
-  private activate(version: number, reason: string): Promise<ActivateResponseMsg> {
+  private async activate(version: number, reason: string): Promise<ActivateResponseMsg> {
     this.checkVersion(version);
     return this.serial(async () => this.switchTo(version, reason));
   }
