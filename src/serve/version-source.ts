@@ -38,10 +38,19 @@ export class VersionSource {
     private readonly log: Logger,
     /** Called with each new pointer, in order, never concurrently. */
     private readonly onPointer: (p: ActivePointer) => void,
+    /** watch: false polls only (how a replica on a volume without events behaves; tests). */
+    private readonly opts: { watch?: boolean } = {},
   ) {}
 
   /** Reads the pointer now and reports it, then keeps watching. */
   async start(): Promise<void> {
+    if (this.opts.watch !== false) this.startWatch();
+    this.timer = setInterval(() => void this.check(), this.pollIntervalMs);
+    this.timer.unref();
+    await this.check();
+  }
+
+  private startWatch(): void {
     try {
       this.watcher = watch(this.registry.modelDir, { persistent: false }, (_event, file) => {
         // Renames of the atomic writer's temp file also land here; only ACTIVE matters (null: the platform did not say).
@@ -59,9 +68,6 @@ export class VersionSource {
     } catch (err) {
       this.log.warn('swap.watch_failed', { dir: this.registry.modelDir, error: errorFields(err), message: 'polling only' });
     }
-    this.timer = setInterval(() => void this.check(), this.pollIntervalMs);
-    this.timer.unref();
-    await this.check();
   }
 
   /** Reads the pointer now (the admin API calls this after moving it, not to wait for a watch event or a poll). */
