@@ -93,9 +93,9 @@ export interface AdminClient {
 }
 
 /** A client that sends `authorization: Bearer <token>` on every call when a token is given. */
-export function createAdminClient(address: string, opts: { token?: string; credentials?: grpc.ChannelCredentials } = {}): AdminClient {
+export function createAdminClient(address: string, opts: { token?: string; credentials?: grpc.ChannelCredentials; channelOptions?: grpc.ChannelOptions } = {}): AdminClient {
   const Ctor = grpc.makeClientConstructor(adminServiceDefinition(), 'AdminService');
-  const client = new Ctor(address, opts.credentials ?? grpc.credentials.createInsecure()) as unknown as grpc.Client & Record<AdminMethod, unknown>;
+  const client = new Ctor(address, opts.credentials ?? grpc.credentials.createInsecure(), opts.channelOptions ?? {}) as unknown as grpc.Client & Record<AdminMethod, unknown>;
   return {
     grpc: client,
     call: (method, req, callOpts = {}) => new Promise((resolve, reject) => {
