@@ -118,8 +118,8 @@ export async function until(cond: () => boolean, timeoutMs = 5000): Promise<void
  * once it logs `server.serving`. Its JSON log lines are collected in `logs`;
  * other stderr lines (npm's) are skipped.
  */
-export async function spawnServer(command: string, args: string[], opts: { cwd: string; detached?: boolean }): Promise<{ proc: ChildProcess; port: number; logs: Record<string, unknown>[] }> {
-  const proc = spawn(command, args, { cwd: opts.cwd, stdio: ['ignore', 'ignore', 'pipe'], detached: opts.detached ?? false });
+export async function spawnServer(command: string, args: string[], opts: { cwd: string; detached?: boolean; env?: NodeJS.ProcessEnv }): Promise<{ proc: ChildProcess; port: number; logs: Record<string, unknown>[] }> {
+  const proc = spawn(command, args, { cwd: opts.cwd, stdio: ['ignore', 'ignore', 'pipe'], detached: opts.detached ?? false, ...(opts.env ? { env: opts.env } : {}) });
   const logs: Record<string, unknown>[] = [];
   const lines = createInterface({ input: proc.stderr! });
   const port = await new Promise<number>((resolve, reject) => {
