@@ -11,6 +11,7 @@ import { UsageError } from './commands/args.js';
 
 export const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(argv: string[]): Promise<void> }> }> = {
   serve: { summary: 'serve rewards over gRPC (mrm.v1.RewardService, health, reflection)', load: () => import('./commands/serve.js') },
+  models: { summary: 'list, show, activate and roll back model versions (admin API)', load: () => import('./commands/models.js') },
   score: { summary: 'score items against a running server', load: () => import('./commands/score.js') },
   data: { summary: 'generate ShapesWorld splits; import/export data sets', load: () => import('./commands/data.js') },
   fit: { summary: 'fit a bundle (head-only) from a data set', load: () => import('./commands/fit.js') },

@@ -86,7 +86,7 @@ function child(args: string[], opts: { timeoutMs: number; cores?: string }): { p
 /** `fn` gets the server's address, its pid (for its CPU time) and its state directory. */
 async function withServer<T>(model: string, flags: string[], pin: Pinning | undefined, fn: (addr: string, pid: number | null, state: string) => Promise<T>): Promise<T> {
   const state = await mkdtemp(join(tmpdir(), 'mrm-bench-'));
-  const { proc, lines } = child(['bin/mrm.js', 'serve', '--host', '127.0.0.1', '--port', '0', '--state-dir', state, '--seed-bundle', model, '--stats-interval-ms', '0', ...flags], { timeoutMs: 30 * 60_000, ...(pin ? { cores: pin.server } : {}) });
+  const { proc, lines } = child(['bin/mrm.js', 'serve', '--host', '127.0.0.1', '--port', '0', '--admin-port', '0', '--state-dir', state, '--seed-bundle', model, '--stats-interval-ms', '0', ...flags], { timeoutMs: 30 * 60_000, ...(pin ? { cores: pin.server } : {}) });
   try {
     let port = 0;
     for await (const line of lines) {

@@ -18,7 +18,12 @@ encoder.maxBatchSize is {"encoder": {"maxBatchSize": 32}}.
   --config FILE                  JSON config file
 ${configHelp()}
 
-Example: mrm serve --port 50052 --state-dir /tmp/mrm --encoder-max-batch-size 32`;
+The admin API (mrm.v1.AdminService, used by \`mrm models\`) listens on
+--admin-host:--admin-port (default 127.0.0.1:50052). Give its token through
+MRM_ADMIN_TOKEN or --admin-token-file rather than --admin-token, which other
+users of the machine can read in the process list.
+
+Example: mrm serve --port 50051 --state-dir /tmp/mrm --encoder-max-batch-size 32`;
 
 export async function run(argv: string[]): Promise<void> {
   const options = Object.fromEntries([
@@ -47,7 +52,12 @@ export async function run(argv: string[]): Promise<void> {
   // and keep serving. (Uncaught exceptions still end the process: state may be broken.)
   process.on('unhandledRejection', (reason) => log.error('process.unhandled_rejection', { error: errorFields(reason) }));
 
-  const server = await startServer(config, log).catch(async (err: unknown) => { throw await explainBindFailure(config, err); });
+  // A config the server cannot start with (a non-loopback admin host without a token, unreadable
+  // TLS files) is a usage mistake: exit 2 with its one line, like a bad flag.
+  const server = await startServer(config, log).catch(async (err: unknown) => {
+    if (err instanceof ConfigError) throw new UsageError(err.message, { cause: err });
+    throw await explainBindFailure(config, err);
+  });
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
     if (++signals > 1) {

@@ -52,6 +52,30 @@ export interface ServeConfig {
   statsIntervalMs: number;
   logLevel: LogLevel;
   log: LogConfig;
+  admin: AdminConfig;
+  swap: SwapConfig;
+  tls: TlsConfig;
+}
+
+export interface AdminConfig {
+  enabled: boolean;
+  host: string;
+  port: number;
+  token: string;
+  tokenFile: string;
+  activateTimeoutMs: number;
+  clientCa: string;
+}
+
+export interface SwapConfig {
+  pollIntervalMs: number;
+  retryInitialMs: number;
+  retryMaxMs: number;
+}
+
+export interface TlsConfig {
+  cert: string;
+  key: string;
 }
 
 const MiB = 1024 * 1024;
@@ -158,6 +182,34 @@ export const DEFAULTS: ServeConfig = {
     // the default model, 3.3 GB at D = 4096.
     featureCacheBytes: 32 * MiB,
   },
+  admin: {
+    enabled: true,
+    // Loopback: the admin API changes what every replica serves, so reaching
+    // it from outside the host is an explicit choice (and then needs a token).
+    host: '127.0.0.1',
+    // The reward port + 1, the usual neighbour for an admin port.
+    port: 50052,
+    token: '',
+    tokenFile: '',
+    // Loading and warming up the default model takes ~0.5 s here; a large
+    // model on a busy node can take tens of seconds. Past this Activate answers
+    // FAILED_PRECONDITION, while the pointer stays moved and the swap goes on.
+    activateTimeoutMs: 60_000,
+    clientCa: '',
+  },
+  swap: {
+    // fs.watch gets local changes at once; the poll is for shared volumes
+    // (NFS, many CSI drivers) that deliver no events. One stat + a ~100-byte
+    // read per second per replica is nothing; replicas follow within ~1 s.
+    pollIntervalMs: 1000,
+    // A failed load is retried at 1 s, 2 s, 4 s ... up to a minute: a
+    // half-copied bundle is fixed in seconds, a truly broken one should not
+    // keep a core busy loading it.
+    retryInitialMs: 1000,
+    retryMaxMs: 60_000,
+  },
+  // Both empty: plaintext (TLS terminated by a mesh or load balancer).
+  tls: { cert: '', key: '' },
 };
 
 type Scalar = string | number | boolean;
@@ -167,7 +219,7 @@ interface Rule {
   max?: number;
   integer?: boolean;
   oneOf?: readonly string[];
-  /** Printed as "[redacted]". None of today's keys are secrets; TLS keys and auth tokens will be. */
+  /** Printed as "[redacted]", never echoed in an error or in --help. */
   secret?: boolean;
 }
 
@@ -215,6 +267,18 @@ export const RULES = {
   'log.segmentBytes': { doc: 'segment size before rotation', integer: true, min: 4096 },
   'log.maxBytes': { doc: 'all segments together; the oldest closed go first', integer: true, min: 8192 },
   'log.featureCacheBytes': { doc: 'heads + features of recently scored items, so cached sides can be logged', integer: true, min: 0 },
+  'admin.enabled': { doc: 'serve mrm.v1.AdminService on its own port' },
+  'admin.host': { doc: 'admin interface (non-loopback requires a token)' },
+  'admin.port': { doc: 'admin TCP port (0: any free port)', integer: true, min: 0, max: 65535 },
+  'admin.token': { doc: 'bearer token admin calls must send (prefer MRM_ADMIN_TOKEN or admin.tokenFile)', secret: true },
+  'admin.tokenFile': { doc: 'file holding the admin bearer token' },
+  'admin.activateTimeoutMs': { doc: 'how long Activate/Rollback wait for this server to swap', integer: true, min: 1 },
+  'admin.clientCa': { doc: 'CA file: admin clients must present a certificate it signed (mutual TLS)' },
+  'swap.pollIntervalMs': { doc: 'how often the ACTIVE pointer is polled (besides fs.watch)', integer: true, min: 10 },
+  'swap.retryInitialMs': { doc: 'first retry delay after a failed version load', integer: true, min: 1 },
+  'swap.retryMaxMs': { doc: 'longest retry delay after failed loads (doubling)', integer: true, min: 1 },
+  'tls.cert': { doc: 'PEM certificate chain file (with tls.key: TLS on both ports)' },
+  'tls.key': { doc: 'PEM private key file of tls.cert' },
 } satisfies Record<ConfigKey, Rule> as Record<ConfigKey, Rule>;
 
 export const CONFIG_KEYS = Object.keys(RULES) as ConfigKey[];
@@ -256,13 +320,13 @@ function coerce(key: ConfigKey, raw: unknown, source: string, text: boolean): Sc
     if (fromText && /^(false|0|no)$/i.test(raw as string)) return false;
     throw new ConfigError(key, source, `expected true or false, got ${JSON.stringify(raw)}`);
   }
-  if (typeof raw !== 'string') throw new ConfigError(key, source, `expected a string, got ${JSON.stringify(raw)}`);
+  if (typeof raw !== 'string') throw new ConfigError(key, source, `expected a string, got ${RULES[key].secret ? '[redacted]' : JSON.stringify(raw)}`);
   return raw;
 }
 
 function check(key: ConfigKey, v: Scalar, source: string): void {
   const r = RULES[key];
-  const fail = (what: string) => { throw new ConfigError(key, source, `expected ${what}, got ${JSON.stringify(v)}`); };
+  const fail = (what: string) => { throw new ConfigError(key, source, `expected ${what}, got ${r.secret ? '[redacted]' : JSON.stringify(v)}`); };
   if (typeof v === 'number') {
     if (r.integer && !Number.isInteger(v)) fail('an integer');
     if (r.min !== undefined && v < r.min) fail(`>= ${r.min}`);
@@ -340,6 +404,18 @@ export function resolveConfig(layers: Layer[]): ServeConfig {
     throw new ConfigError('log.maxBytes', 'merged config',
       `${config.log.maxBytes} is less than 2 x log.segmentBytes (${config.log.segmentBytes}); the cap would delete every segment as soon as it closes`);
   }
+  if (config.swap.retryMaxMs < config.swap.retryInitialMs) {
+    throw new ConfigError('swap.retryMaxMs', 'merged config', `${config.swap.retryMaxMs} is below swap.retryInitialMs (${config.swap.retryInitialMs})`);
+  }
+  if ((config.tls.cert === '') !== (config.tls.key === '')) {
+    throw new ConfigError(config.tls.cert === '' ? 'tls.cert' : 'tls.key', 'merged config', 'tls.cert and tls.key go together: set both (TLS) or neither (plaintext)');
+  }
+  if (config.admin.clientCa !== '' && config.tls.cert === '') {
+    throw new ConfigError('admin.clientCa', 'merged config', 'mutual TLS needs the server side of TLS too: set tls.cert and tls.key');
+  }
+  if (config.admin.token !== '' && config.admin.tokenFile !== '') {
+    throw new ConfigError('admin.tokenFile', 'merged config', 'set admin.token or admin.tokenFile, not both');
+  }
   return config;
 }
 
@@ -352,5 +428,5 @@ export function redacted(config: ServeConfig): Record<string, unknown> {
 
 /** Per key for --help: `--flag  doc (default)`, then its JSON key and environment variable. */
 export function configHelp(): string {
-  return CONFIG_KEYS.map((k) => `  --${flagName(k).padEnd(28)} ${RULES[k].doc} (default ${JSON.stringify(getPath(DEFAULTS, k))})\n${' '.repeat(33)}JSON ${k}, env ${envName(k)}`).join('\n');
+  return CONFIG_KEYS.map((k) => `  --${flagName(k).padEnd(28)} ${RULES[k].doc} (${RULES[k].secret ? 'secret' : `default ${JSON.stringify(getPath(DEFAULTS, k))}`})\n${' '.repeat(33)}JSON ${k}, env ${envName(k)}`).join('\n');
 }

@@ -4,8 +4,8 @@
  * worker (the bundle loader checks files, I/O and runs its warm-up set; the
  * worker then runs each stage once at its largest batch).
  *
- * The registry watcher of the next issue will call `loadVersion` for a new
- * active version and hand the result to VersionManager.activate.
+ * The swapper (swapper.ts) calls `loadVersion` for each new active version,
+ * and the admin API calls it to validate a version before activating it.
  */
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -78,6 +78,11 @@ export async function loadVersion(
   if (host.manifest.name !== registry.model) {
     await host.release();
     throw new ServeError('unavailable', `${dir}: manifest name '${host.manifest.name}' is not the registry's model '${registry.model}'`);
+  }
+  if (host.manifest.version !== version) {
+    // Responses name the manifest's version; serving a directory under another number would mislead every caller.
+    await host.release();
+    throw new ServeError('unavailable', `${dir}: manifest version ${host.manifest.version} is not its directory's version ${version}`);
   }
   const v = new ServedVersion(host, { vision: config.vision, encoder: config.encoder, batching: config.batching, details: config.log.enabled }, stats);
   const { maxImages } = v.manifest.preprocess.image;

@@ -137,10 +137,10 @@ export interface RewardClient extends grpc.Client {
   scoreStream(meta: grpc.Metadata, opts: grpc.CallOptions): grpc.ClientDuplexStream<ScoreRequestMsg, ScoreResponseMsg>;
 }
 
-export function createRewardClient(address: string, options: grpc.ChannelOptions = {}): RewardClient {
+export function createRewardClient(address: string, options: grpc.ChannelOptions = {}, credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure()): RewardClient {
   const pkg = protoLoader.loadSync(REWARD_PROTO, LOADER_OPTIONS);
   const Ctor = grpc.makeClientConstructor(rewardServiceDefinition(pkg), 'RewardService');
-  return new Ctor(address, grpc.credentials.createInsecure(), {
+  return new Ctor(address, credentials, {
     'grpc.max_send_message_length': -1,
     'grpc.max_receive_message_length': -1,
     ...options,

@@ -5,6 +5,11 @@
  * reverse: NOT_SERVING, end open streams after their in-flight requests, stop
  * accepting calls and wait for the running ones (up to shutdownGraceMs), then
  * release the ONNX sessions.
+ *
+ * Once serving, the server follows the registry's ACTIVE pointer (the source,
+ * the swapper and the version manager: see swapper.ts), and the admin API
+ * listens on its own port (admin-service.ts). Both ports speak TLS when
+ * tls.cert/tls.key are set (tls.ts).
  */
 import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
@@ -13,13 +18,20 @@ import { emptyBatcherStats, type BatcherStats } from './batcher.js';
 import { Caches } from './caches.js';
 import type { ServeConfig } from './config.js';
 import { ImageStage } from './images.js';
-import { loadActiveVersion } from './loader.js';
+import { AdminAuth } from './admin-auth.js';
+import { adminServiceDefinition } from './admin-proto.js';
+import { AdminService } from './admin-service.js';
+import { ServerDetails } from './details.js';
+import { loadVersion, openRegistry } from './loader.js';
 import { errorFields, type Logger } from './log.js';
 import type { WriterIo } from '../pairlog/io.js';
 import { PairLogger, type PairLogHealth, type PairLogStats } from './pair-log.js';
 import { loadPackage, REWARD_SERVICE, rewardServiceDefinition } from './proto.js';
 import { Scorer } from './scorer.js';
 import { RewardService } from './service.js';
+import { Swapper, type SwapState } from './swapper.js';
+import { serverCredentials } from './tls.js';
+import { VersionSource } from './version-source.js';
 import { type ServedVersion, VersionManager } from './versions.js';
 
 export interface ServerStats {
@@ -33,6 +45,9 @@ export interface ServerStats {
   pairlog: PairLogStats | null;
   /** Details behind the grpc health status (whose proto has no room for them). */
   health: { pairlog: PairLogHealth | { status: 'off' | 'failed'; detail: string } };
+  /** Null when the server does not follow the registry (a substituted first load). */
+  swap: SwapState | null;
+  admin: AdminService['stats'] | null;
 }
 
 export interface RunningServer {
@@ -43,7 +58,12 @@ export interface RunningServer {
   readonly versions: VersionManager;
   /** The pair log (null when off or it failed to open); `pairLog.stats()` is JSON-able. */
   readonly pairLog: PairLogger | null;
+  /** The admin API's bound port; null when admin.enabled is false or a substituted load is used. */
+  readonly adminPort: number | null;
   stats(): ServerStats;
+  /** Health details as JSON (swap state, and whatever other parts add through `healthDetails`). */
+  details(): Record<string, unknown>;
+  readonly healthDetails: ServerDetails;
   /** Graceful; idempotent. */
   shutdown(reason: string): Promise<void>;
 }
@@ -53,11 +73,17 @@ export interface StartOptions {
   load?: (stats: { vision: BatcherStats; encoder: BatcherStats }) => Promise<ServedVersion>;
   /** The pair log's file operations; tests inject failures (a full disk). */
   pairlogIo?: WriterIo;
+  /** The pair log's stats for the admin API's LogStats; default: the server's own pair log (null when it is off). */
+  logStats?: () => object | null;
 }
 
 const HEALTH_NAMES = ['', REWARD_SERVICE];
 
 export async function startServer(config: ServeConfig, log: Logger, opts: StartOptions = {}): Promise<RunningServer> {
+  // Config mistakes that the merged config cannot see (token file, loopback rule, PEM files) fail before anything binds.
+  const follow = !opts.load;
+  const auth = follow && config.admin.enabled ? AdminAuth.fromConfig(config) : null;
+  const creds = serverCredentials(config);
   const pkg = loadPackage();
   const server = new grpc.Server({
     'grpc.max_receive_message_length': config.maxMessageBytes,
@@ -93,23 +119,76 @@ export async function startServer(config: ServeConfig, log: Logger, opts: StartO
   const setHealth = (status: 'SERVING' | 'NOT_SERVING') => HEALTH_NAMES.forEach((n) => health.setStatus(n, status));
 
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${config.host}:${config.port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)));
+    server.bindAsync(`${config.host}:${config.port}`, creds.reward, (err, p) => (err ? reject(err) : resolve(p)));
   });
-  log.info('server.listening', { host: config.host, port, health: 'NOT_SERVING' });
+  log.info('server.listening', { host: config.host, port, health: 'NOT_SERVING', tls: creds.tls });
+
+  const admin = auth ? new AdminService(auth, log) : null;
+  let adminServer: grpc.Server | null = null;
+  let adminPort: number | null = null;
+  if (admin && auth) {
+    adminServer = new grpc.Server();
+    adminServer.addService(adminServiceDefinition(), admin.handlers());
+    try {
+      adminPort = await bind(adminServer, `${config.admin.host}:${config.admin.port}`, creds.admin);
+    } catch (err) {
+      server.forceShutdown();
+      throw err;
+    }
+    log.info('admin.listening', { host: config.admin.host, port: adminPort, tls: creds.tls, mutualTls: creds.mutualAdmin, token: auth.required });
+    if (!auth.required) log.warn('admin.no_token', { message: 'admin API open to every local process; set MRM_ADMIN_TOKEN or admin.tokenFile' });
+  }
+  const details = new ServerDetails();
+  let swapper: Swapper | null = null;
+  let source: VersionSource | null = null;
 
   const batchStats = { vision: emptyBatcherStats(), encoder: emptyBatcherStats() };
   let stopping: Promise<void> | null = null;
-  const load = opts.load ?? ((stats) => loadActiveVersion(config, stats, log));
+  let registry: Awaited<ReturnType<typeof openRegistry>> | null = null;
+  const load = opts.load ?? (async (stats) => {
+    registry = await openRegistry(config, log);
+    const pointer = await registry.active();
+    if (!pointer) throw new Error(`registry ${registry.modelDir} has no active version`);
+    return loadVersion(registry, pointer.version, config, stats, log);
+  });
   const ready = load(batchStats).then(async (v) => {
     if (stopping) {
       await v.retire();
       throw new Error('shut down before the model finished loading');
     }
     await versions.activate(v);
+    if (registry) await follow_(registry);
     setHealth('SERVING');
-    log.info('server.serving', { model: v.name, version: v.version, port });
+    log.info('server.serving', { model: v.name, version: v.version, port, adminPort });
     return v;
   });
+
+  /** From now on the registry's pointer decides what is served. */
+  const follow_ = async (reg: NonNullable<typeof registry>) => {
+    const sw = new Swapper({
+      versions,
+      load: (n) => loadVersion(reg, n, config, batchStats, log),
+      retryInitialMs: config.swap.retryInitialMs,
+      retryMaxMs: config.swap.retryMaxMs,
+      log,
+    });
+    const src = new VersionSource(reg, config.swap.pollIntervalMs, log, (p) => sw.aspire(p.version));
+    swapper = sw;
+    source = src;
+    details.add('swap', () => sw.state());
+    details.add('pairlog', () => (pairLog ? pairLog.health() : pairLogFailure ? { status: 'failed', detail: pairLogFailure } : { status: 'off', detail: 'log.enabled is false' }));
+    details.add('source', () => src.stats);
+    await src.start();
+    admin?.open({
+      registry: reg,
+      versions,
+      swapper: sw,
+      source: src,
+      activateTimeoutMs: config.admin.activateTimeoutMs,
+      logStats: opts.logStats ?? (() => (pairLog ? pairLog.stats() : null)),
+      details: () => details.snapshot(),
+    });
+  };
   // `ready` is also awaited by the caller; this only keeps a failed load from being unhandled.
   ready.catch((err: unknown) => log.error('model.load_failed', { error: errorFields(err) }));
 
@@ -127,6 +206,8 @@ export async function startServer(config: ServeConfig, log: Logger, opts: StartO
       health: {
         pairlog: pairLog ? pairLog.health() : pairLogFailure ? { status: 'failed', detail: pairLogFailure } : { status: 'off', detail: 'log.enabled is false' },
       },
+      swap: (swapper as Swapper | null)?.state() ?? null,
+      admin: admin?.stats ?? null,
     });
   };
   const statsTimer = config.statsIntervalMs > 0 ? setInterval(() => log.info('server.stats', { ...stats() }), config.statsIntervalMs) : null;
@@ -138,7 +219,12 @@ export async function startServer(config: ServeConfig, log: Logger, opts: StartO
       log.info('server.stopping', { reason, graceMs: config.shutdownGraceMs });
       setHealth('NOT_SERVING');
       service.drain();
-      await stopAccepting(server, config.shutdownGraceMs, log);
+      admin?.close();
+      (source as VersionSource | null)?.stop();
+      // Admin calls waiting for a swap are answered UNAVAILABLE by the swapper's stop.
+      const swapStopped = (swapper as Swapper | null)?.stop();
+      await Promise.all([stopAccepting(server, config.shutdownGraceMs, log), adminServer && stopAccepting(adminServer, 2000, log)]);
+      await swapStopped;
       await versions.close();
       // After the last call: every pair offered is queued; flush, sync, close the segment.
       await pairLog?.close();
@@ -148,7 +234,11 @@ export async function startServer(config: ServeConfig, log: Logger, opts: StartO
     return stopping;
   };
 
-  return { port, ready, versions, pairLog, stats, shutdown };
+  return { port, adminPort, ready, versions, pairLog, stats, shutdown, details: () => details.snapshot(), healthDetails: details };
+}
+
+function bind(server: grpc.Server, address: string, creds: grpc.ServerCredentials): Promise<number> {
+  return new Promise((resolve, reject) => server.bindAsync(address, creds, (err, p) => (err ? reject(err) : resolve(p))));
 }
 
 /** tryShutdown refuses new calls and waits for running ones; past the grace period they are cut. */

@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError, DEFAULTS, envName, flagName, loadConfig, RULES, redacted } from '../../src/serve/config.js';
+import { ConfigError, configHelp, DEFAULTS, envName, flagName, loadConfig, RULES, redacted } from '../../src/serve/config.js';
 
 let dir: string;
 beforeAll(async () => { dir = await mkdtemp(join(tmpdir(), 'mrm-config-')); });
@@ -64,6 +64,24 @@ describe('config', () => {
 
   it('has a rule and a reason for every key, and redacts secrets', () => {
     for (const rule of Object.values(RULES)) expect(rule.doc.length).toBeGreaterThan(5);
-    expect(redacted(DEFAULTS)).toEqual(DEFAULTS);
+    expect(redacted(DEFAULTS)).toEqual({ ...DEFAULTS, admin: { ...DEFAULTS.admin, token: '[redacted]' } });
+  });
+
+  it('redacts the admin token in the printed config, in errors and in --help', async () => {
+    const token = 's3cret-token-value';
+    const config = await loadConfig({ env: { MRM_ADMIN_TOKEN: token } });
+    expect(config.admin.token).toBe(token);
+    expect(JSON.stringify(redacted(config))).not.toContain(token);
+    expect(configHelp()).toContain('MRM_ADMIN_TOKEN');
+    const err = await loadConfig({ file: await file(JSON.stringify({ admin: { token: 12345678 } })) }).then(() => null, (e: Error) => e);
+    expect(err?.message).toMatch(/admin\.token .*\[redacted\]/);
+    expect(err?.message).not.toContain('12345678');
+  });
+
+  it('refuses half a TLS config, mutual TLS without TLS, and two token sources', async () => {
+    await expect(loadConfig({ flags: { 'tls-cert': '/c.pem' } })).rejects.toThrow(/tls\.key .*set both/);
+    await expect(loadConfig({ flags: { 'admin-client-ca': '/ca.pem' } })).rejects.toThrow(/admin\.clientCa .*tls\.cert/);
+    await expect(loadConfig({ flags: { 'admin-token': 'x', 'admin-token-file': '/t' } })).rejects.toThrow(/not both/);
+    await expect(loadConfig({ flags: { 'swap-retry-initial-ms': '5000', 'swap-retry-max-ms': '100' } })).rejects.toThrow(/swap\.retryMaxMs/);
   });
 });

@@ -16,10 +16,13 @@ import { createRewardClient, type RewardClient, type ScoreRequestMsg, type Score
 import { startServer, type RunningServer, type StartOptions } from '../../src/serve/server.js';
 import { writeTinyBundle } from '../fixtures/tiny-bundle.js';
 
-export type ConfigOverrides = Partial<Omit<ServeConfig, 'vision' | 'encoder' | 'cache'>> & {
+export type ConfigOverrides = Partial<Omit<ServeConfig, 'vision' | 'encoder' | 'cache' | 'admin' | 'swap' | 'tls'>> & {
   vision?: Partial<ServeConfig['vision']>;
   encoder?: Partial<ServeConfig['encoder']>;
   cache?: Partial<ServeConfig['cache']>;
+  admin?: Partial<ServeConfig['admin']>;
+  swap?: Partial<ServeConfig['swap']>;
+  tls?: Partial<ServeConfig['tls']>;
 };
 
 export function testConfig(dir: string, o: ConfigOverrides = {}): ServeConfig {
@@ -35,6 +38,10 @@ export function testConfig(dir: string, o: ConfigOverrides = {}): ServeConfig {
     vision: { ...DEFAULTS.vision, ...o.vision },
     encoder: { ...DEFAULTS.encoder, ...o.encoder },
     cache: { ...DEFAULTS.cache, ...o.cache },
+    // A free port: tests run in parallel and must not fight over 50052.
+    admin: { ...DEFAULTS.admin, port: 0, ...o.admin },
+    swap: { ...DEFAULTS.swap, ...o.swap },
+    tls: { ...DEFAULTS.tls, ...o.tls },
   };
 }
 
@@ -111,8 +118,8 @@ export async function until(cond: () => boolean, timeoutMs = 5000): Promise<void
  * once it logs `server.serving`. Its JSON log lines are collected in `logs`;
  * other stderr lines (npm's) are skipped.
  */
-export async function spawnServer(command: string, args: string[], opts: { cwd: string; detached?: boolean }): Promise<{ proc: ChildProcess; port: number; logs: Record<string, unknown>[] }> {
-  const proc = spawn(command, args, { cwd: opts.cwd, stdio: ['ignore', 'ignore', 'pipe'], detached: opts.detached ?? false });
+export async function spawnServer(command: string, args: string[], opts: { cwd: string; detached?: boolean; env?: NodeJS.ProcessEnv }): Promise<{ proc: ChildProcess; port: number; logs: Record<string, unknown>[] }> {
+  const proc = spawn(command, args, { cwd: opts.cwd, stdio: ['ignore', 'ignore', 'pipe'], detached: opts.detached ?? false, ...(opts.env ? { env: opts.env } : {}) });
   const logs: Record<string, unknown>[] = [];
   const lines = createInterface({ input: proc.stderr! });
   const port = await new Promise<number>((resolve, reject) => {

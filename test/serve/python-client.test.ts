@@ -23,7 +23,7 @@ let logs: Record<string, unknown>[];
 
 beforeAll(async () => {
   dir = await tinyDir();
-  ({ proc: server, port, logs } = await spawnServer(process.execPath, ['bin/mrm.js', 'serve', '--host', '127.0.0.1', '--port', '0',
+  ({ proc: server, port, logs } = await spawnServer(process.execPath, ['bin/mrm.js', 'serve', '--host', '127.0.0.1', '--port', '0', '--admin-port', '0',
     '--state-dir', join(dir, 'state'), '--seed-bundle', join(dir, 'bundle')], { cwd: ROOT }));
 });
 
