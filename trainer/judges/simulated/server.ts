@@ -182,7 +182,11 @@ export async function startSimulatedJudge(opts: Partial<SimulatedJudgeOptions> =
       if (!res.headersSent && !res.destroyed) sendError(res, 500, `simulated judge: ${(err as Error).message}`, 'server_error');
     });
   });
-  server.keepAliveTimeout = 5000;
+  // Idle keep-alive sockets are closed by the client, never by us first: a
+  // server-side close racing a client's next request on that socket is a
+  // spurious "connection error" (seen at 5 s on this loaded machine).
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(o.port, o.host, () => resolve());
