@@ -123,6 +123,9 @@ export class OpenAIJudge implements JudgeProvider {
           tokens += used;
           return { ok: true as const, text: completion.choices[0]?.message?.content ?? '' };
         } catch (err) {
+          // Pause before this slot passes to the next call, or it would go out
+          // straight into the same limit.
+          if (err instanceof APIError && err.status === 429) this.limiter.pause(Math.min(this.o.maxRetryAfterMs, retryAfterMs(err) ?? backoff));
           return { ok: false as const, err };
         }
       });
@@ -144,9 +147,7 @@ export class OpenAIJudge implements JudgeProvider {
       if (transient >= this.o.transientRetries) throw new JudgeError(kind, `judge failed ${transient + 1} times in a row, last: ${(err as Error).message}`, { cause: err, attempts });
       transient++;
       if (kind === 'rateLimited') {
-        const wait = Math.min(this.o.maxRetryAfterMs, retryAfterMs(err) ?? backoff);
-        this.limiter.pause(wait);
-        await sleep(wait);
+        await sleep(Math.min(this.o.maxRetryAfterMs, retryAfterMs(err) ?? backoff));
       } else {
         await sleep(backoff * (0.75 + 0.5 * Math.random()));
       }

@@ -81,6 +81,8 @@ export interface SimulatedJudge {
   readonly options: Readonly<SimulatedJudgeOptions>;
   /** Requests received, by what the judge did with them. */
   counts(): Record<JudgeOutcome, number> & { requests: number };
+  /** Every request in arrival order: when it arrived (ms since epoch) and what was done with it (the last 100,000). */
+  requestLog(): readonly { at: number; outcome: JudgeOutcome | 'pending' }[];
   close(): Promise<void>;
 }
 
@@ -92,6 +94,7 @@ export async function startSimulatedJudge(opts: Partial<SimulatedJudgeOptions> =
   const faults = Rng.fromSeed(o.seed).child('faults');
   const counts = { requests: 0, ok: 0, malformed: 0, leaking: 0, rateLimited: 0, serverError: 0, dropped: 0, slow: 0, badRequest: 0, unauthorized: 0 };
   const timers = new Set<NodeJS.Timeout>();
+  const log: { at: number; outcome: JudgeOutcome | 'pending' }[] = [];
   const sleep = (ms: number): Promise<void> =>
     ms <= 0
       ? Promise.resolve()
@@ -105,64 +108,71 @@ export async function startSimulatedJudge(opts: Partial<SimulatedJudgeOptions> =
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     counts.requests++;
+    const entry: { at: number; outcome: JudgeOutcome | 'pending' } = { at: Date.now(), outcome: 'pending' };
+    log.push(entry);
+    if (log.length > 100_000) log.splice(0, log.length - 100_000);
+    const count = (k: JudgeOutcome): void => {
+      counts[k]++;
+      entry.outcome = k;
+    };
     // A client that gave up (its timeout) closes the connection: nothing more is answered or counted.
     let gone = false;
     res.on('close', () => {
       if (!res.writableFinished) gone = true;
     });
     if (req.method !== 'POST' || !(req.url ?? '').replace(/\?.*$/, '').endsWith('/chat/completions')) {
-      counts.badRequest++;
+      count('badRequest');
       return sendError(res, 404, `no route ${req.method} ${req.url}; this judge serves POST /v1/chat/completions`, 'not_found');
     }
     if (o.apiKey !== undefined && req.headers.authorization !== `Bearer ${o.apiKey}`) {
-      counts.unauthorized++;
+      count('unauthorized');
       return sendError(res, 401, 'invalid API key', 'invalid_api_key');
     }
     let body: unknown;
     try {
       body = JSON.parse((await readBody(req)).toString('utf8'));
     } catch (err) {
-      counts.badRequest++;
+      count('badRequest');
       return sendError(res, 400, `request body: ${(err as Error).message}`, 'invalid_request_error');
     }
     const request = readRequest(body);
     if (typeof request === 'string') {
-      counts.badRequest++;
+      count('badRequest');
       return sendError(res, 400, request, 'invalid_request_error');
     }
     // One draw of each kind per request, always, so the rates stay independent.
     const [uDrop, u429, u500, uSlow, uMal, uLeak, uKind, uLat] = Array.from({ length: 8 }, () => faults.next());
     await sleep(o.latencyMs + (uLat as number) * o.latencyJitterMs);
     if ((uDrop as number) < o.dropRate) {
-      counts.dropped++;
+      count('dropped');
       req.socket.destroy();
       return;
     }
     if ((u429 as number) < o.rateLimitRate) {
-      counts.rateLimited++;
+      count('rateLimited');
       res.setHeader('retry-after', String(Math.max(1, Math.ceil(o.retryAfterMs / 1000))));
       res.setHeader('retry-after-ms', String(o.retryAfterMs));
       return sendError(res, 429, 'rate limit reached; retry after the given time', 'rate_limit_exceeded');
     }
     if ((u500 as number) < o.serverErrorRate) {
-      counts.serverError++;
+      count('serverError');
       return sendError(res, 500, 'the judge had an internal error', 'server_error');
     }
     if ((uSlow as number) < o.slowRate) {
-      counts.slow++;
+      count('slow');
       await sleep(o.slowMs);
       if (gone || res.destroyed) return;
     }
     const scores = verdict(o, request);
     let content: string;
     if ((uMal as number) < o.malformedRate) {
-      counts.malformed++;
+      count('malformed');
       content = malformedAnswer(uKind as number, request.responses.length);
     } else if ((uLeak as number) < o.leakRate) {
-      counts.leaking++;
+      count('leaking');
       content = answerJson(scores, uKind as number);
     } else {
-      counts.ok++;
+      count('ok');
       content = answerJson(scores);
     }
     const promptTokens = Math.ceil(request.textChars / 4) + 85 * request.images.length;
@@ -197,6 +207,7 @@ export async function startSimulatedJudge(opts: Partial<SimulatedJudgeOptions> =
     port,
     options: o,
     counts: () => ({ ...counts }),
+    requestLog: () => log,
     close: () =>
       new Promise<void>((resolve) => {
         for (const t of timers) clearTimeout(t);
