@@ -25,7 +25,7 @@ describe('simulated ShapesWorld judge over HTTP', () => {
     expect(js.every((j) => j.complete && j.calls === 1)).toBe(true);
     expect(Math.abs(accuracy(js, samples) - 0.85)).toBeLessThanOrEqual(0.04);
     expect(s.judge.counts().ok).toBe(400);
-  });
+  }, 180_000);
 
   it('knows the truth: accuracy 1 is always right, accuracy 0 always wrong', async () => {
     const { samples, pairs } = await shapesPairs(11, 400);
@@ -54,7 +54,7 @@ describe('simulated ShapesWorld judge over HTTP', () => {
     // (0.85^2 + 0.15^2 = 0.745); a position-biased judge disagrees with itself more.
     expect(biased.agree).toBeLessThan(none.agree - 0.1);
     expect(none.both.every((j) => j.complete && j.votes.a + j.votes.b + j.votes.tie === 2)).toBe(true);
-  });
+  }, 300_000);
 
   it('verbosity bias: on style-adversarial pairs the verbose wrong answer wins more often', async () => {
     const { samples, pairs } = await shapesPairs(11, 400);
