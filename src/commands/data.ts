@@ -22,6 +22,7 @@ each record keeps its ground truth in "mrm" beside its (noisy) label.
   --out DIR         where to write the data set
   --format F        llamafactory (default) or dt2it
   --style-bias P    annotator prefers the more verbose response with prob. P (default 0)
+  --content-bias P  then prefers "yes", the larger count, the longer description with prob. P (default 0)
   --flip Q          then flips the label with prob. Q (default 0)
   --coarse C        gives no preference (pair dropped) with prob. C (default 0)`;
 
@@ -53,7 +54,7 @@ export async function run(argv: string[]): Promise<void> {
 async function gen(argv: string[]): Promise<void> {
   const { values, positionals } = parse(argv, {
     seed: { type: 'string' }, n: { type: 'string' }, out: { type: 'string' }, format: { type: 'string' },
-    'style-bias': { type: 'string' }, flip: { type: 'string' }, coarse: { type: 'string' },
+    'style-bias': { type: 'string' }, 'content-bias': { type: 'string' }, flip: { type: 'string' }, coarse: { type: 'string' },
   }, GEN_HELP);
   noPositionals(positionals);
   // No default seed or size: a split is named by them, so the command says which one it is.
@@ -65,6 +66,7 @@ async function gen(argv: string[]): Promise<void> {
   const format = oneOf(values, 'format', DATASET_FORMATS, 'llamafactory');
   const cfg = {
     styleBias: num(values, 'style-bias', 0, { min: 0, max: 1 }),
+    contentBias: num(values, 'content-bias', 0, { min: 0, max: 1 }),
     flip: num(values, 'flip', 0, { min: 0, max: 1 }),
     coarse: num(values, 'coarse', 0, { min: 0, max: 1 }),
   };
