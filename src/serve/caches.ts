@@ -26,6 +26,12 @@ export interface CacheLimits {
   rewardEntries: number;
   embeddingBytes: number;
   imageBytes: number;
+  /**
+   * Heads + features per (model, version, item digest), for the pair log: a
+   * pair whose side was answered from the reward cache is logged only while
+   * its features are still here. 0: not kept (logging off).
+   */
+  detailBytes?: number;
 }
 
 export interface CacheStats {
@@ -41,12 +47,42 @@ export class Caches {
   private readonly rewards: LRUCache<string, CachedReward> | null;
   private readonly embeddings: LRUCache<string, Float32Array> | null;
   private readonly images: LRUCache<string, Uint8Array> | null;
+  /** [K heads..., D features...] in one array: one object per entry. */
+  private readonly details: LRUCache<string, Float32Array> | null;
   readonly stats: CacheStats = { rewardHits: 0, rewardMisses: 0, embeddingHits: 0, embeddingMisses: 0, imageHits: 0, imageMisses: 0 };
 
   constructor(limits: CacheLimits, readonly enabled = true) {
     this.rewards = enabled ? new LRUCache({ max: limits.rewardEntries }) : null;
     this.embeddings = enabled ? new LRUCache({ maxSize: limits.embeddingBytes, sizeCalculation: (v) => Math.max(1, v.byteLength) }) : null;
     this.images = enabled ? new LRUCache({ maxSize: limits.imageBytes, sizeCalculation: (v) => Math.max(1, v.byteLength) }) : null;
+    // ~100 bytes of entry and key overhead besides the floats.
+    this.details = enabled && (limits.detailBytes ?? 0) > 0
+      ? new LRUCache({ maxSize: limits.detailBytes!, sizeCalculation: (v) => v.byteLength + 100 })
+      : null;
+  }
+
+  get keepsDetails(): boolean {
+    return this.details !== null;
+  }
+
+  /** Heads [K] and features of a scored item, if still cached; not counted in stats. */
+  detail(key: string, k: number): { heads: Float32Array; features: Float32Array } | undefined {
+    const v = this.details?.get(key);
+    return v ? { heads: v.subarray(0, k), features: v.subarray(k) } : undefined;
+  }
+
+  /** Stores a copy (the arguments are views into a whole batch's arrays). */
+  putDetail(key: string, heads: Float32Array, features: Float32Array): void {
+    if (!this.details) return;
+    const v = new Float32Array(heads.length + features.length);
+    v.set(heads);
+    v.set(features, heads.length);
+    this.details.set(key, v);
+  }
+
+  /** Image bytes without counting a lookup (the pair log's, not a request's). */
+  peekImage(sha: string): Uint8Array | undefined {
+    return this.images?.peek(sha);
   }
 
   reward(key: string): CachedReward | undefined {
@@ -90,8 +126,10 @@ export class Caches {
     if (this.images && !this.images.has(sha)) this.images.set(sha, new Uint8Array(bytes));
   }
 
-  sizes(): { rewards: number; embeddings: number; embeddingBytes: number; images: number; imageBytes: number } {
+  sizes(): { rewards: number; embeddings: number; embeddingBytes: number; images: number; imageBytes: number; details: number; detailBytes: number } {
     return {
+      details: this.details?.size ?? 0,
+      detailBytes: this.details?.calculatedSize ?? 0,
       rewards: this.rewards?.size ?? 0,
       embeddings: this.embeddings?.size ?? 0,
       embeddingBytes: this.embeddings?.calculatedSize ?? 0,

@@ -17,6 +17,22 @@ export interface StageConfig {
   maxQueueSize: number;
 }
 
+/** The low-confidence pair log (src/pairlog, src/serve/pair-log.ts). */
+export interface LogConfig {
+  enabled: boolean;
+  band: number;
+  sampleRate: number;
+  ratePerSec: number;
+  burst: number;
+  dedupeEntries: number;
+  queueRecords: number;
+  syncIntervalMs: number;
+  syncRecords: number;
+  segmentBytes: number;
+  maxBytes: number;
+  featureCacheBytes: number;
+}
+
 export interface ServeConfig {
   host: string;
   port: number;
@@ -35,6 +51,7 @@ export interface ServeConfig {
   shutdownGraceMs: number;
   statsIntervalMs: number;
   logLevel: LogLevel;
+  log: LogConfig;
 }
 
 const MiB = 1024 * 1024;
@@ -103,6 +120,43 @@ export const DEFAULTS: ServeConfig = {
   // One stats log line per minute; 0 turns it off.
   statsIntervalMs: 60_000,
   logLevel: 'info',
+  log: {
+    // On: the improvement loop learns from what the servers log; it costs
+    // serving little (bench:serve --log-compare measures it).
+    enabled: true,
+    // P(a > b) within 0.4..0.6 (|margin| <= 0.41): pairs the model orders no
+    // better than a coin flip, plus any pair its heads disagree on. Wider
+    // bands fill the log with pairs the model already orders.
+    band: 0.1,
+    // Keep every qualifying pair; the rate limit bounds the volume.
+    sampleRate: 1,
+    // A record is ~1 KiB with the default model (D = 67): 20/s is ~70 MB and
+    // 72k pairs an hour per replica, far more than a round labels, and little
+    // disk traffic. The burst lets a GRPO step's groups in at once.
+    ratePerSec: 20,
+    burst: 200,
+    // ~150 bytes a key: ~15 MB; at 20 accepted pairs/s it remembers the last
+    // ~80 minutes. A repeat after that is logged again (rounds dedupe by id).
+    dedupeEntries: 100_000,
+    // ~1-2 KiB per queued record (texts, features): at most ~20 MB while the
+    // disk stalls; at the default rate that is minutes of records.
+    queueRecords: 10_000,
+    // A crash loses at most ~0.2 s of records; 5 fsyncs/s is noise on any disk.
+    syncIntervalMs: 200,
+    // Bounds the unsynced window when the rate limit is raised.
+    syncRecords: 1000,
+    // Readers hold the unread part of a segment in memory: 32 MiB is ~30k
+    // records, a few files a day per replica at the default rate.
+    segmentBytes: 32 * MiB,
+    // All replicas' segments together (images are not counted): days of
+    // logging at the default rate; rounds consume it within hours.
+    maxBytes: 2048 * MiB,
+    // Heads + features of recently scored items (~400 bytes each with the
+    // default model: ~80k items; ~2k with D = 4096), so a pair whose side
+    // came from the reward cache can still be logged. Keeping them in the
+    // reward cache itself would cost 200k x (K + D) floats: 3.3 GB at D = 4096.
+    featureCacheBytes: 32 * MiB,
+  },
 };
 
 type Scalar = string | number | boolean;
@@ -148,6 +202,18 @@ export const RULES = {
   shutdownGraceMs: { doc: 'how long shutdown waits for in-flight calls', integer: true, min: 0 },
   statsIntervalMs: { doc: 'stats log interval (0: off)', integer: true, min: 0 },
   logLevel: { doc: 'debug, info, warn or error', oneOf: LOG_LEVELS },
+  'log.enabled': { doc: 'log low-confidence pairs to <stateDir>/pairlog' },
+  'log.band': { doc: 'log a pair when |P(a>b) - 0.5| <= band (or its heads disagree)', min: 0, max: 0.5 },
+  'log.sampleRate': { doc: 'fraction of qualifying pairs logged', min: 0, max: 1 },
+  'log.ratePerSec': { doc: 'pair log token bucket: records per second', min: 0 },
+  'log.burst': { doc: 'pair log token bucket: burst', integer: true, min: 1 },
+  'log.dedupeEntries': { doc: 'pairs remembered to log each once', integer: true, min: 1 },
+  'log.queueRecords': { doc: 'records queued for the writer before they are dropped', integer: true, min: 1 },
+  'log.syncIntervalMs': { doc: 'group commit: fsync at least this often (ms)', integer: true, min: 1, max: 60_000 },
+  'log.syncRecords': { doc: 'group commit: fsync after this many records', integer: true, min: 1 },
+  'log.segmentBytes': { doc: 'segment size before rotation', integer: true, min: 4096 },
+  'log.maxBytes': { doc: 'all segments together; the oldest closed go first', integer: true, min: 8192 },
+  'log.featureCacheBytes': { doc: 'heads + features of recently scored items, so cached sides can be logged', integer: true, min: 0 },
 } satisfies Record<ConfigKey, Rule> as Record<ConfigKey, Rule>;
 
 export const CONFIG_KEYS = Object.keys(RULES) as ConfigKey[];
@@ -267,6 +333,11 @@ export function resolveConfig(layers: Layer[]): ServeConfig {
   if (config.maxItemsPerRequest > config.encoder.maxQueueSize) {
     throw new ConfigError('maxItemsPerRequest', 'merged config',
       `${config.maxItemsPerRequest} is larger than encoder.maxQueueSize (${config.encoder.maxQueueSize}); such a request could never be queued`);
+  }
+  // A cap below two segments would delete each segment as soon as it closes.
+  if (config.log.maxBytes < 2 * config.log.segmentBytes) {
+    throw new ConfigError('log.maxBytes', 'merged config',
+      `${config.log.maxBytes} is less than 2 x log.segmentBytes (${config.log.segmentBytes}); the cap would delete every segment as soon as it closes`);
   }
   return config;
 }

@@ -56,7 +56,7 @@ export async function loadVersion(
     await host.release();
     throw new ServeError('unavailable', `${dir}: manifest name '${host.manifest.name}' is not the registry's model '${registry.model}'`);
   }
-  const v = new ServedVersion(host, { vision: config.vision, encoder: config.encoder, batching: config.batching }, stats);
+  const v = new ServedVersion(host, { vision: config.vision, encoder: config.encoder, batching: config.batching, details: config.log.enabled }, stats);
   const { maxImages } = v.manifest.preprocess.image;
   if (config.vision.maxQueueSize < config.maxItemsPerRequest * maxImages) {
     log.warn('config.vision_queue_small', {

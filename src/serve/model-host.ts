@@ -32,11 +32,12 @@ export type WorkerStartup =
 
 export type HostRequest =
   | { id: number; op: 'embed'; pixels: Float32Array; n: number }
-  | { id: number; op: 'score'; items: EncoderItem[] };
+  /** detail: also return the heads [B, K] and features [B, D] (the pair log wants them; otherwise not worth the copy). */
+  | { id: number; op: 'score'; items: EncoderItem[]; detail: boolean };
 
 export type HostResponse =
   | { id: number; ok: true; embeddings: Float32Array }
-  | { id: number; ok: true; rewards: Float32Array; normalized: Float32Array; spread: Float32Array }
+  | { id: number; ok: true; rewards: Float32Array; normalized: Float32Array; spread: Float32Array; heads?: Float32Array; features?: Float32Array }
   | { id: number; ok: false; error: { name: string; message: string; kind?: string } };
 
 export interface Scores {
@@ -44,6 +45,10 @@ export interface Scores {
   /** runtime.normalize(reward), computed where the runtime is. */
   normalized: Float32Array;
   spread: Float32Array;
+  /** Raw head outputs [B, K], row-major; only when asked for (`detail`). */
+  heads?: Float32Array;
+  /** Encoder features [B, D], row-major; only when asked for. */
+  features?: Float32Array;
 }
 
 /**
@@ -114,8 +119,9 @@ export class ModelHost {
     return (res as { embeddings: Float32Array }).embeddings;
   }
 
-  async score(items: EncoderItem[]): Promise<Scores> {
-    return (await this.call({ id: this.nextId++, op: 'score', items }, [])) as Scores & HostResponse;
+  /** `detail`: also the heads and features (moved from the worker, not copied). */
+  async score(items: EncoderItem[], detail = false): Promise<Scores> {
+    return (await this.call({ id: this.nextId++, op: 'score', items, detail }, [])) as Scores & HostResponse;
   }
 
   /** Frees the sessions, then ends the thread. */

@@ -50,9 +50,19 @@ async function handle(rt: ModelRuntime, req: HostRequest): Promise<HostResponse>
     case 'score': {
       const out = await rt.score(req.items as EncoderItem[]);
       const normalized = Float32Array.from(out.rewards, (r) => rt.normalize(r));
-      return { id: req.id, ok: true, rewards: out.rewards, normalized, spread: out.spread };
+      if (!req.detail) return { id: req.id, ok: true, rewards: out.rewards, normalized, spread: out.spread };
+      return { id: req.id, ok: true, rewards: out.rewards, normalized, spread: out.spread, heads: owned(out.heads), features: owned(out.features) };
     }
   }
+}
+
+/**
+ * An array that owns its whole buffer, so it can be transferred: onnxruntime
+ * 1.30's output tensors do (checked: offset 0, exact length), a view into a
+ * larger buffer is copied rather than moving (and detaching) the rest.
+ */
+function owned(a: Float32Array): Float32Array {
+  return a.byteOffset === 0 && a.byteLength === a.buffer.byteLength ? a : a.slice();
 }
 
 let runtime: ModelRuntime;
@@ -78,8 +88,11 @@ port.on('message', (msg: HostRequest | { op: 'release' }) => {
     } catch (err) {
       res = { id: msg.id, ok: false, error: describe(err) };
     }
-    // Our own arrays move without a copy; onnxruntime's output buffers are copied (they may not be detachable).
-    const transfer = res.ok && 'rewards' in res ? [res.rewards.buffer, res.normalized.buffer, res.spread.buffer] : [];
+    // Our own arrays and onnxruntime's outputs (heads, features: whole buffers, see owned()) move without a copy;
+    // rewards and spread are ours (summarizeHeads).
+    const transfer = res.ok && 'rewards' in res
+      ? [res.rewards.buffer, res.normalized.buffer, res.spread.buffer, ...(res.heads ? [res.heads.buffer] : []), ...(res.features ? [res.features.buffer] : [])]
+      : [];
     port.postMessage(res, transfer as ArrayBuffer[]);
   });
 });

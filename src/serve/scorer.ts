@@ -13,9 +13,10 @@ import { encodeText } from '../model/text.js';
 import { rewardKey, type Caches } from './caches.js';
 import { throwIfDead, type Liveness } from './context.js';
 import { relabel } from './errors.js';
+import { dims } from '../model/manifest.js';
 import type { ImageStage } from './images.js';
 import type { Unit } from './request.js';
-import type { ServedVersion } from './versions.js';
+import type { ItemDetail, ServedVersion } from './versions.js';
 
 export interface UnitScore {
   reward: number;
@@ -23,6 +24,12 @@ export interface UnitScore {
   spread: number;
   truncated: boolean;
   cached: boolean;
+  /**
+   * Heads and features, when the version returns them (the pair log is on):
+   * always for units scored now, for cache hits while the detail cache still
+   * has them.
+   */
+  detail?: ItemDetail;
 }
 
 export interface ScorerStats {
@@ -39,9 +46,13 @@ export class Scorer {
 
   async score(units: Unit[], v: ServedVersion, live: Liveness): Promise<UnitScore[]> {
     throwIfDead(live);
+    const k = this.caches.keepsDetails ? dims(v.manifest).k : 0;
     const out: (UnitScore | undefined)[] = units.map((u) => {
-      const hit = this.caches.reward(rewardKey(v.name, v.version, u.digest));
-      return hit ? { ...hit, cached: true } : undefined;
+      const key = rewardKey(v.name, v.version, u.digest);
+      const hit = this.caches.reward(key);
+      if (!hit) return undefined;
+      const detail = k > 0 ? this.caches.detail(key, k) : undefined;
+      return detail ? { ...hit, cached: true, detail } : { ...hit, cached: true };
     });
 
     // The units to run: one per distinct digest among the misses.
@@ -85,9 +96,12 @@ export class Scorer {
     const scores = await Promise.all(v.encoder.submit(items, live));
     this.stats.scored += runs.length;
     runs.forEach(({ unit, members }, i) => {
-      const s = { ...scores[i]!, truncated: encoded[i]!.truncated };
-      this.caches.putReward(rewardKey(v.name, v.version, unit.digest), s);
-      for (const m of members) out[m] = { ...s, cached: false };
+      const { detail, ...score } = scores[i]!;
+      const s = { ...score, truncated: encoded[i]!.truncated };
+      const key = rewardKey(v.name, v.version, unit.digest);
+      this.caches.putReward(key, s);
+      if (detail) this.caches.putDetail(key, detail.heads, detail.features);
+      for (const m of members) out[m] = detail ? { ...s, cached: false, detail } : { ...s, cached: false };
     });
     return out as UnitScore[];
   }

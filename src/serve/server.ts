@@ -15,6 +15,8 @@ import type { ServeConfig } from './config.js';
 import { ImageStage } from './images.js';
 import { loadActiveVersion } from './loader.js';
 import { errorFields, type Logger } from './log.js';
+import type { WriterIo } from '../pairlog/io.js';
+import { PairLogger, type PairLogHealth, type PairLogStats } from './pair-log.js';
 import { loadPackage, REWARD_SERVICE, rewardServiceDefinition } from './proto.js';
 import { Scorer } from './scorer.js';
 import { RewardService } from './service.js';
@@ -27,6 +29,10 @@ export interface ServerStats {
   caches: Caches['stats'] & ReturnType<Caches['sizes']>;
   batches: { vision: BatcherStats; encoder: BatcherStats };
   active: { model: string; version: number; pinned: number } | null;
+  /** The pair log's counters; null when it is off or failed to open (health.pairlog says which). */
+  pairlog: PairLogStats | null;
+  /** Details behind the grpc health status (whose proto has no room for them). */
+  health: { pairlog: PairLogHealth | { status: 'off' | 'failed'; detail: string } };
 }
 
 export interface RunningServer {
@@ -35,6 +41,8 @@ export interface RunningServer {
   /** Settles when the first version is loaded and health is SERVING; rejects if loading failed. */
   readonly ready: Promise<ServedVersion>;
   readonly versions: VersionManager;
+  /** The pair log (null when off or it failed to open); `pairLog.stats()` is JSON-able. */
+  readonly pairLog: PairLogger | null;
   stats(): ServerStats;
   /** Graceful; idempotent. */
   shutdown(reason: string): Promise<void>;
@@ -43,6 +51,8 @@ export interface RunningServer {
 export interface StartOptions {
   /** How the first version is loaded; the default reads the registry. Tests substitute one. */
   load?: (stats: { vision: BatcherStats; encoder: BatcherStats }) => Promise<ServedVersion>;
+  /** The pair log's file operations; tests inject failures (a full disk). */
+  pairlogIo?: WriterIo;
 }
 
 const HEALTH_NAMES = ['', REWARD_SERVICE];
@@ -53,7 +63,18 @@ export async function startServer(config: ServeConfig, log: Logger, opts: StartO
     'grpc.max_receive_message_length': config.maxMessageBytes,
     'grpc.max_send_message_length': -1,
   });
-  const caches = new Caches(config.cache, config.caches);
+  const caches = new Caches({ ...config.cache, detailBytes: config.log.enabled ? config.log.featureCacheBytes : 0 }, config.caches);
+  // A pair log that cannot open (unwritable or full state directory) must not keep the server from serving.
+  let pairLog: PairLogger | null = null;
+  let pairLogFailure: string | null = null;
+  if (config.log.enabled) {
+    try {
+      pairLog = await PairLogger.open(config.log, config.stateDir, caches, log, opts.pairlogIo);
+    } catch (err) {
+      pairLogFailure = `the pair log failed to open: ${(err as Error).message}`;
+      log.error('pairlog.open_failed', { error: errorFields(err), message: 'serving without the pair log' });
+    }
+  }
   const images = new ImageStage(caches, config.caches);
   const scorer = new Scorer(caches, images, config.caches);
   const versions = new VersionManager();
@@ -62,6 +83,7 @@ export async function startServer(config: ServeConfig, log: Logger, opts: StartO
     scorer,
     limits: { maxItemsPerRequest: config.maxItemsPerRequest, maxTextBytes: config.maxTextBytes },
     log,
+    pairLog,
   });
   server.addService(rewardServiceDefinition(pkg), service.handlers());
   const health = new HealthImplementation(Object.fromEntries(HEALTH_NAMES.map((n) => [n, 'NOT_SERVING'])));
@@ -101,6 +123,10 @@ export async function startServer(config: ServeConfig, log: Logger, opts: StartO
       caches: { ...caches.stats, ...caches.sizes() },
       batches: batchStats,
       active: a ? { model: a.name, version: a.version, pinned: a.pinned } : null,
+      pairlog: pairLog ? pairLog.stats() : null,
+      health: {
+        pairlog: pairLog ? pairLog.health() : pairLogFailure ? { status: 'failed', detail: pairLogFailure } : { status: 'off', detail: 'log.enabled is false' },
+      },
     });
   };
   const statsTimer = config.statsIntervalMs > 0 ? setInterval(() => log.info('server.stats', { ...stats() }), config.statsIntervalMs) : null;
@@ -114,13 +140,15 @@ export async function startServer(config: ServeConfig, log: Logger, opts: StartO
       service.drain();
       await stopAccepting(server, config.shutdownGraceMs, log);
       await versions.close();
+      // After the last call: every pair offered is queued; flush, sync, close the segment.
+      await pairLog?.close();
       if (statsTimer) clearInterval(statsTimer);
       log.info('server.stopped', { reason, ms: Math.round(performance.now() - t0), stats: stats() });
     })();
     return stopping;
   };
 
-  return { port, ready, versions, stats, shutdown };
+  return { port, ready, versions, pairLog, stats, shutdown };
 }
 
 /** tryShutdown refuses new calls and waits for running ones; past the grace period they are cut. */

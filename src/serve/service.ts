@@ -10,6 +10,7 @@ import type {
   CompareRequestMsg, CompareResponseMsg, ModelVersionMsg, ResultMsg, ScoreRequestMsg, ScoreResponseMsg,
 } from './proto.js';
 import { planCompare, planScore, type RequestLimits } from './request.js';
+import type { PairLogger } from './pair-log.js';
 import type { Scorer, UnitScore } from './scorer.js';
 import type { ServedVersion, VersionManager } from './versions.js';
 
@@ -18,6 +19,8 @@ export interface ServiceOptions {
   scorer: Scorer;
   limits: Omit<RequestLimits, 'maxImages'>;
   log: Logger;
+  /** The low-confidence pair log; null when off. */
+  pairLog?: PairLogger | null;
 }
 
 export interface RpcStats {
@@ -126,6 +129,7 @@ export class RewardService {
     return this.pinned(async (v) => {
       const plan = planScore(req, this.limitsFor(v));
       const scores = await this.opts.scorer.score(plan.units, v, live);
+      if (plan.groups.length > 0) this.opts.pairLog?.offerGroups(v, plan.units, scores, plan.groups);
       return {
         requestId: req.requestId ?? '',
         model: modelOf(v),
@@ -140,6 +144,7 @@ export class RewardService {
     return this.pinned(async (v) => {
       const plan = planCompare(req, this.limitsFor(v));
       const scores = await this.opts.scorer.score(plan.units, v, live);
+      this.opts.pairLog?.offerCompare(v, plan.units, scores);
       return {
         requestId: req.requestId ?? '',
         model: modelOf(v),

@@ -21,6 +21,8 @@ export interface StageSettings {
   encoder: StageConfig;
   /** false: the naive server, every request's batch runs alone. */
   batching: boolean;
+  /** Return each item's heads and features too (the pair log is on). */
+  details?: boolean;
 }
 
 export interface ItemScore {
@@ -28,6 +30,15 @@ export interface ItemScore {
   /** The reward on the version's calibrated scale. */
   normalized: number;
   spread: number;
+  /** With StageSettings.details: views into the batch's arrays (no copy). */
+  detail?: ItemDetail;
+}
+
+export interface ItemDetail {
+  /** Raw per-head rewards [K]. */
+  heads: Float32Array;
+  /** Encoder features [D]. */
+  features: Float32Array;
 }
 
 /**
@@ -62,7 +73,8 @@ export class ServedVersion {
     this.version = host.manifest.version;
     this.visionSha = host.manifest.files.vision.sha256;
     const per = 3 * this.manifest.preprocess.image.size ** 2;
-    const { dv } = dims(this.manifest);
+    const { dv, d, k } = dims(this.manifest);
+    const details = settings.details ?? false;
     this.vision = new Batcher<Float32Array, Float32Array>({ name: `vision v${this.version}`, mergeRequests: settings.batching, ...settings.vision }, async (images) => {
       const pixels = new Float32Array(images.length * per);
       images.forEach((img, i) => pixels.set(img, i * per));
@@ -78,8 +90,12 @@ export class ServedVersion {
       // (still decoding or embedding): a lone request does not wait.
       expectCompany: (queued) => this.refs > queued,
     }, async (items) => {
-      const out = await host.score(items);
-      return items.map((_, i) => ({ reward: out.rewards[i]!, normalized: out.normalized[i]!, spread: out.spread[i]! }));
+      const out = await host.score(items, details);
+      const { heads, features } = out;
+      return items.map((_, i): ItemScore => ({
+        reward: out.rewards[i]!, normalized: out.normalized[i]!, spread: out.spread[i]!,
+        ...(heads && features ? { detail: { heads: heads.subarray(i * k, (i + 1) * k), features: features.subarray(i * d, (i + 1) * d) } } : {}),
+      }));
     }, stats.encoder);
   }
 

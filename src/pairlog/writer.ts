@@ -1,0 +1,400 @@
+/**
+ * The pair log's writer: one per server process. `append` is synchronous and
+ * never throws: it puts the record on a bounded in-memory queue and returns.
+ * One async loop (the pump) drains the queue: images first (content-addressed,
+ * written atomically and durably), then the batch's frames in one write, and
+ * a group commit (fsync) every `syncRecords` records or `syncIntervalMs`,
+ * whichever comes first. After each fsync it reports what is durable: the
+ * `syncedRecords` / `lastSyncedSeq` stats and a debug log line `pairlog.synced`.
+ *
+ * Failures never reach a caller: a full queue, a full disk, any write or
+ * fsync error drops records, counts them by reason, logs (at most one line per
+ * reason per 10 s, with the number suppressed) and shows in stats() and
+ * health(). After a failed write the segment is cut back to its last good
+ * frame (or, if that fails too, abandoned for a new one) and writing pauses
+ * for a second before the next try.
+ */
+import { LRUCache } from 'lru-cache';
+import { access, mkdir, open, rm, stat, type FileHandle } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import type { Logger } from '../serve/log.js';
+import { encodeRecord, frame, SEGMENT_HEADER } from './codec.js';
+import { nodeIo, type WriterIo } from './io.js';
+import type { PairRecord } from './record.js';
+import { recoverSegments, type RecoveryStats } from './recovery.js';
+import { END_FRAME, imagePath, isClosed, listSegments, safeHost, segmentFile, segmentsDir } from './segments.js';
+
+export interface WriterOptions {
+  stateDir: string;
+  syncIntervalMs: number;
+  syncRecords: number;
+  segmentBytes: number;
+  /** Total segment bytes of all processes; the oldest closed segments go first. */
+  maxBytes: number;
+  queueRecords: number;
+  log: Logger;
+  io?: WriterIo;
+  /** Writer identity; defaults to this process. Tests run several writers in one process. */
+  host?: string;
+  pid?: number;
+  startTime?: number;
+}
+
+/** A record and the bytes of its images where the server still had them (absent: must already be stored). */
+export interface QueuedRecord {
+  record: PairRecord;
+  imageBytes: (Uint8Array | undefined)[];
+}
+
+export type DropReason = 'queueFull' | 'writeError' | 'syncError' | 'missingImage' | 'closed';
+
+export interface WriterStats {
+  writer: string;
+  segment: string | null;
+  segmentsOpened: number;
+  segmentsDeleted: number;
+  queue: { length: number; max: number };
+  /** Records accepted onto the queue. */
+  appended: number;
+  /** Records written to a segment (not yet necessarily durable). */
+  written: number;
+  /** Records durable (fsynced); every seq <= lastSyncedSeq that was written is on disk. */
+  syncedRecords: number;
+  lastSyncedSeq: number;
+  bytesWritten: number;
+  syncs: number;
+  dropped: Record<DropReason, number>;
+  errors: number;
+  lastError: { reason: string; code: string | null; message: string; time: string } | null;
+  images: { written: number; reused: number };
+  recovery: RecoveryStats;
+}
+
+const HEADER = SEGMENT_HEADER.length;
+const BATCH = 256;
+const RETRY_MS = 1000;
+const LOG_EVERY_MS = 10_000;
+
+export class PairLogWriter {
+  readonly name: string;
+  private readonly io: WriterIo;
+  private readonly host: string;
+  private readonly pid: number;
+  private readonly startTime: number;
+  private queue: QueuedRecord[] = [];
+  private fh: FileHandle | null = null;
+  private file: string | null = null;
+  private size = 0;
+  private segSeq = 0;
+  private seq = 0;
+  private unsynced = 0;
+  private unsyncedLastSeq = 0;
+  private firstUnsyncedAt = 0;
+  private retryAt = 0;
+  private closing = false;
+  private wake: (() => void) | null = null;
+  private pump: Promise<void> | null = null;
+  private readonly knownImages = new LRUCache<string, true>({ max: 100_000 });
+  private readonly lastLogged = new Map<string, { at: number; suppressed: number }>();
+  private readonly s: WriterStats;
+
+  private constructor(private readonly opts: WriterOptions, recovery: RecoveryStats, host: string, pid: number, startTime: number) {
+    this.io = opts.io ?? nodeIo;
+    this.host = host;
+    this.pid = pid;
+    this.startTime = startTime;
+    this.name = `${host}-${pid}-${startTime}`;
+    this.s = {
+      writer: this.name, segment: null, segmentsOpened: 0, segmentsDeleted: 0, queue: { length: 0, max: opts.queueRecords },
+      appended: 0, written: 0, syncedRecords: 0, lastSyncedSeq: 0, bytesWritten: 0, syncs: 0,
+      dropped: { queueFull: 0, writeError: 0, syncError: 0, missingImage: 0, closed: 0 }, errors: 0, lastError: null,
+      images: { written: 0, reused: 0 }, recovery,
+    };
+  }
+
+  /** Recovers this host's earlier segments, applies the size cap, and starts the pump. */
+  static async open(opts: WriterOptions): Promise<PairLogWriter> {
+    const host = safeHost(opts.host ?? hostname());
+    const pid = opts.pid ?? process.pid;
+    const startTime = opts.startTime ?? Date.now();
+    await mkdir(segmentsDir(opts.stateDir), { recursive: true });
+    const recovery = await recoverSegments(opts.stateDir, { host, pid, writer: `${host}-${pid}-${startTime}` }, opts.log);
+    const w = new PairLogWriter(opts, recovery, host, pid, startTime);
+    await w.enforceCap();
+    w.pump = w.run().catch((err: unknown) => {
+      // A bug, not an I/O error (those are handled where they happen): stop
+      // logging, keep serving, say so.
+      w.closing = true;
+      w.error('writerFailed', err);
+      opts.log.error('pairlog.writer_failed', { writer: w.name, error: err instanceof Error ? { name: err.name, message: err.message, stack: err.stack } : err });
+    });
+    return w;
+  }
+
+  /** Queue a record; never blocks, never throws. False: dropped (queue full or closed), and counted. */
+  append(q: QueuedRecord): boolean {
+    if (this.closing) return this.drop('closed', 1, null), false;
+    if (this.queue.length >= this.opts.queueRecords) return this.drop('queueFull', 1, null), false;
+    this.queue.push(q);
+    this.s.appended++;
+    if (this.queue.length === 1) this.kick();
+    return true;
+  }
+
+  /** Whether this writer has stored (or found) the image already: then the caller need not keep its bytes. */
+  hasImage(sha: string): boolean {
+    return this.knownImages.has(sha);
+  }
+
+  stats(): WriterStats {
+    return structuredClone({ ...this.s, queue: { length: this.queue.length, max: this.opts.queueRecords } });
+  }
+
+  /** Flushes the queue, syncs, closes the segment with its end marker. Idempotent. */
+  async close(): Promise<void> {
+    this.closing = true;
+    this.kick();
+    await this.pump;
+  }
+
+  // ------------------------------------------------------------------ the pump
+
+  private kick(): void {
+    const w = this.wake;
+    this.wake = null;
+    w?.();
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = Number.isFinite(ms) ? setTimeout(() => { this.wake = null; resolve(); }, Math.max(0, ms)) : null;
+      timer?.unref();
+      this.wake = () => { if (timer) clearTimeout(timer); resolve(); };
+    });
+  }
+
+  private async run(): Promise<void> {
+    for (;;) {
+      const now = performance.now();
+      // Closing: one last try for what is queued, even during the pause after an error.
+      if (this.queue.length > 0 && (now >= this.retryAt || this.closing)) {
+        await this.writeBatch(this.queue.splice(0, BATCH));
+        continue;
+      }
+      const due = this.firstUnsyncedAt + this.opts.syncIntervalMs;
+      if (this.unsynced > 0 && (this.unsynced >= this.opts.syncRecords || now >= due || this.closing)) {
+        await this.sync();
+        continue;
+      }
+      if (this.closing) {
+        await this.closeSegment();
+        return;
+      }
+      const wakeAt = Math.min(this.unsynced > 0 ? due : Infinity, this.queue.length > 0 ? this.retryAt : Infinity);
+      await this.sleep(wakeAt - now);
+    }
+  }
+
+  private async writeBatch(batch: QueuedRecord[]): Promise<void> {
+    // Images first, durable: a synced record never names an image that is not on disk.
+    const ready: QueuedRecord[] = [];
+    for (const q of batch) {
+      try {
+        if (await this.storeImages(q)) ready.push(q);
+        else this.drop('missingImage', 1, null);
+      } catch (err) {
+        this.drop('writeError', 1, err);
+        this.retryAt = performance.now() + RETRY_MS;
+      }
+    }
+    if (ready.length === 0) return;
+    try {
+      await this.ensureSegment();
+    } catch (err) {
+      this.retryAt = performance.now() + RETRY_MS;
+      return this.drop('writeError', ready.length, err);
+    }
+    const frames = ready.map((q) => frame(encodeRecord(++this.seq, q.record)));
+    const buf = concat(frames);
+    try {
+      await this.io.write(this.fh!, buf, this.size);
+    } catch (err) {
+      this.drop('writeError', ready.length, err);
+      this.retryAt = performance.now() + RETRY_MS;
+      await this.cutBack();
+      return;
+    }
+    this.size += buf.length;
+    this.s.written += ready.length;
+    this.s.bytesWritten += buf.length;
+    if (this.unsynced === 0) this.firstUnsyncedAt = performance.now();
+    this.unsynced += ready.length;
+    this.unsyncedLastSeq = this.seq;
+    if (this.size >= this.opts.segmentBytes) await this.rotate();
+  }
+
+  private async sync(): Promise<void> {
+    const n = this.unsynced;
+    const last = this.unsyncedLastSeq;
+    this.unsynced = 0;
+    try {
+      await this.io.sync(this.fh!);
+    } catch (err) {
+      // After a failed fsync the kernel may have dropped the dirty pages: the
+      // records since the last good sync may or may not be on disk. Count them
+      // lost and start a fresh segment rather than trust this one's tail.
+      this.drop('syncError', n, err);
+      this.retryAt = performance.now() + RETRY_MS;
+      await this.abandonSegment();
+      return;
+    }
+    this.s.syncs++;
+    this.s.syncedRecords += n;
+    this.s.lastSyncedSeq = last;
+    if (this.opts.log.enabled('debug')) {
+      this.opts.log.debug('pairlog.synced', { writer: this.name, segment: this.file, count: n, lastSeq: last, syncedRecords: this.s.syncedRecords });
+    }
+  }
+
+  // ------------------------------------------------------------------ segments
+
+  private async ensureSegment(): Promise<void> {
+    if (this.fh) return;
+    const file = segmentFile(this.host, this.pid, this.startTime, ++this.segSeq);
+    const fh = await open(join(segmentsDir(this.opts.stateDir), file), 'wx');
+    try {
+      await this.io.write(fh, SEGMENT_HEADER, 0);
+    } catch (err) {
+      await fh.close().catch(() => undefined);
+      await rm(join(segmentsDir(this.opts.stateDir), file), { force: true }).catch(() => undefined);
+      throw err;
+    }
+    this.fh = fh;
+    this.file = file;
+    this.size = HEADER;
+    this.s.segment = file;
+    this.s.segmentsOpened++;
+  }
+
+  private async rotate(): Promise<void> {
+    if (this.unsynced > 0) await this.sync();
+    await this.closeSegment();
+    await this.enforceCap();
+  }
+
+  /** End marker, fsync, close. Errors: the segment stays open-looking; the next start's recovery closes it. */
+  private async closeSegment(): Promise<void> {
+    const fh = this.fh;
+    if (!fh) return;
+    this.fh = null;
+    this.s.segment = null;
+    try {
+      await this.io.write(fh, END_FRAME, this.size);
+      await this.io.sync(fh);
+    } catch (err) {
+      this.error('writeError', err);
+    } finally {
+      await fh.close().catch(() => undefined);
+    }
+  }
+
+  /** After a failed write: truncate to the last good frame; if that fails too, leave the file for recovery. */
+  private async cutBack(): Promise<void> {
+    try {
+      await this.fh!.truncate(this.size);
+    } catch (err) {
+      this.error('writeError', err);
+      await this.abandonSegment();
+    }
+  }
+
+  private async abandonSegment(): Promise<void> {
+    const fh = this.fh;
+    this.fh = null;
+    this.s.segment = null;
+    this.unsynced = 0;
+    await fh?.close().catch(() => undefined);
+  }
+
+  /** Deletes the oldest closed segments (any process) while the total is over maxBytes. */
+  private async enforceCap(): Promise<void> {
+    try {
+      const dir = segmentsDir(this.opts.stateDir);
+      const segs = await listSegments(this.opts.stateDir);
+      const sizes = await Promise.all(segs.map((s) => stat(join(dir, s.file)).then((st) => st.size, () => 0)));
+      let total = sizes.reduce((a, b) => a + b, 0);
+      for (let i = 0; i < segs.length && total > this.opts.maxBytes; i++) {
+        const path = join(dir, segs[i]!.file);
+        if (segs[i]!.file === this.file || !(await isClosed(path).catch(() => false))) continue;
+        await rm(path, { force: true });
+        total -= sizes[i]!;
+        this.s.segmentsDeleted++;
+        this.opts.log.info('pairlog.segment_deleted', { file: segs[i]!.file, bytes: sizes[i], reason: 'size cap', maxBytes: this.opts.maxBytes, totalBytes: total });
+      }
+    } catch (err) {
+      this.error('capError', err);
+    }
+  }
+
+  // ------------------------------------------------------------------ images
+
+  /** False when an image's bytes are neither at hand nor already stored. */
+  private async storeImages(q: QueuedRecord): Promise<boolean> {
+    for (let i = 0; i < q.record.images.length; i++) {
+      const sha = q.record.images[i]!;
+      if (this.knownImages.has(sha)) {
+        this.s.images.reused++;
+        continue;
+      }
+      const path = imagePath(this.opts.stateDir, sha);
+      if (await access(path).then(() => true, () => false)) {
+        this.s.images.reused++;
+      } else {
+        const bytes = q.imageBytes[i];
+        if (!bytes) return false;
+        await this.io.writeImage(path, bytes);
+        this.s.images.written++;
+      }
+      this.knownImages.set(sha, true);
+    }
+    return true;
+  }
+
+  // ------------------------------------------------------------------ failures
+
+  private drop(reason: DropReason, n: number, err: unknown): void {
+    this.s.dropped[reason] += n;
+    if (err !== null) this.error(reason, err, n);
+    else this.rateLimitedWarn(reason, { reason, records: n, dropped: this.s.dropped[reason] });
+  }
+
+  private error(reason: string, err: unknown, records = 0): void {
+    const e = err as NodeJS.ErrnoException;
+    this.s.errors++;
+    this.s.lastError = { reason, code: typeof e?.code === 'string' ? e.code : null, message: String(e?.message ?? err), time: new Date().toISOString() };
+    this.rateLimitedWarn(reason, { reason, records, code: this.s.lastError.code, message: this.s.lastError.message, segment: this.file, errors: this.s.errors });
+  }
+
+  private rateLimitedWarn(key: string, fields: Record<string, unknown>): void {
+    const now = Date.now();
+    const last = this.lastLogged.get(key);
+    if (last && now - last.at < LOG_EVERY_MS) {
+      last.suppressed++;
+      return;
+    }
+    this.lastLogged.set(key, { at: now, suppressed: 0 });
+    this.opts.log.warn('pairlog.dropped', { ...fields, suppressedSinceLast: last?.suppressed ?? 0 });
+  }
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0]!;
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}

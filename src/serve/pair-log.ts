@@ -1,0 +1,143 @@
+/**
+ * The serving side of the pair log: looks at each Compare pair and each
+ * group's adjacent pairs as a response is built, and hands the ones the model
+ * is unsure of to the writer (src/pairlog/writer.ts), which writes them later
+ * on its own. What runs in the request is arithmetic on numbers the request
+ * already has; only a pair that is unsure, new, sampled and within the rate
+ * gets a record built (no copies of features: views of the batch's output)
+ * and queued. Nothing here throws into a call, and nothing waits on a disk.
+ *
+ * A side answered from the reward cache has features only while the detail
+ * cache (cache.featureCacheBytes) still holds them; a qualifying pair without
+ * features is counted (withoutFeatures) and not logged.
+ */
+import { sha256Hex } from '../model/digest.js';
+import type { LoggedSide, PairRecord, PairSource } from '../pairlog/record.js';
+import { adjacentPairs, PairPolicy, pairKey, unsure, type PolicyConfig, type PolicyStats } from '../pairlog/policy.js';
+import { PairLogWriter, type WriterStats } from '../pairlog/writer.js';
+import type { WriterIo } from '../pairlog/io.js';
+import type { Caches } from './caches.js';
+import type { LogConfig } from './config.js';
+import { errorFields, type Logger } from './log.js';
+import type { Unit } from './request.js';
+import type { UnitScore } from './scorer.js';
+import type { ServedVersion } from './versions.js';
+
+export interface PairLogHealth {
+  /** degraded: a write error or dropped records in the last minute; the server keeps serving either way. */
+  status: 'ok' | 'degraded';
+  detail: string;
+}
+
+export interface PairLogStats {
+  policy: PolicyStats;
+  /** Qualifying pairs not logged because a side's features were no longer cached. */
+  withoutFeatures: number;
+  /** Offers that threw (a bug): counted, logged, the call unaffected. */
+  internalErrors: number;
+  writer: WriterStats;
+  health: PairLogHealth;
+}
+
+const RECENT_MS = 60_000;
+
+export class PairLogger {
+  private readonly policy: PairPolicy;
+  private withoutFeatures = 0;
+  private internalErrors = 0;
+  private lastDrops = { total: 0, at: 0 };
+
+  private constructor(private readonly config: LogConfig, private readonly writer: PairLogWriter, private readonly caches: Caches, private readonly log: Logger) {
+    const p: PolicyConfig = { band: config.band, sampleRate: config.sampleRate, ratePerSec: config.ratePerSec, burst: config.burst, dedupeEntries: config.dedupeEntries };
+    this.policy = new PairPolicy(p);
+  }
+
+  static async open(config: LogConfig, stateDir: string, caches: Caches, log: Logger, io?: WriterIo): Promise<PairLogger> {
+    const writer = await PairLogWriter.open({
+      stateDir, log, ...(io ? { io } : {}),
+      syncIntervalMs: config.syncIntervalMs, syncRecords: config.syncRecords, segmentBytes: config.segmentBytes,
+      maxBytes: config.maxBytes, queueRecords: config.queueRecords,
+    });
+    log.info('pairlog.open', { writer: writer.name, stateDir, band: config.band, ratePerSec: config.ratePerSec });
+    return new PairLogger(config, writer, caches, log);
+  }
+
+  /** Pair p of a Compare request is units 2p (a) and 2p + 1 (b). */
+  offerCompare(v: ServedVersion, units: Unit[], scores: UnitScore[]): void {
+    try {
+      const n = units.length / 2;
+      this.policy.considered(n);
+      for (let p = 0; p < n; p++) {
+        const a = scores[2 * p]!;
+        const b = scores[2 * p + 1]!;
+        if (unsure(a.reward - b.reward, this.config.band, a.detail?.heads, b.detail?.heads)) this.offer(v, 'compare', units[2 * p]!, a, units[2 * p + 1]!, b);
+      }
+    } catch (err) {
+      this.internal(err);
+    }
+  }
+
+  /** Each group's members are units start..start+count-1. */
+  offerGroups(v: ServedVersion, units: Unit[], scores: UnitScore[], groups: { start: number; count: number }[]): void {
+    try {
+      for (const g of groups) {
+        if (g.count < 2) continue;
+        this.policy.considered(g.count - 1);
+        const s = scores.slice(g.start, g.start + g.count);
+        const pairs = adjacentPairs(s.map((x) => x.reward), (hi, lo) => unsure(s[hi]!.reward - s[lo]!.reward, this.config.band, s[hi]!.detail?.heads, s[lo]!.detail?.heads));
+        for (const [hi, lo] of pairs) this.offer(v, 'group', units[g.start + hi]!, s[hi]!, units[g.start + lo]!, s[lo]!);
+      }
+    } catch (err) {
+      this.internal(err);
+    }
+  }
+
+  private offer(v: ServedVersion, source: PairSource, ua: Unit, a: UnitScore, ub: Unit, b: UnitScore): void {
+    if (!a.detail || !b.detail) {
+      this.withoutFeatures++;
+      return;
+    }
+    const key = pairKey(v.name, v.version, ua.digest, ub.digest);
+    if (this.policy.decide(key) !== 'accept') return;
+    const side = (u: Unit, s: UnitScore): LoggedSide => ({
+      response: u.text.response, reward: s.reward, spread: s.spread, heads: Array.from(s.detail!.heads), features: s.detail!.features,
+    });
+    const record: PairRecord = {
+      id: sha256Hex(key), time: new Date().toISOString(), source, model: v.name, version: v.version,
+      encoderSha256: v.manifest.files.encoder.sha256, images: ua.images.map((r) => r.sha),
+      system: ua.text.system, prompt: ua.text.prompt, reference: ua.text.reference,
+      a: side(ua, a), b: side(ub, b), margin: a.reward - b.reward,
+    };
+    // Bytes only for images the writer has not stored: the image cache's copy, else the request's own.
+    const imageBytes = ua.images.map((r) => (this.writer.hasImage(r.sha) ? undefined : this.caches.peekImage(r.sha) ?? (r.data ? new Uint8Array(r.data) : undefined)));
+    this.writer.append({ record, imageBytes });
+  }
+
+  private internal(err: unknown): void {
+    this.internalErrors++;
+    if (this.internalErrors <= 10 || this.internalErrors % 1000 === 0) this.log.error('pairlog.offer_failed', { count: this.internalErrors, error: errorFields(err) });
+  }
+
+  stats(): PairLogStats {
+    const writer = this.writer.stats();
+    return { policy: { ...this.policy.stats }, withoutFeatures: this.withoutFeatures, internalErrors: this.internalErrors, writer, health: this.health(writer) };
+  }
+
+  health(writer: WriterStats = this.writer.stats()): PairLogHealth {
+    const now = Date.now();
+    const drops = Object.values(writer.dropped).reduce((x, y) => x + y, 0);
+    if (drops !== this.lastDrops.total) this.lastDrops = { total: drops, at: now };
+    const errAt = writer.lastError ? Date.parse(writer.lastError.time) : 0;
+    if (now - errAt < RECENT_MS) {
+      return { status: 'degraded', detail: `pair log write failing: ${writer.lastError!.code ?? ''} ${writer.lastError!.message} (${drops} records dropped so far); serving is not affected` };
+    }
+    if (drops > 0 && now - this.lastDrops.at < RECENT_MS) {
+      return { status: 'degraded', detail: `pair log dropping records: ${JSON.stringify(writer.dropped)}; serving is not affected` };
+    }
+    return { status: 'ok', detail: `${writer.syncedRecords} records synced` };
+  }
+
+  close(): Promise<void> {
+    return this.writer.close();
+  }
+}

@@ -1,0 +1,81 @@
+/** Which pairs are logged: band, head disagreement, group adjacency, dedupe, sampling, rate limit. */
+import { describe, expect, it } from 'vitest';
+import { adjacentPairs, headsDisagree, inBand, PairPolicy, pairKey, TokenBucket, unsure } from '../../src/pairlog/policy.js';
+
+describe('unsure', () => {
+  it('is P(a > b) within the band of 0.5', () => {
+    // sigmoid(0.405) ~ 0.6
+    expect(inBand(0.4, 0.1)).toBe(true);
+    expect(inBand(-0.4, 0.1)).toBe(true);
+    expect(inBand(0.42, 0.1)).toBe(false);
+    expect(inBand(5, 0.5)).toBe(true);
+    expect(inBand(0, 0)).toBe(true);
+    expect(inBand(0.01, 0)).toBe(false);
+  });
+
+  it('or heads that disagree on the order, however large the margin', () => {
+    expect(headsDisagree([1, 2, 3], [0, 1, 2])).toBe(false);
+    expect(headsDisagree([1, 0, 3], [0, 1, 2])).toBe(true);
+    expect(headsDisagree([1, 1], [1, 0])).toBe(false); // a tie is no disagreement
+    expect(unsure(3, 0.1, [5, -1], [0, 0])).toBe(true);
+    expect(unsure(3, 0.1, [5, 1], [0, 0])).toBe(false);
+    expect(unsure(3, 0.1)).toBe(false);
+  });
+});
+
+describe('adjacentPairs', () => {
+  it('pairs each response with the next in reward order, higher first', () => {
+    const rewards = [0.1, 3, 0.2, 2.9, -5];
+    expect(adjacentPairs(rewards, () => true)).toEqual([[1, 3], [3, 2], [2, 0], [0, 4]]);
+    const close = (hi: number, lo: number) => unsure(rewards[hi]! - rewards[lo]!, 0.1);
+    expect(adjacentPairs(rewards, close)).toEqual([[1, 3], [2, 0]]);
+    expect(adjacentPairs([1], () => true)).toEqual([]);
+  });
+});
+
+describe('PairPolicy', () => {
+  const cfg = { band: 0.1, sampleRate: 1, ratePerSec: 1000, burst: 1000, dedupeEntries: 3 };
+
+  it('logs a pair once (either order), forgetting the least recent past dedupeEntries', () => {
+    const p = new PairPolicy(cfg);
+    const k = (a: string, b: string) => pairKey('m', 1, a, b);
+    expect(k('x', 'y')).toBe(k('y', 'x'));
+    expect(k('x', 'y')).not.toBe(pairKey('m', 2, 'x', 'y'));
+    expect(p.decide(k('x', 'y'))).toBe('accept');
+    expect(p.decide(k('y', 'x'))).toBe('duplicate');
+    for (const z of ['1', '2', '3']) expect(p.decide(k('x', z))).toBe('accept');
+    expect(p.decide(k('x', 'y'))).toBe('accept');
+    expect(p.stats).toMatchObject({ qualified: 6, accepted: 5, duplicates: 1 });
+  });
+
+  it('samples at sampleRate without marking dropped pairs as seen', () => {
+    const rolls = [0.9, 0.2];
+    const p = new PairPolicy({ ...cfg, sampleRate: 0.5 }, () => rolls.shift()!);
+    expect(p.decide('a')).toBe('sampled-out');
+    expect(p.decide('a')).toBe('accept');
+    expect(p.stats.sampledOut).toBe(1);
+  });
+
+  it('rate-limits with a token bucket: burst, then ratePerSec', () => {
+    let t = 0;
+    const p = new PairPolicy({ ...cfg, ratePerSec: 10, burst: 3, dedupeEntries: 100 }, Math.random, () => t);
+    const verdicts = Array.from({ length: 5 }, (_, i) => p.decide(`k${i}`));
+    expect(verdicts).toEqual(['accept', 'accept', 'accept', 'rate-limited', 'rate-limited']);
+    t += 100; // one token
+    expect(p.decide('k3')).toBe('accept'); // a rate-limited pair was not marked seen
+    expect(p.decide('k4')).toBe('rate-limited');
+    t += 10_000;
+    expect(Array.from({ length: 4 }, (_, i) => p.decide(`n${i}`))).toEqual(['accept', 'accept', 'accept', 'rate-limited']);
+  });
+
+  it('token bucket refills continuously', () => {
+    let t = 0;
+    const b = new TokenBucket(2, 1, () => t);
+    expect(b.take()).toBe(true);
+    expect(b.take()).toBe(false);
+    t = 499;
+    expect(b.take()).toBe(false);
+    t = 1000;
+    expect(b.take()).toBe(true);
+  });
+});

@@ -1,0 +1,252 @@
+/**
+ * The writer and the reader on real files: group commit, recovery of a torn
+ * tail, a corrupt frame in the middle, each record once across restarts and
+ * writers, the size cap, images once, and a full disk (the fault hook).
+ */
+import { appendFile, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { encodeRecord, frame } from '../../src/pairlog/codec.js';
+import { nodeIo, type WriterIo } from '../../src/pairlog/io.js';
+import { PairLogReader, type LoggedPair } from '../../src/pairlog/reader.js';
+import { imagePath, listSegments, segmentsDir } from '../../src/pairlog/segments.js';
+import { PairLogWriter, type WriterOptions } from '../../src/pairlog/writer.js';
+import { silentLogger } from '../../src/serve/log.js';
+import { until } from '../serve/helpers.js';
+import { DEAD_PID, memoryLogger, rawSegment, record, SHA, tempState } from './fixtures.js';
+
+const dirs: string[] = [];
+afterEach(async () => { for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true }); });
+async function state(): Promise<string> {
+  const d = await tempState();
+  dirs.push(d);
+  return d;
+}
+
+const opts = (stateDir: string, o: Partial<WriterOptions> = {}): WriterOptions => ({
+  stateDir, syncIntervalMs: 20, syncRecords: 50, segmentBytes: 1 << 20, maxBytes: 1 << 24, queueRecords: 10_000, log: silentLogger,
+  host: 'h', pid: DEAD_PID, startTime: 1, ...o,
+});
+const img = Buffer.from('png bytes');
+const queued = (i: number) => ({ record: record(i), imageBytes: [img] });
+
+async function readAll(stateDir: string, consumer = 'test', commit = true): Promise<{ pairs: LoggedPair[]; reader: PairLogReader }> {
+  const reader = await PairLogReader.open(stateDir, consumer);
+  const pairs: LoggedPair[] = [];
+  for await (const p of reader.records()) pairs.push(p);
+  if (commit) await reader.commit();
+  return { pairs, reader };
+}
+
+describe('PairLogWriter', () => {
+  it('group-commits, reports what is synced, and the reader returns each record with its seq', async () => {
+    const dir = await state();
+    const { log, lines } = memoryLogger();
+    const w = await PairLogWriter.open(opts(dir, { log, syncRecords: 10, syncIntervalMs: 10_000 }));
+    // A commit per 10 records without waiting for the interval (a batch takes what is queued: 12 here).
+    for (let i = 1; i <= 12; i++) expect(w.append(queued(i))).toBe(true);
+    await until(() => w.stats().syncedRecords === 12);
+    for (let i = 13; i <= 25; i++) expect(w.append(queued(i))).toBe(true);
+    await until(() => w.stats().syncedRecords === 25);
+    expect(w.stats().lastSyncedSeq).toBe(w.stats().syncedRecords);
+    const synced = lines.filter((l) => l.event === 'pairlog.synced');
+    expect(synced.map((l) => l.count)).toEqual([12, 13]);
+    expect(synced.at(-1)).toMatchObject({ writer: 'h-4195303-1', lastSeq: w.stats().lastSyncedSeq });
+    await w.close();
+    expect(w.stats()).toMatchObject({ written: 25, syncedRecords: 25, lastSyncedSeq: 25, dropped: { queueFull: 0, writeError: 0 } });
+    const { pairs, reader } = await readAll(dir);
+    expect(pairs.map((p) => p.seq)).toEqual(Array.from({ length: 25 }, (_, i) => i + 1));
+    expect(pairs[4]!.record.prompt).toBe('prompt 5 ✓');
+    expect(pairs[0]!.writer).toBe('h-4195303-1');
+    // One image, stored once under its sha.
+    expect(await reader.image(SHA('a'))).toEqual(img);
+    expect(w.stats().images).toMatchObject({ written: 1, reused: 24 });
+  });
+
+  it('never blocks: a full queue drops and counts', async () => {
+    const dir = await state();
+    const w = await PairLogWriter.open(opts(dir, { queueRecords: 5 }));
+    const accepted = Array.from({ length: 20 }, (_, i) => w.append(queued(i + 1))).filter(Boolean).length;
+    expect(accepted).toBe(5);
+    expect(w.stats().dropped.queueFull).toBe(15);
+    await w.close();
+    expect(w.stats().written).toBe(5);
+  });
+
+  it('drops a record whose image bytes are gone and not stored', async () => {
+    const dir = await state();
+    const w = await PairLogWriter.open(opts(dir));
+    w.append({ record: record(1), imageBytes: [undefined] });
+    w.append(queued(2));
+    w.append({ record: record(3), imageBytes: [undefined] }); // stored by record 2 by now
+    await w.close();
+    expect(w.stats().dropped.missingImage).toBe(1);
+    expect((await readAll(dir)).pairs.map((p) => p.seq)).toEqual([1, 2]);
+  });
+});
+
+describe('recovery', () => {
+  it('cuts a torn tail of this host\'s dead writer back to the last good frame, and logs the cut', async () => {
+    const dir = await state();
+    const torn = frame(encodeRecord(4, record(4))).subarray(0, 30);
+    const seg = await rawSegment(dir, { host: 'h', pid: DEAD_PID, startTime: 5 }, 3, torn);
+    const other = await rawSegment(dir, { host: 'otherhost', pid: DEAD_PID, startTime: 5 }, 2, torn);
+    const { log, lines } = memoryLogger();
+    const w = await PairLogWriter.open(opts(dir, { log, pid: process.pid, startTime: 9 }));
+    const cut = lines.find((l) => l.event === 'pairlog.tail_cut');
+    expect(cut).toMatchObject({ file: seg.file, offset: seg.goodEnd, bytesCut: 30, records: 3 });
+    expect(w.stats().recovery).toMatchObject({ segments: 1, tailsCut: 1, bytesCut: 30 });
+    // Cut, then closed with the end marker (13 bytes).
+    expect((await stat(seg.path)).size).toBe(seg.goodEnd + 13);
+    // Another host's segment is that host's to recover: untouched.
+    expect((await stat(other.path)).size).toBe(other.bytes.length);
+    await w.close();
+    const { pairs, reader } = await readAll(dir);
+    expect(pairs.filter((p) => p.segment === seg.file).map((p) => p.seq)).toEqual([1, 2, 3]);
+    expect(pairs.filter((p) => p.segment === other.file).map((p) => p.seq)).toEqual([1, 2]);
+    expect(reader.stats.tornTails).toBe(1); // the other host's, not consumed
+  });
+
+  it('leaves a live process\'s segment alone', async () => {
+    const dir = await state();
+    const torn = new Uint8Array([0x4d, 0x52, 0x50]);
+    const live = await rawSegment(dir, { host: 'h', pid: process.ppid, startTime: 5 }, 2, torn);
+    const w = await PairLogWriter.open(opts(dir, { pid: process.pid, startTime: 9 }));
+    await w.close();
+    expect((await stat(live.path)).size).toBe(live.bytes.length);
+  });
+
+  it('keeps the frames after a corrupt middle frame: readers skip its bytes, recovery logs it', async () => {
+    const dir = await state();
+    const seg = await rawSegment(dir, { host: 'h', pid: DEAD_PID, startTime: 5 }, 5);
+    const bytes = await readFile(seg.path);
+    const second = 8 + frame(encodeRecord(1, record(1))).length;
+    bytes[second + 40]! ^= 0xff;
+    await writeFile(seg.path, bytes);
+    const { log, lines } = memoryLogger();
+    await (await PairLogWriter.open(opts(dir, { log, pid: process.pid, startTime: 9 }))).close();
+    expect(lines.find((l) => l.event === 'pairlog.corrupt_frames')).toMatchObject({ file: seg.file, offset: second });
+    expect(lines.find((l) => l.event === 'pairlog.tail_cut')).toBeUndefined();
+    const { pairs, reader } = await readAll(dir);
+    expect(pairs.map((p) => p.seq)).toEqual([1, 3, 4, 5]);
+    expect(reader.stats.corruptBytes).toBe(frame(encodeRecord(2, record(2))).length);
+  });
+});
+
+describe('PairLogReader', () => {
+  it('returns each record once across restarts, commits and several writers', async () => {
+    const dir = await state();
+    const w1 = await PairLogWriter.open(opts(dir, { pid: 1001, startTime: 1 }));
+    const w2 = await PairLogWriter.open(opts(dir, { pid: 1002, startTime: 2, segmentBytes: 4096 }));
+    const seen = new Map<string, number>();
+    const take = (ps: LoggedPair[]) => ps.forEach((p) => seen.set(`${p.writer}#${p.seq}`, (seen.get(`${p.writer}#${p.seq}`) ?? 0) + 1));
+    let n = 0;
+    for (let round = 0; round < 4; round++) {
+      for (let i = 0; i < 30; i++) {
+        w1.append(queued(++n));
+        w2.append(queued(++n));
+      }
+      await until(() => w1.stats().syncedRecords === 30 * (round + 1) && w2.stats().syncedRecords === 30 * (round + 1));
+      // A reader that stops halfway and does not commit: its records come again.
+      const partial = await PairLogReader.open(dir, 'trainer');
+      for await (const _ of partial.records()) break;
+      // The committing reader.
+      take((await readAll(dir, 'trainer')).pairs);
+    }
+    await w1.close();
+    await w2.close();
+    take((await readAll(dir, 'trainer')).pairs);
+    expect(seen.size).toBe(240);
+    expect([...seen.values()].every((c) => c === 1)).toBe(true);
+    expect((await listSegments(dir)).filter((s) => s.pid === 1002).length).toBeGreaterThan(1); // w2 rotated
+    // Another consumer has its own cursor.
+    expect((await readAll(dir, 'other')).pairs).toHaveLength(240);
+  });
+
+  it('does not consume a torn tail of a segment being written; reads the frame once it is complete', async () => {
+    const dir = await state();
+    const whole = frame(encodeRecord(3, record(3)));
+    const seg = await rawSegment(dir, { host: 'x', pid: DEAD_PID, startTime: 1 }, 2, whole.subarray(0, 20));
+    expect((await readAll(dir)).pairs.map((p) => p.seq)).toEqual([1, 2]);
+    expect((await readAll(dir)).pairs).toEqual([]);
+    await appendFile(seg.path, whole.subarray(20));
+    expect((await readAll(dir)).pairs.map((p) => p.seq)).toEqual([3]);
+  });
+
+  it('refuses a bad consumer name and a broken cursor file', async () => {
+    const dir = await state();
+    await expect(PairLogReader.open(dir, '../x')).rejects.toMatchObject({ kind: 'bad-consumer' });
+    await (await PairLogReader.open(dir, 'c')).commit();
+    await writeFile(join(dir, 'pairlog', 'cursors', 'c.json'), '{"format": 2}');
+    await expect(PairLogReader.open(dir, 'c')).rejects.toMatchObject({ kind: 'bad-cursor' });
+  });
+});
+
+describe('size cap', () => {
+  it('deletes the oldest closed segments first, never an open one, and the reader moves on', async () => {
+    const dir = await state();
+    // An open segment of another live writer, older than everything: must stay.
+    const live = await rawSegment(dir, { host: 'h', pid: process.ppid, startTime: 0 }, 20);
+    const { log, lines } = memoryLogger('info');
+    const w = await PairLogWriter.open(opts(dir, { log, pid: process.pid, startTime: 9, segmentBytes: 4096, maxBytes: 16384 }));
+    for (let i = 1; i <= 300; i++) w.append(queued(i));
+    await w.close();
+    const segs = await listSegments(dir);
+    const sizes = await Promise.all(segs.map((s) => stat(join(segmentsDir(dir), s.file)).then((x) => x.size)));
+    expect(segs[0]!.file).toBe(live.file);
+    expect(w.stats().segmentsDeleted).toBeGreaterThan(0);
+    // Over the cap by at most the open segment and the one being written.
+    expect(sizes.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(16384 + live.bytes.length + 4096 + 2048);
+    const deleted = lines.filter((l) => l.event === 'pairlog.segment_deleted').map((l) => l.file as string);
+    expect(deleted[0]).toMatch(/-000001\.seg$/);
+    const { pairs } = await readAll(dir);
+    const mine = pairs.filter((p) => p.writer.endsWith('-9')).map((p) => p.seq);
+    // What is left is the newest records, in order, ending with the last.
+    expect(mine.at(-1)).toBe(300);
+    expect(mine).toEqual(Array.from({ length: mine.length }, (_, i) => 301 - mine.length + i));
+  });
+});
+
+describe('a full disk (fault hook)', () => {
+  it('counts ENOSPC, cuts the partial write back, and writes again once there is room', async () => {
+    const dir = await state();
+    let full = false;
+    const io: WriterIo = {
+      ...nodeIo,
+      async write(fh, buf, pos) {
+        if (!full || buf.length <= 13) return nodeIo.write(fh, buf, pos);
+        // Half the bytes land, then the disk is full: a torn frame on disk.
+        await nodeIo.write(fh, buf.subarray(0, buf.length >> 1), pos);
+        throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+      },
+    };
+    const { log, lines } = memoryLogger('info');
+    const w = await PairLogWriter.open(opts(dir, { io, log }));
+    for (let i = 1; i <= 5; i++) w.append(queued(i));
+    await until(() => w.stats().syncedRecords === 5);
+    full = true;
+    for (let i = 6; i <= 10; i++) w.append(queued(i));
+    await until(() => w.stats().dropped.writeError === 5);
+    expect(w.stats().lastError).toMatchObject({ reason: 'writeError', code: 'ENOSPC' });
+    expect(lines.filter((l) => l.event === 'pairlog.dropped' && l.code === 'ENOSPC')).toHaveLength(1);
+    full = false;
+    for (let i = 11; i <= 15; i++) w.append(queued(i));
+    await w.close();
+    const { pairs, reader } = await readAll(dir);
+    // 6..10 were dropped (seq numbers 6..10 are the gap); nothing torn or corrupt remains.
+    expect(pairs.map((p) => p.seq)).toEqual([1, 2, 3, 4, 5, 11, 12, 13, 14, 15]);
+    expect(reader.stats).toMatchObject({ corruptBytes: 0, tornTails: 0, badRecords: 0 });
+  });
+
+  it('a failing image write drops that record only', async () => {
+    const dir = await state();
+    const io: WriterIo = { ...nodeIo, writeImage: async () => { throw Object.assign(new Error('ENOSPC'), { code: 'ENOSPC' }); } };
+    const w = await PairLogWriter.open(opts(dir, { io }));
+    w.append(queued(1));
+    await w.close();
+    expect(w.stats().dropped.writeError).toBe(1);
+    await expect(readdir(join(dir, 'pairlog', 'images'))).rejects.toMatchObject({ code: 'ENOENT' });
+    await expect(stat(imagePath(dir, SHA('a')))).rejects.toBeTruthy();
+    void truncate;
+  });
+});
