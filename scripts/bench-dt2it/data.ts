@@ -43,16 +43,22 @@ export interface DataContext {
   threads: number;
 }
 
-/** Samples as round pairs in their own a/b order; labeled by `labeler` or, when null, unlabeled. */
+/**
+ * Samples as round pairs in their own a/b order, labeled by `labeler` (ties
+ * dropped) or, when null, unlabeled. Featurized in truth order whatever the
+ * labels, so the feature cache (keyed by content, chosen side first) is
+ * shared by every labeling of the same samples.
+ */
 async function shapesRoundPairs(ctx: DataContext, samples: PairSample[], origin: PairOrigin, labeler: Labeler | null): Promise<RoundPair[]> {
-  const bySample = new Map(samples.map((s) => [s.id, s]));
-  const pairs = await labeledShapesPairs(samples, labeler ?? oracle);
+  const pairs = await labeledShapesPairs(samples, oracle);
   const { runtime, features } = await featurizeWith(ctx.model, [pairs], ctx.threads, ctx.cache);
   await runtime.release();
-  const withRef = pairs.map((p) => ({ ...p, reference: bySample.get(p.id)!.reference }));
-  return fromLabeled(withRef, features[0]!, origin, {
-    labeled: labeler !== null,
-    aIsChosen: (i) => pairs[i]!.chosen === bySample.get(pairs[i]!.id)!.responses[0],
+  const withRef = pairs.map((p, i) => ({ ...p, reference: samples[i]!.reference }));
+  const unlabeled = fromLabeled(withRef, features[0]!, origin, { labeled: false, aIsChosen: (i) => samples[i]!.truth === 'a' });
+  if (!labeler) return unlabeled;
+  return unlabeled.flatMap((p, i) => {
+    const l = labeler(samples[i]!, i);
+    return l === 'tie' ? [] : [{ ...p, label: l }];
   });
 }
 
@@ -96,5 +102,5 @@ async function t2iTriplePairs(ctx: DataContext, seed: number, n: number, samples
 
 export async function evalData(ctx: DataContext, n: number): Promise<RoundPair[]> {
   const samples = sampleSplit(99, n);
-  return shapesRoundPairs(ctx, samples, 'base', (s) => s.truth).then((ps) => ps.map(({ label: _, ...p }) => p));
+  return shapesRoundPairs(ctx, samples, 'base', null);
 }

@@ -1,11 +1,12 @@
 /**
- * The judge the benchmark labels with. Until the simulated ShapesWorld judge
- * (trainer/judges) is merged, a stand-in with the same knobs that reads the
- * truth from the generator's samples.
+ * The judge the benchmark labels with: the simulated ShapesWorld judge,
+ * served over the OpenAI HTTP protocol in this process and called through
+ * the real client (trainer/judges), with its judgment cache in memory so a
+ * pair asked about again in the same order is not judged twice.
  */
 import type { PairLabeler } from '../../trainer/judges/types.js';
-import type { PairSample } from '../../trainer/shapes/pair-sample.js';
-import { TruthLabeler } from '../../test/trainer/dt2it/truth-labeler.js';
+import { simulatedLabeler } from '../../trainer/judges/simulated-labeler.js';
+import { DEFAULT_POLICY } from '../../trainer/judges/simulated/policy.js';
 
 export interface JudgeSettings {
   accuracy: number;
@@ -13,9 +14,9 @@ export interface JudgeSettings {
   verbosityBias: number;
 }
 
-export const DEFAULT_JUDGE: JudgeSettings = { accuracy: 0.85, positionBias: 0.1, verbosityBias: 0.15 };
+export const DEFAULT_JUDGE: JudgeSettings = { ...DEFAULT_POLICY };
 
-export async function benchJudge(samples: Map<string, PairSample>, s: JudgeSettings, seed: number): Promise<{ labeler: PairLabeler; close: () => Promise<void>; kind: string }> {
-  const better = new Map([...samples].map(([id, x]) => [id, x.responses[x.truth === 'a' ? 0 : 1]]));
-  return { labeler: new TruthLabeler(better, { ...s, seed }), close: async () => {}, kind: 'stand-in (truth labeler)' };
+export async function benchJudge(s: JudgeSettings, seed: number): Promise<{ labeler: PairLabeler; close: () => Promise<void>; kind: string }> {
+  const sim = await simulatedLabeler({ judge: { ...s, seed }, seed });
+  return { labeler: sim.labeler, close: () => sim.close(), kind: `simulated ShapesWorld judge over HTTP (${sim.judge.options.model})` };
 }

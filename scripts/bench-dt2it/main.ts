@@ -63,7 +63,7 @@ async function main(): Promise<void> {
     const s0 = performance.now();
     const data = await seedData(ctx, seed, sizes, NOISE);
     const s1 = performance.now();
-    const j = await benchJudge(data.samples, judge, seed);
+    const j = await benchJudge(judge, seed);
     judgeKind = j.kind;
     try {
       results.push(await runSeed(data, evalPairs, j.labeler, { seed, rounds, fit: {}, scorerAblation: !values['no-ablation'] }));

@@ -49,6 +49,10 @@ export interface LabelerStats {
   tokens: number;
   /** Pairs given up on (retries or budget exhausted). */
   failed: number;
+  /** 4xx answers other than 429 (bad key, bad request): not retried. */
+  clientErrors?: number;
+  /** Calls not made because the round's budget (calls or tokens) was spent. */
+  budgetExhausted?: number;
 }
 
 export interface PairLabeler {

@@ -18,14 +18,20 @@ const SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 // thread pool instead of several (Node's default chunk is 16 KiB).
 export const PNG_DEFLATE_OPTIONS = { level: 6, strategy: constants.Z_RLE, chunkSize: 128 * 1024 };
 
-export function encodePngSync(raster: Raster): Buffer {
-  return assemblePng(raster, deflateSync(filterRows(raster), PNG_DEFLATE_OPTIONS));
+/**
+ * tEXt chunks to write (keyword -> Latin-1 text). Decoders ignore them: they
+ * are ancillary, so the pixels (and every tensor made from them) do not change.
+ */
+export type PngText = Readonly<Record<string, string>>;
+
+export function encodePngSync(raster: Raster, text?: PngText): Buffer {
+  return assemblePng(raster, deflateSync(filterRows(raster), PNG_DEFLATE_OPTIONS), text);
 }
 
-export function encodePng(raster: Raster): Promise<Buffer> {
+export function encodePng(raster: Raster, text?: PngText): Promise<Buffer> {
   const filtered = filterRows(raster);
   return new Promise((resolve, reject) => {
-    deflate(filtered, PNG_DEFLATE_OPTIONS, (err, idat) => (err ? reject(err) : resolve(assemblePng(raster, idat))));
+    deflate(filtered, PNG_DEFLATE_OPTIONS, (err, idat) => (err ? reject(err) : resolve(assemblePng(raster, idat, text))));
   });
 }
 
@@ -67,14 +73,51 @@ export function filterRows({ width, height, data }: Raster): Uint8Array {
 }
 
 /** The PNG file around `idat`, the zlib stream of filterRows(raster). */
-export function assemblePng(raster: Raster, idat: Uint8Array): Buffer {
+export function assemblePng(raster: Raster, idat: Uint8Array, text?: PngText): Buffer {
   const ihdr = Buffer.alloc(13);
   ihdr.writeUInt32BE(raster.width, 0);
   ihdr.writeUInt32BE(raster.height, 4);
   ihdr[8] = 8; // bit depth
   ihdr[9] = 2; // colour type: RGB
   // compression, filter method and interlace stay 0
-  return Buffer.concat([SIGNATURE, chunk('IHDR', ihdr), chunk('IDAT', idat), chunk('IEND', Buffer.alloc(0))]);
+  const texts = Object.entries(text ?? {}).map(([k, v]) => chunk('tEXt', textBody(k, v)));
+  return Buffer.concat([SIGNATURE, chunk('IHDR', ihdr), ...texts, chunk('IDAT', idat), chunk('IEND', Buffer.alloc(0))]);
+}
+
+/** A tEXt body: keyword (1-79 printable Latin-1), NUL, text (Latin-1, no NUL). */
+function textBody(keyword: string, text: string): Buffer {
+  if (!/^[\x20-\x7e\xa1-\xff]{1,79}$/.test(keyword) || keyword !== keyword.trim()) throw new RangeError(`PNG tEXt keyword must be 1-79 printable Latin-1 characters, got '${keyword}'`);
+  if (/[^\x01-\xff]/.test(text)) throw new RangeError(`PNG tEXt '${keyword}' must be Latin-1 without NUL`);
+  return Buffer.concat([Buffer.from(keyword, 'latin1'), Buffer.from([0]), Buffer.from(text, 'latin1')]);
+}
+
+/**
+ * The tEXt chunks of a PNG, keyword -> text (the first of each keyword).
+ * Reads chunk headers only, stops at IDAT's end or IEND, checks nothing but
+ * bounds: a truncated or foreign file gives what was found before the damage.
+ */
+export function readPngText(png: Uint8Array): Map<string, string> {
+  const out = new Map<string, string>();
+  const buf = Buffer.from(png.buffer, png.byteOffset, png.byteLength);
+  if (buf.length < 8 || !buf.subarray(0, 8).equals(SIGNATURE)) return out;
+  let at = 8;
+  while (at + 12 <= buf.length) {
+    const len = buf.readUInt32BE(at);
+    const type = buf.toString('latin1', at + 4, at + 8);
+    const end = at + 12 + len;
+    if (end > buf.length) break;
+    if (type === 'tEXt') {
+      const body = buf.subarray(at + 8, at + 8 + len);
+      const nul = body.indexOf(0);
+      if (nul > 0) {
+        const key = body.toString('latin1', 0, nul);
+        if (!out.has(key)) out.set(key, body.toString('latin1', nul + 1));
+      }
+    }
+    if (type === 'IEND') break;
+    at = end;
+  }
+  return out;
 }
 
 function chunk(type: string, body: Uint8Array): Buffer {

@@ -9,6 +9,7 @@
  */
 import { edgeDistance, extentOf, radiusOf } from './geometry.js';
 import { encodePng } from './png.js';
+import { sceneText } from './scene-text.js';
 import { BACKGROUND_NOISE, BACKGROUND_RGB, COLOR_RGB, type Background, type RGB, type Scene, type Shape } from './world.js';
 
 export interface RasterOptions {
@@ -47,8 +48,9 @@ export function rasterize(scene: Scene, opts: RasterOptions = {}): Raster {
   return { width, height, data };
 }
 
+/** The scene's PNG, carrying the scene itself in a tEXt chunk (scene-text.ts). */
 export async function renderPng(scene: Scene, opts: RasterOptions = {}): Promise<Buffer> {
-  return encodePng(rasterize(scene, opts));
+  return encodePng(rasterize(scene, opts), sceneText(scene));
 }
 
 function checkDimension(name: string, v: number, lo: number, hi: number): void {

@@ -1,5 +1,5 @@
 /**
- * Rendering a split's images to PNG, on the calling thread or, with
+ * Rendering a split's images to PNG (each carrying its scene, scene-text.ts), on the calling thread or, with
  * `workers`, rasterizing on it while worker threads deflate earlier images
  * (deflate-pool.ts).
  *
@@ -12,6 +12,7 @@ import { DeflatePool, defaultDeflateWorkers } from './deflate-pool.js';
 import type { PairSample } from './pair-sample.js';
 import { assemblePng, encodePngSync, filterRows, PNG_DEFLATE_OPTIONS } from './png.js';
 import { rasterize, type RasterOptions } from './raster.js';
+import { sceneText } from './scene-text.js';
 
 export interface RenderPairsOptions extends RasterOptions {
   /** Deflate worker threads; 0 encodes on the calling thread. Default: defaultDeflateWorkers(). */
@@ -36,7 +37,7 @@ export async function* streamPairImages(
   const workers = opts.workers ?? defaultDeflateWorkers();
   if (workers === 0) {
     for (const s of samples) {
-      for (let i = 0; i < s.images.length; i++) yield [imageKey(s.id, i), encodePngSync(rasterize(s.images[i]!, opts))];
+      for (let i = 0; i < s.images.length; i++) yield [imageKey(s.id, i), encodePngSync(rasterize(s.images[i]!, opts), sceneText(s.images[i]!))];
     }
     return;
   }
@@ -48,7 +49,8 @@ export async function* streamPairImages(
       for (let i = 0; i < s.images.length; i++) {
         const raster = rasterize(s.images[i]!, opts);
         const key = imageKey(s.id, i);
-        const job = pool.deflate(filterRows(raster)).then((idat): [string, Buffer] => [key, assemblePng(raster, idat)]);
+        const text = sceneText(s.images[i]!);
+        const job = pool.deflate(filterRows(raster)).then((idat): [string, Buffer] => [key, assemblePng(raster, idat, text)]);
         // A rejection is observed when the job reaches the head of the queue.
         job.catch(() => undefined);
         queue.push(job);
