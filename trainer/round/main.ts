@@ -4,9 +4,13 @@
  * trainer code itself). One round at a time per model (src/rounds/lock.ts).
  */
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { newRoundId, RoundFolder, type RoundState } from '../../src/rounds/folder.js';
 import { acquireLock } from '../../src/rounds/lock.js';
 import type { Logger } from '../../src/serve/log.js';
+import { judgeConfigFromEnv, openAIJudgeOptions } from '../judges/config.js';
+import { JudgeLabeler } from '../judges/labeler.js';
+import { OpenAIJudge } from '../judges/openai-judge.js';
 import type { PairLabeler } from '../judges/types.js';
 import { parseRoundConfig, type RoundConfig } from './config.js';
 import { emptySteps, runRound, type EventListener } from './runner.js';
@@ -49,4 +53,10 @@ export async function resumeRound(stateDir: string, id: string, run: RoundRun): 
   } finally {
     await release();
   }
+}
+
+/** The judge a round's settings name: an OpenAI-compatible endpoint (key from the environment), judgments cached in the state directory. */
+export async function judgeLabeler(cfg: RoundConfig): Promise<PairLabeler> {
+  const jc = await judgeConfigFromEnv(process.env, cfg.judge as Parameters<typeof judgeConfigFromEnv>[1]);
+  return new JudgeLabeler({ provider: new OpenAIJudge(openAIJudgeOptions(jc)), cacheDir: join(cfg.stateDir, 'cache', 'judgments'), seed: cfg.seed });
 }
