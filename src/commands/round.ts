@@ -1,0 +1,104 @@
+/**
+ * mrm round: the improvement loop from the command line.
+ *
+ *   run     run a round in this process (what the admin service's TriggerRound starts as a child)
+ *   resume  finish a killed round in this process
+ *   show    a round's state (--json) or the path of its report (--html)
+ *   list    the rounds of the state directory
+ *
+ * start / watch go through a server's admin API (see `mrm round start --help`).
+ */
+import { readFile } from 'node:fs/promises';
+import { listRounds, RoundFolder } from '../rounds/folder.js';
+import { createLogger } from '../serve/log.js';
+import { parse, str, UsageError } from './args.js';
+import { progressView } from './round-progress.js';
+
+const HELP = `usage: mrm round run    [--config FILE] [--state-dir DIR] [--model NAME] [--judge-url URL] [--id ID]
+       mrm round resume ID [--state-dir DIR]
+       mrm round show   ID [--state-dir DIR] [--json | --html]
+       mrm round list      [--state-dir DIR] [--json]
+
+  run      one improvement round in this process: collect the logged pairs, label them
+           with the judge, DT2IT curation, fit, gate, register, activate if it passed.
+           --config is a JSON object of round settings (trainer/round/config.ts: base,
+           gate, t2i, judge, heldOutShare, gateMarginPts, ...); flags override it.
+           The judge's API key comes from MRM_JUDGE_API_KEY or MRM_JUDGE_API_KEY_FILE.
+  resume   run a killed round's unfinished steps with the settings it started with;
+           judge calls already made come from the judgment cache.
+  show     --html prints the path of the round's report.html
+
+The state directory is --state-dir, else $MRM_STATE_DIR, else 'var'. Exit codes:
+0 the round finished (activated, rejected or skipped: see its outcome), 1 it failed,
+2 usage, 3 another round of the model is running.`;
+
+const stateDirOf = (v: Record<string, unknown>) => str(v, 'state-dir') ?? process.env.MRM_STATE_DIR ?? 'var';
+
+export async function run(argv: string[]): Promise<void> {
+  const [sub, ...rest] = argv;
+  switch (sub) {
+    case 'run': return runLocal(rest);
+    case 'resume': return resume(rest);
+    case 'show': return show(rest);
+    case 'list': return list(rest);
+    default: throw new UsageError(sub ? `unknown subcommand '${sub}'\n\n${HELP}` : HELP);
+  }
+}
+
+async function runLocal(argv: string[]): Promise<void> {
+  const { values } = parse(argv, { config: { type: 'string' }, 'state-dir': { type: 'string' }, model: { type: 'string' }, 'judge-url': { type: 'string' }, id: { type: 'string' } }, HELP);
+  const { parseRoundConfig } = await import('../../trainer/round/config.js');
+  const { judgeLabeler, startRound } = await import('../../trainer/round/main.js');
+  const file = str(values, 'config');
+  const fromFile = file ? JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown> : {};
+  const judge = { ...(fromFile.judge as Record<string, unknown> | undefined), ...(values['judge-url'] ? { baseURL: values['judge-url'] } : {}) };
+  const cfg = parseRoundConfig({ ...fromFile, stateDir: values['state-dir'] ?? fromFile.stateDir ?? stateDirOf(values), model: values.model ?? fromFile.model ?? 'shapes-mrm', judge }, file ?? 'flags');
+  await runWith((log, view) => startRound(cfg, { log, labeler: judgeLabeler, listen: (e) => view.event(e) }, str(values, 'id')));
+}
+
+async function resume(argv: string[]): Promise<void> {
+  const { values, positionals } = parse(argv, { 'state-dir': { type: 'string' } }, HELP);
+  const id = positionals[0];
+  if (!id) throw new UsageError(`resume needs a round id (mrm round list)\n\n${HELP}`);
+  const { judgeLabeler, resumeRound } = await import('../../trainer/round/main.js');
+  await runWith((log, view) => resumeRound(stateDirOf(values), id, { log, labeler: judgeLabeler, listen: (e) => view.event(e) }));
+}
+
+async function runWith(go: (log: ReturnType<typeof createLogger>, view: ReturnType<typeof progressView>) => Promise<{ outcome: unknown }>): Promise<void> {
+  const { RoundBusyError } = await import('../rounds/lock.js');
+  const view = progressView();
+  const log = createLogger({ level: 'warn' });
+  try {
+    const state = await go(log, view);
+    view.stop();
+    console.log(JSON.stringify(state.outcome));
+  } catch (err) {
+    view.stop();
+    if (err instanceof RoundBusyError) {
+      console.error(`mrm round: ${err.message}`);
+      process.exit(3);
+    }
+    throw err;
+  }
+}
+
+async function show(argv: string[]): Promise<void> {
+  const { values, positionals } = parse(argv, { 'state-dir': { type: 'string' }, json: { type: 'boolean' }, html: { type: 'boolean' } }, HELP);
+  const id = positionals[0];
+  if (!id) throw new UsageError(`show needs a round id (mrm round list)\n\n${HELP}`);
+  const folder = new RoundFolder(stateDirOf(values), id);
+  const state = await folder.load().catch((cause) => { throw new UsageError(`no round ${id} in ${folder.dir} (${(cause as Error).message})`); });
+  if (values.html) return void console.log(folder.path('report.html'));
+  if (values.json) return void console.log(JSON.stringify(state, null, 2));
+  console.log(`round ${state.id} of ${state.model}: ${state.status}, started ${state.createdAt}`);
+  for (const s of state.steps) console.log(`  ${s.name.padEnd(10)} ${s.status.padEnd(8)} ${s.seconds ?? '-'} s  ${Object.entries(s.counts).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  if (state.outcome) console.log(`outcome: ${state.outcome.decision}${state.outcome.version !== null ? ` (version ${state.outcome.version})` : ''}\n  ${state.outcome.reasons.join('\n  ')}`);
+  if (state.error) console.log(`error: ${state.error}`);
+}
+
+async function list(argv: string[]): Promise<void> {
+  const { values } = parse(argv, { 'state-dir': { type: 'string' }, json: { type: 'boolean' } }, HELP);
+  const rounds = await listRounds(stateDirOf(values));
+  if (values.json) return void console.log(JSON.stringify(rounds.map(({ config: _c, ...r }) => r), null, 2));
+  for (const r of rounds) console.log(`${r.id}  ${r.model}  ${r.status.padEnd(8)}  ${r.outcome?.decision ?? '-'}${r.outcome?.version ? ` v${r.outcome.version}` : ''}`);
+}

@@ -1,0 +1,54 @@
+/**
+ * One curation round end to end, in memory: the order a round runs the steps
+ * in, for the benchmark and for callers that do not need to resume between
+ * steps. A resumable round calls the same functions one by one and writes
+ * each result's output and counts into its folder.
+ */
+import type { HeadWeights } from '../../src/model/onnx/heads.js';
+import type { PairLabeler } from '../judges/types.js';
+import { balanceStyle } from './balance.js';
+import type { StepCounts } from './counts.js';
+import { consistencyFilter, flipByScorers, mergeCurated, rejudge } from './curate.js';
+import { fitRound, type RoundFit, type RoundFitOptions } from './fit.js';
+import type { RoundPair } from './round-pair.js';
+
+export interface CurateRoundOptions extends RoundFitOptions {
+  scorers: readonly HeadWeights[];
+  labeler: PairLabeler;
+  /** Re-balance style and length on the merged set (default true). */
+  balance?: boolean;
+}
+
+export interface CurateRoundResult {
+  pairs: RoundPair[];
+  step1Fit: RoundFit;
+  candidate: RoundFit;
+  counts: { flip: StepCounts; consistency: StepCounts; rejudge: StepCounts; merge: StepCounts; balance?: StepCounts };
+  /** The report's funnel. */
+  funnel: { in: number; flipped: number; kept: number; rejudged: number; dropped: number; out: number };
+}
+
+export async function curateRound(pairs: readonly RoundPair[], o: CurateRoundOptions): Promise<CurateRoundResult> {
+  const flip = flipByScorers(pairs, o.scorers);
+  const step1Fit = fitRound(flip.output.pairs, o);
+  const cons = consistencyFilter(flip.output.pairs, step1Fit.weights);
+  const re = await rejudge(o.labeler, cons.output.disputed);
+  const merged = mergeCurated(cons.output.kept, re.output);
+  const bal = o.balance === false ? null : balanceStyle(merged.output);
+  const final = bal ? bal.output.pairs : merged.output;
+  const candidate = fitRound(final, o);
+  return {
+    pairs: final,
+    step1Fit,
+    candidate,
+    counts: { flip: flip.counts, consistency: cons.counts, rejudge: re.counts, merge: merged.counts, ...(bal ? { balance: bal.counts } : {}) },
+    funnel: {
+      in: pairs.length,
+      flipped: flip.counts.flipped!,
+      kept: cons.counts.kept!,
+      rejudged: re.counts.in,
+      dropped: re.counts.in - re.counts.out + (bal ? bal.counts.in - bal.counts.out : 0),
+      out: final.length,
+    },
+  };
+}

@@ -1,0 +1,102 @@
+/**
+ * A round's settings, validated once where they enter (the admin service's
+ * TriggerRound or `mrm round run --config`), and stored in the round's
+ * folder so that a resumed round runs with the settings it started with.
+ */
+import { resolve } from 'node:path';
+import { JsonReader } from '../../src/model/validate.js';
+import { DATASET_FORMATS, type DatasetFormat } from '../shapes/formats.js';
+
+export interface DataRef {
+  dir: string;
+  format: DatasetFormat;
+}
+
+export interface RoundConfig {
+  stateDir: string;
+  /** Registry model name. */
+  model: string;
+  /** The preference set the first round starts from; later rounds start from the last finished round's curated set. */
+  base: DataRef | null;
+  /** A labeled set whose labels the operator trusts (truth known): the gate's main evidence. */
+  gate: DataRef | null;
+  /** T2I triples: a JSONL file of {id, caption, better, worse} with image paths relative to it. */
+  t2i: string | null;
+  /** Judge settings (trainer/judges/config.ts keys); the API key comes from the environment, never from here. */
+  judge: Record<string, unknown>;
+  /** Share of judge-decided logged pairs held out of training for the gate. */
+  heldOutShare: number;
+  /** Logged pairs a round takes at most (oldest first); the rest wait for the next round. */
+  maxLogged: number;
+  /** Fewer logged pairs than this: the round ends without fitting (nothing new to learn). */
+  minLogged: number;
+  /** Overall gate accuracy the candidate must gain over the active version, in points. */
+  gateMarginPts: number;
+  /** Largest loss allowed on a guarded slice, in points. */
+  gateTolerancePts: number;
+  guardedSlices: string[];
+  /** Logged pairs scored by both versions for the shadow comparison. */
+  shadowPairs: number;
+  /** Activate a candidate that passed the gate (false: register it only). */
+  activate: boolean;
+  seed: number;
+  threads: number;
+}
+
+export const ROUND_DEFAULTS: Omit<RoundConfig, 'stateDir' | 'model'> = {
+  base: null,
+  gate: null,
+  t2i: null,
+  judge: {},
+  // A fifth of the judged pairs: enough (hundreds) to see a judge-label
+  // regression, while most judged pairs still train.
+  heldOutShare: 0.2,
+  // One round over 20,000 logged pairs fits in ~2 minutes here.
+  maxLogged: 20_000,
+  minLogged: 50,
+  // Half a point: a real gain on a gate set of a few thousand pairs, not noise.
+  gateMarginPts: 0.5,
+  // One point on a guarded slice of a few hundred pairs is about one standard error.
+  gateTolerancePts: 1,
+  guardedSlices: ['grounded', 'style-adversarial', 't2i'],
+  shadowPairs: 2000,
+  activate: true,
+  seed: 1,
+  threads: 2,
+};
+
+export class RoundConfigError extends Error {
+  override readonly name = 'RoundConfigError';
+}
+
+/** From JSON (file or RPC) to a validated config; unknown keys are errors. */
+export function parseRoundConfig(value: unknown, source: string): RoundConfig {
+  const r = JsonReader.root(source, value);
+  const known = new Set(['stateDir', 'model', ...Object.keys(ROUND_DEFAULTS)]);
+  for (const k of Object.keys(r.object())) if (!known.has(k)) throw new RoundConfigError(`${source}: unknown round config key '${k}' (known: ${[...known].join(', ')})`);
+  const d = ROUND_DEFAULTS;
+  const data = (key: 'base' | 'gate'): DataRef | null => r.opt(key, (v): DataRef | null => {
+    const format = v.opt('format', (f) => f.string(), 'llamafactory');
+    if (!(DATASET_FORMATS as readonly string[]).includes(format)) throw new RoundConfigError(`${source}: ${key}.format: expected one of ${DATASET_FORMATS.join(', ')}, got '${format}'`);
+    return { dir: resolve(v.get('dir').string({ nonEmpty: true })), format: format as DatasetFormat };
+  }, d[key]);
+  const num = (key: keyof typeof d, o: { min?: number; max?: number; integer?: boolean }) => r.opt(key, (v) => v.number(o), d[key] as number);
+  return {
+    stateDir: resolve(r.get('stateDir').string({ nonEmpty: true })),
+    model: r.get('model').string({ nonEmpty: true }),
+    base: data('base'),
+    gate: data('gate'),
+    t2i: r.opt('t2i', (v): string | null => resolve(v.string({ nonEmpty: true })), d.t2i),
+    judge: r.opt('judge', (v) => v.object(), d.judge),
+    heldOutShare: num('heldOutShare', { min: 0, max: 0.9 }),
+    maxLogged: num('maxLogged', { integer: true, min: 1 }),
+    minLogged: num('minLogged', { integer: true, min: 0 }),
+    gateMarginPts: num('gateMarginPts', { min: -100, max: 100 }),
+    gateTolerancePts: num('gateTolerancePts', { min: 0, max: 100 }),
+    guardedSlices: r.opt('guardedSlices', (v) => v.array().map((s) => s.string({ nonEmpty: true })), d.guardedSlices),
+    shadowPairs: num('shadowPairs', { integer: true, min: 0 }),
+    activate: r.opt('activate', (v) => v.boolean(), d.activate),
+    seed: num('seed', { integer: true, min: 0 }),
+    threads: num('threads', { integer: true, min: 1, max: 64 }),
+  };
+}

@@ -1,0 +1,172 @@
+/**
+ * The steps of one round after collect, in DESIGN.md's order. Each reads what
+ * earlier steps wrote in the round's folder and writes its own output there;
+ * the DT2IT arithmetic lives in trainer/dt2it, the judges behind PairLabeler.
+ *
+ *   label      judge the logged pairs in both orders (cached by content)
+ *   construct  votes -> labels and strengths; hold out a share for the gate;
+ *              chosen position balanced; training set = current set + judged
+ *   t2i        add the reformulated T2I pairs; balance style and length
+ *   curate     DT2IT curation (flip, fit, consistency, re-judge, merge) and
+ *              the candidate fit
+ *   gate       candidate vs the version it improves, on trusted + held-out
+ *              judged pairs; shadow comparison on logged traffic
+ *   register   the candidate as a new head-only version (marked rejected in
+ *              its manifest when the gate said no)
+ *   activate   move the ACTIVE pointer if the gate passed; servers follow it
+ *   report     report.html
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import { buildHeadOnnx, type HeadWeights } from '../../src/model/onnx/heads.js';
+import type { RoundFolder } from '../../src/rounds/folder.js';
+import type { JudgeOrders, PairJudgment, PairLabeler, PairToJudge } from '../judges/types.js';
+import { balancePosition, balanceStyle } from '../dt2it/balance.js';
+import { constructFromJudgments } from '../dt2it/construct.js';
+import { curateRound } from '../dt2it/curate-round.js';
+import { evaluateRoundPairs } from '../dt2it/evaluate.js';
+import { fitRound } from '../dt2it/fit.js';
+import { gate, gatePairs, shadowCompare, type GateDecision, type ShadowReport } from '../dt2it/gate.js';
+import { parseHeadOnnx } from '../dt2it/head-weights.js';
+import { sideRewards } from '../dt2it/scoring.js';
+import type { RoundConfig } from './config.js';
+import { collectStep, heldOut } from './collect.js';
+import { baseHead, baseOf } from './context.js';
+import { ImageStore, loadPairs, savePairs, type StoredPair } from './pairs-file.js';
+import { activateStep, registerStep } from './register.js';
+import { reportStep } from './report-step.js';
+import type { Step } from './runner.js';
+
+export const STEP_NAMES = ['collect', 'label', 'construct', 't2i', 'curate', 'gate', 'register', 'activate', 'report'] as const;
+
+export interface GateOutput {
+  decision: GateDecision;
+  shadow: ShadowReport & { points: { active: number; candidate: number }[] };
+  slices: { slice: string; pairs: number; active: number; candidate: number }[];
+  calibration: { mean: number; std: number; n: number };
+}
+
+/**
+ * A labeler that fills in image bytes from their references just before the
+ * judge sees them: steps carry references, and only the few pairs that reach
+ * a judge cost a read.
+ */
+function withImages(labeler: PairLabeler, refs: Map<string, string[]>, store: ImageStore): PairLabeler {
+  return {
+    model: labeler.model,
+    stats: () => labeler.stats(),
+    async label(pairs: PairToJudge[], opts: { orders: JudgeOrders; onProgress?: (done: number, total: number) => void }) {
+      const loaded = await Promise.all(pairs.map(async (p) => ({ ...p, images: p.images.length > 0 ? p.images : await Promise.all((refs.get(p.id) ?? []).map((r) => store.bytes(r))) })));
+      return labeler.label(loaded, opts);
+    },
+  };
+}
+
+const refsOf = (pairs: readonly StoredPair[]) => new Map(pairs.map((p) => [p.item.id, p.imageRefs]));
+
+/** Steps keep image references; DT2IT functions return RoundPairs built from them by spread, so the references survive. */
+const stored = (pairs: readonly unknown[]) => pairs as StoredPair[];
+
+export function roundSteps(cfg: RoundConfig, labeler: PairLabeler): Step[] {
+  const store = new ImageStore(cfg.stateDir);
+  return [
+    collectStep(cfg),
+    {
+      name: 'label',
+      async run(ctx) {
+        const logged = await loadPairs(ctx.folder, 'logged');
+        const judge = withImages(labeler, refsOf(logged), store);
+        const before = labeler.stats();
+        const judgments = await judge.label(logged.map((p) => p.item), { orders: 'both', onProgress: ctx.progress });
+        await ctx.folder.writeJson('judgments.json', judgments);
+        const after = labeler.stats();
+        return { counts: { in: logged.length, judged: judgments.length, calls: after.calls - before.calls, cached: after.cached - before.cached, failed: after.failed - before.failed } };
+      },
+    },
+    {
+      name: 'construct',
+      async run(ctx) {
+        const logged = await loadPairs(ctx.folder, 'logged');
+        const judgments = await ctx.folder.readJson<PairJudgment[]>('judgments.json');
+        const built = constructFromJudgments(logged, judgments);
+        const judged = stored(built.output.pairs);
+        const train = judged.filter((p) => !heldOut(p.item.id, cfg.heldOutShare, cfg.seed));
+        const held = judged.filter((p) => heldOut(p.item.id, cfg.heldOutShare, cfg.seed));
+        const positioned = stored(balancePosition(train, cfg.seed).output);
+        const current = await loadPairs(ctx.folder, 'base');
+        await savePairs(ctx.folder, 'judged', positioned);
+        await savePairs(ctx.folder, 'heldout', held);
+        await savePairs(ctx.folder, 'constructed', [...current, ...positioned]);
+        await ctx.folder.writeJson('strength.json', built.output.pairs.map((p) => p.strength ?? 0));
+        return { counts: { ...built.counts, judgedTrain: train.length, heldOut: held.length, current: current.length, out: current.length + positioned.length } };
+      },
+    },
+    {
+      name: 't2i',
+      async run(ctx) {
+        const constructed = await loadPairs(ctx.folder, 'constructed');
+        const t2i = await loadPairs(ctx.folder, 't2i');
+        // T2I pairs already in the current set (a later round) are not added twice.
+        const have = new Set(constructed.map((p) => p.item.id));
+        const add = t2i.filter((p) => !have.has(p.item.id));
+        const bal = balanceStyle([...constructed, ...add]);
+        await savePairs(ctx.folder, 'train', stored(bal.output.pairs));
+        await ctx.folder.writeJson('style.json', { before: bal.output.before, after: bal.output.after, maxWeight: bal.output.maxWeight });
+        return { counts: { ...bal.counts, t2iAdded: add.length } };
+      },
+    },
+    {
+      name: 'curate',
+      async run(ctx) {
+        const pairs = await loadPairs(ctx.folder, 'train');
+        const judged = await loadPairs(ctx.folder, 'judged');
+        const base = await baseOf(ctx.folder);
+        // Step 1's scoring models: the version being improved, and a model fitted
+        // on this round's judge-constructed pairs alone, which has not seen the
+        // base set and so does not share its biases (trainer/dt2it/curate.ts).
+        const scorers: HeadWeights[] = [await baseHead(cfg, base)];
+        if (judged.length > 0) scorers.push(fitRound(balanceStyle(judged).output.pairs).weights);
+        const res = await curateRound(pairs, { scorers, labeler: withImages(labeler, refsOf(pairs), store) });
+        await savePairs(ctx.folder, 'curated', stored(res.pairs));
+        await writeFile(ctx.folder.path('candidate-head.onnx'), buildHeadOnnx(res.candidate.weights));
+        await ctx.folder.writeJson('candidate.json', { calibration: res.candidate.calibration, fit: res.candidate.report, funnel: res.funnel, counts: res.counts, scorers: scorers.length });
+        return { counts: { ...res.funnel, scorers: scorers.length } };
+      },
+    },
+    {
+      name: 'gate',
+      async run(ctx) {
+        const base = await baseOf(ctx.folder);
+        const active = await baseHead(cfg, base);
+        const { calibration } = await ctx.folder.readJson<{ calibration: GateOutput['calibration'] }>('candidate.json');
+        const candidate = await candidateHead(ctx.folder);
+        const pairs = gatePairs(await loadPairs(ctx.folder, 'gate'), await loadPairs(ctx.folder, 'heldout'));
+        const decision: GateDecision = pairs.length === 0
+          ? { accept: false, checks: [], reasons: ['no gate pairs: configure a trusted gate set or hold out judged pairs (heldOutShare)'] }
+          : gate(active, candidate, pairs, { margin: cfg.gateMarginPts / 100, tolerance: cfg.gateTolerancePts / 100, guardedSlices: cfg.guardedSlices });
+        const traffic = (await loadPairs(ctx.folder, 'logged')).slice(0, cfg.shadowPairs);
+        const shadow = shadowCompare({ weights: active, calibration: base.calibration }, { weights: candidate, calibration }, traffic);
+        const ra = pairs.length ? evaluateRoundPairs(active, pairs) : null;
+        const rc = pairs.length ? evaluateRoundPairs(candidate, pairs) : null;
+        const slices = (ra?.slices ?? []).map((s, i) => ({ slice: s.slice, pairs: s.pairs, active: s.accuracy, candidate: rc!.slices[i]!.accuracy }));
+        const out: GateOutput = { decision, shadow: { ...shadow, points: shadowPoints(active, candidate, base.calibration, calibration, traffic.slice(0, 300)) }, slices, calibration };
+        await ctx.folder.writeJson('gate.json', out);
+        ctx.log.info('round.gate', { accept: decision.accept, reasons: decision.reasons });
+        return { counts: { pairs: pairs.length, passed: decision.accept ? 1 : 0, failedChecks: decision.reasons.length, shadowPairs: shadow.pairs } };
+      },
+    },
+    registerStep(cfg),
+    activateStep(cfg),
+    reportStep(cfg, labeler),
+  ];
+}
+
+export async function candidateHead(folder: RoundFolder): Promise<HeadWeights> {
+  return parseHeadOnnx(new Uint8Array(await readFile(folder.path('candidate-head.onnx'))));
+}
+
+function shadowPoints(active: HeadWeights, candidate: HeadWeights, ca: { mean: number; std: number }, cc: { mean: number; std: number }, pairs: readonly StoredPair[]): { active: number; candidate: number }[] {
+  if (pairs.length === 0) return [];
+  const a = sideRewards(active, pairs).ra;
+  const c = sideRewards(candidate, pairs).ra;
+  return Array.from(a, (r, i) => ({ active: (r - ca.mean) / ca.std, candidate: (c[i]! - cc.mean) / cc.std }));
+}
