@@ -70,7 +70,8 @@ export async function run(argv: string[]): Promise<void> {
   }
 }
 
-function connect(v: Record<string, unknown>): AdminClient {
+/** An admin client from the shared flags (--admin, --token, --token-file, TLS); MRM_ADMIN_TOKEN or MRM_ADMIN_TOKEN_FILE otherwise. */
+export function connect(v: Record<string, unknown>): AdminClient {
   const read = (flag: string): Buffer | undefined => {
     const p = str(v, flag);
     if (p === undefined) return undefined;
@@ -81,6 +82,7 @@ function connect(v: Record<string, unknown>): AdminClient {
     }
   };
   let token = str(v, 'token') ?? process.env.MRM_ADMIN_TOKEN;
+  if (v['token-file'] === undefined && !token && process.env.MRM_ADMIN_TOKEN_FILE) v = { ...v, 'token-file': process.env.MRM_ADMIN_TOKEN_FILE };
   const tokenFile = read('token-file');
   if (tokenFile) token = tokenFile.toString('utf8').trim();
   const ca = read('ca');

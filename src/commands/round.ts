@@ -8,17 +8,25 @@
  *
  * start / watch go through a server's admin API (see `mrm round start --help`).
  */
+import { status as GrpcStatus } from '@grpc/grpc-js';
 import { readFile } from 'node:fs/promises';
 import { listRounds, RoundFolder } from '../rounds/folder.js';
 import { createLogger } from '../serve/log.js';
 import { parse, str, UsageError } from './args.js';
 import { progressView } from './round-progress.js';
 
-const HELP = `usage: mrm round run    [--config FILE] [--state-dir DIR] [--model NAME] [--judge-url URL] [--id ID]
+const HELP = `usage: mrm round start  [--wait] [--settings JSON] [--resume ID] [ADMIN OPTIONS]
+       mrm round watch  ID [ADMIN OPTIONS]
+       mrm round run    [--config FILE] [--state-dir DIR] [--model NAME] [--judge-url URL] [--id ID]
        mrm round resume ID [--state-dir DIR]
        mrm round show   ID [--state-dir DIR] [--json | --html]
        mrm round list      [--state-dir DIR] [--json]
 
+  start    TriggerRound on a server's admin API: the server starts the round as its
+           own process with its round settings (round.configFile) and --settings
+           (a JSON object) on top; --resume ID finishes a killed round instead.
+           --wait follows it (like watch) and exits when it ends.
+  watch    follow a round's steps through the admin API until it ends
   run      one improvement round in this process: collect the logged pairs, label them
            with the judge, DT2IT curation, fit, gate, register, activate if it passed.
            --config is a JSON object of round settings (trainer/round/config.ts: base,
@@ -27,6 +35,10 @@ const HELP = `usage: mrm round run    [--config FILE] [--state-dir DIR] [--model
   resume   run a killed round's unfinished steps with the settings it started with;
            judge calls already made come from the judgment cache.
   show     --html prints the path of the round's report.html
+
+ADMIN OPTIONS: --admin HOST:PORT (default 127.0.0.1:50052), --token TOKEN or
+--token-file FILE (else MRM_ADMIN_TOKEN / MRM_ADMIN_TOKEN_FILE), --tls, --ca FILE,
+--cert FILE --key FILE, --server-name NAME (as for mrm models).
 
 The state directory is --state-dir, else $MRM_STATE_DIR, else 'var'. Exit codes:
 0 the round finished (activated, rejected or skipped: see its outcome), 1 it failed,
@@ -37,6 +49,8 @@ const stateDirOf = (v: Record<string, unknown>) => str(v, 'state-dir') ?? proces
 export async function run(argv: string[]): Promise<void> {
   const [sub, ...rest] = argv;
   switch (sub) {
+    case 'start': return start(rest);
+    case 'watch': return watch(rest);
     case 'run': return runLocal(rest);
     case 'resume': return resume(rest);
     case 'show': return show(rest);
@@ -101,4 +115,63 @@ async function list(argv: string[]): Promise<void> {
   const rounds = await listRounds(stateDirOf(values));
   if (values.json) return void console.log(JSON.stringify(rounds.map(({ config: _c, ...r }) => r), null, 2));
   for (const r of rounds) console.log(`${r.id}  ${r.model}  ${r.status.padEnd(8)}  ${r.outcome?.decision ?? '-'}${r.outcome?.version ? ` v${r.outcome.version}` : ''}`);
+}
+
+const ADMIN_FLAGS = {
+  admin: { type: 'string' }, token: { type: 'string' }, 'token-file': { type: 'string' }, tls: { type: 'boolean' },
+  ca: { type: 'string' }, cert: { type: 'string' }, key: { type: 'string' }, 'server-name': { type: 'string' },
+} as const;
+
+async function start(argv: string[]): Promise<void> {
+  const { values } = parse(argv, { ...ADMIN_FLAGS, wait: { type: 'boolean' }, settings: { type: 'string' }, resume: { type: 'string' } }, HELP);
+  const { connect } = await import('./models.js');
+  const client = connect(values);
+  try {
+    const res = await client.call('triggerRound', { settingsJson: str(values, 'settings') ?? '', resumeId: str(values, 'resume') ?? '' }, { deadline: Date.now() + 60_000 });
+    console.error(`round ${res.roundId} started (pid ${res.pid})`);
+    if (!values.wait) return void console.log(res.roundId);
+    await follow(client, res.roundId);
+  } catch (err) {
+    throw adminFailure(err);
+  } finally {
+    client.close();
+  }
+}
+
+async function watch(argv: string[]): Promise<void> {
+  const { values, positionals } = parse(argv, { ...ADMIN_FLAGS }, HELP);
+  const id = positionals[0];
+  if (!id) throw new UsageError(`watch needs a round id (mrm round list)\n\n${HELP}`);
+  const { connect } = await import('./models.js');
+  const client = connect(values);
+  try {
+    await follow(client, id);
+  } catch (err) {
+    throw adminFailure(err);
+  } finally {
+    client.close();
+  }
+}
+
+/** Shows a round's events until it ends; a failed round exits 1. */
+async function follow(client: import('../serve/admin-proto.js').AdminClient, id: string): Promise<void> {
+  const { fromMsg } = await import('../serve/admin-rounds.js');
+  const view = progressView();
+  let failed: string | null = null;
+  let outcome: unknown = null;
+  await client.watchRound(id, (m) => {
+    const e = fromMsg(m);
+    view.event(e);
+    if (e.type === 'round.failed') failed = e.error;
+    if (e.type === 'round.done') outcome = e.outcome;
+  });
+  view.stop();
+  if (failed) throw new Error(`round ${id} failed: ${failed}`);
+  console.log(JSON.stringify(outcome));
+}
+
+function adminFailure(err: unknown): Error {
+  const e = err as { code?: number; details?: string; message?: string };
+  if (typeof e.code === 'number' && e.details !== undefined) return new Error(`admin API: ${e.details} (${GrpcStatus[e.code]})`, { cause: err });
+  return err as Error;
 }

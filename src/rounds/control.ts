@@ -9,7 +9,10 @@ import { spawn } from 'node:child_process';
 import { mkdir, open, stat, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { EVENTS_FILE, newRoundId, RoundFolder, type RoundEvent, type RoundState } from './folder.js';
-import { lockOwner, type LockOwner } from './lock.js';
+import { acquireLock, RoundBusyError, type LockOwner } from './lock.js';
+
+/** How long a reservation waits for the round's process to adopt it (it does within a second or two). */
+const RESERVE_MS = 60_000;
 
 const MRM_BIN = fileURLToPath(new URL('../../bin/mrm.js', import.meta.url));
 export const ROUND_LOG = 'round.log';
@@ -35,11 +38,17 @@ export interface TriggerOptions {
 
 /** Starts (or resumes) a round and returns its id at once; FAILED_PRECONDITION-kind 'busy' while another runs. */
 export async function triggerRound(o: TriggerOptions): Promise<{ id: string; pid: number }> {
-  const owner = await lockOwner(o.stateDir, o.model);
-  if (owner) throw new RoundControlError('busy', `round ${owner.round} of model ${o.model} is running (pid ${owner.pid} on ${owner.host}); one round at a time per model`, owner);
   const id = o.resume ?? newRoundId();
+  // Reserve the lock for the round now; its process adopts it when it starts.
+  const release = await acquireLock(o.stateDir, o.model, id, RESERVE_MS).catch((err: unknown) => {
+    if (err instanceof RoundBusyError) throw new RoundControlError('busy', err.message, err.owner, { cause: err });
+    throw err;
+  });
   const folder = new RoundFolder(o.stateDir, id);
-  if (o.resume && !(await exists(folder.path('round.json')))) throw new RoundControlError('not-found', `no round ${id} in ${o.stateDir}/rounds`);
+  if (o.resume && !(await exists(folder.path('round.json')))) {
+    await release();
+    throw new RoundControlError('not-found', `no round ${id} in ${o.stateDir}/rounds`);
+  }
   await mkdir(folder.dir, { recursive: true });
   const args = [MRM_BIN, 'round'];
   if (o.resume) {
@@ -53,7 +62,10 @@ export async function triggerRound(o: TriggerOptions): Promise<{ id: string; pid
   try {
     const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', out.fd, out.fd], env: { ...process.env, ...o.env } });
     const pid = await new Promise<number>((resolve, reject) => {
-      child.once('error', (cause) => reject(new RoundControlError('spawn-failed', `could not start the round process: ${cause.message}`, undefined, { cause })));
+      child.once('error', (cause) => {
+        void release();
+        reject(new RoundControlError('spawn-failed', `could not start the round process: ${cause.message}`, undefined, { cause }));
+      });
       child.once('spawn', () => resolve(child.pid!));
     });
     child.unref();
@@ -109,6 +121,10 @@ export async function* watchRound(stateDir: string, id: string, stopped: () => b
     if (!grew && ++quietPolls % 10 === 0) {
       // Every ~2 s without events: is anyone still running this round?
       const state = await folder.load().catch(() => null);
+      if (!state && quietPolls * pollMs > RESERVE_MS) {
+        yield { type: 'round.failed', step: null, error: `the round's process never started it (see ${folder.path(ROUND_LOG)})`, time: new Date().toISOString() };
+        return;
+      }
       if (state && state.status !== 'running') return;
       if (state && !alive(state.pid)) {
         yield { type: 'round.failed', step: state.steps.find((s) => s.status === 'running')?.name ?? null, error: `the round's process (pid ${state.pid}) is gone; resume it with TriggerRound(resume_id) or mrm round resume ${id}`, time: new Date().toISOString() };
@@ -117,6 +133,11 @@ export async function* watchRound(stateDir: string, id: string, stopped: () => b
     }
     if (!grew) await new Promise((r) => setTimeout(r, pollMs));
   }
+}
+
+/** A round folder exists: started (or being started) by TriggerRound or mrm round run. */
+export async function roundExists(stateDir: string, id: string): Promise<boolean> {
+  return /^[A-Za-z0-9._-]+$/.test(id) && exists(new RoundFolder(stateDir, id).dir);
 }
 
 function alive(pid: number): boolean {

@@ -5,6 +5,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import type { RoundEventMsg } from './admin-rounds.js';
 import { LOADER_OPTIONS } from './proto.js';
 
 export const ADMIN_PROTO = 'mrm/v1/admin.proto';
@@ -83,12 +84,17 @@ export interface AdminRequests {
   rollback: [{ reason?: string }, ActivateResponseMsg];
   logStats: [Record<string, never>, LogStatsResponseMsg];
   getServerDetails: [Record<string, never>, { detailsJson: string }];
+  triggerRound: [{ settingsJson?: string; resumeId?: string }, { roundId: string; pid: number }];
+  getRound: [{ roundId: string }, { roundJson: string; reportPath: string }];
+  listRounds: [Record<string, never>, { rounds: { roundId: string; model: string; status: string; createdAt: string; decision: string; version: number }[] }];
 }
 export type AdminMethod = keyof AdminRequests;
 
 export interface AdminClient {
   readonly grpc: grpc.Client;
   call<M extends AdminMethod>(method: M, req: AdminRequests[M][0], opts?: grpc.CallOptions): Promise<AdminRequests[M][1]>;
+  /** Every event of a round until it ends (server streaming). */
+  watchRound(roundId: string, onEvent: (e: RoundEventMsg) => void): Promise<void>;
   close(): void;
 }
 
@@ -103,6 +109,14 @@ export function createAdminClient(address: string, opts: { token?: string; crede
       if (opts.token) meta.set('authorization', `Bearer ${opts.token}`);
       const fn = client[method] as (r: unknown, m: grpc.Metadata, o: grpc.CallOptions, cb: grpc.requestCallback<AdminRequests[typeof method][1]>) => void;
       fn.call(client, req, meta, callOpts, (err, res) => (err ? reject(err) : resolve(res!)));
+    }),
+    watchRound: (roundId, onEvent) => new Promise((resolve, reject) => {
+      const meta = new grpc.Metadata();
+      if (opts.token) meta.set('authorization', `Bearer ${opts.token}`);
+      const stream = (client as unknown as { watchRound: (r: object, m: grpc.Metadata) => grpc.ClientReadableStream<RoundEventMsg> }).watchRound({ roundId }, meta);
+      stream.on('data', onEvent);
+      stream.on('error', reject);
+      stream.on('end', () => resolve());
     }),
     close: () => client.close(),
   };

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { MANIFEST_FILE } from '../model/manifest.js';
 import type { Registry, VersionInfo } from '../model/registry.js';
 import type { AdminAuth } from './admin-auth.js';
+import type { AdminRounds, RoundEventMsg } from './admin-rounds.js';
 import type { ActivateResponseMsg, GetModelResponseMsg, ListModelsResponseMsg, LogStatsResponseMsg, SwapStatusMsg, VersionSummaryMsg } from './admin-proto.js';
 import { errorFields, type Logger } from './log.js';
 import { SwapError, type Swapper } from './swapper.js';
@@ -45,6 +46,8 @@ export interface AdminDeps {
   /** The pair log's stats, or null when logging is off. */
   logStats: () => object | null;
   details: () => Record<string, unknown>;
+  /** TriggerRound, WatchRound, GetRound, ListRounds (admin-rounds.ts). */
+  rounds: AdminRounds;
 }
 
 export class AdminService {
@@ -79,6 +82,19 @@ export class AdminService {
       Rollback: h('Rollback', (r: { reason: string }) => this.rollback(r.reason || 'admin Rollback')),
       LogStats: h('LogStats', () => this.logStats()),
       GetServerDetails: h('GetServerDetails', async () => ({ detailsJson: JSON.stringify(this.d.details()) })),
+      TriggerRound: h('TriggerRound', (r: { settingsJson: string; resumeId: string }) => this.d.rounds.trigger(r)),
+      GetRound: h('GetRound', (r: { roundId: string }) => this.d.rounds.get(r.roundId)),
+      ListRounds: h('ListRounds', () => this.d.rounds.list()),
+      WatchRound: (call: grpc.ServerWritableStream<{ roundId: string }, RoundEventMsg>) => {
+        // A stream has no callback: the same checks as `handle`, then the status ends the stream.
+        this.handle('WatchRound', call as unknown as grpc.ServerUnaryCall<{ roundId: string }, object>, (err) => {
+          if (err) call.emit('error', err);
+          else call.end();
+        }, async () => {
+          await this.d.rounds.watch(call);
+          return {};
+        });
+      },
     };
   }
 

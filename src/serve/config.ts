@@ -55,6 +55,8 @@ export interface ServeConfig {
   admin: AdminConfig;
   swap: SwapConfig;
   tls: TlsConfig;
+  round: { configFile: string };
+  judge: { apiKey: string; apiKeyFile: string };
 }
 
 export interface AdminConfig {
@@ -210,6 +212,10 @@ export const DEFAULTS: ServeConfig = {
   },
   // Both empty: plaintext (TLS terminated by a mesh or load balancer).
   tls: { cert: '', key: '' },
+  // Empty: a round gets only what TriggerRound sends (and the trainer's defaults).
+  round: { configFile: '' },
+  // Handed to round processes through their environment; never logged.
+  judge: { apiKey: '', apiKeyFile: '' },
 };
 
 type Scalar = string | number | boolean;
@@ -279,6 +285,9 @@ export const RULES = {
   'swap.retryMaxMs': { doc: 'longest retry delay after failed loads (doubling)', integer: true, min: 1 },
   'tls.cert': { doc: 'PEM certificate chain file (with tls.key: TLS on both ports)' },
   'tls.key': { doc: 'PEM private key file of tls.cert' },
+  'round.configFile': { doc: 'JSON file of round settings (trainer/round/config.ts) that TriggerRound starts from' },
+  'judge.apiKey': { doc: "the judge endpoint's API key for rounds (prefer judge.apiKeyFile)", secret: true },
+  'judge.apiKeyFile': { doc: "file holding the judge endpoint's API key for rounds" },
 } satisfies Record<ConfigKey, Rule> as Record<ConfigKey, Rule>;
 
 export const CONFIG_KEYS = Object.keys(RULES) as ConfigKey[];

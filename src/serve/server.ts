@@ -20,6 +20,7 @@ import type { ServeConfig } from './config.js';
 import { ImageStage } from './images.js';
 import { AdminAuth } from './admin-auth.js';
 import { adminServiceDefinition } from './admin-proto.js';
+import { AdminRounds } from './admin-rounds.js';
 import { AdminService } from './admin-service.js';
 import { ServerDetails } from './details.js';
 import { loadVersion, openRegistry } from './loader.js';
@@ -187,6 +188,7 @@ export async function startServer(config: ServeConfig, log: Logger, opts: StartO
       activateTimeoutMs: config.admin.activateTimeoutMs,
       logStats: opts.logStats ?? (() => (pairLog ? pairLog.stats() : null)),
       details: () => details.snapshot(),
+      rounds: new AdminRounds(config, () => reg.model),
     });
   };
   // `ready` is also awaited by the caller; this only keeps a failed load from being unhandled.
