@@ -8,7 +8,11 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { loadBundle } from '../../src/model/bundle.js';
 import { Registry } from '../../src/model/registry.js';
+import type { LabeledPair } from '../data/labeled-pair.js';
+import { scorePairs, toScored } from '../eval/evaluate.js';
+import { evaluatePairs, type EvalReport } from '../eval/metrics.js';
 import { labeledShapesPairs, noisyLabeler } from '../data/shapes.js';
 import { fitBundle } from '../fit/fit-bundle.js';
 import type { AnnotatorConfig } from '../shapes/annotators.js';
@@ -80,4 +84,20 @@ export async function trafficPairs(seed: number, n: number): Promise<{ sample: P
   const samples = sampleSplit(seed, n, NO_T2I);
   const png = await renderPairImages(samples);
   return samples.map((s) => ({ sample: s, images: s.images.map((_, j) => png.get(imageKey(s.id, j))!) }));
+}
+
+/** Per-slice accuracy (against the truth) of a registry version on a fresh ShapesWorld split. */
+export async function evaluateVersion(stateDir: string, version: number, pairs: LabeledPair[]): Promise<EvalReport> {
+  const registry = new Registry(stateDir, 'shapes-mrm');
+  const { runtime } = await loadBundle(registry.versionDir(version), { resolveFile: (key) => registry.resolveFile(version, key) });
+  try {
+    return evaluatePairs(toScored(pairs, await scorePairs(runtime, pairs)));
+  } finally {
+    await runtime.release();
+  }
+}
+
+/** A ShapesWorld split with true labels, for evaluation. */
+export function truthPairs(seed: number, n: number): Promise<LabeledPair[]> {
+  return labeledShapesPairs(sampleSplit(seed, n));
 }
