@@ -8,14 +8,18 @@ import { streamPairImages } from '../../trainer/shapes/render-pairs.js';
 import { sha256Hex } from '../model/digest.js';
 import { num, oneOf, parse, str, UsageError } from './args.js';
 
-const HELP = `usage: mrm data gen --seed S --n N --out DIR [--format F] [--style-bias P] [--flip Q] [--coarse C]
+const HELP = `usage: mrm data gen --seed S --n N --out DIR [--format F] [--style-bias P] [--content-bias P] [--flip Q] [--coarse C]
        mrm data convert --in DIR --from F --out DIR --to F
 
   gen       a ShapesWorld split: PNG images under DIR/images, records in
             LLaMA-Factory ranking format (train.json + dataset_info.json) or
             DT2IT JSONL (train.jsonl); ground truth kept in each record's "mrm"
   convert   read a data set in one format and write it in the other
-  formats   ${DATASET_FORMATS.join(', ')} (default llamafactory)`;
+  formats   ${DATASET_FORMATS.join(', ')} (default llamafactory)
+  noise     --style-bias P: prefers the verbose response with prob. P;
+            --content-bias P: prefers "yes", the larger count, the longer
+            description with prob. P; --flip Q: then flips with prob. Q;
+            --coarse C: no preference (pair dropped) with prob. C`;
 
 export async function run(argv: string[]): Promise<void> {
   const [sub, ...rest] = argv;
@@ -28,6 +32,7 @@ async function gen(argv: string[]): Promise<void> {
   const { values } = parse(argv, {
     seed: { type: 'string' }, n: { type: 'string' }, out: { type: 'string' }, format: { type: 'string' },
     'style-bias': { type: 'string' }, flip: { type: 'string' }, coarse: { type: 'string' },
+    'content-bias': { type: 'string' },
   }, HELP);
   const out = str(values, 'out');
   if (!out) throw new UsageError(`--out is required\n\n${HELP}`);
@@ -36,6 +41,7 @@ async function gen(argv: string[]): Promise<void> {
   const format = oneOf(values, 'format', DATASET_FORMATS, 'llamafactory');
   const cfg = {
     styleBias: num(values, 'style-bias', 0, { min: 0, max: 1 }),
+    contentBias: num(values, 'content-bias', 0, { min: 0, max: 1 }),
     flip: num(values, 'flip', 0, { min: 0, max: 1 }),
     coarse: num(values, 'coarse', 0, { min: 0, max: 1 }),
   };

@@ -17,6 +17,7 @@ export const PAIR_SOURCE_OPTIONS = {
   seed: { type: 'string' },
   n: { type: 'string' },
   'style-bias': { type: 'string' },
+  'content-bias': { type: 'string' },
   flip: { type: 'string' },
   coarse: { type: 'string' },
 } as const;
@@ -25,6 +26,8 @@ export const PAIR_SOURCE_HELP = `  --data DIR       a data set directory (see mr
   --format F       its format: llamafactory (default) or dt2it
   --seed S, --n N  or: a ShapesWorld split of N pairs from seed S
   --style-bias P   annotator prefers the more verbose response with prob. P (default 0)
+  --content-bias P then prefers "yes", the larger count, the description with
+                   more objects with prob. P (default 0)
   --flip Q         then flips the label with prob. Q (default 0)
   --coarse C       gives no preference (pair dropped) with prob. C (default 0)`;
 
@@ -45,11 +48,14 @@ export async function readPairSource(values: Record<string, unknown>, defaults: 
   const n = num(values, 'n', defaults.n, { integer: true, min: 1, max: 1_000_000 });
   const noise = {
     styleBias: num(values, 'style-bias', 0, { min: 0, max: 1 }),
+    contentBias: num(values, 'content-bias', 0, { min: 0, max: 1 }),
     flip: num(values, 'flip', 0, { min: 0, max: 1 }),
     coarse: num(values, 'coarse', 0, { min: 0, max: 1 }),
   };
-  const noisy = noise.styleBias > 0 || noise.flip > 0 || noise.coarse > 0;
+  const noisy = noise.styleBias > 0 || noise.contentBias > 0 || noise.flip > 0 || noise.coarse > 0;
   const pairs = await labeledShapesPairs(sampleSplit(seed, n), noisy ? noisyLabeler(seed, noise) : undefined);
-  const label = noisy ? `style-bias ${noise.styleBias}, flip ${noise.flip}, coarse ${noise.coarse}` : 'oracle labels';
+  const label = noisy
+    ? `style-bias ${noise.styleBias}${noise.contentBias > 0 ? `, content-bias ${noise.contentBias}` : ''}, flip ${noise.flip}, coarse ${noise.coarse}`
+    : 'oracle labels';
   return { pairs, description: `ShapesWorld seed ${seed}, ${n} pairs, ${label}` };
 }

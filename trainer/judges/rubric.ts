@@ -104,8 +104,8 @@ export interface RubricScores {
 const LEAK_PATTERNS: readonly RegExp[] = [
   /\bassistant\s*#?\s*\d+/i,
   /\breference\s+(answer|response|solution)\b/i,
-  /\b(the|a|per the|according to the)\s+reference\s+(says|states|mentions|indicates|gives|shows|is)\b/i,
-  /\b(matches|agrees with|contradicts|unlike|compared to)\s+the\s+reference\b/i,
+  // "the reference" in any role: told not to mention it, a judge that does leans on it.
+  /\bthe\s+reference\b/i,
 ];
 const RESPONSE_MENTION = /\bresponse\s*#?\s*(\d+)\b/gi;
 
