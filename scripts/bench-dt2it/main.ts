@@ -72,6 +72,7 @@ async function main(): Promise<void> {
     }
     seconds.push({ seed, data: (s1 - s0) / 1000, rows: (performance.now() - s1) / 1000 });
     console.log(`seed ${seed}: data ${((s1 - s0) / 1000).toFixed(1)} s, rows ${((performance.now() - s1) / 1000).toFixed(1)} s`);
+    console.log(formatTable(summarize([results[results.length - 1]!.rows]), 1));
   }
   const table = summarize(results.map((r) => r.rows));
   console.log(`\njudge: ${judgeKind}\n`);
