@@ -33,8 +33,6 @@ export interface SeedData {
   base: RoundPair[];
   logged: RoundPair[];
   t2i: RoundPair[];
-  /** Truth per pair id, for the judge that needs it. */
-  samples: Map<string, PairSample>;
 }
 
 export interface DataContext {
@@ -65,15 +63,13 @@ async function shapesRoundPairs(ctx: DataContext, samples: PairSample[], origin:
 export async function seedData(ctx: DataContext, seed: number, sizes: BenchSizes, noise: AnnotatorConfig): Promise<SeedData> {
   const baseSamples = sampleSplit(1000 * seed + 1, sizes.base, NO_T2I);
   const loggedSamples = sampleSplit(1000 * seed + 2, sizes.logged, NO_T2I);
-  const samples = new Map([...baseSamples, ...loggedSamples].map((s) => [s.id, s]));
   const base = await shapesRoundPairs(ctx, baseSamples, 'base', noisyLabeler(seed, noise));
   const logged = await shapesRoundPairs(ctx, loggedSamples, 'logged', null);
-  const t2iPairs = await t2iTriplePairs(ctx, seed, sizes.t2i, samples);
-  return { base, logged, t2i: t2iPairs, samples };
+  return { base, logged, t2i: await t2iTriplePairs(ctx, seed, sizes.t2i) };
 }
 
 /** T2I triples from ShapesWorld, reformulated (the step under test), then featurized. */
-async function t2iTriplePairs(ctx: DataContext, seed: number, n: number, samples: Map<string, PairSample>): Promise<RoundPair[]> {
+async function t2iTriplePairs(ctx: DataContext, seed: number, n: number): Promise<RoundPair[]> {
   const rng = Rng.fromSeed(1000 * seed + 3);
   const raw = Array.from({ length: n }, (_, i) => {
     const t = sampleT2I(rng.child('triple', i), T2I_ERRORS[i % T2I_ERRORS.length]!);
@@ -87,11 +83,6 @@ async function t2iTriplePairs(ctx: DataContext, seed: number, n: number, samples
     worse: png.get(imageKey(sample.id, 1))!,
   }));
   const pairs: LabeledPair[] = reformulateT2I(triples, seed).output;
-  // The judge needs each pair's truth in its own image order.
-  pairs.forEach((p, i) => {
-    const betterFirst = p.images[0] === triples[i]!.better;
-    samples.set(p.id, toDt2itPair(raw[i]!.t, betterFirst, p.id));
-  });
   const { runtime, features } = await featurizeWith(ctx.model, [pairs], ctx.threads, ctx.cache);
   await runtime.release();
   return fromLabeled(pairs, features[0]!, 't2i', {
