@@ -54,7 +54,7 @@ export async function run(argv: string[]): Promise<void> {
   const client = createRewardClient(`127.0.0.1:${server.port}`);
   const admin = createAdminClient(`127.0.0.1:${server.adminPort}`);
   // minLogged 20: later rounds see few pairs once the model is sure of most; they still run (and the gate decides).
-  const settings = JSON.stringify({ gate: { dir: join(root, 'gate'), format: 'llamafactory' }, t2i, judge: { baseURL: judge.baseURL, model: 'shapesworld-judge' }, minLogged: 20 });
+  const settings = JSON.stringify({ base: { dir: join(root, 'base'), format: 'llamafactory' }, gate: { dir: join(root, 'gate'), format: 'llamafactory' }, t2i, judge: { baseURL: judge.baseURL, model: 'shapesworld-judge' }, minLogged: 20 });
   const ids: string[] = [];
   try {
     for (let r = 1; r <= rounds; r++) {

@@ -6,8 +6,8 @@
  *   round's cursor, with the features the server computed (no image is
  *   decoded again). Pairs whose features came from another encoder (an
  *   older full fine-tune) cannot be mixed in and are counted as stale.
- * - train: the current training set: the last finished round's curated set
- *   when its features fit this encoder, else the configured base set.
+ * - train: the current training set: the last activated round's curated
+ *   set when its features fit this encoder, else the configured base set.
  * - gate: the trusted labeled set; t2i: the T2I triples, reformulated.
  *
  * The log cursor is committed only after the step's outputs are on disk, so
@@ -76,10 +76,14 @@ export function collectStep(cfg: RoundConfig): Step {
   };
 }
 
-/** The last finished round's curated set if its features fit `base`'s encoder, else the configured base set. */
+/**
+ * The curated set of the round that made the current version (the last
+ * activated one) if its features fit `base`'s encoder, else the configured
+ * base set. A rejected round's curation is not built on: the gate said no.
+ */
 async function currentTrainingSet(cfg: RoundConfig, base: BaseVersion, self: string): Promise<{ pairs: StoredPair[]; from: string }> {
   for (const r of await listRounds(cfg.stateDir)) {
-    if (r.id === self || r.model !== cfg.model || r.status !== 'finished' || r.endedBy === 'collect') continue;
+    if (r.id === self || r.model !== cfg.model || r.status !== 'finished' || r.outcome?.decision !== 'activated') continue;
     const folder = new RoundFolder(cfg.stateDir, r.id);
     const prev = await folder.readJson<BaseVersion>(CONTEXT_FILE).catch(() => null);
     if (prev?.encoderSha256 !== base.encoderSha256) continue;

@@ -13,7 +13,8 @@ import { Registry } from '../../src/model/registry.js';
 import type { LabeledPair } from '../data/labeled-pair.js';
 import { scorePairs, toScored } from '../eval/evaluate.js';
 import { evaluatePairs, type EvalReport } from '../eval/metrics.js';
-import { labeledShapesPairs, noisyLabeler } from '../data/shapes.js';
+import { loadDataset } from '../data/datasets.js';
+import { labeledShapesPairs, seededAnnotator } from '../data/shapes.js';
 import { fitBundle } from '../fit/fit-bundle.js';
 import type { AnnotatorConfig } from '../shapes/annotators.js';
 import { writeDataset } from '../shapes/dataset.js';
@@ -30,15 +31,21 @@ export const NO_T2I = { grounded: 0.4, 'style-adversarial': 0.15, 'style-aligned
 export const DEFAULT_BUNDLE = 'models/shapes-mrm';
 
 /**
- * Seeds the registry with the shipped model (version 1) and registers and
- * activates a start model (version 2): the shipped frozen stages with a head
- * fitted on `n` noisy pairs. Returns the start version.
+ * Seeds the registry with the shipped model (version 1), writes the noisy
+ * preference set to `<scratch>/base` (LLaMA-Factory format: the base set a
+ * round starts from), and registers and activates a start model (version 2):
+ * the shipped frozen stages with a head fitted on that set.
  */
 export async function seedStartModel(stateDir: string, o: { n: number; seed: number; scratch: string; bundle?: string; noise?: AnnotatorConfig }): Promise<number> {
   const bundle = o.bundle ?? DEFAULT_BUNDLE;
   const registry = new Registry(stateDir, 'shapes-mrm');
   await registry.seedIfEmpty(bundle);
-  const pairs = await labeledShapesPairs(sampleSplit(o.seed, o.n, NO_T2I), noisyLabeler(o.seed, o.noise ?? START_NOISE));
+  const baseDir = join(o.scratch, 'base');
+  const samples = sampleSplit(o.seed, o.n, NO_T2I);
+  const annotate = seededAnnotator(o.seed, o.noise ?? START_NOISE);
+  const records = samples.map((s) => toPreferenceRecord(s, annotate(s))).filter((r): r is PreferenceRecord => r !== null);
+  await writeDataset(baseDir, records, 'llamafactory', streamPairImages(samples));
+  const pairs = await loadDataset(baseDir, 'llamafactory');
   const out = join(o.scratch, 'start-model');
   await fitBundle(pairs, {
     base: bundle, out, name: 'shapes-mrm', version: 2, parent: 1, referenceSet: `noisy ShapesWorld seed ${o.seed} n ${o.n}`,

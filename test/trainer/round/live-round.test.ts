@@ -79,7 +79,7 @@ describe('a round through the admin API on live servers', () => {
       }
     });
 
-    const settings = JSON.stringify({ gate: { dir: join(dir, 'gate'), format: 'llamafactory' }, t2i: join(dir, 't2i', 'triples.jsonl'), judge: { baseURL: judge.baseURL, model: 'live-judge' }, minLogged: 20 });
+    const settings = JSON.stringify({ base: { dir: join(dir, 'base'), format: 'llamafactory' }, gate: { dir: join(dir, 'gate'), format: 'llamafactory' }, t2i: join(dir, 't2i', 'triples.jsonl'), judge: { baseURL: judge.baseURL, model: 'live-judge' }, minLogged: 20 });
     const { roundId } = await servers[0]!.admin.call('triggerRound', { settingsJson: settings });
     // One round at a time per model: a second trigger, through the other replica, is refused naming the first.
     const second = await servers[1]!.admin.call('triggerRound', { settingsJson: settings }).then(() => null, (e: grpc.ServiceError) => e);

@@ -74,7 +74,7 @@ afterAll(async () => {
 
 // Each judge answers under its own model name: judgments are cached by judge model, and one judge must not inherit another's.
 const config = (judge: SimulatedJudge, model: string) => parseRoundConfig({
-  stateDir, model: 'shapes-mrm', gate: { dir: join(dir, 'gate'), format: 'llamafactory' }, t2i: join(dir, 't2i', 'triples.jsonl'),
+  stateDir, model: 'shapes-mrm', base: { dir: join(dir, 'base'), format: 'llamafactory' }, gate: { dir: join(dir, 'gate'), format: 'llamafactory' }, t2i: join(dir, 't2i', 'triples.jsonl'),
   judge: { baseURL: judge.baseURL, model }, minLogged: 20,
 }, 'test');
 
