@@ -30,6 +30,7 @@ import { listSegments, scanSegment, segmentsDir } from '../src/pairlog/segments.
 import { createRewardClient, unary, type CompareRequestMsg, type CompareResponseMsg } from '../src/serve/proto.js';
 import { writeTinyBundle } from '../test/fixtures/tiny-bundle.js';
 import { png, spawnServer } from '../test/serve/helpers.js';
+import { Rng } from '../trainer/shapes/rng.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -56,16 +57,10 @@ export interface RoundResult {
 
 type Server = Awaited<ReturnType<typeof spawnServer>>;
 
-/** A tiny deterministic PRNG (mulberry32), so a failing seed can be re-run. */
+/** Seeded draws in [0, 1), so a failing seed can be re-run. */
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = Rng.fromSeed(seed);
+  return () => r.next();
 }
 
 const WORDS = ['red', 'blue', 'circle', 'square', 'yes', 'no', '.'];

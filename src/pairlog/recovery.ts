@@ -17,6 +17,7 @@ import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../serve/log.js';
 import { END_FRAME, isClosed, listSegments, scanSegment, segmentsDir, type SegmentName } from './segments.js';
+import { processAlive } from '../model/process.js';
 
 export interface RecoveryStats {
   /** Segments of earlier processes found open and closed now. */
@@ -26,21 +27,12 @@ export interface RecoveryStats {
   corruptRegions: number;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: it exists but is not ours to signal.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 export async function recoverSegments(stateDir: string, me: { host: string; writer: string; pid: number }, log: Logger): Promise<RecoveryStats> {
   const stats: RecoveryStats = { segments: 0, tailsCut: 0, bytesCut: 0, corruptRegions: 0 };
   const mine = (await listSegments(stateDir)).filter((s) => s.host === me.host && s.writer !== me.writer);
   for (const s of mine) {
-    if (s.pid !== me.pid && alive(s.pid)) continue;
+    if (s.pid !== me.pid && processAlive(s.pid)) continue;
     const path = join(segmentsDir(stateDir), s.file);
     if (await isClosed(path)) continue;
     await recoverOne(path, s, stats, log);

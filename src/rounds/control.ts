@@ -10,6 +10,7 @@ import { mkdir, open, stat, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { EVENTS_FILE, newRoundId, RoundFolder, type RoundEvent, type RoundState } from './folder.js';
 import { acquireLock, RoundBusyError, type LockOwner } from './lock.js';
+import { processAlive } from '../model/process.js';
 
 /** How long a reservation waits for the round's process to adopt it (it does within a second or two). */
 const RESERVE_MS = 60_000;
@@ -126,7 +127,7 @@ export async function* watchRound(stateDir: string, id: string, stopped: () => b
         return;
       }
       if (state && state.status !== 'running') return;
-      if (state && !alive(state.pid)) {
+      if (state && !processAlive(state.pid)) {
         yield { type: 'round.failed', step: state.steps.find((s) => s.status === 'running')?.name ?? null, error: `the round's process (pid ${state.pid}) is gone; resume it with TriggerRound(resume_id) or mrm round resume ${id}`, time: new Date().toISOString() };
         return;
       }
@@ -140,14 +141,6 @@ export async function roundExists(stateDir: string, id: string): Promise<boolean
   return /^[A-Za-z0-9._-]+$/.test(id) && exists(new RoundFolder(stateDir, id).dir);
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 async function exists(p: string): Promise<boolean> {
   return stat(p).then(() => true, () => false);

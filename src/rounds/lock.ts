@@ -8,6 +8,7 @@ import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../model/atomic.js';
+import { processAlive } from '../model/process.js';
 import { roundsDir } from './folder.js';
 
 export interface LockOwner {
@@ -81,11 +82,5 @@ function release(file: string, me: LockOwner): () => Promise<void> {
 
 /** On another host we cannot see the process: trust the lock. */
 function alive(o: LockOwner): boolean {
-  if (o.host !== hostname()) return true;
-  try {
-    process.kill(o.pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  return o.host !== hostname() || processAlive(o.pid);
 }

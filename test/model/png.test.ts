@@ -10,6 +10,7 @@ import { resampleMatchesSharp } from '../../src/model/png/resample.js';
 import { sampleSplit } from '../../trainer/shapes/pairs.js';
 import { renderPng } from '../../trainer/shapes/raster.js';
 import { encodeRawPng, pngChunk, type RawPng } from '../fixtures/png.js';
+import { Rng } from '../../trainer/shapes/rng.js';
 
 const SPEC: ImagePreprocess = {
   size: 8,
@@ -20,16 +21,10 @@ const SPEC: ImagePreprocess = {
   maxPixels: 1_000_000,
 };
 
-/** mulberry32: the same samples every run. */
+/** Seeded draws in [0, 1), so a failing seed can be re-run. */
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = Rng.fromSeed(seed);
+  return () => r.next();
 }
 
 const CHANNELS = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 } as const;

@@ -9,21 +9,16 @@ import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { headerBomb } from '../fixtures/png.js';
 import { png, startTestServer, type TestServer } from './helpers.js';
+import { Rng } from '../../trainer/shapes/rng.js';
 
 const SEED = Number(process.env.MRM_FUZZ_SEED ?? 20261130);
 const STRUCTURED = 240;
 const RAW = 160;
 
-/** mulberry32: small, seeded, good enough to pick cases. */
+/** Seeded draws in [0, 1), so a failing seed can be re-run. */
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = Rng.fromSeed(seed);
+  return () => r.next();
 }
 
 // --- a protobuf writer for the few messages we send raw ---------------------
