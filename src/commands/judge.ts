@@ -25,7 +25,7 @@ const HELP = `usage: mrm judge serve [--port P] [--host H] [options]
   --slow-rate R        P(an answer delayed by --slow-ms) (default 0)
   --slow-ms MS         (default ${D.slowMs})
   --latency-ms MS      every answer's latency (default 0)
-  --latency-jitter-ms MS  plus uniform [0, MS) (default 0)
+  --latency-jitter-ms MS  plus a uniform draw from 0 to MS (default 0)
   API key: when MRM_JUDGE_API_KEY is set, requests must carry it as a Bearer token.`;
 
 const FLAGS: Record<string, keyof SimulatedJudgeOptions> = {
@@ -48,6 +48,7 @@ const MS_FLAGS: Record<string, keyof SimulatedJudgeOptions> = {
 
 export async function run(argv: string[]): Promise<void> {
   const [sub, ...rest] = argv;
+  if (sub === '--help' || sub === '-h') return void parse(['--help'], {}, HELP);
   if (sub !== 'serve') throw new UsageError(sub ? `unknown subcommand '${sub}'\n\n${HELP}` : HELP);
   const options = Object.fromEntries([...Object.keys(FLAGS), ...Object.keys(MS_FLAGS), 'port', 'host', 'model', 'seed'].map((k) => [k, { type: 'string' as const }]));
   const { values } = parse(rest, options, HELP);

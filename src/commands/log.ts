@@ -5,18 +5,29 @@ import { summarizeLog, tailLog } from '../pairlog/stats.js';
 import { num, parse, str, UsageError } from './args.js';
 
 const HELP = `usage: mrm log stats [--state-dir DIR] [--json]
-       mrm log tail  [--state-dir DIR] [-n N] [--json]
+       mrm log tail  [--state-dir DIR] [--n N] [--json]
 
   stats   segments, bytes, records per server process, torn/corrupt bytes, images
-  tail    the newest N records (default 10); --json prints one JSON object a line,
+  tail    the newest N records (--n, or -n; default 10); --json prints one JSON object a line,
           features included
 
 The state directory is --state-dir, else $MRM_STATE_DIR, else '${DEFAULTS.stateDir}'.
 A live server's own counters (queue, drops, write errors) are in its stats log
 line and health details, not in the files.`;
 
+const STATS_HELP = `usage: mrm log stats [--state-dir DIR] [--json]
+
+Segments, bytes, records per server process, torn/corrupt bytes, images.
+The state directory is --state-dir, else $MRM_STATE_DIR, else '${DEFAULTS.stateDir}'.`;
+const TAIL_HELP = `usage: mrm log tail [--state-dir DIR] [--n N] [--json]
+
+The newest N records (--n, or -n; default 10); --json prints one JSON object a
+line, features included.
+The state directory is --state-dir, else $MRM_STATE_DIR, else '${DEFAULTS.stateDir}'.`;
+
 export async function run(argv: string[]): Promise<void> {
   const [sub, ...rest] = argv;
+  if (sub === '--help' || sub === '-h') return void parse(['--help'], {}, HELP);
   if (sub === 'stats') return stats(rest);
   if (sub === 'tail') return tail(rest);
   throw new UsageError(sub ? `unknown subcommand '${sub}'\n\n${HELP}` : HELP);
@@ -25,7 +36,7 @@ export async function run(argv: string[]): Promise<void> {
 const stateDirOf = (values: Record<string, unknown>) => str(values, 'state-dir') ?? process.env.MRM_STATE_DIR ?? DEFAULTS.stateDir;
 
 async function stats(argv: string[]): Promise<void> {
-  const { values } = parse(argv, { 'state-dir': { type: 'string' }, json: { type: 'boolean' } }, HELP);
+  const { values } = parse(argv, { 'state-dir': { type: 'string' }, json: { type: 'boolean' } }, STATS_HELP);
   const s = await summarizeLog(stateDirOf(values));
   if (values.json) return void console.log(JSON.stringify(s, null, 2));
   const mb = (b: number) => `${(b / 1024 / 1024).toFixed(2)} MiB`;
@@ -38,7 +49,7 @@ async function stats(argv: string[]): Promise<void> {
 }
 
 async function tail(argv: string[]): Promise<void> {
-  const { values } = parse(argv, { 'state-dir': { type: 'string' }, json: { type: 'boolean' }, n: { type: 'string', short: 'n' } }, HELP);
+  const { values } = parse(argv, { 'state-dir': { type: 'string' }, json: { type: 'boolean' }, n: { type: 'string', short: 'n' } }, TAIL_HELP);
   const n = num(values, 'n', 10, { integer: true, min: 1, max: 100_000 });
   const pairs = await tailLog(stateDirOf(values), n);
   for (const p of pairs) {

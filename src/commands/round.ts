@@ -15,39 +15,65 @@ import { createLogger } from '../serve/log.js';
 import { parse, str, UsageError } from './args.js';
 import { progressView } from './round-progress.js';
 
-const HELP = `usage: mrm round start  [--wait] [--settings JSON] [--resume ID] [ADMIN OPTIONS]
-       mrm round watch  ID [ADMIN OPTIONS]
+const ADMIN_HELP = `admin API: --admin HOST:PORT (default 127.0.0.1:50052), --token TOKEN or
+  --token-file FILE (else MRM_ADMIN_TOKEN / MRM_ADMIN_TOKEN_FILE), --tls, --ca FILE,
+  --cert FILE --key FILE, --server-name NAME (as for mrm models)`;
+const STATE_HELP = "The state directory is --state-dir, else $MRM_STATE_DIR, else 'var'.";
+
+const START_HELP = `usage: mrm round start [--wait] [--settings JSON] [--resume ID] [admin options]
+
+TriggerRound on a server's admin API: the server starts the round as its own
+process with its round settings (round.configFile) and --settings (a JSON
+object of round settings) on top; --resume ID finishes a killed round instead.
+--wait follows it (as watch does) and exits when it ends: 0 when it finished,
+1 when it failed.
+${ADMIN_HELP}`;
+const WATCH_HELP = `usage: mrm round watch ID [admin options]
+
+Follows a round's steps through the admin API until it ends.
+${ADMIN_HELP}`;
+const RUN_HELP = `usage: mrm round run [--config FILE] [--state-dir DIR] [--model NAME] [--judge-url URL] [--id ID]
+
+One improvement round in this process: collect the logged pairs, label them
+with the judge, DT2IT curation, fit, gate, register, activate if it passed.
+--config is a JSON object of round settings (trainer/round/config.ts: base,
+gate, t2i, judge, heldOutShare, gateMarginPts, ...); the flags override it.
+The judge's API key comes from MRM_JUDGE_API_KEY or MRM_JUDGE_API_KEY_FILE.
+Exit codes: 0 the round finished (activated, rejected or skipped: see its
+outcome), 1 it failed, 2 usage, 3 another round of the model is running.
+${STATE_HELP}`;
+const RESUME_HELP = `usage: mrm round resume ID [--state-dir DIR]
+
+Runs a killed round's unfinished steps with the settings it started with;
+judge calls already made come from the judgment cache.
+${STATE_HELP}`;
+const SHOW_HELP = `usage: mrm round show ID [--state-dir DIR] [--json | --html]
+
+A round's steps, counts and outcome; --json its round.json; --html the path of
+its report.html.
+${STATE_HELP}`;
+const LIST_HELP = `usage: mrm round list [--state-dir DIR] [--json]
+
+The rounds of the state directory, newest first.
+${STATE_HELP}`;
+
+const HELP = `usage: mrm round start  [--wait] [--settings JSON] [--resume ID] [admin options]
+       mrm round watch  ID [admin options]
        mrm round run    [--config FILE] [--state-dir DIR] [--model NAME] [--judge-url URL] [--id ID]
        mrm round resume ID [--state-dir DIR]
        mrm round show   ID [--state-dir DIR] [--json | --html]
-       mrm round list      [--state-dir DIR] [--json]
+       mrm round list   [--state-dir DIR] [--json]
 
-  start    TriggerRound on a server's admin API: the server starts the round as its
-           own process with its round settings (round.configFile) and --settings
-           (a JSON object) on top; --resume ID finishes a killed round instead.
-           --wait follows it (like watch) and exits when it ends.
-  watch    follow a round's steps through the admin API until it ends
-  run      one improvement round in this process: collect the logged pairs, label them
-           with the judge, DT2IT curation, fit, gate, register, activate if it passed.
-           --config is a JSON object of round settings (trainer/round/config.ts: base,
-           gate, t2i, judge, heldOutShare, gateMarginPts, ...); flags override it.
-           The judge's API key comes from MRM_JUDGE_API_KEY or MRM_JUDGE_API_KEY_FILE.
-  resume   run a killed round's unfinished steps with the settings it started with;
-           judge calls already made come from the judgment cache.
-  show     --html prints the path of the round's report.html
-
-ADMIN OPTIONS: --admin HOST:PORT (default 127.0.0.1:50052), --token TOKEN or
---token-file FILE (else MRM_ADMIN_TOKEN / MRM_ADMIN_TOKEN_FILE), --tls, --ca FILE,
---cert FILE --key FILE, --server-name NAME (as for mrm models).
-
-The state directory is --state-dir, else $MRM_STATE_DIR, else 'var'. Exit codes:
-0 the round finished (activated, rejected or skipped: see its outcome), 1 it failed,
-2 usage, 3 another round of the model is running.`;
+  start, watch   through a server's admin API (TriggerRound, WatchRound)
+  run, resume    a round in this process (what TriggerRound starts as a child)
+  show, list     read rounds from the state directory
+mrm round SUBCOMMAND --help for each one's options.`;
 
 const stateDirOf = (v: Record<string, unknown>) => str(v, 'state-dir') ?? process.env.MRM_STATE_DIR ?? 'var';
 
 export async function run(argv: string[]): Promise<void> {
   const [sub, ...rest] = argv;
+  if (sub === '--help' || sub === '-h') return void parse(['--help'], {}, HELP);
   switch (sub) {
     case 'start': return start(rest);
     case 'watch': return watch(rest);
@@ -60,7 +86,7 @@ export async function run(argv: string[]): Promise<void> {
 }
 
 async function runLocal(argv: string[]): Promise<void> {
-  const { values } = parse(argv, { config: { type: 'string' }, 'state-dir': { type: 'string' }, model: { type: 'string' }, 'judge-url': { type: 'string' }, id: { type: 'string' } }, HELP);
+  const { values } = parse(argv, { config: { type: 'string' }, 'state-dir': { type: 'string' }, model: { type: 'string' }, 'judge-url': { type: 'string' }, id: { type: 'string' } }, RUN_HELP);
   const { parseRoundConfig } = await import('../../trainer/round/config.js');
   const { judgeLabeler, startRound } = await import('../../trainer/round/main.js');
   const file = str(values, 'config');
@@ -71,9 +97,9 @@ async function runLocal(argv: string[]): Promise<void> {
 }
 
 async function resume(argv: string[]): Promise<void> {
-  const { values, positionals } = parse(argv, { 'state-dir': { type: 'string' } }, HELP);
+  const { values, positionals } = parse(argv, { 'state-dir': { type: 'string' } }, RESUME_HELP);
   const id = positionals[0];
-  if (!id) throw new UsageError(`resume needs a round id (mrm round list)\n\n${HELP}`);
+  if (!id) throw new UsageError('resume needs a round id (mrm round list)');
   const { judgeLabeler, resumeRound } = await import('../../trainer/round/main.js');
   await runWith((log, view) => resumeRound(stateDirOf(values), id, { log, labeler: judgeLabeler, listen: (e) => view.event(e) }));
 }
@@ -97,9 +123,9 @@ async function runWith(go: (log: ReturnType<typeof createLogger>, view: ReturnTy
 }
 
 async function show(argv: string[]): Promise<void> {
-  const { values, positionals } = parse(argv, { 'state-dir': { type: 'string' }, json: { type: 'boolean' }, html: { type: 'boolean' } }, HELP);
+  const { values, positionals } = parse(argv, { 'state-dir': { type: 'string' }, json: { type: 'boolean' }, html: { type: 'boolean' } }, SHOW_HELP);
   const id = positionals[0];
-  if (!id) throw new UsageError(`show needs a round id (mrm round list)\n\n${HELP}`);
+  if (!id) throw new UsageError('show needs a round id (mrm round list)');
   const folder = new RoundFolder(stateDirOf(values), id);
   const state = await folder.load().catch((cause) => { throw new UsageError(`no round ${id} in ${folder.dir} (${(cause as Error).message})`); });
   if (values.html) return void console.log(folder.path('report.html'));
@@ -111,7 +137,7 @@ async function show(argv: string[]): Promise<void> {
 }
 
 async function list(argv: string[]): Promise<void> {
-  const { values } = parse(argv, { 'state-dir': { type: 'string' }, json: { type: 'boolean' } }, HELP);
+  const { values } = parse(argv, { 'state-dir': { type: 'string' }, json: { type: 'boolean' } }, LIST_HELP);
   const rounds = await listRounds(stateDirOf(values));
   if (values.json) return void console.log(JSON.stringify(rounds.map(({ config: _c, ...r }) => r), null, 2));
   for (const r of rounds) console.log(`${r.id}  ${r.model}  ${r.status.padEnd(8)}  ${r.outcome?.decision ?? '-'}${r.outcome?.version ? ` v${r.outcome.version}` : ''}`);
@@ -123,7 +149,7 @@ const ADMIN_FLAGS = {
 } as const;
 
 async function start(argv: string[]): Promise<void> {
-  const { values } = parse(argv, { ...ADMIN_FLAGS, wait: { type: 'boolean' }, settings: { type: 'string' }, resume: { type: 'string' } }, HELP);
+  const { values } = parse(argv, { ...ADMIN_FLAGS, wait: { type: 'boolean' }, settings: { type: 'string' }, resume: { type: 'string' } }, START_HELP);
   const { connect } = await import('./models.js');
   const client = connect(values);
   try {
@@ -139,9 +165,9 @@ async function start(argv: string[]): Promise<void> {
 }
 
 async function watch(argv: string[]): Promise<void> {
-  const { values, positionals } = parse(argv, { ...ADMIN_FLAGS }, HELP);
+  const { values, positionals } = parse(argv, { ...ADMIN_FLAGS }, WATCH_HELP);
   const id = positionals[0];
-  if (!id) throw new UsageError(`watch needs a round id (mrm round list)\n\n${HELP}`);
+  if (!id) throw new UsageError('watch needs a round id (mrm round list)');
   const { connect } = await import('./models.js');
   const client = connect(values);
   try {

@@ -8,6 +8,7 @@ import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Registry } from '../../src/model/registry.js';
+import { DEFAULTS } from '../../src/serve/config.js';
 import { createAdminClient, type AdminClient } from '../../src/serve/admin-proto.js';
 import { ConfigError } from '../../src/serve/config.js';
 import { createLogger } from '../../src/serve/log.js';
@@ -128,8 +129,21 @@ describe('broken bundles through Activate', () => {
 });
 
 describe('LogStats and details', () => {
-  it('says logging is off when no pair log is attached', async () => {
-    expect(await admin.call('logStats', {})).toEqual({ enabled: false, statsJson: '' });
+  it('says logging is off when log.enabled is false', async () => {
+    const s = await startTestServer({ log: { ...DEFAULTS.log, enabled: false } });
+    const c = createAdminClient(`127.0.0.1:${s.server.adminPort}`);
+    try {
+      expect(await c.call('logStats', {})).toEqual({ enabled: false, statsJson: '' });
+    } finally {
+      c.close();
+      await s.close();
+    }
+  });
+
+  it("answers with the server's own pair log when logging is on", async () => {
+    const res = await admin.call('logStats', {});
+    expect(res.enabled).toBe(true);
+    expect(JSON.parse(res.statsJson)).toHaveProperty('writer');
   });
 
   it('returns the injected pair-log stats as JSON', async () => {
