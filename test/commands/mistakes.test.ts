@@ -131,7 +131,7 @@ describe.concurrent('failures exit 1 with one line saying what happened', { time
   });
 
   it('serve on a port in use says so (not grpc-js\'s "No address added")', async () => {
-    const r = await mrm('serve', '--host', '127.0.0.1', '--port', String(busyPort), '--state-dir', join(dir, 'state'));
+    const r = await mrm('serve', '--host', '127.0.0.1', '--port', String(busyPort), '--admin-port', '0', '--state-dir', join(dir, 'state'));
     expect(r.code, r.stderr).toBe(1);
     // grpc-js's own words may be in the JSON log, not in what the user reads.
     expect(r.lines.filter((l) => !l.startsWith('{')).join('\n')).not.toMatch(/No address added/);
@@ -142,7 +142,7 @@ describe.concurrent('failures exit 1 with one line saying what happened', { time
 
   it('serve --model foo says the seed bundle is another model and leaves no registry foo/', async () => {
     const state = join(dir, 'state-foo');
-    const r = await mrm('serve', '--host', '127.0.0.1', '--port', '0', '--state-dir', state, '--model', 'foo');
+    const r = await mrm('serve', '--host', '127.0.0.1', '--port', '0', '--admin-port', '0', '--state-dir', state, '--model', 'foo');
     expect(r.code, r.stderr).toBe(1);
     expect(r.lines.at(-1)).toMatch(/^mrm serve: model 'foo' has no versions in .*, and the seed bundle models\/shapes-mrm is model 'shapes-mrm', not 'foo'; serve 'shapes-mrm' \(leave model unset\)/);
     expect(await readdir(state).catch(() => [])).not.toContain('foo');

@@ -23,7 +23,7 @@ const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catc
 
 describe('npm start', () => {
   it('stops the server when the npm process is killed, within the grace, port released', { timeout: 150_000 }, async () => {
-    const { proc, port, logs } = await spawnServer('npm', ['start', '--silent', '--', '--host', '127.0.0.1', '--port', '0',
+    const { proc, port, logs } = await spawnServer('npm', ['start', '--silent', '--', '--host', '127.0.0.1', '--port', '0', '--admin-port', '0',
       '--state-dir', join(dir, 'state'), '--shutdown-grace-ms', String(GRACE_MS)], { cwd: ROOT });
     const serverPid = logs.find((l) => l.event === 'server.serving')!.pid as number;
     try {

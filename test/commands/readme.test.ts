@@ -99,7 +99,7 @@ function sh(command: string, timeoutMs: number): Promise<{ code: number; out: st
 
 /** Starts the server command in its own process group; resolves with its address once it serves. */
 function startServer(command: string): Promise<void> {
-  const proc = spawn('/bin/sh', ['-c', command], { cwd: work, env: env({ MRM_HOST: '127.0.0.1', MRM_PORT: '0' }), stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+  const proc = spawn('/bin/sh', ['-c', command], { cwd: work, env: env({ MRM_HOST: '127.0.0.1', MRM_PORT: '0', MRM_ADMIN_PORT: '0' }), stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   const stderr: string[] = [];
   return new Promise((resolve, reject) => {
     proc.on('exit', (code) => reject(new Error(`'${command}' exited with ${code} before serving:\n${stderr.join('\n')}`)));

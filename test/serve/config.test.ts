@@ -64,7 +64,7 @@ describe('config', () => {
 
   it('has a rule and a reason for every key, and redacts secrets', () => {
     for (const rule of Object.values(RULES)) expect(rule.doc.length).toBeGreaterThan(5);
-    expect(redacted(DEFAULTS)).toEqual({ ...DEFAULTS, admin: { ...DEFAULTS.admin, token: '[redacted]' } });
+    expect(redacted(DEFAULTS)).toEqual({ ...DEFAULTS, admin: { ...DEFAULTS.admin, token: '[redacted]' }, judge: { ...DEFAULTS.judge, apiKey: '[redacted]' } });
   });
 
   it('redacts the admin token in the printed config, in errors and in --help', async () => {

@@ -30,7 +30,7 @@ function run(cmd: string, args: string[]): Promise<{ code: number | null; out: s
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'mrm-parity-'));
   // Its own process group, so the server under npm can be stopped with npm.
-  ({ proc: server, port } = await spawnServer('npm', ['start', '--silent', '--', '--host', '127.0.0.1', '--port', '0', '--state-dir', join(dir, 'state')],
+  ({ proc: server, port } = await spawnServer('npm', ['start', '--silent', '--', '--host', '127.0.0.1', '--port', '0', '--admin-port', '0', '--state-dir', join(dir, 'state')],
     { cwd: ROOT, detached: true }));
 
   const gen = await run(process.execPath, ['bin/mrm.js', 'data', 'gen', '--seed', '7', '--n', '48', '--out', join(dir, 'data')]);

@@ -145,12 +145,13 @@ describe('a round end to end', () => {
     const state = await folder.load();
     expect(state.status).toBe('finished');
     // Every judge request is one (pair, order) the cache now holds; a repeat
-    // can only be a call that was in flight at the kill (at most the
-    // client's concurrency, 8), never one whose answer was cached.
+    // can only be a call whose answer had not reached the cache file at the
+    // kill: in flight (at most the client's concurrency, 8) or answered and
+    // not yet appended (the append is asynchronous; at most 8 more).
     const cache = (await readFile(join(stateDir, 'cache', 'judgments', 'judgments.jsonl'), 'utf8')).split('\n').filter(Boolean);
     const distinct = new Set(cache.map((l) => JSON.parse(l).key as string)).size;
     const slowRequests = slow.counts().requests;
     const earlier = good.counts().requests + bad.counts().requests;
-    expect(slowRequests + earlier - distinct).toBeLessThanOrEqual(8);
+    expect(slowRequests + earlier - distinct).toBeLessThanOrEqual(16);
   }, 600_000);
 });
