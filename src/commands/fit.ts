@@ -40,8 +40,12 @@ export async function run(argv: string[]): Promise<void> {
   const cache = str(values, 'feature-cache', 'var/cache/features');
   const out = str(values, 'out');
   if (!out) throw new UsageError(`--out is required\n\n${HELP}`);
-  const source = await readPairSource(values, { seed: 1, n: 8000 });
   const heldSeed = num(values, 'held-out-seed', 2, { integer: true, min: -1 });
+  // Held-out pairs from the training split would score memory, not generalization.
+  if (values.data === undefined && heldSeed === num(values, 'seed', 1, { integer: true, min: 0 })) {
+    throw new UsageError(`--held-out-seed ${heldSeed} is the training seed; the held-out split must come from another seed`);
+  }
+  const source = await readPairSource(values, { seed: 1, n: 8000 });
   const heldOut = heldSeed < 0 ? [] : await labeledShapesPairs(sampleSplit(heldSeed, num(values, 'held-out-n', 1000, { integer: true, min: 1 })));
   const r = await fitBundle(source.pairs, {
     base: str(values, 'base', 'models/shapes-mrm')!,
