@@ -63,11 +63,11 @@ describe('mrm data, eval, fit', () => {
   });
 
   it('refuses a held-out seed equal to the training seed, before generating anything', async () => {
-    const same = await mrm('fit', '--seed', '5', '--n', '8000', '--held-out-seed', '5', '--out', join(dir, 'never'));
+    const same = await mrm('fit', '--seed', '5', '--n', '40', '--held-out-seed', '5', '--held-out-n', '10', '--out', join(dir, 'never'), '--feature-cache', 'none');
     expect(same.code).toBe(2);
     expect(same.stderr).toContain('--held-out-seed 5 is the training seed');
     // The defaults (train seed 1) against an explicit held-out seed 1.
-    const dflt = await mrm('fit', '--held-out-seed', '1', '--out', join(dir, 'never'));
+    const dflt = await mrm('fit', '--n', '40', '--held-out-seed', '1', '--held-out-n', '10', '--out', join(dir, 'never'), '--feature-cache', 'none');
     expect(dflt.code).toBe(2);
     expect(dflt.stderr).toContain('--held-out-seed 1 is the training seed');
   });
