@@ -9,9 +9,10 @@
 Each line of rewards.jsonl names its images by sha256; --images is searched for
 files with those contents. Every pair is sent as a Compare (the chosen
 response as a, the rejected one as b) and the server's raw reward, normalized
-reward and spread of both sides are compared with the file. It prints the
-largest difference and exits 1 if any exceeds --tolerance, or if the server
-scored with another model version than the file's.
+reward and spread of both sides are compared with the file, matched by id. It
+prints the largest difference and exits 1 if any exceeds --tolerance, if the
+server answered other pairs than were sent, or if it scored with another
+model version than the file's.
 """
 import argparse
 import hashlib
@@ -50,6 +51,8 @@ def main():
     with open(args.rewards) as f:
         rows = [json.loads(line) for line in f if line.strip()]
     images = index_images(args.images)
+    if len({r["id"] for r in rows}) != len(rows):
+        sys.exit("%s: pair ids are not unique; answers could not be matched to rows" % args.rewards)
     missing = sorted({sha for r in rows for sha in r["images"] if sha not in images})
     if missing:
         sys.exit("no file under %s has sha256 %s" % (args.images, missing[0]))
@@ -60,7 +63,7 @@ def main():
             wait_serving(channel, health_pb2, health_pb2_grpc, args.wait)
             print("health: SERVING")
             stub = pb2_grpc.RewardServiceStub(channel)
-            worst, worst_at, versions = 0.0, None, set()
+            worst, worst_at, versions, answered = 0.0, None, set(), 0
             for start in range(0, len(rows), args.batch):
                 batch = rows[start:start + args.batch]
                 res = stub.Compare(pb2.CompareRequest(pairs=[
@@ -68,6 +71,12 @@ def main():
                              prompt=r["prompt"], response_a=r["chosen"], response_b=r["rejected"], id=r["id"])
                     for r in batch]), timeout=60)
                 versions.add((res.model.name, res.model.version))
+                # Matched by id, every one: a server that drops, reorders or
+                # invents pairs must not pass as one that agrees.
+                got_ids = [p.id for p in res.pairs]
+                if got_ids != [r["id"] for r in batch]:
+                    sys.exit("the server answered pairs %s for a request of %s" % (got_ids, [r["id"] for r in batch]))
+                answered += len(res.pairs)
                 for r, p in zip(batch, res.pairs):
                     for side, got in (("chosen", p.a), ("rejected", p.b)):
                         want = r["rewards"][side]
@@ -76,7 +85,7 @@ def main():
                             if d > worst:
                                 worst, worst_at = d, "%s %s %s: server %.6f, file %.6f" % (r["id"], side, key, value, want[key])
     expected = {(r["model"]["name"], r["model"]["version"]) for r in rows}
-    print("pairs: %d; server model %s; file model %s" % (len(rows), sorted(versions), sorted(expected)))
+    print("pairs: %d; answered by the server: %d; server model %s; file model %s" % (len(rows), answered, sorted(versions), sorted(expected)))
     print("largest difference: %.3g%s" % (worst, " (" + worst_at + ")" if worst_at else ""))
     if versions != expected:
         sys.exit("the server scored with another model version than the file's")

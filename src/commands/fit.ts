@@ -56,8 +56,12 @@ export async function run(argv: string[]): Promise<void> {
   await checkBundleDir('base', base);
   const name = str(values, 'name');
   if (name !== undefined && !MODEL_NAME.test(name)) throw new UsageError(`--name: expected lower-case letters, digits, '.', '_' or '-' (at most 64), got '${name}'`);
-  const source = await readPairSource(values, { seed: 1, n: 8000 });
   const heldSeed = num(values, 'held-out-seed', 2, { integer: true, min: -1 });
+  // Held-out pairs from the training split would score memory, not generalization.
+  if (values.data === undefined && heldSeed === num(values, 'seed', 1, { integer: true, min: 0 })) {
+    throw new UsageError(`--held-out-seed ${heldSeed} is the training seed; the held-out split must come from another seed`);
+  }
+  const source = await readPairSource(values, { seed: 1, n: 8000 });
   const heldOut = heldSeed < 0 ? [] : await labeledShapesPairs(sampleSplit(heldSeed, num(values, 'held-out-n', 1000, { integer: true, min: 1 })));
   const digest = datasetDigest(source.pairs);
   // A fitted bundle must not pass for its base: "shapes-mrm v1" served from

@@ -47,7 +47,7 @@ async function readChecked(dir: string, key: FileKey, ref: FileRef, opts: LoadOp
   return bytes;
 }
 
-function sessionOptions(opts: LoadOptions): ort.InferenceSession.SessionOptions {
+export function sessionOptions(opts: LoadOptions): ort.InferenceSession.SessionOptions {
   return {
     // Parallel execution gave multi-ms p99 spikes on 2 cores for graphs this small.
     executionMode: 'sequential',

@@ -78,8 +78,7 @@ export class ModelRuntime {
 
   /** Features [B, D] -> rewards. */
   async head(features: Float32Array, b: number): Promise<HeadOutput> {
-    const out = await this.sessions.head.run({ features: new ort.Tensor('float32', features, [b, this.d]) });
-    return summarizeHeads(out.rewards!.data as Float32Array, b, this.k);
+    return runHead(this.sessions.head, features, b, this.d, this.k);
   }
 
   async score(items: EncoderItem[]): Promise<HeadOutput & { features: Float32Array }> {
@@ -96,6 +95,15 @@ export class ModelRuntime {
   async release(): Promise<void> {
     await Promise.all(Object.values(this.sessions).map((s) => s.release()));
   }
+}
+
+/**
+ * A head session on features [B, D]: what a server answers. Also how the
+ * trainer scores a head it has just fitted, before any bundle loads it.
+ */
+export async function runHead(session: ort.InferenceSession, features: Float32Array, b: number, d: number, k: number): Promise<HeadOutput> {
+  const out = await session.run({ features: new ort.Tensor('float32', features, [b, d]) });
+  return summarizeHeads(out.rewards!.data as Float32Array, b, k);
 }
 
 export function summarizeHeads(heads: Float32Array, b: number, k: number): HeadOutput {

@@ -11,7 +11,6 @@ import type { TextPreprocess } from './manifest.js';
 import { JsonReader } from './validate.js';
 
 export const TOKENIZER_FORMAT = 'mrm-wordhash/v1';
-export const PAD_ID = 0;
 
 export interface TokenizerSpec {
   format: typeof TOKENIZER_FORMAT;
@@ -113,13 +112,6 @@ export function encodeText(tok: Tokenizer, spec: TextPreprocess, input: TextInpu
     responseIds: r.slice(0, spec.maxResponseTokens),
     truncated,
   };
-}
-
-/** Pack token id lists into a padded [n, width] int64 tensor buffer. */
-export function packIds(rows: number[][], width: number): BigInt64Array {
-  const out = new BigInt64Array(rows.length * width);
-  rows.forEach((ids, i) => ids.forEach((id, j) => { if (j < width) out[i * width + j] = BigInt(id); }));
-  return out;
 }
 
 export function tokenizerError(bundle: string, cause: unknown): BundleError {

@@ -60,6 +60,11 @@ export interface BundleSpec {
   metrics?: Record<string, number>;
   lineage?: Partial<Lineage>;
   notes?: string;
+  /**
+   * ISO time for the manifest; default now. A build that must reproduce its
+   * bytes (the shipped default model) gives a fixed one.
+   */
+  createdAt?: string;
 }
 
 const FILE_NAMES: Record<FileKey, string> = {
@@ -90,7 +95,7 @@ export async function writeBundle(dir: string, spec: BundleSpec): Promise<Manife
     name: spec.name,
     version: spec.version,
     parent: spec.parent ?? null,
-    createdAt: new Date().toISOString(),
+    createdAt: spec.createdAt ?? new Date().toISOString(),
     files,
     io: contractIO(spec.image, spec.text, spec.sizes),
     preprocess: { image: spec.image, text: spec.text },

@@ -14,7 +14,6 @@ import { fileURLToPath } from 'node:url';
 export const PROTO_DIR = fileURLToPath(new URL('../../proto/', import.meta.url));
 export const REWARD_PROTO = 'mrm/v1/reward.proto';
 export const REWARD_SERVICE = 'mrm.v1.RewardService';
-export const HEALTH_SERVICE = 'grpc.health.v1.Health';
 const require = createRequire(import.meta.url);
 /** The official health proto the health implementation serves, so reflection describes exactly that. */
 export const HEALTH_PROTO: string = require('grpc-health-check').protoPath;

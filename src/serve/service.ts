@@ -3,6 +3,7 @@
  * score its units, shape the response. Failures go through `toStatus` only.
  */
 import * as grpc from '@grpc/grpc-js';
+import { sigmoid } from '../model/math.js';
 import { monotonicDeadline, type Liveness } from './context.js';
 import { ServeError, toStatus } from './errors.js';
 import { errorFields, type Logger } from './log.js';
@@ -202,13 +203,6 @@ function result(s: UnitScore, id: string): ResultMsg {
 
 function errorResponse(requestId: string, code: number, message: string): ScoreResponseMsg {
   return { requestId, model: null, items: [], groups: [], error: { code, message } };
-}
-
-/** Never overflows: exp of a non-positive number only. */
-export function sigmoid(x: number): number {
-  if (x >= 0) return 1 / (1 + Math.exp(-x));
-  const e = Math.exp(x);
-  return e / (1 + e);
 }
 
 const round = (ms: number) => Math.round(ms * 1000) / 1000;

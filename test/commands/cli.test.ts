@@ -35,7 +35,8 @@ describe('mrm data, eval, fit', () => {
     expect(ev.stdout).toContain(`accuracy is against each record's ground truth ("mrm".truth), not its label; a tie counts as half a pair`);
     const report = JSON.parse(await readFile(join(dir, 'eval.json'), 'utf8'));
     expect(report.slices[0]).toMatchObject({ slice: 'overall', pairs: 120 });
-    expect(report.slices[0].accuracy).toBeGreaterThan(0.85);
+    // Today 99.2% (119 of 120): one more wrong pair passes, two do not.
+    expect(report.slices[0].accuracy).toBeGreaterThanOrEqual(0.98);
   });
 
   it('fits a bundle that loads and evaluates', async () => {
@@ -44,7 +45,8 @@ describe('mrm data, eval, fit', () => {
     expect(fit.code, fit.stderr).toBe(0);
     const manifest = JSON.parse(await readFile(join(out, 'manifest.json'), 'utf8'));
     expect(manifest.io.head.outputs[0].shape).toEqual(['N', 3]);
-    expect(manifest.metrics['accuracy.overall']).toBeGreaterThan(0.8);
+    // Today 96.5% of 100 held-out pairs for this small fit (300 pairs, 10 epochs).
+    expect(manifest.metrics['accuracy.overall']).toBeGreaterThanOrEqual(0.94);
     // Named for its data, not passing for the shipped model; the base in its lineage.
     expect(manifest.name).toBe(`shapes-mrm-fit-${manifest.lineage.datasetDigest.slice(0, 8)}`);
     expect(manifest.lineage.base).toEqual({ name: 'shapes-mrm', version: 1 });
@@ -64,6 +66,16 @@ describe('mrm data, eval, fit', () => {
     const ev = await mrm('eval', '--data', bad, '--format', 'dt2it');
     expect(ev.code).toBe(1);
     expect(ev.stderr).toMatch(/train\.jsonl:2: field 'chosen'/);
+  });
+
+  it('refuses a held-out seed equal to the training seed, before generating anything', async () => {
+    const same = await mrm('fit', '--seed', '5', '--n', '40', '--held-out-seed', '5', '--held-out-n', '10', '--out', join(dir, 'never'), '--feature-cache', 'none');
+    expect(same.code).toBe(2);
+    expect(same.stderr).toContain('--held-out-seed 5 is the training seed');
+    // The defaults (train seed 1) against an explicit held-out seed 1.
+    const dflt = await mrm('fit', '--n', '40', '--held-out-seed', '1', '--held-out-n', '10', '--out', join(dir, 'never'), '--feature-cache', 'none');
+    expect(dflt.code).toBe(2);
+    expect(dflt.stderr).toContain('--held-out-seed 1 is the training seed');
   });
 
   it('answers a bad flag with the flag, what it expected, and exit code 2', async () => {

@@ -2,7 +2,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError, configHelp, DEFAULTS, envName, flagName, loadConfig, RULES, redacted } from '../../src/serve/config.js';
+import { CONFIG_KEYS, ConfigError, configHelp, DEFAULTS, envName, flagName, loadConfig, RULES, redacted } from '../../src/serve/config.js';
+
+const getAt = (o: unknown, key: string): unknown => key.split('.').reduce<unknown>((v, p) => (v as Record<string, unknown>)[p], o);
 
 let dir: string;
 beforeAll(async () => { dir = await mkdtemp(join(tmpdir(), 'mrm-config-')); });
@@ -62,9 +64,28 @@ describe('config', () => {
     await expect(loadConfig({ flags: { 'max-items-per-request': '5000' } })).rejects.toThrow(/maxItemsPerRequest .*encoder\.maxQueueSize/);
   });
 
-  it('has a rule and a reason for every key, and redacts secrets', () => {
+  it('has a rule and a reason for every key', () => {
     for (const rule of Object.values(RULES)) expect(rule.doc.length).toBeGreaterThan(5);
     expect(redacted(DEFAULTS)).toEqual({ ...DEFAULTS, admin: { ...DEFAULTS.admin, token: '[redacted]' }, judge: { ...DEFAULTS.judge, apiKey: '[redacted]' } });
+  });
+
+  // Every key marked secret (the admin token, the judge API key) is set to a
+  // sentinel from the environment; the sentinel must not reach what is logged
+  // at start (redacted(config)) or --help, and the other keys must.
+  it('redacts every secret key, and only those', async () => {
+    const secrets = CONFIG_KEYS.filter((k) => RULES[k].secret);
+    expect(secrets).toEqual(expect.arrayContaining(['admin.token', 'judge.apiKey']));
+    const sentinel = (k: string) => `sentinel-${k}-do-not-log`;
+    const env = Object.fromEntries(secrets.map((k) => [envName(k), sentinel(k)]));
+    const config = await loadConfig({ env });
+    const shown = redacted(config);
+    const text = JSON.stringify(shown) + configHelp();
+    for (const k of secrets) {
+      expect(JSON.stringify(config)).toContain(sentinel(k));
+      expect(text).not.toContain(sentinel(k));
+      expect(getAt(shown, k)).toBe('[redacted]');
+    }
+    for (const k of CONFIG_KEYS.filter((c) => !secrets.includes(c))) expect(getAt(shown, k)).toEqual(getAt(config, k));
   });
 
   it('redacts the admin token in the printed config, in errors and in --help', async () => {

@@ -14,6 +14,7 @@ import { DEFAULTS, type ServeConfig } from '../../src/serve/config.js';
 import { silentLogger } from '../../src/serve/log.js';
 import { createRewardClient, type RewardClient, type ScoreRequestMsg, type ScoreResponseMsg, unary } from '../../src/serve/proto.js';
 import { startServer, type RunningServer, type StartOptions } from '../../src/serve/server.js';
+import type { BundleSpec } from '../../src/model/write.js';
 import { writeTinyBundle } from '../fixtures/tiny-bundle.js';
 
 export type ConfigOverrides = Partial<Omit<ServeConfig, 'vision' | 'encoder' | 'cache' | 'admin' | 'swap' | 'tls'>> & {
@@ -55,15 +56,15 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-/** A temp dir with the tiny bundle at `bundle/`. */
-export async function tinyDir(): Promise<string> {
+/** A temp dir with the tiny bundle (with `bundle` overrides) at `bundle/`. */
+export async function tinyDir(bundle: Partial<BundleSpec> = {}): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'mrm-serve-'));
-  await writeTinyBundle(join(dir, 'bundle'));
+  await writeTinyBundle(join(dir, 'bundle'), bundle);
   return dir;
 }
 
-export async function startTestServer(o: ConfigOverrides = {}, opts: StartOptions & { wait?: boolean } = {}): Promise<TestServer> {
-  const dir = await tinyDir();
+export async function startTestServer(o: ConfigOverrides = {}, opts: StartOptions & { wait?: boolean; bundle?: Partial<BundleSpec> } = {}): Promise<TestServer> {
+  const dir = await tinyDir(opts.bundle);
   const config = testConfig(dir, o);
   const server = await startServer(config, silentLogger, opts);
   if (opts.wait !== false) await server.ready;

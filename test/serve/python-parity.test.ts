@@ -57,7 +57,8 @@ describe('npm start serves the default model with the rewards of mrm eval', () =
     expect(r.code, r.out).toBe(0);
     expect(r.out).toContain('health: SERVING');
     expect(r.out).toContain("server model [('shapes-mrm', 1)]");
-    expect(r.out).toContain('pairs: 48');
+    // Answers from the server, not lines of the file.
+    expect(r.out).toContain('pairs: 48; answered by the server: 48;');
   });
 
   it('fails the check when one reward is off by 2e-4', async () => {

@@ -45,12 +45,26 @@ describe('Score', () => {
     for (const r of [...res.items, ...res.groups[0]!.responses]) {
       expect(Number.isFinite(r.reward)).toBe(true);
       expect(r.spread).toBeGreaterThanOrEqual(0);
-      // The tiny bundle's calibration is mean 0, std 1.
-      expect(r.normalizedReward).toBeCloseTo(r.reward, 5);
     }
     // Same image and texts in an item and a group response: the same reward.
     expect(res.groups[0]!.responses[2]!.reward).toBeCloseTo(res.items[0]!.reward, 5);
     expect(res.items[0]!.reward).not.toBeCloseTo(res.items[1]!.reward, 3);
+  });
+
+  it('normalizes with the version\'s calibration: (reward - mean) / std', async () => {
+    const calibrated = await startTestServer({}, { bundle: { calibration: { mean: 0.75, std: 2.5, referenceSet: 'test', n: 10 } } });
+    try {
+      const items = [{ images: [{ data: red }], prompt: 'what color', response: 'red circle' }, { prompt: 'no image', response: 'yes' }];
+      const [plain, cal] = await Promise.all([t.score({ items }), calibrated.score({ items })]);
+      cal.items.forEach((r, i) => {
+        expect(r.reward).toBeCloseTo(plain.items[i]!.reward, 6);
+        expect(r.normalizedReward).toBeCloseTo((r.reward - 0.75) / 2.5, 6);
+        // The default tiny bundle is calibrated mean 0, std 1.
+        expect(plain.items[i]!.normalizedReward).toBeCloseTo(plain.items[i]!.reward, 6);
+      });
+    } finally {
+      await calibrated.close();
+    }
   });
 
   it('gives exactly what the runtime gives when called directly, for every image layout', async () => {

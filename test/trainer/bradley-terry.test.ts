@@ -1,7 +1,7 @@
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { buildHeadOnnx, headForward } from '../../src/model/onnx/heads.js';
-import { fitHeads, type PairSet } from '../../trainer/fit/bradley-terry.js';
+import { featureStats, fitHeads, type PairSet } from '../../trainer/fit/bradley-terry.js';
 import { Rng } from '../../trainer/shapes/rng.js';
 
 /** Pairs whose preference follows a hidden linear utility, plus label noise. */
@@ -50,11 +50,34 @@ describe('fitHeads', () => {
     expect(accuracy(weights, test)).toBeGreaterThan(0.93);
   });
 
-  it('gives bootstrap heads that disagree a little, so their spread is informative', () => {
-    const { weights } = fitHeads(synthetic(500, 5, 5, 0.2).pairs, { kind: 'linear', k: 4, epochs: 10 });
-    if (weights.kind !== 'linear') throw new Error('linear expected');
-    const col = (j: number) => Array.from({ length: 5 }, (_, i) => weights.w[i * 4 + j]!);
-    expect(col(0)).not.toEqual(col(1));
+  // Full-batch steps to convergence: the loss is convex, so heads that saw the
+  // same pairs end at the same weights whatever their initialization, and
+  // what remains of their spread is the bootstrap's. It must be a real
+  // fraction of the reward scale on pairs like the training ones, and grow
+  // on rows far from them (here: 4x as far from the centre).
+  it('gives bootstrap heads whose spread comes from resampling and grows away from the training data', () => {
+    const d = 5;
+    const k = 5;
+    const { weights } = fitHeads(synthetic(400, d, 5, 0.2).pairs, { kind: 'linear', k, epochs: 500, batch: 1024, lr: 0.01 });
+    const near = synthetic(200, d, 11).pairs.chosen;
+    const far = near.map((v) => (v - 5) * 4 + 5);
+    const stats = (x: Float32Array) => {
+      const out = headForward(weights, x, x.length / d);
+      let spread = 0;
+      const means: number[] = [];
+      for (let i = 0; i < x.length / d; i++) {
+        const r = Array.from({ length: k }, (_, j) => out[i * k + j]!);
+        const m = r.reduce((a, b) => a + b, 0) / k;
+        means.push(m);
+        spread += Math.sqrt(r.reduce((a, b) => a + (b - m) ** 2, 0) / k);
+      }
+      const mm = means.reduce((a, b) => a + b, 0) / means.length;
+      return { spread: spread / means.length, scale: Math.sqrt(means.reduce((a, b) => a + (b - mm) ** 2, 0) / means.length) };
+    };
+    const n = stats(near);
+    const f = stats(far);
+    expect(n.spread / n.scale).toBeGreaterThan(0.05);
+    expect(f.spread).toBeGreaterThan(2 * n.spread);
   });
 
   it('is deterministic for a seed', () => {
@@ -62,6 +85,29 @@ describe('fitHeads', () => {
     const a = fitHeads(p, { kind: 'linear', k: 2, epochs: 5, seed: 7 }).weights;
     const b = fitHeads(p, { kind: 'linear', k: 2, epochs: 5, seed: 7 }).weights;
     expect(a).toEqual(b);
+  });
+
+  // Columns on scales from 1e-3 to 1e3 with offsets: fitted on them raw, the
+  // exported heads must give what heads fitted on the same columns already
+  // standardized give on those (the fit standardizes internally either way,
+  // so only folding (x - mu) / sd into the weights can make them differ).
+  it('folds the standardization into the exported weights', () => {
+    const d = 5;
+    const scale = [1000, 0.001, 1, 50, 3];
+    const shift = [500, -2, 0, 1e4, 7];
+    const base = synthetic(600, d, 9).pairs;
+    const map = (m: Float32Array, f: (v: number, i: number) => number) => m.map((v, j) => f(v, j % d));
+    const raw: PairSet = { d, n: base.n, chosen: map(base.chosen, (v, i) => v * scale[i]! + shift[i]!), rejected: map(base.rejected, (v, i) => v * scale[i]! + shift[i]!) };
+    const { mu, sd } = featureStats(raw);
+    const z = (m: Float32Array) => map(m, (v, i) => (v - mu[i]!) / sd[i]!);
+    const std: PairSet = { d, n: raw.n, chosen: z(raw.chosen), rejected: z(raw.rejected) };
+    for (const kind of ['linear', 'mlp'] as const) {
+      const opts = { kind, k: 2, hidden: 4, epochs: 5 };
+      const got = headForward(fitHeads(raw, opts).weights, raw.chosen, raw.n);
+      const want = headForward(fitHeads(std, opts).weights, std.chosen, std.n);
+      const worst = Math.max(...want.map((v, i) => Math.abs(got[i]! - v) / Math.max(1, Math.abs(v))));
+      expect(worst, kind).toBeLessThan(1e-3);
+    }
   });
 
   it('exports heads whose ONNX output equals the fitted function on raw features', async () => {

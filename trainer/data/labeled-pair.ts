@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { contentRecord, sha256Hex } from '../../src/model/digest.js';
 import type { PreferenceRecord } from '../shapes/formats.js';
 
 /**
@@ -14,12 +15,13 @@ export type LabeledPair = Omit<PreferenceRecord, 'images' | 'meta'> & {
   weight?: number;
 };
 
-/** A digest of a data set's content (texts and image bytes), for lineage. */
+/**
+ * A digest of a data set's content (ids, texts, labels as chosen/rejected
+ * order, images by sha256), for lineage and the feature cache: each pair
+ * framed as the server frames an item (contentRecord).
+ */
 export function datasetDigest(pairs: LabeledPair[]): string {
   const h = createHash('sha256');
-  for (const p of pairs) {
-    h.update(JSON.stringify([p.id, p.system ?? '', p.prompt, p.chosen, p.rejected]));
-    for (const img of p.images) h.update(img);
-  }
+  for (const p of pairs) h.update(contentRecord(p.images.map(sha256Hex), [p.id, p.system ?? '', p.prompt, p.chosen, p.rejected]));
   return h.digest('hex');
 }

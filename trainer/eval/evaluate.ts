@@ -15,7 +15,8 @@ export interface PairRewards {
   rejectedSpread: Float32Array;
 }
 
-export async function rewardsFromFeatures(rt: ModelRuntime, f: PairFeatures): Promise<PairRewards> {
+/** Both sides of every pair through a head: a loaded version's, or a just-fitted head's session. */
+export async function rewardsFromFeatures(rt: Pick<ModelRuntime, 'head'>, f: PairFeatures): Promise<PairRewards> {
   const both = new Float32Array(2 * f.n * f.d);
   both.set(f.chosen, 0);
   both.set(f.rejected, f.n * f.d);

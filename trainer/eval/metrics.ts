@@ -3,6 +3,7 @@
  * truth (not the possibly noisy label), and the expected calibration error of
  * the Bradley-Terry probability sigmoid(r(a) - r(b)).
  */
+import { sigmoid } from '../../src/model/math.js';
 
 export interface ScoredPair {
   slice?: string;
@@ -25,8 +26,6 @@ export interface EvalReport {
 
 /** The slices every evaluation reports first, in this order. */
 export const CORE_SLICES = ['overall', 'grounded', 'style-adversarial', 't2i'] as const;
-
-const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
 
 export function accuracy(pairs: ScoredPair[]): number {
   if (pairs.length === 0) return NaN;

@@ -7,6 +7,7 @@
  * epoch. Features are standardized while fitting and the standardization is
  * folded into the exported weights, so the served head takes raw features.
  */
+import { sigmoid } from '../../src/model/math.js';
 import type { HeadWeights } from '../../src/model/onnx/heads.js';
 import { Rng } from '../shapes/rng.js';
 
@@ -119,7 +120,6 @@ function mlpModel(d: number, h: number, rng: Rng): Model {
 }
 
 const logSigmoid = (z: number) => (z >= 0 ? -Math.log1p(Math.exp(-z)) : z - Math.log1p(Math.exp(z)));
-const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
 
 /** Column means and stds over both sides of the pairs (std 1 for constant columns). */
 export function featureStats(p: PairSet): { mu: Float64Array; sd: Float64Array } {

@@ -7,16 +7,17 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { loadBundle } from '../../src/model/bundle.js';
+import * as ort from 'onnxruntime-node';
+import { loadBundle, sessionOptions } from '../../src/model/bundle.js';
 import type { Manifest } from '../../src/model/manifest.js';
-import { buildHeadOnnx, headForward, type HeadWeights } from '../../src/model/onnx/heads.js';
-import type { ModelRuntime } from '../../src/model/runtime.js';
+import { buildHeadOnnx, type HeadWeights } from '../../src/model/onnx/heads.js';
+import { runHead, type ModelRuntime } from '../../src/model/runtime.js';
 import { writeBundle } from '../../src/model/write.js';
 import type { PairFeatures } from '../data/featurize.js';
 import { cachedFeatures } from '../data/feature-cache.js';
 import type { LabeledPair } from '../data/labeled-pair.js';
 import { evaluatePairs, type EvalReport } from '../eval/metrics.js';
-import { toScored } from '../eval/evaluate.js';
+import { rewardsFromFeatures, toScored, type PairRewards } from '../eval/evaluate.js';
 import { fitHeads, type FitOptions, type FitReport } from './bradley-terry.js';
 
 export interface FitBundleOptions {
@@ -32,6 +33,8 @@ export interface FitBundleOptions {
   referenceSet: string;
   lineage?: Partial<Manifest['lineage']>;
   notes?: string;
+  /** The manifest's createdAt; default now (see BundleSpec.createdAt). */
+  createdAt?: string;
   threads?: number;
   /** Directory for cached features; none = always featurize. */
   featureCache?: string;
@@ -46,30 +49,29 @@ export interface FitBundleResult {
   seconds: { featurize: number; fit: number; total: number };
 }
 
-/** Mean reward of K heads for each row. */
-export function meanRewards(w: HeadWeights, x: Float32Array, n: number): Float32Array {
-  const heads = headForward(w, x, n);
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    let s = 0;
-    for (let j = 0; j < w.k; j++) s += heads[i * w.k + j]!;
-    out[i] = s / w.k;
+/**
+ * Rewards and spreads of a fitted head on each feature set, through its ONNX
+ * graph under the loader's session options and the runtime's summary: the
+ * numbers a server gives, not a re-implementation of them.
+ */
+export async function headRewards(onnx: Uint8Array, w: HeadWeights, sets: PairFeatures[], threads = 1): Promise<PairRewards[]> {
+  const session = await ort.InferenceSession.create(onnx, sessionOptions({ threads }));
+  try {
+    const head = { head: (x: Float32Array, b: number) => runHead(session, x, b, w.d, w.k) };
+    const out: PairRewards[] = [];
+    for (const f of sets) out.push(await rewardsFromFeatures(head, f));
+    return out;
+  } finally {
+    await session.release();
   }
-  return out;
 }
 
 /** Calibration: mean and std of the raw reward over every response of the reference pairs. */
-export function calibrate(w: HeadWeights, f: PairFeatures): { mean: number; std: number } {
-  const r = [...meanRewards(w, f.chosen, f.n), ...meanRewards(w, f.rejected, f.n)];
-  const mean = r.reduce((a, b) => a + b, 0) / r.length;
-  const std = Math.sqrt(r.reduce((a, b) => a + (b - mean) ** 2, 0) / r.length);
+export function calibrate(r: PairRewards): { mean: number; std: number } {
+  const all = [...r.chosen, ...r.rejected];
+  const mean = all.reduce((a, b) => a + b, 0) / all.length;
+  const std = Math.sqrt(all.reduce((a, b) => a + (b - mean) ** 2, 0) / all.length);
   return { mean, std: std > 1e-6 ? std : 1 };
-}
-
-export function evaluateHead(w: HeadWeights, f: PairFeatures, pairs: LabeledPair[]): EvalReport {
-  const chosen = meanRewards(w, f.chosen, f.n);
-  const rejected = meanRewards(w, f.rejected, f.n);
-  return evaluatePairs(toScored(pairs, { chosen, rejected, chosenSpread: chosen, rejectedSpread: rejected }));
 }
 
 export function metricsOf(r: EvalReport): Record<string, number> {
@@ -95,8 +97,10 @@ export async function fitBundle(train: LabeledPair[], o: FitBundleOptions): Prom
   const weights = train.map((p) => p.weight ?? 1);
   const { weights: head, report } = fitHeads({ ...ftrain, weight: Float32Array.from(weights) }, o.fit);
   const t2 = performance.now();
-  const heldOut = o.heldOut?.length ? evaluateHead(head, fheld, o.heldOut) : null;
-  const cal = calibrate(head, ftrain);
+  const headOnnx = buildHeadOnnx(head);
+  const [rtrain, rheld] = await headRewards(headOnnx, head, o.heldOut?.length ? [ftrain, fheld] : [ftrain], o.threads);
+  const heldOut = rheld && o.heldOut?.length ? evaluatePairs(toScored(o.heldOut, rheld)) : null;
+  const cal = calibrate(rtrain!);
   const files = async (key: 'vision' | 'encoder' | 'tokenizer') => {
     const ref = baseManifest.files[key];
     return ref.path ? new Uint8Array(await readFile(join(o.base, ref.path))) : ref;
@@ -107,7 +111,7 @@ export async function fitBundle(train: LabeledPair[], o: FitBundleOptions): Prom
     parent: o.parent ?? null,
     vision: await files('vision'),
     encoder: await files('encoder'),
-    head: buildHeadOnnx(head),
+    head: headOnnx,
     tokenizer: await files('tokenizer'),
     sizes: { dv: runtime.dv, d: runtime.d, k: head.k },
     image: baseManifest.preprocess.image,
@@ -116,6 +120,7 @@ export async function fitBundle(train: LabeledPair[], o: FitBundleOptions): Prom
     metrics: heldOut ? metricsOf(heldOut) : {},
     lineage: o.lineage ?? {},
     ...(o.notes ? { notes: o.notes } : {}),
+    ...(o.createdAt ? { createdAt: o.createdAt } : {}),
   });
   return {
     manifest,

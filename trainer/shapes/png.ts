@@ -80,8 +80,8 @@ export function assemblePng(raster: Raster, idat: Uint8Array, text?: PngText): B
   ihdr[8] = 8; // bit depth
   ihdr[9] = 2; // colour type: RGB
   // compression, filter method and interlace stay 0
-  const texts = Object.entries(text ?? {}).map(([k, v]) => chunk('tEXt', textBody(k, v)));
-  return Buffer.concat([SIGNATURE, chunk('IHDR', ihdr), ...texts, chunk('IDAT', idat), chunk('IEND', Buffer.alloc(0))]);
+  const texts = Object.entries(text ?? {}).map(([k, v]) => pngChunk('tEXt', textBody(k, v)));
+  return Buffer.concat([SIGNATURE, pngChunk('IHDR', ihdr), ...texts, pngChunk('IDAT', idat), pngChunk('IEND', Buffer.alloc(0))]);
 }
 
 /** A tEXt body: keyword (1-79 printable Latin-1), NUL, text (Latin-1, no NUL). */
@@ -120,7 +120,7 @@ export function readPngText(png: Uint8Array): Map<string, string> {
   return out;
 }
 
-function chunk(type: string, body: Uint8Array): Buffer {
+export function pngChunk(type: string, body: Uint8Array): Buffer {
   const out = Buffer.alloc(12 + body.length);
   out.writeUInt32BE(body.length, 0);
   out.write(type, 4, 'latin1');

@@ -15,6 +15,10 @@ export const DEFAULT_RECIPE = {
   heldOutSeed: 2,
   heldOutPairs: 1000,
   fit: { kind: 'linear' as const, k: 5, seed: 1 },
+  // Fixed (the first build's time) so a rebuild is byte-identical to the
+  // shipped bundle, manifest included; test/trainer/default-model.test.ts
+  // checks the frozen stages against it.
+  createdAt: '2026-11-26T06:24:26.158Z',
 };
 
 export async function buildDefaultModel(out: string, recipe = DEFAULT_RECIPE): Promise<FitBundleResult> {
@@ -31,6 +35,7 @@ export async function buildDefaultModel(out: string, recipe = DEFAULT_RECIPE): P
       heldOut,
       referenceSet: `shapesworld seed=${recipe.trainSeed} pairs=${recipe.trainPairs} (oracle labels)`,
       lineage: { datasetDigest: datasetDigest(train) },
+      createdAt: recipe.createdAt,
       notes: `ShapesNet default model: fixed detector + grounding encoder, ${recipe.fit.kind} head (K=${recipe.fit.k}) fitted with Bradley-Terry on oracle labels; held-out metrics on seed ${recipe.heldOutSeed}`,
     });
   });

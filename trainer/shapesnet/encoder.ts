@@ -8,7 +8,7 @@
  * features (length, markdown, a hashed bag of words) ride along, so a head
  * fitted on style-biased labels can learn the bias, as real MRMs do.
  *
- * Only the head on top of these features is fitted; see trainer/shapesnet/fit.
+ * Only the head on top of these features is fitted; see trainer/fit/.
  */
 import type { ImagePreprocess, TextPreprocess } from '../../src/model/manifest.js';
 import { GraphBuilder } from '../../src/model/onnx/graph.js';

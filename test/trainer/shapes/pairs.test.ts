@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { PairSample, QaMeta } from '../../../trainer/shapes/pair-sample.js';
-import { assignments, DEFAULT_MIX, samplePair, sampleSplit, SLICE_TYPES } from '../../../trainer/shapes/pairs.js';
+import { assignments, DEFAULT_MIX, pairId, samplePair, sampleSplit, SLICE_TYPES } from '../../../trainer/shapes/pairs.js';
 import { parseClaim } from '../../../trainer/shapes/parse.js';
 import { styled } from '../../../trainer/shapes/policies.js';
 import { claimText, referenceAnswer, sameAnswer, type Answer } from '../../../trainer/shapes/questions.js';
@@ -28,10 +28,21 @@ describe('sampleSplit', () => {
     expect(differing.length).toBeGreaterThan(50);
   });
 
-  it('builds each pair from its own stream', () => {
-    const rng = Rng.fromSeed(3);
-    const asg = { slice: 'grounded', type: 'count', truth: 'b' } as const;
-    expect(samplePair(rng.child('pair', 5), 'x', asg)).toEqual(samplePair(Rng.fromSeed(3).child('pair', 5), 'x', asg));
+  it('builds each pair from its own stream, whatever was drawn for the other pairs', () => {
+    const n = 30;
+    const split = sampleSplit(3, n);
+    const plan = assignments(Rng.fromSeed(3).child('assign'), n, DEFAULT_MIX);
+    // Alone, in reverse order, from a root that has drawn other things first:
+    // each pair is still the split's, so no pair's draws depend on another's.
+    const root = Rng.fromSeed(3);
+    root.next();
+    for (let i = n - 1; i >= 0; i--) expect(samplePair(root.child('pair', i), pairId(3, i), plan[i]!)).toEqual(split[i]);
+    // And a longer split of the same seed only adds pairs: the first n are unchanged where their assignment is.
+    const longer = sampleSplit(3, 2 * n);
+    const planLonger = assignments(Rng.fromSeed(3).child('assign'), 2 * n, DEFAULT_MIX);
+    for (let i = 0; i < n; i++) {
+      if (JSON.stringify(planLonger[i]) === JSON.stringify(plan[i])) expect(longer[i]).toEqual(split[i]);
+    }
   });
 
   it('follows the mix exactly, spreads question types evenly and balances the correct position', () => {
