@@ -3,19 +3,22 @@ import { loadDataset } from '../../trainer/data/datasets.js';
 import { seededAnnotator } from '../../trainer/data/shapes.js';
 import { writeDataset } from '../../trainer/shapes/dataset.js';
 import { DATASET_FORMATS, toPreferenceRecord, type PreferenceRecord } from '../../trainer/shapes/formats.js';
-import { sampleSplit } from '../../trainer/shapes/pairs.js';
+import { shapesSamples } from './pair-source.js';
 import { streamPairImages } from '../../trainer/shapes/render-pairs.js';
 import { sha256Hex } from '../model/digest.js';
 import { num, oneOf, parse, str, UsageError } from './args.js';
 
 const HELP = `usage: mrm data gen --seed S --n N --out DIR [--format F] [--style-bias P] [--flip Q] [--coarse C]
+                    [--reword P] [--paraphrase M]
        mrm data convert --in DIR --from F --out DIR --to F
 
   gen       a ShapesWorld split: PNG images under DIR/images, records in
             LLaMA-Factory ranking format (train.json + dataset_info.json) or
             DT2IT JSONL (train.jsonl); ground truth kept in each record's "mrm"
   convert   read a data set in one format and write it in the other
-  formats   ${DATASET_FORMATS.join(', ')} (default llamafactory)`;
+  formats   ${DATASET_FORMATS.join(', ')} (default llamafactory)
+  --reword P      word a QA pair with a training paraphrase with prob. P (default 0)
+  --paraphrase M  append M pairs of the held-out 'paraphrase' eval slice (default 0)`;
 
 export async function run(argv: string[]): Promise<void> {
   const [sub, ...rest] = argv;
@@ -28,6 +31,7 @@ async function gen(argv: string[]): Promise<void> {
   const { values } = parse(argv, {
     seed: { type: 'string' }, n: { type: 'string' }, out: { type: 'string' }, format: { type: 'string' },
     'style-bias': { type: 'string' }, flip: { type: 'string' }, coarse: { type: 'string' },
+    reword: { type: 'string' }, paraphrase: { type: 'string' },
   }, HELP);
   const out = str(values, 'out');
   if (!out) throw new UsageError(`--out is required\n\n${HELP}`);
@@ -40,12 +44,12 @@ async function gen(argv: string[]): Promise<void> {
     coarse: num(values, 'coarse', 0, { min: 0, max: 1 }),
   };
   const t0 = performance.now();
-  const samples = sampleSplit(seed, n);
+  const samples = shapesSamples(values, seed, n);
   const annotator = seededAnnotator(seed, cfg);
   const records = samples.map((s) => toPreferenceRecord(s, annotator(s))).filter((r): r is PreferenceRecord => r !== null);
   const written = await writeDataset(out, records, format, streamPairImages(samples));
   const noisy = written.records.filter((r) => r.truth === 'rejected').length;
-  console.log(`wrote ${out}/${written.dataFile}: ${written.records.length} pairs (${n - written.records.length} ties dropped, ${noisy} labels wrong), ${written.images} images, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  console.log(`wrote ${out}/${written.dataFile}: ${written.records.length} pairs (${samples.length - written.records.length} ties dropped, ${noisy} labels wrong), ${written.images} images, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 }
 
 async function convert(argv: string[]): Promise<void> {

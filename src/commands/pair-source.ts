@@ -6,7 +6,8 @@
 import { loadDataset } from '../../trainer/data/datasets.js';
 import type { LabeledPair } from '../../trainer/data/labeled-pair.js';
 import { labeledShapesPairs, noisyLabeler } from '../../trainer/data/shapes.js';
-import { sampleSplit } from '../../trainer/shapes/pairs.js';
+import { sampleParaphraseSplit, sampleSplit } from '../../trainer/shapes/pairs.js';
+import type { PairSample } from '../../trainer/shapes/pair-sample.js';
 import { num, oneOf, str, UsageError } from './args.js';
 
 export const FORMATS = ['llamafactory', 'dt2it'] as const;
@@ -19,6 +20,8 @@ export const PAIR_SOURCE_OPTIONS = {
   'style-bias': { type: 'string' },
   flip: { type: 'string' },
   coarse: { type: 'string' },
+  reword: { type: 'string' },
+  paraphrase: { type: 'string' },
 } as const;
 
 export const PAIR_SOURCE_HELP = `  --data DIR       a data set directory (see mrm data gen)
@@ -26,7 +29,9 @@ export const PAIR_SOURCE_HELP = `  --data DIR       a data set directory (see mr
   --seed S, --n N  or: a ShapesWorld split of N pairs from seed S
   --style-bias P   annotator prefers the more verbose response with prob. P (default 0)
   --flip Q         then flips the label with prob. Q (default 0)
-  --coarse C       gives no preference (pair dropped) with prob. C (default 0)`;
+  --coarse C       gives no preference (pair dropped) with prob. C (default 0)
+  --reword P       words a QA pair with a training paraphrase with prob. P (default 0)
+  --paraphrase M   also M pairs of the held-out 'paraphrase' slice (default 0)`;
 
 export interface PairSource {
   pairs: LabeledPair[];
@@ -49,7 +54,16 @@ export async function readPairSource(values: Record<string, unknown>, defaults: 
     coarse: num(values, 'coarse', 0, { min: 0, max: 1 }),
   };
   const noisy = noise.styleBias > 0 || noise.flip > 0 || noise.coarse > 0;
-  const pairs = await labeledShapesPairs(sampleSplit(seed, n), noisy ? noisyLabeler(seed, noise) : undefined);
+  const samples = shapesSamples(values, seed, n);
+  const pairs = await labeledShapesPairs(samples, noisy ? noisyLabeler(seed, noise) : undefined);
   const label = noisy ? `style-bias ${noise.styleBias}, flip ${noise.flip}, coarse ${noise.coarse}` : 'oracle labels';
-  return { pairs, description: `ShapesWorld seed ${seed}, ${n} pairs, ${label}` };
+  const extra = samples.length > n ? ` + ${samples.length - n} paraphrase` : '';
+  return { pairs, description: `ShapesWorld seed ${seed}, ${n} pairs${extra}, ${label}` };
+}
+
+/** The split `--seed/--n` ask for, reworded with `--reword`, then `--paraphrase` held-out pairs after it. */
+export function shapesSamples(values: Record<string, unknown>, seed: number, n: number): PairSample[] {
+  const reword = num(values, 'reword', 0, { min: 0, max: 1 });
+  const m = num(values, 'paraphrase', 0, { integer: true, min: 0, max: 1_000_000 });
+  return [...sampleSplit(seed, n, undefined, { reword }), ...(m > 0 ? sampleParaphraseSplit(seed, m) : [])];
 }
