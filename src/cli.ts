@@ -10,6 +10,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(argv
   score: { summary: 'score items against a running server', load: () => import('./commands/score.js') },
   data: { summary: 'generate ShapesWorld splits; import/export data sets', load: () => import('./commands/data.js') },
   fit: { summary: 'fit a bundle (head-only) from a data set', load: () => import('./commands/fit.js') },
+  train: { summary: 'train a whole model end to end (--engine torch) and export a bundle', load: () => import('./commands/train.js') },
   eval: { summary: 'evaluate a bundle per slice (overall, grounded, style-adversarial, T2I, ECE)', load: () => import('./commands/eval.js') },
 };
 
