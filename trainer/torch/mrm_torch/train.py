@@ -149,7 +149,9 @@ def main(argv=None):
         os.replace(tmp, path)
 
     model.train()
-    t_run, loss_avg, first = time.time(), None, step
+    # CPU seconds beside wall seconds: on a shared machine wall time says
+    # little about what a run costs.
+    t_run, c_run, loss_avg, first = time.time(), time.process_time(), None, step
     while step < total:
         epoch, within = divmod(step, steps_per_epoch)
         # The order of an epoch depends only on (seed, epoch): a resumed run
@@ -174,7 +176,7 @@ def main(argv=None):
         if step % a.log_every == 0 or step == total:
             el = time.time() - t_run
             emit('step', step=step, steps=total, epoch=round(step / steps_per_epoch, 3), loss=round(loss_avg, 5),
-                 lr=round(lr_at(step - 1), 6), seconds=round(el, 1), pairs_per_second=round((step - first) * a.batch / max(el, 1e-9), 1))
+                 lr=round(lr_at(step - 1), 6), seconds=round(el, 1), cpu_seconds=round(time.process_time() - c_run, 1), pairs_per_second=round((step - first) * a.batch / max(el, 1e-9), 1))
         if step % a.checkpoint_every == 0 or step == total:
             save(ck)
             emit('checkpoint', step=step, path=ck)
