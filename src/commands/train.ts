@@ -69,7 +69,7 @@ function progressLine(e: TorchEvent): string {
     case 'start':
       return `training: ${e.pairs} pairs, ${e.images} images, ${e.steps} steps of ${e.batch} pairs, ${e.params} parameters`;
     case 'step':
-      return `step ${e.step}/${e.steps}  epoch ${e.epoch}  loss ${e.loss}  ${e.pairs_per_second} pairs/s  ${e.seconds} s`;
+      return `step ${e.step}/${e.steps}  epoch ${e.epoch}  loss ${e.loss}  ${e.pairs_per_second} pairs/s  ${e.seconds} s (${e.cpu_seconds} s CPU)`;
     case 'resume':
       return `resumed at step ${e.step} from ${e.checkpoint}`;
     case 'checkpoint':

@@ -71,13 +71,14 @@ def rewards_of(model, t, idx, side):
     return model.rewards(emb, mask, prompt, chosen if side == 'chosen' else rejected)
 
 
-def score_pairs(model, t, batch=64):
-    """Mean-over-heads rewards [n] of chosen and rejected, and raw heads."""
+def score_pairs(model, t, batch=64, rows=None):
+    """Raw head outputs [n, K] of chosen and rejected, for all pairs or the given rows."""
     model.eval()
+    rows = np.arange(len(t)) if rows is None else np.asarray(rows)
     rc, rr = [], []
     with torch.no_grad():
-        for s in range(0, len(t), batch):
-            idx = np.arange(s, min(len(t), s + batch))
+        for s in range(0, len(rows), batch):
+            idx = rows[s:s + batch]
             emb, mask, prompt, chosen, rejected = t.batch(idx, model.vision)
             feats = model.encoder(torch.cat([emb, emb]), torch.cat([mask, mask]), torch.cat([prompt, prompt]), torch.cat([chosen, rejected]))
             heads = model.head(feats)
@@ -86,15 +87,16 @@ def score_pairs(model, t, batch=64):
     return torch.cat(rc), torch.cat(rr)
 
 
-def slice_metrics(t, hc, hr):
+def slice_metrics(records, hc, hr):
     """accuracy.* against the truth (a wrong label counts the other way), as trainer/eval/metrics.ts."""
-    better_is_chosen = np.array([r['truth'] != 'rejected' for r in t.records])
+    t_records = records
+    better_is_chosen = np.array([r['truth'] != 'rejected' for r in t_records])
     margin = (hc.mean(1) - hr.mean(1)).numpy()
     margin = np.where(better_is_chosen, margin, -margin)
     score = np.where(margin > 0, 1.0, np.where(margin == 0, 0.5, 0.0))
     out = {'accuracy.overall': float(score.mean())}
-    for s in sorted({r['slice'] for r in t.records if r['slice']}):
-        sel = np.array([r['slice'] == s for r in t.records])
+    for s in sorted({r['slice'] for r in t_records if r['slice']}):
+        sel = np.array([r['slice'] == s for r in t_records])
         out[f'accuracy.{s}'] = float(score[sel].mean())
     return out
 
@@ -183,16 +185,19 @@ def main(argv=None):
 
     torch.save({'model': model.state_dict(), 'cfg': cfg, 'digest': digest}, os.path.join(ckdir, 'final.pt'))
     model.eval()
-    # Calibration: mean and std of the served reward (mean over heads) on the
-    # training responses, as the head-only fit does on its reference set.
-    hc, hr = score_pairs(model, data)
+    # Calibration: mean and std of the served reward (mean over heads) on
+    # training responses, as the head-only fit does on its reference set. A
+    # seeded sample of at most 1000 pairs: scoring all of a large set costs
+    # about a third of an epoch, and 2000 rewards pin mean and std well.
+    rows = np.sort(np.random.RandomState(a.seed).permutation(n)[:1000])
+    hc, hr = score_pairs(model, data, rows=rows)
     both = torch.cat([hc.mean(1), hr.mean(1)])
     calibration = {'mean': float(both.mean()), 'std': float(max(both.std(unbiased=False).item(), 1e-6)),
-                   'referenceSet': f'training data {digest[:12]} ({n} pairs)', 'n': int(both.numel())}
-    metrics = {f'train.{k}': v for k, v in slice_metrics(data, hc, hr).items()}
+                   'referenceSet': f'training data {digest[:12]} ({len(rows)} of {n} pairs)', 'n': int(both.numel())}
+    metrics = {f'train.{k}': v for k, v in slice_metrics([data.records[i] for i in rows], hc, hr).items()}
     if a.eval_data:
         ev = PairTensors(a.eval_data, tok, pre)
-        metrics.update(slice_metrics(ev, *score_pairs(model, ev)))
+        metrics.update(slice_metrics(ev.records, *score_pairs(model, ev)))
     emit('metrics', **metrics)
     notes = (f'learned MRM (trainer/torch): CNN vision {cfg["channels"]} -> {cfg["grid"]}x{cfg["grid"]} grid, '
              f'transformer encoder d={cfg["d"]} x{cfg["layers"]}, K={cfg["k"]} bootstrap heads; Bradley-Terry, '
