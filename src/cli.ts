@@ -16,6 +16,7 @@ export const COMMANDS: Record<string, { summary: string; load: () => Promise<{ r
   data: { summary: 'generate ShapesWorld splits; import/export data sets', load: () => import('./commands/data.js') },
   fit: { summary: 'fit a bundle (head-only) from a data set', load: () => import('./commands/fit.js') },
   log: { summary: 'the low-confidence pair log: stats, tail', load: () => import('./commands/log.js') },
+  train: { summary: 'train a whole model end to end (--engine torch) and export a bundle', load: () => import('./commands/train.js') },
   eval: { summary: 'evaluate a bundle per slice (overall, grounded, style-adversarial, T2I, ECE)', load: () => import('./commands/eval.js') },
   demo: { summary: 'the improvement loop end to end on ShapesWorld (start model, server, judge, rounds)', load: () => import('./commands/demo.js') },
   round: { summary: 'improvement rounds: run, resume, show, list (start/watch through the admin API)', load: () => import('./commands/round.js') },

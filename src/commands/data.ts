@@ -3,7 +3,7 @@ import { loadDataset } from '../../trainer/data/datasets.js';
 import { seededAnnotator } from '../../trainer/data/shapes.js';
 import { writeDataset } from '../../trainer/shapes/dataset.js';
 import { DATASET_FORMATS, toPreferenceRecord, type PreferenceRecord } from '../../trainer/shapes/formats.js';
-import { sampleSplit } from '../../trainer/shapes/pairs.js';
+import { shapesSamples } from './pair-source.js';
 import { streamPairImages } from '../../trainer/shapes/render-pairs.js';
 import { sha256Hex } from '../model/digest.js';
 import { noPositionals, num, oneOf, parse, required, UsageError } from './args.js';
@@ -24,7 +24,9 @@ each record keeps its ground truth in "mrm" beside its (noisy) label.
   --style-bias P    annotator prefers the more verbose response with prob. P (default 0)
   --content-bias P  then prefers "yes", the larger count, the longer description with prob. P (default 0)
   --flip Q          then flips the label with prob. Q (default 0)
-  --coarse C        gives no preference (pair dropped) with prob. C (default 0)`;
+  --coarse C        gives no preference (pair dropped) with prob. C (default 0)
+  --reword P        word a QA pair with a training paraphrase with prob. P (default 0)
+  --paraphrase M    append M pairs of the held-out 'paraphrase' eval slice (default 0)`;
 
 const CONVERT_HELP = `usage: mrm data convert --in DIR --out DIR [--from F] [--to F]
 
@@ -55,6 +57,7 @@ async function gen(argv: string[]): Promise<void> {
   const { values, positionals } = parse(argv, {
     seed: { type: 'string' }, n: { type: 'string' }, out: { type: 'string' }, format: { type: 'string' },
     'style-bias': { type: 'string' }, 'content-bias': { type: 'string' }, flip: { type: 'string' }, coarse: { type: 'string' },
+    reword: { type: 'string' }, paraphrase: { type: 'string' },
   }, GEN_HELP);
   noPositionals(positionals);
   // No default seed or size: a split is named by them, so the command says which one it is.
@@ -71,12 +74,12 @@ async function gen(argv: string[]): Promise<void> {
     coarse: num(values, 'coarse', 0, { min: 0, max: 1 }),
   };
   const t0 = performance.now();
-  const samples = sampleSplit(seed, n);
+  const samples = shapesSamples(values, seed, n);
   const annotator = seededAnnotator(seed, cfg);
   const records = samples.map((s) => toPreferenceRecord(s, annotator(s))).filter((r): r is PreferenceRecord => r !== null);
   const written = await writeDataset(out, records, format, streamPairImages(samples));
   const noisy = written.records.filter((r) => r.truth === 'rejected').length;
-  console.log(`wrote ${out}/${written.dataFile}: ${written.records.length} pairs (${n - written.records.length} ties dropped, ${noisy} labels wrong), ${written.images} images, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  console.log(`wrote ${out}/${written.dataFile}: ${written.records.length} pairs (${samples.length - written.records.length} ties dropped, ${noisy} labels wrong), ${written.images} images, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 }
 
 async function convert(argv: string[]): Promise<void> {

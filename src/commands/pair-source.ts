@@ -9,7 +9,8 @@ import { labeledShapesPairs, noisyLabeler } from '../../trainer/data/shapes.js';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { dataFileName } from '../../trainer/shapes/dataset.js';
-import { sampleSplit } from '../../trainer/shapes/pairs.js';
+import { sampleParaphraseSplit, sampleSplit } from '../../trainer/shapes/pairs.js';
+import type { PairSample } from '../../trainer/shapes/pair-sample.js';
 import { num, oneOf, str, UsageError } from './args.js';
 
 export const FORMATS = ['llamafactory', 'dt2it'] as const;
@@ -23,6 +24,8 @@ export const PAIR_SOURCE_OPTIONS = {
   'content-bias': { type: 'string' },
   flip: { type: 'string' },
   coarse: { type: 'string' },
+  reword: { type: 'string' },
+  paraphrase: { type: 'string' },
 } as const;
 
 export const PAIR_SOURCE_HELP = `  --data DIR       a data set directory (see mrm data gen)
@@ -32,7 +35,9 @@ export const PAIR_SOURCE_HELP = `  --data DIR       a data set directory (see mr
   --content-bias P then prefers "yes", the larger count, the description with
                    more objects with prob. P (default 0)
   --flip Q         then flips the label with prob. Q (default 0)
-  --coarse C       gives no preference (pair dropped) with prob. C (default 0)`;
+  --coarse C       gives no preference (pair dropped) with prob. C (default 0)
+  --reword P       words a QA pair with a training paraphrase with prob. P (default 0)
+  --paraphrase M   also M pairs of the held-out 'paraphrase' slice (default 0)`;
 
 export interface PairSource {
   pairs: LabeledPair[];
@@ -63,11 +68,20 @@ export async function readPairSource(values: Record<string, unknown>, defaults: 
     coarse: num(values, 'coarse', 0, { min: 0, max: 1 }),
   };
   const noisy = noise.styleBias > 0 || noise.contentBias > 0 || noise.flip > 0 || noise.coarse > 0;
-  const pairs = await labeledShapesPairs(sampleSplit(seed, n), noisy ? noisyLabeler(seed, noise) : undefined);
+  const samples = shapesSamples(values, seed, n);
+  const pairs = await labeledShapesPairs(samples, noisy ? noisyLabeler(seed, noise) : undefined);
   const label = noisy
     ? `style-bias ${noise.styleBias}${noise.contentBias > 0 ? `, content-bias ${noise.contentBias}` : ''}, flip ${noise.flip}, coarse ${noise.coarse}`
     : 'oracle labels';
-  return { pairs, description: `ShapesWorld seed ${seed}, ${n} pairs, ${label}`, truth: 'the ShapesWorld oracle (ground truth), not the annotator labels' };
+  const extra = samples.length > n ? ` + ${samples.length - n} paraphrase` : '';
+  return { pairs, description: `ShapesWorld seed ${seed}, ${n} pairs${extra}, ${label}`, truth: 'the ShapesWorld oracle (ground truth), not the annotator labels' };
+}
+
+/** The split `--seed/--n` ask for, reworded with `--reword`, then `--paraphrase` held-out pairs after it. */
+export function shapesSamples(values: Record<string, unknown>, seed: number, n: number): PairSample[] {
+  const reword = num(values, 'reword', 0, { min: 0, max: 1 });
+  const m = num(values, 'paraphrase', 0, { integer: true, min: 0, max: 1_000_000 });
+  return [...sampleSplit(seed, n, undefined, { reword }), ...(m > 0 ? sampleParaphraseSplit(seed, m) : [])];
 }
 
 /**

@@ -10,7 +10,8 @@ import type { Answer, QType, Question } from './questions.js';
 import type { CaptionSpec, T2IChange, T2IErrorKind } from './t2i.js';
 import type { Scene } from './world.js';
 
-export const SLICES = ['grounded', 'style-adversarial', 'style-aligned', 'description', 't2i'] as const;
+/** `paraphrase` is an eval slice (held-out wordings, paraphrase.ts); last, so adding it moved no other slice's draws. */
+export const SLICES = ['grounded', 'style-adversarial', 'style-aligned', 'description', 't2i', 'paraphrase'] as const;
 export type Slice = (typeof SLICES)[number];
 
 export interface QaMeta {
@@ -24,6 +25,10 @@ export interface QaMeta {
   numerals: Numerals;
   /** The verbose template, when a response is verbose. */
   template: number;
+  /** The claim template (paraphrase.ts), only when not the grammar's own (0). */
+  claimTemplate?: number;
+  /** Present (true) when the wording is one held out of every training split. */
+  heldOut?: true;
 }
 
 export interface T2IMeta {

@@ -15,6 +15,7 @@ import { QTYPES, questionText, referenceAnswer, referenceText, type QType } from
 import { Rng } from './rng.js';
 import { sampleT2I, T2I_ERRORS, toDt2itPair, type T2IErrorKind } from './t2i.js';
 import { UnaskableQuestion } from './errors.js';
+import { HELD_OUT_CLAIM_TEMPLATES, HELD_OUT_VERBOSE_TEMPLATES, TRAIN_CLAIM_TEMPLATES } from './paraphrase.js';
 
 export const DEFAULT_MIX: Readonly<Record<Slice, number>> = {
   grounded: 0.4,
@@ -22,6 +23,8 @@ export const DEFAULT_MIX: Readonly<Record<Slice, number>> = {
   'style-aligned': 0.15,
   description: 0.15,
   t2i: 0.15,
+  // An eval slice: never in a training split, asked for by sampleParaphraseSplit.
+  paraphrase: 0,
 };
 
 /** Question types (error kinds for t2i) each slice spreads evenly over. */
@@ -31,6 +34,7 @@ export const SLICE_TYPES: Readonly<Record<Slice, readonly (QType | T2IErrorKind)
   'style-aligned': QTYPES,
   description: ['description'],
   t2i: T2I_ERRORS,
+  paraphrase: QTYPES,
 };
 
 export const SYSTEM_PROMPTS = [
@@ -50,10 +54,30 @@ export interface PairAssignment {
  * `n` pairs. `mix` weights the slices; a given mix replaces the default
  * entirely (slices it leaves out get none) and is normalized.
  */
-export function sampleSplit(seed: number, n: number, mix?: Partial<Record<Slice, number>>): PairSample[] {
+export interface SplitOptions {
+  /**
+   * Probability that a QA pair is worded with one of the training paraphrase
+   * templates (paraphrase.ts) instead of the grammar's sentence. 0 (the
+   * default) draws nothing, so splits stay as they were before paraphrases.
+   */
+  reword?: number;
+}
+
+export function sampleSplit(seed: number, n: number, mix?: Partial<Record<Slice, number>>, opts: SplitOptions = {}): PairSample[] {
   const root = Rng.fromSeed(seed);
   const plan = assignments(root.child('assign'), n, mix ?? DEFAULT_MIX);
-  return plan.map((a, i) => samplePair(root.child('pair', i), pairId(seed, i), a));
+  return plan.map((a, i) => samplePair(root.child('pair', i), pairId(seed, i), a, opts));
+}
+
+/**
+ * `n` pairs of the `paraphrase` eval slice: the question types of the QA
+ * slices, worded only with held-out templates. Its streams hang off their own
+ * label, so the pairs are unrelated to those of sampleSplit(seed, ...).
+ */
+export function sampleParaphraseSplit(seed: number, n: number): PairSample[] {
+  const root = Rng.fromSeed(seed).child('paraphrase');
+  const plan = assignments(root.child('assign'), n, { paraphrase: 1 });
+  return plan.map((a, i) => samplePair(root.child('pair', i), `sw-${seed}-p${String(i).padStart(6, '0')}`, a));
 }
 
 export function pairId(seed: number, index: number): string {
@@ -85,7 +109,7 @@ export function assignments(rng: Rng, n: number, mix: Partial<Record<Slice, numb
 }
 
 /** One pair from its own stream. */
-export function samplePair(rng: Rng, id: string, a: PairAssignment): PairSample {
+export function samplePair(rng: Rng, id: string, a: PairAssignment, opts: SplitOptions = {}): PairSample {
   if (a.slice === 't2i') {
     return toDt2itPair(sampleT2I(rng.child('t2i'), a.type as T2IErrorKind), a.truth === 'a', id);
   }
@@ -95,7 +119,7 @@ export function samplePair(rng: Rng, id: string, a: PairAssignment): PairSample 
   const [correctStyle, wrongStyle] = slicesStyles(a.slice, wrng);
   // Same numerals and the same verbose template on both sides: the wording
   // differs only where the slice says it should.
-  const base = sampleWording(wrng, 'plain');
+  const base = { ...sampleWording(wrng, 'plain'), ...paraphraseWording(rng, a.slice, opts.reword ?? 0) };
   const correct = respond(c.question, c.truth, { ...base, style: correctStyle });
   const wrong = respond(c.question, c.wrong, { ...base, style: wrongStyle });
   const ref = referenceAnswer(c.question, c.scene);
@@ -119,8 +143,26 @@ export function samplePair(rng: Rng, id: string, a: PairAssignment): PairSample 
       answers: first ? [c.truth, c.wrong] : [c.wrong, c.truth],
       numerals: base.numerals,
       template: base.template,
+      ...(base.claimTemplate ? { claimTemplate: base.claimTemplate } : {}),
+      ...(base.heldOut ? { heldOut: true as const } : {}),
     },
   };
+}
+
+/**
+ * Held-out claim and wrapper templates for the paraphrase slice; for other
+ * slices, a training paraphrase with probability `reword`. Draws come from
+ * their own stream, and none at all when there is nothing to choose, so the
+ * rest of the pair is what it would have been without paraphrases.
+ */
+function paraphraseWording(rng: Rng, slice: Slice, reword: number): { template?: number; claimTemplate?: number; heldOut?: boolean } {
+  if (slice === 'paraphrase') {
+    const p = rng.child('paraphrase');
+    return { claimTemplate: p.pick(HELD_OUT_CLAIM_TEMPLATES), template: p.int(0, HELD_OUT_VERBOSE_TEMPLATES.length - 1), heldOut: true };
+  }
+  if (reword <= 0) return {};
+  const p = rng.child('reword');
+  return p.bernoulli(reword) ? { claimTemplate: p.int(1, TRAIN_CLAIM_TEMPLATES - 1) } : {};
 }
 
 /** [style of the correct response, style of the wrong one]. */
@@ -131,7 +173,8 @@ function slicesStyles(slice: Exclude<Slice, 't2i'>, rng: Rng): [Style, Style] {
     case 'style-aligned':
       return ['verbose', 'plain'];
     case 'grounded':
-    case 'description': {
+    case 'description':
+    case 'paraphrase': {
       const s = rng.pick(STYLES);
       return [s, s];
     }

@@ -11,6 +11,7 @@ import type { Rng } from './rng.js';
 import { claimText, referenceAnswer, type Answer, type Question } from './questions.js';
 import { UnaskableQuestion } from './errors.js';
 import { ALL_ATTRS, COLORS, RELATIONS, type Scene } from './world.js';
+import { HELD_OUT_VERBOSE_TEMPLATES } from './paraphrase.js';
 
 export const STYLES = ['plain', 'verbose'] as const;
 export type Style = (typeof STYLES)[number];
@@ -37,10 +38,12 @@ export const VERBOSE_TEMPLATES: readonly ((claim: string) => string)[] = [
   (c) => `**Observation**\n\nI carefully analyzed the picture, paying close attention to every shape, its placement and its appearance.\n\n${c}\n\nLet me know if you have further questions about the image!`,
 ];
 
-export function styled(claim: string, style: Style, template: number): string {
+/** `heldOut` picks from the wrappers only the paraphrase eval slice uses (paraphrase.ts). */
+export function styled(claim: string, style: Style, template: number, heldOut = false): string {
   if (style === 'plain') return claim;
-  const wrap = VERBOSE_TEMPLATES[template];
-  if (!wrap) throw new RangeError(`verbose template ${template} of ${VERBOSE_TEMPLATES.length}`);
+  const table = heldOut ? HELD_OUT_VERBOSE_TEMPLATES : VERBOSE_TEMPLATES;
+  const wrap = table[template];
+  if (!wrap) throw new RangeError(`${heldOut ? 'held-out ' : ''}verbose template ${template} of ${table.length}`);
   return wrap(claim);
 }
 
@@ -48,12 +51,16 @@ export function styled(claim: string, style: Style, template: number): string {
 export interface Wording {
   style: Style;
   numerals: Numerals;
-  /** Index into VERBOSE_TEMPLATES; ignored when plain. */
+  /** Index into VERBOSE_TEMPLATES (HELD_OUT_VERBOSE_TEMPLATES when heldOut); ignored when plain. */
   template: number;
+  /** Claim template (paraphrase.ts); absent means 0, the grammar's sentence. */
+  claimTemplate?: number;
+  /** Wrap in a held-out verbose template. */
+  heldOut?: boolean;
 }
 
 export function respond(q: Question, a: Answer, wording: Wording): string {
-  return styled(claimText(q, a, wording.numerals), wording.style, wording.template);
+  return styled(claimText(q, a, wording.numerals, wording.claimTemplate ?? 0), wording.style, wording.template, wording.heldOut ?? false);
 }
 
 export function sampleWording(rng: Rng, style: Style): Wording {

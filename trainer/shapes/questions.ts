@@ -6,13 +6,9 @@
  */
 import { UnaskableQuestion } from './errors.js';
 import { relationBetween } from './geometry.js';
+import { colorClaimT, countClaimT, descriptionClaimT, existenceClaimT, positionClaimT } from './paraphrase.js';
 import {
   article,
-  colorClaim,
-  countClaim,
-  descriptionClaim,
-  existenceClaim,
-  positionClaim,
   RELATION_PHRASES,
   type Group,
   type Numerals,
@@ -111,28 +107,31 @@ export function describeScene(scene: Scene): Group[] {
   return groups;
 }
 
-/** The answer as one plain sentence of the grammar (see grammar.ts). */
-export function claimText(q: Question, a: Answer, numerals: Numerals): string {
+/**
+ * The answer as one plain sentence: the grammar's (grammar.ts) with template
+ * 0, a paraphrase of it otherwise (paraphrase.ts).
+ */
+export function claimText(q: Question, a: Answer, numerals: Numerals, template = 0): string {
   if (q.type !== a.type) throw new TypeError(`a ${a.type} answer to a ${q.type} question`);
   switch (a.type) {
     case 'count': {
       const cq = q as Extract<Question, { type: 'count' }>;
-      return countClaim(a.count, cq.color, cq.kind, numerals);
+      return countClaimT(a.count, cq.color, cq.kind, numerals, template);
     }
     case 'color': {
       const cq = q as Extract<Question, { type: 'color' }>;
-      return colorClaim(cq.kind, cq.size, a.color);
+      return colorClaimT(cq.kind, cq.size, a.color, template);
     }
     case 'existence': {
       const eq = q as Extract<Question, { type: 'existence' }>;
-      return existenceClaim(a.present, eq);
+      return existenceClaimT(a.present, eq, template);
     }
     case 'position': {
       const pq = q as Extract<Question, { type: 'position' }>;
-      return positionClaim(pq.subject, a.relation, pq.object);
+      return positionClaimT(pq.subject, a.relation, pq.object, template);
     }
     case 'description':
-      return descriptionClaim(a.groups, numerals);
+      return descriptionClaimT(a.groups, numerals, template);
   }
 }
 

@@ -1,0 +1,95 @@
+/**
+ * What the TypeScript side does when the Python side goes wrong: a crash, a
+ * clean exit without a result, and an export that does not load are each
+ * one TorchTrainError with its kind, and nothing is left at --out. The
+ * failing trainers are real child processes: the real package on bad data,
+ * and small shell scripts standing in for python that speak its protocol.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TorchTrainError, trainTorch } from '../../../trainer/torch/engine.js';
+import { writeTinyBundle } from '../../fixtures/tiny-bundle.js';
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'mrm-torch-engine-'));
+  await writeTinyBundle(join(dir, 'template'));
+  await mkdir(join(dir, 'empty-data'));
+});
+afterAll(() => rm(dir, { recursive: true, force: true }));
+
+/** A stand-in for python that copies the tiny bundle to --out, runs `tweak` there, and reports done. */
+async function fakePython(name: string, tweak: string, done = true): Promise<string> {
+  const path = join(dir, name);
+  await writeFile(path, `#!/bin/sh
+while [ $# -gt 0 ]; do if [ "$1" = --out ]; then out="$2"; fi; shift; done
+mkdir -p "$out" && cp -r "${join(dir, 'template')}/." "$out" && cd "$out" && ${tweak}
+echo '{"event": "start", "pairs": 1}'
+${done ? `echo '{"event": "done", "out": "x"}'` : ''}
+`);
+  await chmod(path, 0o755);
+  return path;
+}
+
+async function failure(p: Promise<unknown>): Promise<TorchTrainError> {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof TorchTrainError) return err;
+    throw err;
+  }
+  throw new Error('expected a TorchTrainError');
+}
+
+describe('trainTorch failures', () => {
+  it('a crash of the Python trainer is one clear error, and nothing is written', async () => {
+    const out = join(dir, 'crashed');
+    const e = await failure(trainTorch({ data: join(dir, 'empty-data'), out }));
+    expect(e.kind).toBe('crashed');
+    expect(e.message).toMatch(/exit 1\).*mrm_torch\.train: DatasetError: .*no train\.json/);
+    expect(existsSync(out)).toBe(false);
+    expect(existsSync(`${out}.staging`)).toBe(false);
+  }, 60_000);
+
+  it('an export that does not load is refused and removed', async () => {
+    const out = join(dir, 'bad-export');
+    const python = await fakePython('corrupting-python', 'printf x >> head.onnx');
+    const e = await failure(trainTorch({ data: join(dir, 'empty-data'), out, python }));
+    expect(e.kind).toBe('bad-export');
+    expect(e.message).toMatch(/does not load: .*files\.head.*sha256/);
+    expect(existsSync(out)).toBe(false);
+    expect(existsSync(`${out}.staging`)).toBe(false);
+  });
+
+  it('the same trainer with an intact export is accepted (the fake is not what fails)', async () => {
+    const out = join(dir, 'good-export');
+    const r = await trainTorch({ data: join(dir, 'empty-data'), out, python: await fakePython('honest-python', 'true') });
+    expect(r.manifest.name).toBe('tiny');
+    expect(r.events.map((x) => x.event)).toEqual(['start', 'done']);
+    expect(existsSync(join(out, 'manifest.json'))).toBe(true);
+    // A finished bundle is never overwritten.
+    expect((await failure(trainTorch({ data: join(dir, 'empty-data'), out, python: await fakePython('again', 'true') }))).kind).toBe('exists');
+  });
+
+  it('an exit without a reported export is an error, and a missing python is one too', async () => {
+    const out = join(dir, 'no-result');
+    const e = await failure(trainTorch({ data: join(dir, 'empty-data'), out, python: await fakePython('quiet-python', 'true', false) }));
+    expect(e.kind).toBe('no-result');
+    expect(existsSync(out)).toBe(false);
+    expect((await failure(trainTorch({ data: dir, out, python: join(dir, 'no-such-python') }))).kind).toBe('spawn-failed');
+  });
+
+  it('mrm train exits non-zero with the error on one line', () => {
+    const r = spawnSync(process.execPath, ['bin/mrm.js', 'train', '--engine', 'torch', '--data', join(dir, 'empty-data'), '--out', join(dir, 'cli-out')], { encoding: 'utf8' });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/^mrm train: crashed: the PyTorch trainer failed \(exit 1\): mrm_torch\.train: DatasetError/m);
+    expect(existsSync(join(dir, 'cli-out'))).toBe(false);
+    const usage = spawnSync(process.execPath, ['bin/mrm.js', 'train', '--engine', 'jax', '--data', dir, '--out', join(dir, 'x')], { encoding: 'utf8' });
+    expect(usage.status).toBe(2);
+    expect(usage.stderr).toMatch(/--engine: expected one of torch, got 'jax'/);
+  }, 60_000);
+});

@@ -1,0 +1,67 @@
+"""A data set turned into the arrays training needs, with the contract's
+preprocessing (text.py, images.py): images once each as uint8 (normalized
+per batch through the same lookup tables), token ids padded to the
+manifest's widths, image slots per pair (-1 = empty)."""
+import numpy as np
+import torch
+
+from . import images as imgs
+from .data import read_image_bytes, read_records
+from .text import encode_text, pack
+
+
+class PairTensors:
+    def __init__(self, directory, tok, pre):
+        self.records = read_records(directory)
+        self.image_bytes = read_image_bytes(directory, self.records)
+        self.pre = pre
+        ispec, tspec = pre['image'], pre['text']
+        paths = sorted(self.image_bytes)
+        index = {p: i for i, p in enumerate(paths)}
+        self.pixels_u8 = np.stack([imgs.check_size(imgs.decode_png(self.image_bytes[p], p), ispec, p) for p in paths])
+        m = ispec['maxImages']
+        self.slots = np.full((len(self.records), m), -1, dtype=np.int64)
+        prompts, chosen, rejected = [], [], []
+        for i, r in enumerate(self.records):
+            if len(r['images']) > m:
+                raise ValueError(f"record {r['id']}: {len(r['images'])} images, the manifest allows {m}")
+            for j, p in enumerate(r['images']):
+                self.slots[i, j] = index[p]
+            pc, rc, _ = encode_text(tok, tspec, r['system'], r['prompt'], r['chosen'])
+            _, rr, _ = encode_text(tok, tspec, r['system'], r['prompt'], r['rejected'])
+            prompts.append(pc)
+            chosen.append(rc)
+            rejected.append(rr)
+        self.prompt = torch.tensor(pack(prompts, tspec['maxPromptTokens']), dtype=torch.int64)
+        self.chosen = torch.tensor(pack(chosen, tspec['maxResponseTokens']), dtype=torch.int64)
+        self.rejected = torch.tensor(pack(rejected, tspec['maxResponseTokens']), dtype=torch.int64)
+        self.luts = torch.from_numpy(np.stack(imgs.luts(ispec)))  # [3, 256]
+        self.channel_src = [c if ispec['channelOrder'] == 'rgb' else 2 - c for c in range(3)]
+
+    def __len__(self):
+        return len(self.records)
+
+    def pixels(self, image_ids):
+        """Normalized [n, 3, S, S] float32 for the given image indices."""
+        u8 = torch.from_numpy(self.pixels_u8[image_ids]).long()  # [n, S, S, 3]
+        return torch.stack([self.luts[c][u8[..., self.channel_src[c]]] for c in range(3)], dim=1)
+
+    def batch(self, idx, vision):
+        """Image embeddings [B, M, Dv], mask [B, M], prompt, chosen, rejected ids for pair indices idx."""
+        slots = self.slots[idx]
+        used = np.unique(slots[slots >= 0])
+        emb_used = vision(self.pixels(used)) if len(used) else None
+        pos = {int(u): i for i, u in enumerate(used)}
+        b, m = slots.shape
+        rows = torch.zeros(b * m, dtype=torch.long)
+        keep = torch.zeros(b * m)
+        for i, s in enumerate(slots.reshape(-1)):
+            if s >= 0:
+                rows[i] = pos[int(s)]
+                keep[i] = 1
+        if emb_used is None:
+            emb = torch.zeros(b, m, vision.dv)
+        else:
+            emb = (emb_used[rows] * keep.unsqueeze(1)).reshape(b, m, vision.dv)
+        idx_t = torch.as_tensor(idx)
+        return emb, keep.reshape(b, m), self.prompt[idx_t], self.chosen[idx_t], self.rejected[idx_t]
