@@ -60,8 +60,9 @@ export class ImageStore {
     return p;
   }
 
-  /** The pairs with their image bytes filled in, for a judge. */
-  async load<P extends StoredPair>(pairs: readonly P[]): Promise<P[]> {
-    return Promise.all(pairs.map(async (p) => ({ ...p, item: { ...p.item, images: await Promise.all(p.imageRefs.map((r) => this.bytes(r))) } })));
+  /** Drops the bytes read so far (a step reads a chunk, judges it, moves on). */
+  forget(): void {
+    this.cache.clear();
   }
+
 }

@@ -45,18 +45,27 @@ export interface GateOutput {
   calibration: { mean: number; std: number; n: number };
 }
 
+/** Pairs handed to the judge at a time: their images are read just before, a few hundred files at once, not all of a large log. */
+const JUDGE_CHUNK = 256;
+
 /**
  * A labeler that fills in image bytes from their references just before the
- * judge sees them: steps carry references, and only the few pairs that reach
- * a judge cost a read.
+ * judge sees them: steps carry references, and only the pairs that reach a
+ * judge cost a read, a chunk at a time (memory and open files stay bounded).
  */
 function withImages(labeler: PairLabeler, refs: Map<string, string[]>, store: ImageStore): PairLabeler {
   return {
     model: labeler.model,
     stats: () => labeler.stats(),
     async label(pairs: PairToJudge[], opts: { orders: JudgeOrders; onProgress?: (done: number, total: number) => void }) {
-      const loaded = await Promise.all(pairs.map(async (p) => ({ ...p, images: p.images.length > 0 ? p.images : await Promise.all((refs.get(p.id) ?? []).map((r) => store.bytes(r))) })));
-      return labeler.label(loaded, opts);
+      const out: PairJudgment[] = [];
+      for (let i = 0; i < pairs.length; i += JUDGE_CHUNK) {
+        const chunk = pairs.slice(i, i + JUDGE_CHUNK);
+        const loaded = await Promise.all(chunk.map(async (p) => ({ ...p, images: p.images.length > 0 ? p.images : await Promise.all((refs.get(p.id) ?? []).map((r) => store.bytes(r))) })));
+        out.push(...(await labeler.label(loaded, { orders: opts.orders, onProgress: (done) => opts.onProgress?.(i + done, pairs.length) })));
+        store.forget();
+      }
+      return out;
     },
   };
 }
