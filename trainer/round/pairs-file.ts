@@ -64,5 +64,4 @@ export class ImageStore {
   forget(): void {
     this.cache.clear();
   }
-
 }
