@@ -10,6 +10,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { LOG_LEVELS, type LogLevel } from './log.js';
+import type { TelemetryConfig } from '../telemetry/telemetry.js';
 
 export interface StageConfig {
   maxBatchSize: number;
@@ -55,6 +56,7 @@ export interface ServeConfig {
   admin: AdminConfig;
   swap: SwapConfig;
   tls: TlsConfig;
+  telemetry: TelemetryConfig;
 }
 
 export interface AdminConfig {
@@ -210,6 +212,22 @@ export const DEFAULTS: ServeConfig = {
   },
   // Both empty: plaintext (TLS terminated by a mesh or load balancer).
   tls: { cert: '', key: '' },
+  telemetry: {
+    // Off by default: a scrape endpoint is an open port, so it is opted into
+    // (the deploy manifests set 9464, the OpenTelemetry Prometheus default).
+    prometheusPort: 0,
+    // All interfaces when on: Prometheus scrapes the pod IP.
+    prometheusHost: '0.0.0.0',
+    otlpEndpoint: '',
+    // grpc is what collectors listen on by default (4317).
+    otlpProtocol: 'grpc',
+    // OpenTelemetry's default export interval; a Prometheus scrape is similar.
+    otlpIntervalMs: 60_000,
+    // Every root trace: a span per call is a few microseconds next to
+    // milliseconds of model work; lower it at thousands of calls per second.
+    traceSampleRatio: 1,
+    serviceName: 'mrm-serve',
+  },
 };
 
 type Scalar = string | number | boolean;
@@ -279,6 +297,13 @@ export const RULES = {
   'swap.retryMaxMs': { doc: 'longest retry delay after failed loads (doubling)', integer: true, min: 1 },
   'tls.cert': { doc: 'PEM certificate chain file (with tls.key: TLS on both ports)' },
   'tls.key': { doc: 'PEM private key file of tls.cert' },
+  'telemetry.prometheusPort': { doc: 'Prometheus scrape endpoint port, GET /metrics (0: off)', integer: true, min: 0, max: 65535 },
+  'telemetry.prometheusHost': { doc: 'Prometheus scrape endpoint interface' },
+  'telemetry.otlpEndpoint': { doc: "OTLP collector URL for traces and metrics ('': off)" },
+  'telemetry.otlpProtocol': { doc: 'OTLP transport: grpc or http (JSON over HTTP)', oneOf: ['grpc', 'http'] },
+  'telemetry.otlpIntervalMs': { doc: 'how often metrics are pushed over OTLP', integer: true, min: 100 },
+  'telemetry.traceSampleRatio': { doc: "share of root traces kept (a caller's sampled trace is always continued)", min: 0, max: 1 },
+  'telemetry.serviceName': { doc: 'service.name resource attribute' },
 } satisfies Record<ConfigKey, Rule> as Record<ConfigKey, Rule>;
 
 export const CONFIG_KEYS = Object.keys(RULES) as ConfigKey[];

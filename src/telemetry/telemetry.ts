@@ -18,7 +18,7 @@ import { OTLPTraceExporter as OtlpTraceHttp } from '@opentelemetry/exporter-trac
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { type IMetricReader, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
 import { NodeSDK } from '@opentelemetry/sdk-node';
-import { BatchSpanProcessor, TraceIdRatioBasedSampler, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { errorFields, type Logger } from '../serve/log.js';
 import { NOOP_METRICS, ServerMetrics } from './metrics.js';
 
@@ -81,7 +81,8 @@ export async function startTelemetry(c: TelemetryConfig, log: Logger): Promise<T
     autoDetectResources: false,
     metricReaders: readers,
     spanProcessors,
-    sampler: new TraceIdRatioBasedSampler(c.traceSampleRatio),
+    // Parent-based: a caller's sampling decision (traceparent flags) wins; the ratio applies to new traces only.
+    sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(c.traceSampleRatio) }),
     instrumentations: [],
   });
   sdk.start();
