@@ -1,7 +1,8 @@
 /**
  * The server's metrics, named once here. Names follow OpenTelemetry's
  * conventions (dots, units in the instrument); Prometheus sees them with
- * underscores and unit suffixes (mrm_rpc_duration_milliseconds_bucket ...).
+ * underscores (mrm_rpc_calls_total, mrm_rpc_duration_bucket ...); this exporter
+ * version puts no unit suffix in the names.
  */
 import type { Attributes, Counter, Histogram, Meter, ObservableCounter, ObservableGauge } from '@opentelemetry/api';
 

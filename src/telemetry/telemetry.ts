@@ -9,7 +9,7 @@
  * see our stages anyway. Our spans extract the caller's W3C trace context
  * from the call metadata, so a trainer's trace continues into the server.
  */
-import { metrics, trace, type Meter, type Tracer } from '@opentelemetry/api';
+import { context, metrics, propagation, trace, type Meter, type Tracer } from '@opentelemetry/api';
 import { OTLPMetricExporter as OtlpMetricsGrpc } from '@opentelemetry/exporter-metrics-otlp-grpc';
 import { OTLPMetricExporter as OtlpMetricsHttp } from '@opentelemetry/exporter-metrics-otlp-http';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
@@ -103,6 +103,13 @@ export async function startTelemetry(c: TelemetryConfig, log: Logger): Promise<T
       } catch (err) {
         log.warn('telemetry.shutdown_failed', { error: errorFields(err) });
       }
+      // The SDK registers itself as the process's global providers, and the API
+      // refuses a second registration: a server started later in this process
+      // (tests, an embedding host) would record into this stopped one.
+      metrics.disable();
+      trace.disable();
+      propagation.disable();
+      context.disable();
     },
   };
 }
