@@ -33,6 +33,7 @@ import { Swapper, type SwapState } from './swapper.js';
 import { serverCredentials } from './tls.js';
 import { VersionSource } from './version-source.js';
 import { type ServedVersion, type StageSettings, VersionManager } from './versions.js';
+import { RoundMetricsPoller } from '../telemetry/round-metrics.js';
 import { batchHook } from '../telemetry/spans.js';
 import { startTelemetry, type Telemetry } from '../telemetry/telemetry.js';
 
@@ -68,6 +69,8 @@ export interface RunningServer {
   readonly healthDetails: ServerDetails;
   /** Spans and metrics (NOOP_TELEMETRY when telemetry.* configures no exporter). */
   readonly telemetry: Telemetry;
+  /** Reads finished round steps into the metrics; null when telemetry is off. */
+  readonly rounds: RoundMetricsPoller | null;
   /** Graceful; idempotent. */
   shutdown(reason: string): Promise<void>;
 }
@@ -82,6 +85,7 @@ export interface StartOptions {
 }
 
 const HEALTH_NAMES = ['', REWARD_SERVICE];
+const ROUNDS_POLL_MS = 5000;
 
 export async function startServer(config: ServeConfig, log: Logger, opts: StartOptions = {}): Promise<RunningServer> {
   // Config mistakes that the merged config cannot see (token file, loopback rule, PEM files) fail before anything binds.
@@ -246,6 +250,9 @@ export async function startServer(config: ServeConfig, log: Logger, opts: StartO
       return { records: p.writer.written, errors };
     },
   });
+  // Rounds run in other processes; a few seconds' lag on their metrics is fine next to minutes-long steps.
+  const rounds = telemetry.enabled ? new RoundMetricsPoller(config.stateDir, telemetry.metrics, log) : null;
+  await rounds?.start(ROUNDS_POLL_MS);
   const statsTimer = config.statsIntervalMs > 0 ? setInterval(() => log.info('server.stats', { ...stats() }), config.statsIntervalMs) : null;
   statsTimer?.unref();
 
@@ -266,13 +273,14 @@ export async function startServer(config: ServeConfig, log: Logger, opts: StartO
       await pairLog?.close();
       if (statsTimer) clearInterval(statsTimer);
       log.info('server.stopped', { reason, ms: Math.round(performance.now() - t0), stats: stats() });
+      rounds?.stop();
       // Last: the spans and metrics of everything above get flushed.
       await telemetry.shutdown();
     })();
     return stopping;
   };
 
-  return { port, adminPort, ready, versions, pairLog, stats, shutdown, details: () => details.snapshot(), healthDetails: details, telemetry };
+  return { port, adminPort, ready, versions, pairLog, stats, shutdown, details: () => details.snapshot(), healthDetails: details, telemetry, rounds };
 }
 
 function bind(server: grpc.Server, address: string, creds: grpc.ServerCredentials): Promise<number> {

@@ -5,7 +5,10 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Registry } from '../../src/model/registry.js';
+import { roundsDir, ROUND_FILE, type RoundState, type StepRecord } from '../../src/rounds/folder.js';
 import type { ScoreResponseMsg } from '../../src/serve/proto.js';
 import { addGoodVersion } from '../serve/registry-fixtures.js';
 import { png, startTestServer, until, type TestServer } from '../serve/helpers.js';
@@ -95,5 +98,39 @@ describe('server telemetry', () => {
     text = await scrape(prom);
     expect(sample(text, 'mrm_model_swaps_total', { model: 'tiny', version: '2' })).toBe(1);
     expect(sample(text, 'mrm_model_active_version', { model: 'tiny' })).toBe(2);
+  }, 60_000);
+
+  it('counts round steps and judge calls from the rounds folder, once each, not those finished before it started', async () => {
+    const prom = await freePort();
+    const dir = await (await import('../serve/helpers.js')).tinyDir();
+    const stateDir = join(dir, 'state');
+    const step = (name: string, status: StepRecord['status'], seconds: number | null, counts: Record<string, number> = {}): StepRecord =>
+      ({ name, status, startedAt: null, finishedAt: null, seconds, counts, error: null });
+    const writeRound = async (id: string, steps: StepRecord[]) => {
+      const state: RoundState = {
+        id, model: 'tiny', createdAt: new Date().toISOString(), updatedAt: new Date().toISOString(), status: 'running', pid: process.pid,
+        config: {}, steps, outcome: null, endedBy: null, error: null,
+      };
+      await mkdir(join(roundsDir(stateDir), id), { recursive: true });
+      await writeFile(join(roundsDir(stateDir), id, ROUND_FILE), JSON.stringify(state));
+    };
+    await writeRound('old', [step('collect', 'done', 1), step('label', 'done', 9, { calls: 100, failed: 5 })]);
+    t = await startTestServer({ stateDir, telemetry: { prometheusPort: prom, prometheusHost: '127.0.0.1' } });
+    await writeRound('r1', [step('collect', 'done', 2), step('label', 'running', null)]);
+    await t.server.rounds!.poll();
+    let text = await scrape(prom);
+    expect(sample(text, 'mrm_round_steps_total', { step: 'collect', status: 'done' })).toBe(1);
+    expect(sample(text, 'mrm_judge_calls_total', {})).toBeNull();
+    await writeRound('r1', [step('collect', 'done', 2), step('label', 'done', 30, { calls: 12, failed: 2 }), step('construct', 'failed', 1)]);
+    await t.server.rounds!.poll();
+    await t.server.rounds!.poll();
+    text = await scrape(prom);
+    expect(sample(text, 'mrm_round_steps_total', { step: 'collect', status: 'done' })).toBe(1);
+    expect(sample(text, 'mrm_round_steps_total', { step: 'label', status: 'done' })).toBe(1);
+    expect(sample(text, 'mrm_round_steps_total', { step: 'construct', status: 'failed' })).toBe(1);
+    expect(sample(text, 'mrm_round_step_duration_count', { step: 'label' })).toBe(1);
+    expect(sample(text, 'mrm_judge_calls_total', {})).toBe(12);
+    expect(sample(text, 'mrm_judge_errors_total', { kind: 'failed' })).toBe(2);
+    await (await import('node:fs/promises')).rm(dir, { recursive: true, force: true });
   }, 60_000);
 });
