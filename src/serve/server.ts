@@ -137,7 +137,7 @@ export async function startServer(config: ServeConfig, log: Logger, opts: StartO
   });
   log.info('server.listening', { host: config.host, port, health: 'NOT_SERVING', tls: creds.tls });
 
-  const admin = auth ? new AdminService(auth, log) : null;
+  const admin = auth ? new AdminService(auth, log, telemetry) : null;
   let adminServer: grpc.Server | null = null;
   let adminPort: number | null = null;
   if (admin && auth) {
