@@ -10,6 +10,9 @@
  * it, --no-pin keeps only it). Both print CPU per reward (server process,
  * in-process path) and the server's peak RSS (VmHWM, reset per level) at
  * each level.
+ * npm run bench:serve -- --telemetry-compare [--runs 3] [--seconds 6]
+ *   (telemetry's cost: off vs a Prometheus endpoint + OTLP/HTTP traces and
+ *   metrics to a local receiver, every trace sampled; groups of 16 and single items)
  * npm run bench:serve -- --log-compare [--log-band 0.2] [--log-rate 1000000] [--runs 3] [--seconds 6]
  *   (the pair log's cost instead: log.enabled false vs true with the rate
  *   limit lifted, on groups of 16 where a share of adjacent pairs qualify and
@@ -155,6 +158,7 @@ async function main(): Promise<void> {
     'server-flags': { type: 'string' }, seed: { type: 'string' }, levels: { type: 'string' },
     'no-pin': { type: 'boolean', default: false }, 'no-unpinned': { type: 'boolean', default: false },
     'log-compare': { type: 'boolean' }, 'log-band': { type: 'string' }, 'log-rate': { type: 'string' },
+    'telemetry-compare': { type: 'boolean' },
   } });
   const model = values.model ?? 'models/shapes-mrm';
   const runs = Number(values.runs ?? 3);
@@ -163,6 +167,7 @@ async function main(): Promise<void> {
   const levels = values.levels ? values.levels.split(',').map(Number) : CONCURRENCY;
   if (levels.some((c) => !Number.isInteger(c) || c < 1)) throw new Error(`--levels: positive integers separated by commas, got ${values.levels}`);
   const extra = (values['server-flags'] ?? '').split(/\s+/).filter(Boolean);
+  if (values['telemetry-compare']) return telemetryCompare(model, runs, seconds, extra, seed);
   if (values['log-compare']) return logCompare(model, runs, seconds, extra, Number(values['log-band'] ?? 0.2), Number(values['log-rate'] ?? 1e6), seed);
   const pinOk = !values['no-pin'] && canPin();
   if (!values['no-pin'] && !pinOk) console.error('taskset unavailable or fewer than 2 cores: unpinned table only');
@@ -237,6 +242,49 @@ async function logCompare(model: string, runs: number, seconds: number, extra: s
   const file = join('bench-results', `serve-log-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
   await mkdir('bench-results', { recursive: true });
   await writeFile(file, JSON.stringify({ meta: { model, runs, seconds, band, rate, serverFlags: extra, date: new Date().toISOString() }, rows, logged, raw }, null, 2) + '\n');
+  console.log(`wrote ${file}`);
+}
+
+async function telemetryCompare(model: string, runs: number, seconds: number, extra: string[], seed0: number): Promise<void> {
+  const { OtlpReceiver, freePort } = await import('../../test/telemetry/otlp-receiver.js');
+  const receiver = new OtlpReceiver();
+  await receiver.start();
+  const levels = [8, 32];
+  const raw: Record<'off' | 'on', LevelResult[][]> = { off: [], on: [] };
+  try {
+    for (let run = 0; run < runs; run++) {
+      const order = run % 2 === 0 ? (['off', 'on'] as const) : (['on', 'off'] as const);
+      for (const mode of order) {
+        const flags = mode === 'off' ? extra : [...extra, '--telemetry-prometheus-port', String(await freePort()), '--telemetry-prometheus-host', '127.0.0.1',
+          '--telemetry-otlp-endpoint', `http://127.0.0.1:${receiver.port}`, '--telemetry-otlp-protocol', 'http', '--telemetry-otlp-interval-ms', '1000'];
+        const out = await withServer(model, flags, undefined, async (addr, serverPid) => [
+          ...(await runLoadgen({ addr, seed: seed0 + run, workload: 'group16', levels, seconds, cacheHits: 0, serverPid }, undefined)),
+          ...(await runLoadgen({ addr, seed: seed0 + run, workload: 'single', levels, seconds, cacheHits: 0, serverPid }, undefined)),
+        ]);
+        raw[mode].push(out);
+        console.error(`run ${run + 1}/${runs} telemetry ${mode}: done`);
+      }
+    }
+  } finally {
+    await receiver.stop();
+  }
+  console.log(`\ntelemetry cost: off vs Prometheus + OTLP/HTTP (all traces sampled), ${runs} runs alternating, ${seconds} s per level; medians; spans received: ${receiver.spans.length}`);
+  const rows = [];
+  for (const w of ['group16', 'single'] as const) {
+    for (const c of levels) {
+      const pick = (mode: 'off' | 'on') => raw[mode].map((ls) => ls.find((l) => l.workload === w && l.concurrency === c)!);
+      const off = pick('off');
+      const on = pick('on');
+      const perRun = on.map((x, i) => x.rewardsPerSec / off[i]!.rewardsPerSec);
+      const a = median(off.map((x) => x.rewardsPerSec));
+      const b = median(on.map((x) => x.rewardsPerSec));
+      rows.push({ workload: w, concurrency: c, off: a, on: b, ratio: b / a, perRun, p99: { off: median(off.map((x) => x.p99)), on: median(on.map((x) => x.p99)) } });
+      console.log(`${w.padEnd(9)} ${String(c).padStart(4)} | off ${a.toFixed(1).padStart(8)} r/s | on ${b.toFixed(1).padStart(8)} r/s | on/off ${(b / a).toFixed(3)} (${perRun.map((x) => x.toFixed(3)).join(', ')})`);
+    }
+  }
+  await mkdir('bench-results', { recursive: true });
+  const file = join('bench-results', `serve-telemetry-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  await writeFile(file, JSON.stringify({ meta: { model, runs, seconds, serverFlags: extra, date: new Date().toISOString() }, rows, raw }, null, 2) + '\n');
   console.log(`wrote ${file}`);
 }
 

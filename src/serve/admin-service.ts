@@ -6,6 +6,8 @@
  * follows. A broken bundle therefore answers FAILED_PRECONDITION and changes
  * nothing. Mutating calls run one at a time per server.
  */
+import { startRpcSpan } from '../telemetry/spans.js';
+import { NOOP_TELEMETRY, type Telemetry } from '../telemetry/telemetry.js';
 import * as grpc from '@grpc/grpc-js';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -57,7 +59,7 @@ export class AdminService {
   private deps: AdminDeps | null = null;
 
   /** The port is bound at start; calls answer UNAVAILABLE until `open` (the first version is loaded). */
-  constructor(private readonly auth: AdminAuth, private readonly log: Logger) {}
+  constructor(private readonly auth: AdminAuth, private readonly log: Logger, private readonly telemetry: Telemetry = NOOP_TELEMETRY) {}
 
   open(deps: AdminDeps): void {
     this.deps = deps;
@@ -100,7 +102,10 @@ export class AdminService {
 
   private handle<Req, Res>(method: string, call: grpc.ServerUnaryCall<Req, Res>, cb: grpc.sendUnaryData<Res>, work: (req: Req) => Promise<Res>): void {
     const t0 = performance.now();
+    const rt = startRpcSpan(this.telemetry, 'mrm.v1.AdminService', method, call.metadata);
     const done = (status: string, fields: Record<string, unknown> = {}) => {
+      rt?.end(status);
+      this.telemetry.metrics.call(`admin.${method}`, status, performance.now() - t0);
       this.stats.calls[method] = (this.stats.calls[method] ?? 0) + 1;
       this.stats.statuses[status] = (this.stats.statuses[status] ?? 0) + 1;
       // The metadata (and so the token) is never logged; the peer says who called.

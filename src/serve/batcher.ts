@@ -20,6 +20,7 @@
  * With `mergeRequests: false` a batch holds the entries of one submission only
  * (the "naive server" of the benchmark: each request runs alone).
  */
+import type { SpanContext } from '@opentelemetry/api';
 import { deadReason, type Liveness } from './context.js';
 import { ServeError } from './errors.js';
 
@@ -35,6 +36,19 @@ export interface BatcherOptions {
    * pay the delay for a batch no one can join. Default: always wait.
    */
   expectCompany?: (queuedSubmissions: number) => boolean;
+  /**
+   * Telemetry: called as each batch starts with its size and its entries'
+   * traces; returns what to call when the batch has finished. Unset when
+   * telemetry is off, so the batcher then builds nothing per batch.
+   */
+  onBatch?: (size: number, served: (EntryTrace | undefined)[]) => (() => void) | null;
+}
+
+/** A submission's trace: its call's span context (batch spans link it), told when its entries start running. */
+export interface EntryTrace {
+  readonly spanContext: SpanContext;
+  /** Called for every entry of the submission as its batch starts; the first call counts. */
+  dispatched(): void;
 }
 
 export interface BatcherStats {
@@ -57,6 +71,7 @@ interface Entry<I, O> {
   live: Liveness;
   submission: number;
   enqueuedAt: number;
+  trace: EntryTrace | undefined;
   resolve: (o: O) => void;
   reject: (e: unknown) => void;
 }
@@ -92,12 +107,12 @@ export class Batcher<I, O> {
   }
 
   /** Queues all inputs or none; one promise per input. */
-  submit(inputs: I[], live: Liveness): Promise<O>[] {
+  submit(inputs: I[], live: Liveness, trace?: EntryTrace): Promise<O>[] {
     this.assertRoom(inputs.length);
     const submission = ++this.submissions;
     const enqueuedAt = performance.now();
     const promises = inputs.map((input) => new Promise<O>((resolve, reject) => {
-      this.queue.push({ input, live, submission, enqueuedAt, resolve, reject });
+      this.queue.push({ input, live, submission, enqueuedAt, trace, resolve, reject });
     }));
     this.schedule();
     return promises;
@@ -154,6 +169,12 @@ export class Batcher<I, O> {
 
     this.inFlight = true;
     const t0 = performance.now();
+    const onBatch = this.options.onBatch;
+    let endBatch: (() => void) | null = null;
+    if (onBatch) {
+      for (const e of batch) e.trace?.dispatched();
+      endBatch = onBatch(batch.length, batch.map((e) => e.trace));
+    }
     let outputs: Promise<O[]>;
     try {
       outputs = this.run(batch.map((e) => e.input));
@@ -174,6 +195,7 @@ export class Batcher<I, O> {
       this.stats.entries += batch.length;
       this.stats.largestBatch = Math.max(this.stats.largestBatch, batch.length);
       this.stats.busyMs += performance.now() - t0;
+      endBatch?.();
       this.afterBatch();
     });
   }

@@ -10,6 +10,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { LOG_LEVELS, type LogLevel } from './log.js';
+import type { TelemetryConfig } from '../telemetry/telemetry.js';
 
 export interface StageConfig {
   maxBatchSize: number;
@@ -57,6 +58,7 @@ export interface ServeConfig {
   tls: TlsConfig;
   round: { configFile: string };
   judge: { apiKey: string; apiKeyFile: string };
+  telemetry: TelemetryConfig;
 }
 
 export interface AdminConfig {
@@ -216,6 +218,22 @@ export const DEFAULTS: ServeConfig = {
   round: { configFile: '' },
   // Handed to round processes through their environment; never logged.
   judge: { apiKey: '', apiKeyFile: '' },
+  telemetry: {
+    // Off by default: a scrape endpoint is an open port, so it is opted into
+    // (the deploy manifests set 9464, the OpenTelemetry Prometheus default).
+    prometheusPort: 0,
+    // All interfaces when on: Prometheus scrapes the pod IP.
+    prometheusHost: '0.0.0.0',
+    otlpEndpoint: '',
+    // grpc is what collectors listen on by default (4317).
+    otlpProtocol: 'grpc',
+    // OpenTelemetry's default export interval; a Prometheus scrape is similar.
+    otlpIntervalMs: 60_000,
+    // Every root trace: a span per call is a few microseconds next to
+    // milliseconds of model work; lower it at thousands of calls per second.
+    traceSampleRatio: 1,
+    serviceName: 'mrm-serve',
+  },
 };
 
 type Scalar = string | number | boolean;
@@ -288,6 +306,13 @@ export const RULES = {
   'round.configFile': { doc: 'JSON file of round settings (trainer/round/config.ts) that TriggerRound starts from' },
   'judge.apiKey': { doc: "the judge endpoint's API key for rounds (prefer judge.apiKeyFile)", secret: true },
   'judge.apiKeyFile': { doc: "file holding the judge endpoint's API key for rounds" },
+  'telemetry.prometheusPort': { doc: 'Prometheus scrape endpoint port, GET /metrics (0: off)', integer: true, min: 0, max: 65535 },
+  'telemetry.prometheusHost': { doc: 'Prometheus scrape endpoint interface' },
+  'telemetry.otlpEndpoint': { doc: "OTLP collector URL for traces and metrics ('': off)" },
+  'telemetry.otlpProtocol': { doc: 'OTLP transport: grpc or http (JSON over HTTP)', oneOf: ['grpc', 'http'] },
+  'telemetry.otlpIntervalMs': { doc: 'how often metrics are pushed over OTLP', integer: true, min: 100 },
+  'telemetry.traceSampleRatio': { doc: "share of root traces kept (a caller's sampled trace is always continued)", min: 0, max: 1 },
+  'telemetry.serviceName': { doc: 'service.name resource attribute' },
 } satisfies Record<ConfigKey, Rule> as Record<ConfigKey, Rule>;
 
 export const CONFIG_KEYS = Object.keys(RULES) as ConfigKey[];

@@ -21,6 +21,7 @@ import { isDropped, relabel, ServeError } from './errors.js';
 import type { ImageRef } from './request.js';
 import { SingleFlight } from './single-flight.js';
 import type { ServedVersion } from './versions.js';
+import type { RpcTrace } from '../telemetry/spans.js';
 
 export interface ImageStats {
   /** Images decoded (sharp). */
@@ -56,10 +57,10 @@ export class ImageStage {
   }
 
   /** One embedding per reference, in order. */
-  async embed(refs: ImageRef[], v: ServedVersion, live: Liveness): Promise<Float32Array[]> {
+  async embed(refs: ImageRef[], v: ServedVersion, live: Liveness, rt: RpcTrace | null = null): Promise<Float32Array[]> {
     if (refs.length === 0) return [];
     const slots = this.slots(refs, v);
-    const bySlot = await this.embedSlots([...slots.values()], v, live, true);
+    const bySlot = await this.embedSlots([...slots.values()], v, live, true, rt);
     return refs.map((r, i) => bySlot.get(this.share ? `${r.sha}:${v.visionSha}` : String(i))!);
   }
 
@@ -77,7 +78,7 @@ export class ImageStage {
     return slots;
   }
 
-  private async embedSlots(slots: Slot[], v: ServedVersion, live: Liveness, allowJoin: boolean): Promise<Map<string, Float32Array>> {
+  private async embedSlots(slots: Slot[], v: ServedVersion, live: Liveness, allowJoin: boolean, rt: RpcTrace | null): Promise<Map<string, Float32Array>> {
     const done = new Map<string, Float32Array>();
     const joined = new Map<string, Promise<Float32Array>>();
     const compute: (Slot & { bytes: Uint8Array })[] = [];
@@ -121,7 +122,8 @@ export class ImageStage {
       else if (inFlight) joined.set(s.key, inFlight);
       else submit.push({ slot: s, pixels: (settled[i] as PromiseFulfilledResult<Float32Array>).value });
     });
-    const outs = submit.length > 0 ? v.vision.submit(submit.map((x) => x.pixels), live) : [];
+    const st = submit.length > 0 ? rt?.stage('vision') : undefined;
+    const outs = submit.length > 0 ? v.vision.submit(submit.map((x) => x.pixels), live, st) : [];
     this.counts.embedded += submit.length;
     const own = submit.map(({ slot }, i) => this.embeds.run(slot.key, () => outs[i]!.then((e) => {
       this.caches.putEmbedding(slot.sha, v.visionSha, e);
@@ -131,6 +133,7 @@ export class ImageStage {
     // 4. Wait. A joined computation dropped because *its* caller went away is
     //    redone for this caller, if this one is still waiting.
     const results = await Promise.allSettled([...own, ...joined.values()]);
+    st?.done();
     const keys = [...submit.map((x) => x.slot.key), ...joined.keys()];
     const redo: Slot[] = [];
     results.forEach((r, i) => {
@@ -139,7 +142,7 @@ export class ImageStage {
       else if (i >= submit.length && isDropped(r.reason) && !deadReason(live)) redo.push(slots.find((s) => s.key === key)!);
       else throw r.reason;
     });
-    if (redo.length > 0) for (const [k, e] of await this.embedSlots(redo, v, live, false)) done.set(k, e);
+    if (redo.length > 0) for (const [k, e] of await this.embedSlots(redo, v, live, false, rt)) done.set(k, e);
     return done;
   }
 }

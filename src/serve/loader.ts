@@ -16,7 +16,7 @@ import type { ServeConfig } from './config.js';
 import { ServeError } from './errors.js';
 import type { Logger } from './log.js';
 import { ModelHost } from './model-host.js';
-import { ServedVersion } from './versions.js';
+import { ServedVersion, type StageSettings } from './versions.js';
 
 /**
  * The registry of the configured model, seeded if it is empty. It logs which
@@ -66,6 +66,7 @@ export async function loadVersion(
   config: ServeConfig,
   stats: { vision: BatcherStats; encoder: BatcherStats },
   log: Logger,
+  onBatch?: StageSettings['onBatch'],
 ): Promise<ServedVersion> {
   const t0 = performance.now();
   const dir = registry.versionDir(version);
@@ -84,7 +85,7 @@ export async function loadVersion(
     await host.release();
     throw new ServeError('unavailable', `${dir}: manifest version ${host.manifest.version} is not its directory's version ${version}`);
   }
-  const v = new ServedVersion(host, { vision: config.vision, encoder: config.encoder, batching: config.batching, details: config.log.enabled }, stats);
+  const v = new ServedVersion(host, { vision: config.vision, encoder: config.encoder, batching: config.batching, details: config.log.enabled, ...(onBatch ? { onBatch } : {}) }, stats);
   const { maxImages } = v.manifest.preprocess.image;
   if (config.vision.maxQueueSize < config.maxItemsPerRequest * maxImages) {
     log.warn('config.vision_queue_small', {

@@ -16,6 +16,7 @@ import { relabel } from './errors.js';
 import { dims } from '../model/manifest.js';
 import type { ImageStage } from './images.js';
 import type { Unit } from './request.js';
+import type { RpcTrace } from '../telemetry/spans.js';
 import type { ItemDetail, ServedVersion } from './versions.js';
 
 export interface UnitScore {
@@ -44,9 +45,11 @@ export class Scorer {
 
   constructor(private readonly caches: Caches, private readonly images: ImageStage, private readonly dedupe: boolean) {}
 
-  async score(units: Unit[], v: ServedVersion, live: Liveness): Promise<UnitScore[]> {
+  /** `rt`: the call's trace, null when telemetry is off (then no span is built). */
+  async score(units: Unit[], v: ServedVersion, live: Liveness, rt: RpcTrace | null = null): Promise<UnitScore[]> {
     throwIfDead(live);
     const k = this.caches.keepsDetails ? dims(v.manifest).k : 0;
+    const endCache = rt?.start('cache', { 'mrm.cache': 'reward' });
     const out: (UnitScore | undefined)[] = units.map((u) => {
       const key = rewardKey(v.name, v.version, u.digest);
       const hit = this.caches.reward(key);
@@ -54,6 +57,7 @@ export class Scorer {
       const detail = k > 0 ? this.caches.detail(key, k) : undefined;
       return detail ? { ...hit, cached: true, detail } : { ...hit, cached: true };
     });
+    endCache?.();
 
     // The units to run: one per distinct digest among the misses.
     const runs: { unit: Unit; members: number[] }[] = [];
@@ -84,7 +88,7 @@ export class Scorer {
     });
 
     const refs = runs.flatMap(({ unit }) => unit.images);
-    const embeddings = await this.images.embed(refs, v, live);
+    const embeddings = await this.images.embed(refs, v, live, rt);
     let next = 0;
     const items: EncoderItem[] = runs.map(({ unit }, i) => ({
       imageEmbeddings: unit.images.map(() => embeddings[next++]!),
@@ -93,7 +97,13 @@ export class Scorer {
     }));
 
     throwIfDead(live);
-    const scores = await Promise.all(v.encoder.submit(items, live));
+    const st = rt?.stage('encoder');
+    let scores: Awaited<ReturnType<typeof v.encoder.submit>[number]>[];
+    try {
+      scores = await Promise.all(v.encoder.submit(items, live, st));
+    } finally {
+      st?.done();
+    }
     this.stats.scored += runs.length;
     runs.forEach(({ unit, members }, i) => {
       const { detail, ...score } = scores[i]!;

@@ -33,7 +33,10 @@ import { RewardService } from './service.js';
 import { Swapper, type SwapState } from './swapper.js';
 import { serverCredentials } from './tls.js';
 import { VersionSource } from './version-source.js';
-import { type ServedVersion, VersionManager } from './versions.js';
+import { type ServedVersion, type StageSettings, VersionManager } from './versions.js';
+import { RoundMetricsPoller } from '../telemetry/round-metrics.js';
+import { batchHook } from '../telemetry/spans.js';
+import { startTelemetry, type Telemetry } from '../telemetry/telemetry.js';
 
 export interface ServerStats {
   rpc: RewardService['stats'];
@@ -65,6 +68,10 @@ export interface RunningServer {
   /** Health details as JSON (swap state, and whatever other parts add through `healthDetails`). */
   details(): Record<string, unknown>;
   readonly healthDetails: ServerDetails;
+  /** Spans and metrics (NOOP_TELEMETRY when telemetry.* configures no exporter). */
+  readonly telemetry: Telemetry;
+  /** Reads finished round steps into the metrics; null when telemetry is off. */
+  readonly rounds: RoundMetricsPoller | null;
   /** Graceful; idempotent. */
   shutdown(reason: string): Promise<void>;
 }
@@ -79,6 +86,7 @@ export interface StartOptions {
 }
 
 const HEALTH_NAMES = ['', REWARD_SERVICE];
+const ROUNDS_POLL_MS = 5000;
 
 export async function startServer(config: ServeConfig, log: Logger, opts: StartOptions = {}): Promise<RunningServer> {
   // Config mistakes that the merged config cannot see (token file, loopback rule, PEM files) fail before anything binds.
@@ -86,6 +94,11 @@ export async function startServer(config: ServeConfig, log: Logger, opts: StartO
   const auth = follow && config.admin.enabled ? AdminAuth.fromConfig(config) : null;
   const creds = serverCredentials(config);
   const pkg = loadPackage();
+  // First, so that its endpoint is up (and a taken port fails) before anything else binds.
+  const telemetry = await startTelemetry(config.telemetry, log);
+  const onBatch: StageSettings['onBatch'] = telemetry.enabled
+    ? { vision: batchHook(telemetry, 'vision'), encoder: batchHook(telemetry, 'encoder') }
+    : undefined;
   const server = new grpc.Server({
     'grpc.max_receive_message_length': config.maxMessageBytes,
     'grpc.max_send_message_length': -1,
@@ -111,6 +124,7 @@ export async function startServer(config: ServeConfig, log: Logger, opts: StartO
     limits: { maxItemsPerRequest: config.maxItemsPerRequest, maxTextBytes: config.maxTextBytes },
     log,
     pairLog,
+    telemetry,
   });
   server.addService(rewardServiceDefinition(pkg), service.handlers());
   const health = new HealthImplementation(Object.fromEntries(HEALTH_NAMES.map((n) => [n, 'NOT_SERVING'])));
@@ -124,7 +138,7 @@ export async function startServer(config: ServeConfig, log: Logger, opts: StartO
   });
   log.info('server.listening', { host: config.host, port, health: 'NOT_SERVING', tls: creds.tls });
 
-  const admin = auth ? new AdminService(auth, log) : null;
+  const admin = auth ? new AdminService(auth, log, telemetry) : null;
   let adminServer: grpc.Server | null = null;
   let adminPort: number | null = null;
   if (admin && auth) {
@@ -150,7 +164,7 @@ export async function startServer(config: ServeConfig, log: Logger, opts: StartO
     registry = await openRegistry(config, log);
     const pointer = await registry.active();
     if (!pointer) throw new Error(`registry ${registry.modelDir} has no active version`);
-    return loadVersion(registry, pointer.version, config, stats, log);
+    return loadVersion(registry, pointer.version, config, stats, log, onBatch);
   });
   const ready = load(batchStats).then(async (v) => {
     if (stopping) {
@@ -168,7 +182,11 @@ export async function startServer(config: ServeConfig, log: Logger, opts: StartO
   const follow_ = async (reg: NonNullable<typeof registry>) => {
     const sw = new Swapper({
       versions,
-      load: (n) => loadVersion(reg, n, config, batchStats, log),
+      load: (n) => loadVersion(reg, n, config, batchStats, log, onBatch),
+      events: {
+        swapped: (model, version) => telemetry.metrics.swap(model, version),
+        loadFailed: (version) => telemetry.metrics.loadFailed(reg.model, version),
+      },
       retryInitialMs: config.swap.retryInitialMs,
       retryMaxMs: config.swap.retryMaxMs,
       log,
@@ -212,6 +230,31 @@ export async function startServer(config: ServeConfig, log: Logger, opts: StartO
       admin: admin?.stats ?? null,
     });
   };
+  telemetry.metrics.observe({
+    queueDepth: () => {
+      const a = versions.active;
+      return a ? [{ stage: 'vision', depth: a.vision.queued }, { stage: 'encoder', depth: a.encoder.queued }] : [];
+    },
+    activeVersion: () => {
+      const a = versions.active;
+      return a ? { model: a.name, version: a.version } : null;
+    },
+    cacheLookups: () => [
+      { cache: 'reward', hits: caches.stats.rewardHits, misses: caches.stats.rewardMisses },
+      { cache: 'embedding', hits: caches.stats.embeddingHits, misses: caches.stats.embeddingMisses },
+      { cache: 'image', hits: caches.stats.imageHits, misses: caches.stats.imageMisses },
+    ],
+    pairLog: () => {
+      if (!pairLog) return null;
+      const p = pairLog.stats();
+      const errors: Record<string, number> = { write: p.writer.errors, internal: p.internalErrors, 'without-features': p.withoutFeatures };
+      for (const [reason, n] of Object.entries(p.writer.dropped)) errors[`dropped-${reason}`] = n;
+      return { records: p.writer.written, errors };
+    },
+  });
+  // Rounds run in other processes; a few seconds' lag on their metrics is fine next to minutes-long steps.
+  const rounds = telemetry.enabled ? new RoundMetricsPoller(config.stateDir, telemetry.metrics, log) : null;
+  await rounds?.start(ROUNDS_POLL_MS);
   const statsTimer = config.statsIntervalMs > 0 ? setInterval(() => log.info('server.stats', { ...stats() }), config.statsIntervalMs) : null;
   statsTimer?.unref();
 
@@ -232,11 +275,14 @@ export async function startServer(config: ServeConfig, log: Logger, opts: StartO
       await pairLog?.close();
       if (statsTimer) clearInterval(statsTimer);
       log.info('server.stopped', { reason, ms: Math.round(performance.now() - t0), stats: stats() });
+      rounds?.stop();
+      // Last: the spans and metrics of everything above get flushed.
+      await telemetry.shutdown();
     })();
     return stopping;
   };
 
-  return { port, adminPort, ready, versions, pairLog, stats, shutdown, details: () => details.snapshot(), healthDetails: details };
+  return { port, adminPort, ready, versions, pairLog, stats, shutdown, details: () => details.snapshot(), healthDetails: details, telemetry, rounds };
 }
 
 function bind(server: grpc.Server, address: string, creds: grpc.ServerCredentials): Promise<number> {

@@ -14,6 +14,10 @@ import { planCompare, planScore, type RequestLimits } from './request.js';
 import type { PairLogger } from './pair-log.js';
 import type { Scorer, UnitScore } from './scorer.js';
 import type { ServedVersion, VersionManager } from './versions.js';
+import { startRpcSpan, type RpcTrace } from '../telemetry/spans.js';
+import { NOOP_TELEMETRY, type Telemetry } from '../telemetry/telemetry.js';
+
+const SERVICE = 'mrm.v1.RewardService';
 
 export interface ServiceOptions {
   versions: VersionManager;
@@ -22,6 +26,8 @@ export interface ServiceOptions {
   log: Logger;
   /** The low-confidence pair log; null when off. */
   pairLog?: PairLogger | null;
+  /** Spans and metrics; off (NOOP_TELEMETRY) when absent. */
+  telemetry?: Telemetry;
 }
 
 export interface RpcStats {
@@ -43,7 +49,11 @@ export class RewardService {
   private draining = false;
   private readonly streams = new Set<() => void>();
 
-  constructor(private readonly opts: ServiceOptions) {}
+  private readonly t: Telemetry;
+
+  constructor(private readonly opts: ServiceOptions) {
+    this.t = opts.telemetry ?? NOOP_TELEMETRY;
+  }
 
   /** Ask open streams to finish what they have and end; new stream requests get UNAVAILABLE. */
   drain(): void {
@@ -54,25 +64,28 @@ export class RewardService {
   handlers(): grpc.UntypedServiceImplementation {
     return {
       Score: (call: grpc.ServerUnaryCall<ScoreRequestMsg, ScoreResponseMsg>, cb: grpc.sendUnaryData<ScoreResponseMsg>) => {
-        this.unary('Score', call, cb, (live) => this.score(call.request, live));
+        this.unary('Score', call, cb, (live, rt) => this.score(call.request, live, rt));
       },
       Compare: (call: grpc.ServerUnaryCall<CompareRequestMsg, CompareResponseMsg>, cb: grpc.sendUnaryData<CompareResponseMsg>) => {
-        this.unary('Compare', call, cb, (live) => this.compare(call.request, live));
+        this.unary('Compare', call, cb, (live, rt) => this.compare(call.request, live, rt));
       },
       ScoreStream: (call: grpc.ServerDuplexStream<ScoreRequestMsg, ScoreResponseMsg>) => this.stream(call),
     };
   }
 
-  private unary<Res>(method: string, call: grpc.ServerUnaryCall<unknown, Res>, cb: grpc.sendUnaryData<Res>, work: (live: Liveness) => Promise<Res>): void {
+  private unary<Res>(method: string, call: grpc.ServerUnaryCall<unknown, Res>, cb: grpc.sendUnaryData<Res>, work: (live: Liveness, rt: RpcTrace | null) => Promise<Res>): void {
     const live = liveness(call);
     const t0 = performance.now();
-    work(live).then(
+    const rt = startRpcSpan(this.t, SERVICE, method, call.metadata);
+    work(live, rt).then(
       (res) => {
         this.finish(method, 'OK', t0);
+        rt?.end('OK');
         cb(null, res);
       },
       (err: unknown) => {
         const s = this.failure(method, err, t0);
+        rt?.end(grpc.status[s.code], s.details);
         cb({ code: s.code, details: s.details });
       },
     );
@@ -99,13 +112,17 @@ export class RewardService {
         return;
       }
       if (++inFlight >= STREAM_MAX_IN_FLIGHT) call.pause();
-      this.score(req, live).then(
+      // A span per stream request: each is scored (and may fail) on its own.
+      const rt = startRpcSpan(this.t, SERVICE, 'ScoreStream', call.metadata);
+      this.score(req, live, rt).then(
         (res) => {
           this.finish('ScoreStream', 'OK', t0);
+          rt?.end('OK');
           if (!ended) call.write(res);
         },
         (err: unknown) => {
           const s = this.failure('ScoreStream', err, t0);
+          rt?.end(grpc.status[s.code], s.details);
           if (!ended) call.write(errorResponse(requestId, s.code, s.details));
         },
       ).finally(() => {
@@ -126,10 +143,11 @@ export class RewardService {
     call.on('error', gone);
   }
 
-  private async score(req: ScoreRequestMsg, live: Liveness): Promise<ScoreResponseMsg> {
+  private async score(req: ScoreRequestMsg, live: Liveness, rt: RpcTrace | null): Promise<ScoreResponseMsg> {
     return this.pinned(async (v) => {
-      const plan = planScore(req, this.limitsFor(v));
-      const scores = await this.opts.scorer.score(plan.units, v, live);
+      const limits = this.limitsFor(v);
+      const plan = rt ? rt.sync('validate', () => planScore(req, limits)) : planScore(req, limits);
+      const scores = await this.opts.scorer.score(plan.units, v, live, rt);
       if (plan.groups.length > 0) this.opts.pairLog?.offerGroups(v, plan.units, scores, plan.groups);
       return {
         requestId: req.requestId ?? '',
@@ -141,10 +159,11 @@ export class RewardService {
     });
   }
 
-  private async compare(req: CompareRequestMsg, live: Liveness): Promise<CompareResponseMsg> {
+  private async compare(req: CompareRequestMsg, live: Liveness, rt: RpcTrace | null): Promise<CompareResponseMsg> {
     return this.pinned(async (v) => {
-      const plan = planCompare(req, this.limitsFor(v));
-      const scores = await this.opts.scorer.score(plan.units, v, live);
+      const limits = this.limitsFor(v);
+      const plan = rt ? rt.sync('validate', () => planCompare(req, limits)) : planCompare(req, limits);
+      const scores = await this.opts.scorer.score(plan.units, v, live, rt);
       this.opts.pairLog?.offerCompare(v, plan.units, scores);
       return {
         requestId: req.requestId ?? '',
@@ -176,6 +195,7 @@ export class RewardService {
   private finish(method: string, status: string, t0: number): void {
     this.stats.calls[method] = (this.stats.calls[method] ?? 0) + 1;
     this.stats.statuses[status] = (this.stats.statuses[status] ?? 0) + 1;
+    if (this.t.enabled) this.t.metrics.call(method, status, performance.now() - t0);
     if (this.opts.log.enabled('debug')) this.opts.log.debug('rpc.done', { method, status, ms: round(performance.now() - t0) });
   }
 

@@ -50,6 +50,8 @@ export interface SwapperOptions {
   retryInitialMs: number;
   retryMaxMs: number;
   log: Logger;
+  /** Told of each swap and failed load (telemetry's counters). */
+  events?: { swapped(model: string, version: number): void; loadFailed(version: number): void };
 }
 
 type Waiter = { version: number; resolve: (v: ServedVersion) => void; reject: (e: Error) => void };
@@ -186,6 +188,7 @@ export class Swapper {
       const loadMs = Math.round(performance.now() - t0);
       this.s.lastSwap = { from, to: target, loadMs, at: new Date().toISOString() };
       this.opts.log.info('swap.done', { model: v.name, from, to: target, loadMs, attempt });
+      this.opts.events?.swapped(v.name, target);
       for (const w of this.waiters) if (w.version === target) this.settle(w, v);
     }
   }
@@ -204,6 +207,7 @@ export class Swapper {
     const delay = Math.min(this.opts.retryMaxMs, this.opts.retryInitialMs * 2 ** (attempts - 1));
     const kind = (err as { kind?: unknown }).kind;
     this.s.failedLoads++;
+    this.opts.events?.loadFailed(version);
     this.s.lastError = {
       version,
       kind: typeof kind === 'string' ? kind : null,

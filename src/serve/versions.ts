@@ -11,7 +11,7 @@
 import { dims, type Manifest } from '../model/manifest.js';
 import type { EncoderItem } from '../model/runtime.js';
 import type { Tokenizer } from '../model/text.js';
-import { Batcher, type BatcherStats } from './batcher.js';
+import { Batcher, type BatcherOptions, type BatcherStats } from './batcher.js';
 import type { StageConfig } from './config.js';
 import { ServeError } from './errors.js';
 import type { ModelHost } from './model-host.js';
@@ -23,6 +23,8 @@ export interface StageSettings {
   batching: boolean;
   /** Return each item's heads and features too (the pair log is on). */
   details?: boolean;
+  /** Telemetry's per-batch hooks (batch spans, batch sizes); absent when it is off. */
+  onBatch?: { vision?: BatcherOptions['onBatch']; encoder?: BatcherOptions['onBatch'] };
 }
 
 export interface ItemScore {
@@ -75,7 +77,7 @@ export class ServedVersion {
     const per = 3 * this.manifest.preprocess.image.size ** 2;
     const { dv, d, k } = dims(this.manifest);
     const details = settings.details ?? false;
-    this.vision = new Batcher<Float32Array, Float32Array>({ name: `vision v${this.version}`, mergeRequests: settings.batching, ...settings.vision }, async (images) => {
+    this.vision = new Batcher<Float32Array, Float32Array>({ name: `vision v${this.version}`, mergeRequests: settings.batching, ...settings.vision, onBatch: settings.onBatch?.vision }, async (images) => {
       const pixels = new Float32Array(images.length * per);
       images.forEach((img, i) => pixels.set(img, i * per));
       const emb = await host.embedImages(pixels, images.length);
@@ -89,6 +91,7 @@ export class ServedVersion {
       // Company can only come from pinned requests that have not queued yet
       // (still decoding or embedding): a lone request does not wait.
       expectCompany: (queued) => this.refs > queued,
+      onBatch: settings.onBatch?.encoder,
     }, async (items) => {
       const out = await host.score(items, details);
       const { heads, features } = out;

@@ -1,23 +1,29 @@
 /**
  * The server's metrics, named once here. Names follow OpenTelemetry's
  * conventions (dots, units in the instrument); Prometheus sees them with
- * underscores and unit suffixes (mrm_rpc_duration_milliseconds_bucket ...).
+ * underscores (mrm_rpc_calls_total, mrm_rpc_duration_bucket ...); this exporter
+ * version puts no unit suffix in the names.
  */
-import type { Attributes, Counter, Histogram, Meter, ObservableGauge } from '@opentelemetry/api';
+import type { Attributes, Counter, Histogram, Meter, ObservableCounter, ObservableGauge } from '@opentelemetry/api';
 
-/** Things the metrics read when scraped rather than being told on every change. */
+/**
+ * Things the metrics read when collected rather than being told on every
+ * change: the server already counts them (cache and pair log stats), so the
+ * hot path pays nothing for metrics it would otherwise update per lookup.
+ */
 export interface MetricSources {
   queueDepth(): { stage: string; depth: number }[];
   activeVersion(): { model: string; version: number } | null;
+  /** Cumulative lookups per cache. */
+  cacheLookups(): { cache: string; hits: number; misses: number }[];
+  /** Cumulative pair log counts; null when the pair log is off. */
+  pairLog(): { records: number; errors: Record<string, number> } | null;
 }
 
 export class ServerMetrics {
   private readonly calls: Counter;
   private readonly latency: Histogram;
   private readonly batchSize: Histogram;
-  private readonly cache: Counter;
-  private readonly logged: Counter;
-  private readonly logErrors: Counter;
   private readonly swaps: Counter;
   private readonly failedLoads: Counter;
   private readonly roundSteps: Counter;
@@ -25,7 +31,7 @@ export class ServerMetrics {
   private readonly judgeCalls: Counter;
   private readonly judgeErrors: Counter;
   private readonly judgeTokens: Counter;
-  private readonly gauges: ObservableGauge[] = [];
+  private readonly observed: (ObservableGauge | ObservableCounter)[] = [];
 
   constructor(private readonly meter: Meter | null) {
     const m = meter;
@@ -37,9 +43,6 @@ export class ServerMetrics {
     // Cache hits are ~0.1 ms, saturated group calls a few hundred ms.
     this.latency = histogram('mrm.rpc.duration', 'call latency by method', 'ms', [0.25, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000]);
     this.batchSize = histogram('mrm.batch.size', 'entries per model batch by stage', '{entries}', [1, 2, 4, 8, 16, 32, 64, 128, 256]);
-    this.cache = counter('mrm.cache.lookups', 'cache lookups by cache and result');
-    this.logged = counter('mrm.pairlog.records', 'low-confidence pairs logged, by source');
-    this.logErrors = counter('mrm.pairlog.errors', 'pair log write errors and dropped records, by kind');
     this.swaps = counter('mrm.model.swaps', 'versions made active');
     this.failedLoads = counter('mrm.model.load_failures', 'versions that failed to load or warm up');
     this.roundSteps = counter('mrm.round.steps', 'round steps finished, by step and status');
@@ -59,7 +62,24 @@ export class ServerMetrics {
       const a = src.activeVersion();
       if (a) r.observe(a.version, { model: a.model });
     });
-    this.gauges.push(depth, active);
+    const cache = this.meter.createObservableCounter('mrm.cache.lookups', { description: 'cache lookups by cache and result' });
+    cache.addCallback((r) => {
+      for (const c of src.cacheLookups()) {
+        r.observe(c.hits, { cache: c.cache, result: 'hit' });
+        r.observe(c.misses, { cache: c.cache, result: 'miss' });
+      }
+    });
+    const logged = this.meter.createObservableCounter('mrm.pairlog.records', { description: 'low-confidence pairs written to the pair log' });
+    const logErrors = this.meter.createObservableCounter('mrm.pairlog.errors', { description: 'pair log write errors and dropped records, by kind' });
+    logged.addCallback((r) => {
+      const p = src.pairLog();
+      if (p) r.observe(p.records);
+    });
+    logErrors.addCallback((r) => {
+      const p = src.pairLog();
+      if (p) for (const [kind, n] of Object.entries(p.errors)) r.observe(n, { kind });
+    });
+    this.observed.push(depth, active, cache, logged, logErrors);
   }
 
   call(method: string, status: string, ms: number): void {
@@ -71,18 +91,6 @@ export class ServerMetrics {
 
   batch(stage: string, size: number): void {
     this.batchSize?.record(size, { stage });
-  }
-
-  cacheLookup(cache: string, hit: boolean, n = 1): void {
-    if (n > 0) this.cache?.add(n, { cache, result: hit ? 'hit' : 'miss' });
-  }
-
-  loggedPair(source: string, n = 1): void {
-    this.logged?.add(n, { source });
-  }
-
-  logError(kind: string, n = 1): void {
-    this.logErrors?.add(n, { kind });
   }
 
   swap(model: string, version: number): void {

@@ -16,6 +16,13 @@ const metadataGetter: TextMapGetter<grpc.Metadata> = {
   },
 };
 
+/** See RpcTrace.stage; the batcher sees it as an EntryTrace. */
+export interface StageTrace {
+  readonly spanContext: SpanContext;
+  dispatched(): void;
+  done(): void;
+}
+
 export class RpcTrace {
   private readonly ctx: Context;
 
@@ -40,6 +47,45 @@ export class RpcTrace {
     } finally {
       span.end();
     }
+  }
+
+  /** A synchronous child span around `work` (validation): no promise, no context switch. */
+  sync<T>(name: string, work: () => T): T {
+    const span = this.t.tracer.startSpan(name, undefined, this.ctx);
+    try {
+      return work();
+    } catch (err) {
+      span.recordException(err as Error);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
+      throw err;
+    } finally {
+      span.end();
+    }
+  }
+
+  /**
+   * This call's entries in one model stage: a `queue wait` child span from now
+   * until the batcher starts the first of them (`dispatched`), then a
+   * `<stage> batch` child span until `done`.
+   */
+  stage(stage: string): StageTrace {
+    const tracer = this.t.tracer;
+    const ctx = this.ctx;
+    const attributes = { 'mrm.stage': stage };
+    const wait = tracer.startSpan('queue wait', { attributes }, ctx);
+    let run: Span | null = null;
+    return {
+      spanContext: this.span.spanContext(),
+      dispatched: () => {
+        if (run) return;
+        wait.end();
+        run = tracer.startSpan(`${stage} batch`, { attributes }, ctx);
+      },
+      done: () => {
+        if (run) run.end();
+        else wait.end();
+      },
+    };
   }
 
   /** A child span that starts now and ends when the returned function is called. */
@@ -67,6 +113,15 @@ export function startRpcSpan(t: Telemetry, service: string, method: string, meta
     attributes: { 'rpc.system': 'grpc', 'rpc.service': service, 'rpc.method': method },
   }, parent);
   return new RpcTrace(t, span, parent);
+}
+
+/** The batchers' onBatch hook when telemetry is on: the batch span and the batch size metric; undefined when off. */
+export function batchHook(t: Telemetry, stage: string): ((size: number, served: ({ spanContext: SpanContext } | undefined)[]) => () => void) | undefined {
+  if (!t.enabled) return undefined;
+  return (size, served) => {
+    t.metrics.batch(stage, size);
+    return startBatchSpan(t, stage, size, served.map((s) => s?.spanContext))!;
+  };
 }
 
 /** A model batch span linking the calls whose entries it ran. */

@@ -9,7 +9,7 @@
  * see our stages anyway. Our spans extract the caller's W3C trace context
  * from the call metadata, so a trainer's trace continues into the server.
  */
-import { metrics, trace, type Meter, type Tracer } from '@opentelemetry/api';
+import { context, metrics, propagation, trace, type Meter, type Tracer } from '@opentelemetry/api';
 import { OTLPMetricExporter as OtlpMetricsGrpc } from '@opentelemetry/exporter-metrics-otlp-grpc';
 import { OTLPMetricExporter as OtlpMetricsHttp } from '@opentelemetry/exporter-metrics-otlp-http';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
@@ -18,7 +18,7 @@ import { OTLPTraceExporter as OtlpTraceHttp } from '@opentelemetry/exporter-trac
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { type IMetricReader, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
 import { NodeSDK } from '@opentelemetry/sdk-node';
-import { BatchSpanProcessor, TraceIdRatioBasedSampler, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { errorFields, type Logger } from '../serve/log.js';
 import { NOOP_METRICS, ServerMetrics } from './metrics.js';
 
@@ -81,7 +81,8 @@ export async function startTelemetry(c: TelemetryConfig, log: Logger): Promise<T
     autoDetectResources: false,
     metricReaders: readers,
     spanProcessors,
-    sampler: new TraceIdRatioBasedSampler(c.traceSampleRatio),
+    // Parent-based: a caller's sampling decision (traceparent flags) wins; the ratio applies to new traces only.
+    sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(c.traceSampleRatio) }),
     instrumentations: [],
   });
   sdk.start();
@@ -102,6 +103,13 @@ export async function startTelemetry(c: TelemetryConfig, log: Logger): Promise<T
       } catch (err) {
         log.warn('telemetry.shutdown_failed', { error: errorFields(err) });
       }
+      // The SDK registers itself as the process's global providers, and the API
+      // refuses a second registration: a server started later in this process
+      // (tests, an embedding host) would record into this stopped one.
+      metrics.disable();
+      trace.disable();
+      propagation.disable();
+      context.disable();
     },
   };
 }

@@ -17,13 +17,14 @@ import { startServer, type RunningServer, type StartOptions } from '../../src/se
 import type { BundleSpec } from '../../src/model/write.js';
 import { writeTinyBundle } from '../fixtures/tiny-bundle.js';
 
-export type ConfigOverrides = Partial<Omit<ServeConfig, 'vision' | 'encoder' | 'cache' | 'admin' | 'swap' | 'tls'>> & {
+export type ConfigOverrides = Partial<Omit<ServeConfig, 'vision' | 'encoder' | 'cache' | 'admin' | 'swap' | 'tls' | 'telemetry'>> & {
   vision?: Partial<ServeConfig['vision']>;
   encoder?: Partial<ServeConfig['encoder']>;
   cache?: Partial<ServeConfig['cache']>;
   admin?: Partial<ServeConfig['admin']>;
   swap?: Partial<ServeConfig['swap']>;
   tls?: Partial<ServeConfig['tls']>;
+  telemetry?: Partial<ServeConfig['telemetry']>;
 };
 
 export function testConfig(dir: string, o: ConfigOverrides = {}): ServeConfig {
@@ -43,6 +44,7 @@ export function testConfig(dir: string, o: ConfigOverrides = {}): ServeConfig {
     admin: { ...DEFAULTS.admin, port: 0, ...o.admin },
     swap: { ...DEFAULTS.swap, ...o.swap },
     tls: { ...DEFAULTS.tls, ...o.tls },
+    telemetry: { ...DEFAULTS.telemetry, ...o.telemetry },
   };
 }
 

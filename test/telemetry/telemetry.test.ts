@@ -34,10 +34,17 @@ describe('telemetry exporters', () => {
   it('serves metrics on the Prometheus endpoint as they move', async () => {
     t.metrics.call('Score', 'OK', 3.2);
     t.metrics.call('Score', 'OK', 1.1);
-    t.metrics.cacheLookup('reward', true, 5);
+    t.metrics.observe({
+      queueDepth: () => [{ stage: 'encoder', depth: 4 }],
+      activeVersion: () => ({ model: 'm', version: 3 }),
+      cacheLookups: () => [{ cache: 'reward', hits: 5, misses: 1 }],
+      pairLog: () => null,
+    });
     const text = await (await fetch(`http://127.0.0.1:${promPort}/metrics`)).text();
     expect(text).toMatch(/mrm_rpc_calls_total\{[^}]*method="Score"[^}]*status="OK"[^}]*\} 2/);
     expect(text).toMatch(/mrm_cache_lookups_total\{[^}]*cache="reward"[^}]*result="hit"[^}]*\} 5/);
+    expect(text).toMatch(/mrm_batch_queue_depth\{[^}]*stage="encoder"[^}]*\} 4/);
+    expect(text).toMatch(/mrm_model_active_version\{[^}]*model="m"[^}]*\} 3/);
     t.metrics.call('Score', 'OK', 2);
     const again = await (await fetch(`http://127.0.0.1:${promPort}/metrics`)).text();
     expect(again).toMatch(/mrm_rpc_calls_total\{[^}]*method="Score"[^}]*status="OK"[^}]*\} 3/);
