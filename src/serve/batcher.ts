@@ -35,6 +35,8 @@ export interface BatcherOptions {
    * pay the delay for a batch no one can join. Default: always wait.
    */
   expectCompany?: (queuedSubmissions: number) => boolean;
+  /** Told each batch's run time and size (admission's stage-time estimates). */
+  onBatch?: (ms: number, entries: number) => void;
 }
 
 export interface BatcherStats {
@@ -48,9 +50,11 @@ export interface BatcherStats {
   refused: number;
   /** Time with a batch in flight. */
   busyMs: number;
+  /** Entries whose deadline passed while their batch ran: the model ran, the answer came too late. */
+  late: number;
 }
 
-export const emptyBatcherStats = (): BatcherStats => ({ batches: 0, entries: 0, largestBatch: 0, dropped: 0, refused: 0, busyMs: 0 });
+export const emptyBatcherStats = (): BatcherStats => ({ batches: 0, entries: 0, largestBatch: 0, dropped: 0, refused: 0, busyMs: 0, late: 0 });
 
 interface Entry<I, O> {
   input: I;
@@ -170,10 +174,13 @@ export class Batcher<I, O> {
       for (const e of batch) e.reject(failure);
     }).finally(() => {
       this.inFlight = false;
+      const end = performance.now();
+      for (const e of batch) if (e.live.deadline < end) this.stats.late++;
+      this.options.onBatch?.(end - t0, batch.length);
       this.stats.batches++;
       this.stats.entries += batch.length;
       this.stats.largestBatch = Math.max(this.stats.largestBatch, batch.length);
-      this.stats.busyMs += performance.now() - t0;
+      this.stats.busyMs += end - t0;
       this.afterBatch();
     });
   }

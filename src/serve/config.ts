@@ -48,6 +48,7 @@ export interface ServeConfig {
   vision: StageConfig;
   encoder: StageConfig;
   cache: { rewardEntries: number; embeddingBytes: number; imageBytes: number };
+  admission: { maxInflightBytes: number; deadlineShedding: boolean };
   shutdownGraceMs: number;
   statsIntervalMs: number;
   logLevel: LogLevel;
@@ -135,9 +136,23 @@ export const DEFAULTS: ServeConfig = {
     rewardEntries: 200_000,
     // The default model's embedding is 108 floats (432 bytes): ~150k images.
     embeddingBytes: 64 * MiB,
-    // Room for ~9k typical 28 KiB PNGs (the ShapesWorld images), or 512
-    // 512 KiB photos, for sha256 references.
-    imageBytes: 256 * MiB,
+    // Room for ~4.5k typical 28 KiB PNGs (the ShapesWorld images), or 256
+    // 512 KiB photos, for sha256 references. 128 MiB, not 256: with the
+    // in-flight budget below the documented peak must stay <= 600 MiB.
+    imageBytes: 128 * MiB,
+  },
+  // Memory sum at the defaults (the <= 600 MiB target of a 10,000-call flood):
+  // caches 30 MB rewards + 64 MiB embeddings + 128 MiB images (~220 MiB),
+  // in-flight budget 64 MiB (counted request bytes; grpc-js buffers and the
+  // refused calls' messages come on top, ~2x), model + Node/onnxruntime
+  // baseline ~150 MiB: ~500 MiB, leaving headroom for GC slack.
+  admission: {
+    // ~300 typical requests of a 128 px image (image + RGBA pixels + tensor
+    // ~ 200 KiB each): several full vision batches queued, so the stages
+    // never starve, while a flood waits in the client rather than the heap.
+    maxInflightBytes: 64 * MiB,
+    // Refusing at once what cannot make its deadline saves the decode.
+    deadlineShedding: true,
   },
   // Longer than any reasonable in-flight batch; then in-flight calls are cut.
   shutdownGraceMs: 30_000,
@@ -252,6 +267,8 @@ export const RULES = {
   'cache.rewardEntries': { doc: 'reward cache entries', integer: true, min: 1 },
   'cache.embeddingBytes': { doc: 'image embedding cache size in bytes', integer: true, min: 1 },
   'cache.imageBytes': { doc: 'image bytes cache (for sha256 references) in bytes', integer: true, min: 1 },
+  'admission.maxInflightBytes': { doc: 'budget for bytes of requests in flight (images, decoded pixels, tensors, texts); beyond it RESOURCE_EXHAUSTED with grpc-retry-pushback-ms; 0: off. Peak memory ~ caches (rewards ~30 MB + embeddingBytes + imageBytes) + ~2x this + ~150 MiB model and runtime', integer: true, min: 0 },
+  'admission.deadlineShedding': { doc: 'refuse (RESOURCE_EXHAUSTED) before decoding a request whose deadline the queued work (recent batch times) cannot meet' },
   shutdownGraceMs: { doc: 'how long shutdown waits for in-flight calls', integer: true, min: 0 },
   statsIntervalMs: { doc: 'stats log interval (0: off)', integer: true, min: 0 },
   logLevel: { doc: 'debug, info, warn or error', oneOf: LOG_LEVELS },

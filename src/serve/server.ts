@@ -32,7 +32,9 @@ import { RewardService } from './service.js';
 import { Swapper, type SwapState } from './swapper.js';
 import { serverCredentials } from './tls.js';
 import { VersionSource } from './version-source.js';
-import { type ServedVersion, VersionManager } from './versions.js';
+import { type ServedVersion, type StageStats, VersionManager } from './versions.js';
+import { Admission, StageRate, type AdmissionStats } from './admission.js';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 
 export interface ServerStats {
   rpc: RewardService['stats'];
@@ -40,6 +42,8 @@ export interface ServerStats {
   images: ImageStage['stats'];
   caches: Caches['stats'] & ReturnType<Caches['sizes']>;
   batches: { vision: BatcherStats; encoder: BatcherStats };
+  /** Admission control; droppedAfterDecode: requests decoded, then dropped at a deadline in a queue. */
+  admission: AdmissionStats & { droppedAfterDecode: number; ranAfterDeadline: number };
   active: { model: string; version: number; pinned: number } | null;
   /** The pair log's counters; null when it is off or failed to open (health.pairlog says which). */
   pairlog: PairLogStats | null;
@@ -70,7 +74,7 @@ export interface RunningServer {
 
 export interface StartOptions {
   /** How the first version is loaded; the default reads the registry. Tests substitute one. */
-  load?: (stats: { vision: BatcherStats; encoder: BatcherStats }) => Promise<ServedVersion>;
+  load?: (stats: StageStats) => Promise<ServedVersion>;
   /** The pair log's file operations; tests inject failures (a full disk). */
   pairlogIo?: WriterIo;
   /** The pair log's stats for the admin API's LogStats; default: the server's own pair log (null when it is off). */
@@ -101,6 +105,8 @@ export async function startServer(config: ServeConfig, log: Logger, opts: StartO
       log.error('pairlog.open_failed', { error: errorFields(err), message: 'serving without the pair log' });
     }
   }
+  // Initial stage rates: the default model on one core (bench:serve); the batches correct them within ~10.
+  const admission = new Admission(config.admission, new StageRate(1), new StageRate(0.2));
   const images = new ImageStage(caches, config.caches);
   const scorer = new Scorer(caches, images, config.caches);
   const versions = new VersionManager();
@@ -110,6 +116,7 @@ export async function startServer(config: ServeConfig, log: Logger, opts: StartO
     limits: { maxItemsPerRequest: config.maxItemsPerRequest, maxTextBytes: config.maxTextBytes },
     log,
     pairLog,
+    admission,
   });
   server.addService(rewardServiceDefinition(pkg), service.handlers());
   const health = new HealthImplementation(Object.fromEntries(HEALTH_NAMES.map((n) => [n, 'NOT_SERVING'])));
@@ -143,6 +150,10 @@ export async function startServer(config: ServeConfig, log: Logger, opts: StartO
   let source: VersionSource | null = null;
 
   const batchStats = { vision: emptyBatcherStats(), encoder: emptyBatcherStats() };
+  const stageStats: StageStats = {
+    ...batchStats,
+    onBatch: { vision: (ms, n) => admission.vision.observe(ms, n), encoder: (ms, n) => admission.encoder.observe(ms, n) },
+  };
   let stopping: Promise<void> | null = null;
   let registry: Awaited<ReturnType<typeof openRegistry>> | null = null;
   const load = opts.load ?? (async (stats) => {
@@ -151,7 +162,7 @@ export async function startServer(config: ServeConfig, log: Logger, opts: StartO
     if (!pointer) throw new Error(`registry ${registry.modelDir} has no active version`);
     return loadVersion(registry, pointer.version, config, stats, log);
   });
-  const ready = load(batchStats).then(async (v) => {
+  const ready = load(stageStats).then(async (v) => {
     if (stopping) {
       await v.retire();
       throw new Error('shut down before the model finished loading');
@@ -167,7 +178,7 @@ export async function startServer(config: ServeConfig, log: Logger, opts: StartO
   const follow_ = async (reg: NonNullable<typeof registry>) => {
     const sw = new Swapper({
       versions,
-      load: (n) => loadVersion(reg, n, config, batchStats, log),
+      load: (n) => loadVersion(reg, n, config, stageStats, log),
       retryInitialMs: config.swap.retryInitialMs,
       retryMaxMs: config.swap.retryMaxMs,
       log,
@@ -201,6 +212,11 @@ export async function startServer(config: ServeConfig, log: Logger, opts: StartO
       images: images.stats,
       caches: { ...caches.stats, ...caches.sizes() },
       batches: batchStats,
+      admission: {
+        ...admission.snapshot(),
+        droppedAfterDecode: batchStats.vision.dropped + batchStats.encoder.dropped,
+        ranAfterDeadline: batchStats.vision.late + batchStats.encoder.late,
+      },
       active: a ? { model: a.name, version: a.version, pinned: a.pinned } : null,
       pairlog: pairLog ? pairLog.stats() : null,
       health: {
@@ -210,7 +226,14 @@ export async function startServer(config: ServeConfig, log: Logger, opts: StartO
       admin: admin?.stats ?? null,
     });
   };
-  const statsTimer = config.statsIntervalMs > 0 ? setInterval(() => log.info('server.stats', { ...stats() }), config.statsIntervalMs) : null;
+  // Event-loop delay per stats interval: a blocked loop shows here before it shows in p99.
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  if (config.statsIntervalMs > 0) loopDelay.enable();
+  const statsTimer = config.statsIntervalMs > 0 ? setInterval(() => {
+    const eventLoop = { p50Ms: loopDelay.percentile(50) / 1e6, p99Ms: loopDelay.percentile(99) / 1e6, maxMs: loopDelay.max / 1e6 };
+    loopDelay.reset();
+    log.info('server.stats', { ...stats(), eventLoop });
+  }, config.statsIntervalMs) : null;
   statsTimer?.unref();
 
   const shutdown = (reason: string): Promise<void> => {
@@ -229,6 +252,7 @@ export async function startServer(config: ServeConfig, log: Logger, opts: StartO
       // After the last call: every pair offered is queued; flush, sync, close the segment.
       await pairLog?.close();
       if (statsTimer) clearInterval(statsTimer);
+      loopDelay.disable();
       log.info('server.stopped', { reason, ms: Math.round(performance.now() - t0), stats: stats() });
     })();
     return stopping;

@@ -9,7 +9,8 @@ import { errorFields, type Logger } from './log.js';
 import type {
   CompareRequestMsg, CompareResponseMsg, ModelVersionMsg, ResultMsg, ScoreRequestMsg, ScoreResponseMsg,
 } from './proto.js';
-import { planCompare, planScore, type RequestLimits } from './request.js';
+import { planCompare, planScore, type RequestLimits, type Unit } from './request.js';
+import { AdmissionRefused, requestCost, type Admission } from './admission.js';
 import type { PairLogger } from './pair-log.js';
 import type { Scorer, UnitScore } from './scorer.js';
 import type { ServedVersion, VersionManager } from './versions.js';
@@ -21,6 +22,8 @@ export interface ServiceOptions {
   log: Logger;
   /** The low-confidence pair log; null when off. */
   pairLog?: PairLogger | null;
+  /** In-flight byte budget and deadline shedding; null: off. */
+  admission?: Admission | null;
 }
 
 export interface RpcStats {
@@ -72,7 +75,7 @@ export class RewardService {
       },
       (err: unknown) => {
         const s = this.failure(method, err, t0);
-        cb({ code: s.code, details: s.details });
+        cb({ code: s.code, details: s.details, ...(err instanceof AdmissionRefused ? { metadata: pushback(err) } : {}) });
       },
     );
   }
@@ -128,7 +131,13 @@ export class RewardService {
   private async score(req: ScoreRequestMsg, live: Liveness): Promise<ScoreResponseMsg> {
     return this.pinned(async (v) => {
       const plan = planScore(req, this.limitsFor(v));
-      const scores = await this.opts.scorer.score(plan.units, v, live);
+      const release = this.admit(plan.units, v, live);
+      let scores;
+      try {
+        scores = await this.opts.scorer.score(plan.units, v, live);
+      } finally {
+        release();
+      }
       if (plan.groups.length > 0) this.opts.pairLog?.offerGroups(v, plan.units, scores, plan.groups);
       return {
         requestId: req.requestId ?? '',
@@ -143,7 +152,13 @@ export class RewardService {
   private async compare(req: CompareRequestMsg, live: Liveness): Promise<CompareResponseMsg> {
     return this.pinned(async (v) => {
       const plan = planCompare(req, this.limitsFor(v));
-      const scores = await this.opts.scorer.score(plan.units, v, live);
+      const release = this.admit(plan.units, v, live);
+      let scores;
+      try {
+        scores = await this.opts.scorer.score(plan.units, v, live);
+      } finally {
+        release();
+      }
       this.opts.pairLog?.offerCompare(v, plan.units, scores);
       return {
         requestId: req.requestId ?? '',
@@ -156,6 +171,25 @@ export class RewardService {
         }),
       };
     });
+  }
+
+  /**
+   * After validation, before any decode: reserve the request's bytes and
+   * check its deadline against the queued work, or throw AdmissionRefused.
+   */
+  private admit(units: Unit[], v: ServedVersion, live: Liveness): () => void {
+    const admission = this.opts.admission;
+    if (!admission) return () => {};
+    // Group members share one images array: count each distinct image once.
+    const images = new Map<string, { data?: Uint8Array }>();
+    let textBytes = 0;
+    for (const u of units) {
+      for (const img of u.images) if (img.data) images.set(img.sha, img);
+      textBytes += u.text.response.length + u.text.prompt.length + u.text.system.length + u.text.reference.length;
+    }
+    const size = v.manifest.preprocess.image.size;
+    const cost = requestCost([...images.values()], units.length, textBytes, 3 * size * size * 4);
+    return admission.admit(cost, live.deadline - performance.now());
   }
 
   /** Runs `work` on the version active now; the pin holds until `work` settles. */
@@ -190,6 +224,13 @@ function liveness(call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerDupl
   const live = { deadline: monotonicDeadline(call.getDeadline()), cancelled: false };
   call.on('cancelled', () => { live.cancelled = true; });
   return live;
+}
+
+/** The retry hint as gRPC's trailer, which grpc clients with a retry policy honour. */
+function pushback(err: AdmissionRefused): grpc.Metadata {
+  const md = new grpc.Metadata();
+  md.set('grpc-retry-pushback-ms', String(err.retryAfterMs));
+  return md;
 }
 
 function modelOf(v: ServedVersion): ModelVersionMsg {
