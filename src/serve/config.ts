@@ -49,6 +49,7 @@ export interface ServeConfig {
   encoder: StageConfig;
   cache: { rewardEntries: number; embeddingBytes: number; imageBytes: number };
   admission: { maxInflightBytes: number; deadlineShedding: boolean };
+  connections: { maxConcurrentStreams: number; keepaliveTimeMs: number; keepaliveTimeoutMs: number; maxIdleMs: number; maxAgeMs: number };
   shutdownGraceMs: number;
   statsIntervalMs: number;
   logLevel: LogLevel;
@@ -153,6 +154,21 @@ export const DEFAULTS: ServeConfig = {
     maxInflightBytes: 64 * MiB,
     // Refusing at once what cannot make its deadline saves the decode.
     deadlineShedding: true,
+  },
+  connections: {
+    // Streams per HTTP/2 connection: a trainer multiplexes its calls on a few
+    // connections; 1000 keeps one client from holding unbounded stream state
+    // (each open stream buffers up to its flow-control window, 64 KiB).
+    maxConcurrentStreams: 1000,
+    // Ping an idle-looking connection every 2 minutes and drop it if no ack in
+    // 20 s: a vanished peer (no FIN) stops holding a socket and its streams.
+    keepaliveTimeMs: 120_000,
+    keepaliveTimeoutMs: 20_000,
+    // A connection with no call for 5 minutes is closed (clients reconnect).
+    maxIdleMs: 300_000,
+    // Every connection is re-established after 30 minutes (with a grace for
+    // calls in flight), so clients re-resolve DNS and spread to new replicas.
+    maxAgeMs: 1_800_000,
   },
   // Longer than any reasonable in-flight batch; then in-flight calls are cut.
   shutdownGraceMs: 30_000,
@@ -269,6 +285,11 @@ export const RULES = {
   'cache.imageBytes': { doc: 'image bytes cache (for sha256 references) in bytes', integer: true, min: 1 },
   'admission.maxInflightBytes': { doc: 'budget for bytes of requests in flight (images, decoded pixels, tensors, texts); beyond it RESOURCE_EXHAUSTED with grpc-retry-pushback-ms; 0: off. Peak memory ~ caches (rewards ~30 MB + embeddingBytes + imageBytes) + ~2x this + ~150 MiB model and runtime', integer: true, min: 0 },
   'admission.deadlineShedding': { doc: 'refuse (RESOURCE_EXHAUSTED) before decoding a request whose deadline the queued work (recent batch times) cannot meet' },
+  'connections.maxConcurrentStreams': { doc: 'concurrent HTTP/2 streams (calls) per connection (grpc.max_concurrent_streams)', integer: true, min: 1 },
+  'connections.keepaliveTimeMs': { doc: 'server keepalive ping interval (grpc.keepalive_time_ms)', integer: true, min: 1000 },
+  'connections.keepaliveTimeoutMs': { doc: 'close a connection whose keepalive ping is not acked within this (grpc.keepalive_timeout_ms)', integer: true, min: 1000 },
+  'connections.maxIdleMs': { doc: 'close connections idle this long (grpc.max_connection_idle_ms)', integer: true, min: 1000 },
+  'connections.maxAgeMs': { doc: 'close connections this old, after a grace for their calls, so clients re-resolve (grpc.max_connection_age_ms)', integer: true, min: 1000 },
   shutdownGraceMs: { doc: 'how long shutdown waits for in-flight calls', integer: true, min: 0 },
   statsIntervalMs: { doc: 'stats log interval (0: off)', integer: true, min: 0 },
   logLevel: { doc: 'debug, info, warn or error', oneOf: LOG_LEVELS },

@@ -92,6 +92,13 @@ export async function startServer(config: ServeConfig, log: Logger, opts: StartO
   const server = new grpc.Server({
     'grpc.max_receive_message_length': config.maxMessageBytes,
     'grpc.max_send_message_length': -1,
+    'grpc.max_concurrent_streams': config.connections.maxConcurrentStreams,
+    'grpc.keepalive_time_ms': config.connections.keepaliveTimeMs,
+    'grpc.keepalive_timeout_ms': config.connections.keepaliveTimeoutMs,
+    'grpc.max_connection_idle_ms': config.connections.maxIdleMs,
+    'grpc.max_connection_age_ms': config.connections.maxAgeMs,
+    // Calls in flight when a connection reaches its age get this long to finish.
+    'grpc.max_connection_age_grace_ms': config.shutdownGraceMs,
   });
   const caches = new Caches({ ...config.cache, detailBytes: config.log.enabled ? config.log.featureCacheBytes : 0 }, config.caches);
   // A pair log that cannot open (unwritable or full state directory) must not keep the server from serving.

@@ -85,6 +85,18 @@ export class RewardService {
     let inFlight = 0;
     let clientDone = false;
     let ended = false;
+    // A client that stops reading: once its responses fill the write buffer,
+    // stop reading its requests until it drains, so neither pile up here.
+    let blocked = false;
+    const send = (msg: ScoreResponseMsg) => {
+      if (ended || call.write(msg) || blocked) return;
+      blocked = true;
+      call.pause();
+      call.once('drain', () => {
+        blocked = false;
+        if (inFlight < STREAM_MAX_IN_FLIGHT) call.resume();
+      });
+    };
     const maybeEnd = () => {
       if (ended || inFlight > 0 || !(clientDone || this.draining)) return;
       ended = true;
@@ -97,21 +109,21 @@ export class RewardService {
       const requestId = req.requestId ?? '';
       if (this.draining) {
         const s = this.failure('ScoreStream', new ServeError('unavailable', 'the server is shutting down; send this request to another replica'), t0);
-        call.write(errorResponse(requestId, s.code, s.details));
+        send(errorResponse(requestId, s.code, s.details));
         return;
       }
       if (++inFlight >= STREAM_MAX_IN_FLIGHT) call.pause();
       this.score(req, live).then(
         (res) => {
           this.finish('ScoreStream', 'OK', t0);
-          if (!ended) call.write(res);
+          send(res);
         },
         (err: unknown) => {
           const s = this.failure('ScoreStream', err, t0);
-          if (!ended) call.write(errorResponse(requestId, s.code, s.details));
+          send(errorResponse(requestId, s.code, s.details));
         },
       ).finally(() => {
-        if (inFlight-- === STREAM_MAX_IN_FLIGHT) call.resume();
+        if (inFlight-- === STREAM_MAX_IN_FLIGHT && !blocked) call.resume();
         maybeEnd();
       });
     });

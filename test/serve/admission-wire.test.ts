@@ -13,10 +13,13 @@ const Status = grpc.status;
 const BUDGET = 512 * 1024;
 let t: TestServer;
 let images: Buffer[];
+let large: Buffer[];
 
 beforeAll(async () => {
   t = await startTestServer({ admission: { maxInflightBytes: BUDGET, deadlineShedding: true } });
   images = await Promise.all(Array.from({ length: 120 }, (_, i) => png(i, 255 - i, (i * 7) % 256, 64)));
+  // Not seen before, and 4x the pixels: a stream's requests arrive one by one, so each must weigh more.
+  large = await Promise.all(Array.from({ length: 120 }, (_, i) => png(255 - i, i, (i * 11) % 256, 160)));
 });
 afterAll(async () => t.close());
 
@@ -50,10 +53,10 @@ describe('admission by bytes', () => {
       call.on('end', resolve);
       call.on('error', reject);
     });
-    images.forEach((data, i) => call.write({ requestId: `s${i}`, items: [{ images: [{ data }], prompt: 'p', response: `stream ${i}` }] }));
+    large.forEach((data, i) => call.write({ requestId: `s${i}`, items: [{ images: [{ data }], prompt: 'p', response: `stream ${i}` }] }));
     call.end();
     await done;
-    expect(got).toHaveLength(images.length);
+    expect(got).toHaveLength(large.length);
     const refused = got.filter((r) => r.error);
     expect(refused.length).toBeGreaterThan(0);
     for (const r of refused) {
