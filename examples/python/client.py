@@ -126,7 +126,7 @@ class ImageSender:
             return self.image(data, True)
 
         try:
-            res = stub.Score(build(by_ref), timeout=timeout)
+            res = call_with_pushback(stub.Score, build(by_ref), timeout=timeout)
         except grpc.RpcError as err:
             if err.code() != grpc.StatusCode.NOT_FOUND:
                 raise
@@ -134,6 +134,28 @@ class ImageSender:
             res = stub.Score(build(lambda data: self.image(data, False)), timeout=timeout)
         self.known.update(sent)
         return res
+
+
+def call_with_pushback(fn, request, timeout=30.0, attempts=5):
+    """Call `fn(request)`, retrying RESOURCE_EXHAUSTED (the server is over its
+    in-flight budget or cannot meet the deadline) after the server's
+    `grpc-retry-pushback-ms` hint, else exponential backoff with jitter."""
+    import random
+    deadline = time.monotonic() + timeout
+    backoff = 0.05
+    for attempt in range(attempts):
+        try:
+            return fn(request, timeout=max(0.01, deadline - time.monotonic()))
+        except grpc.RpcError as err:
+            if err.code() != grpc.StatusCode.RESOURCE_EXHAUSTED or attempt == attempts - 1:
+                raise
+            hint = dict(err.trailing_metadata() or ()).get("grpc-retry-pushback-ms")
+            wait = int(hint) / 1000.0 if hint else backoff * (1 + random.random())
+            backoff *= 2
+            if time.monotonic() + wait >= deadline:
+                raise
+            print("RESOURCE_EXHAUSTED (%s): retrying in %.0f ms" % (err.details(), wait * 1000))
+            time.sleep(wait)
 
 
 def fmt(r):

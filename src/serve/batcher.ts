@@ -42,6 +42,8 @@ export interface BatcherOptions {
    * telemetry is off, so the batcher then builds nothing per batch.
    */
   onBatch?: (size: number, served: (EntryTrace | undefined)[]) => (() => void) | null;
+  /** Told each batch's run time and size (admission's stage-time estimates). */
+  onBatchTimed?: (ms: number, entries: number) => void;
 }
 
 /** A submission's trace: its call's span context (batch spans link it), told when its entries start running. */
@@ -62,9 +64,11 @@ export interface BatcherStats {
   refused: number;
   /** Time with a batch in flight. */
   busyMs: number;
+  /** Entries whose deadline passed while their batch ran: the model ran, the answer came too late. */
+  late: number;
 }
 
-export const emptyBatcherStats = (): BatcherStats => ({ batches: 0, entries: 0, largestBatch: 0, dropped: 0, refused: 0, busyMs: 0 });
+export const emptyBatcherStats = (): BatcherStats => ({ batches: 0, entries: 0, largestBatch: 0, dropped: 0, refused: 0, busyMs: 0, late: 0 });
 
 interface Entry<I, O> {
   input: I;
@@ -191,10 +195,13 @@ export class Batcher<I, O> {
       for (const e of batch) e.reject(failure);
     }).finally(() => {
       this.inFlight = false;
+      const end = performance.now();
+      for (const e of batch) if (e.live.deadline < end) this.stats.late++;
+      this.options.onBatchTimed?.(end - t0, batch.length);
       this.stats.batches++;
       this.stats.entries += batch.length;
       this.stats.largestBatch = Math.max(this.stats.largestBatch, batch.length);
-      this.stats.busyMs += performance.now() - t0;
+      this.stats.busyMs += end - t0;
       endBatch?.();
       this.afterBatch();
     });

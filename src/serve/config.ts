@@ -49,6 +49,8 @@ export interface ServeConfig {
   vision: StageConfig;
   encoder: StageConfig;
   cache: { rewardEntries: number; embeddingBytes: number; imageBytes: number };
+  admission: { maxInflightBytes: number; deadlineShedding: boolean };
+  connections: { maxConcurrentStreams: number; keepaliveTimeMs: number; keepaliveTimeoutMs: number; maxIdleMs: number; maxAgeMs: number };
   shutdownGraceMs: number;
   statsIntervalMs: number;
   logLevel: LogLevel;
@@ -139,9 +141,38 @@ export const DEFAULTS: ServeConfig = {
     rewardEntries: 200_000,
     // The default model's embedding is 108 floats (432 bytes): ~150k images.
     embeddingBytes: 64 * MiB,
-    // Room for ~9k typical 28 KiB PNGs (the ShapesWorld images), or 512
-    // 512 KiB photos, for sha256 references.
-    imageBytes: 256 * MiB,
+    // Room for ~4.5k typical 28 KiB PNGs (the ShapesWorld images), or 256
+    // 512 KiB photos, for sha256 references. 128 MiB, not 256: with the
+    // in-flight budget below the documented peak must stay <= 600 MiB.
+    imageBytes: 128 * MiB,
+  },
+  // Memory sum at the defaults (the <= 600 MiB target of a 10,000-call flood):
+  // caches 30 MB rewards + 64 MiB embeddings + 128 MiB images (~220 MiB),
+  // in-flight budget 64 MiB (counted request bytes; grpc-js buffers and the
+  // refused calls' messages come on top, ~2x), model + Node/onnxruntime
+  // baseline ~150 MiB: ~500 MiB, leaving headroom for GC slack.
+  admission: {
+    // ~300 typical requests of a 128 px image (image + RGBA pixels + tensor
+    // ~ 200 KiB each): several full vision batches queued, so the stages
+    // never starve, while a flood waits in the client rather than the heap.
+    maxInflightBytes: 64 * MiB,
+    // Refusing at once what cannot make its deadline saves the decode.
+    deadlineShedding: true,
+  },
+  connections: {
+    // Streams per HTTP/2 connection: a trainer multiplexes its calls on a few
+    // connections; 1000 keeps one client from holding unbounded stream state
+    // (each open stream buffers up to its flow-control window, 64 KiB).
+    maxConcurrentStreams: 1000,
+    // Ping an idle-looking connection every 2 minutes and drop it if no ack in
+    // 20 s: a vanished peer (no FIN) stops holding a socket and its streams.
+    keepaliveTimeMs: 120_000,
+    keepaliveTimeoutMs: 20_000,
+    // A connection with no call for 5 minutes is closed (clients reconnect).
+    maxIdleMs: 300_000,
+    // Every connection is re-established after 30 minutes (with a grace for
+    // calls in flight), so clients re-resolve DNS and spread to new replicas.
+    maxAgeMs: 1_800_000,
   },
   // Longer than any reasonable in-flight batch; then in-flight calls are cut.
   shutdownGraceMs: 30_000,
@@ -276,6 +307,13 @@ export const RULES = {
   'cache.rewardEntries': { doc: 'reward cache entries', integer: true, min: 1 },
   'cache.embeddingBytes': { doc: 'image embedding cache size in bytes', integer: true, min: 1 },
   'cache.imageBytes': { doc: 'image bytes cache (for sha256 references) in bytes', integer: true, min: 1 },
+  'admission.maxInflightBytes': { doc: 'budget for bytes of requests in flight (images, decoded pixels, tensors, texts); beyond it RESOURCE_EXHAUSTED with grpc-retry-pushback-ms; 0: off. Peak memory ~ caches (rewards ~30 MB + embeddingBytes + imageBytes) + ~2x this + ~150 MiB model and runtime', integer: true, min: 0 },
+  'admission.deadlineShedding': { doc: 'refuse (RESOURCE_EXHAUSTED) before decoding a request whose deadline the queued work (recent batch times) cannot meet' },
+  'connections.maxConcurrentStreams': { doc: 'concurrent HTTP/2 streams (calls) per connection (grpc.max_concurrent_streams)', integer: true, min: 1 },
+  'connections.keepaliveTimeMs': { doc: 'server keepalive ping interval (grpc.keepalive_time_ms)', integer: true, min: 1000 },
+  'connections.keepaliveTimeoutMs': { doc: 'close a connection whose keepalive ping is not acked within this (grpc.keepalive_timeout_ms)', integer: true, min: 1000 },
+  'connections.maxIdleMs': { doc: 'close connections idle this long (grpc.max_connection_idle_ms)', integer: true, min: 1000 },
+  'connections.maxAgeMs': { doc: 'close connections this old, after a grace for their calls, so clients re-resolve (grpc.max_connection_age_ms)', integer: true, min: 1000 },
   shutdownGraceMs: { doc: 'how long shutdown waits for in-flight calls', integer: true, min: 0 },
   statsIntervalMs: { doc: 'stats log interval (0: off)', integer: true, min: 0 },
   logLevel: { doc: 'debug, info, warn or error', oneOf: LOG_LEVELS },

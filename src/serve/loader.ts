@@ -11,12 +11,11 @@ import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MANIFEST_FILE, readManifest } from '../model/manifest.js';
 import { Registry } from '../model/registry.js';
-import type { BatcherStats } from './batcher.js';
 import type { ServeConfig } from './config.js';
 import { ServeError } from './errors.js';
 import type { Logger } from './log.js';
 import { ModelHost } from './model-host.js';
-import { ServedVersion, type StageSettings } from './versions.js';
+import { ServedVersion, type StageSettings, type StageStats } from './versions.js';
 
 /**
  * The registry of the configured model, seeded if it is empty. It logs which
@@ -64,7 +63,7 @@ export async function loadVersion(
   registry: Registry,
   version: number,
   config: ServeConfig,
-  stats: { vision: BatcherStats; encoder: BatcherStats },
+  stats: StageStats,
   log: Logger,
   onBatch?: StageSettings['onBatch'],
 ): Promise<ServedVersion> {
@@ -97,7 +96,7 @@ export async function loadVersion(
 }
 
 /** The registry's active version, loaded. */
-export async function loadActiveVersion(config: ServeConfig, stats: { vision: BatcherStats; encoder: BatcherStats }, log: Logger): Promise<ServedVersion> {
+export async function loadActiveVersion(config: ServeConfig, stats: StageStats, log: Logger): Promise<ServedVersion> {
   const registry = await openRegistry(config, log);
   const active = await registry.active();
   if (!active) throw new ServeError('unavailable', `registry ${registry.modelDir} has no active version`);

@@ -33,10 +33,12 @@ import { RewardService } from './service.js';
 import { Swapper, type SwapState } from './swapper.js';
 import { serverCredentials } from './tls.js';
 import { VersionSource } from './version-source.js';
-import { type ServedVersion, type StageSettings, VersionManager } from './versions.js';
+import { type ServedVersion, type StageSettings, type StageStats, VersionManager } from './versions.js';
 import { RoundMetricsPoller } from '../telemetry/round-metrics.js';
 import { batchHook } from '../telemetry/spans.js';
 import { startTelemetry, type Telemetry } from '../telemetry/telemetry.js';
+import { Admission, StageRate, type AdmissionStats } from './admission.js';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 
 export interface ServerStats {
   rpc: RewardService['stats'];
@@ -44,6 +46,8 @@ export interface ServerStats {
   images: ImageStage['stats'];
   caches: Caches['stats'] & ReturnType<Caches['sizes']>;
   batches: { vision: BatcherStats; encoder: BatcherStats };
+  /** Admission control; droppedAfterDecode: requests decoded, then dropped at a deadline in a queue. */
+  admission: AdmissionStats & { droppedAfterDecode: number; ranAfterDeadline: number };
   active: { model: string; version: number; pinned: number } | null;
   /** The pair log's counters; null when it is off or failed to open (health.pairlog says which). */
   pairlog: PairLogStats | null;
@@ -78,7 +82,7 @@ export interface RunningServer {
 
 export interface StartOptions {
   /** How the first version is loaded; the default reads the registry. Tests substitute one. */
-  load?: (stats: { vision: BatcherStats; encoder: BatcherStats }) => Promise<ServedVersion>;
+  load?: (stats: StageStats) => Promise<ServedVersion>;
   /** The pair log's file operations; tests inject failures (a full disk). */
   pairlogIo?: WriterIo;
   /** The pair log's stats for the admin API's LogStats; default: the server's own pair log (null when it is off). */
@@ -102,6 +106,13 @@ export async function startServer(config: ServeConfig, log: Logger, opts: StartO
   const server = new grpc.Server({
     'grpc.max_receive_message_length': config.maxMessageBytes,
     'grpc.max_send_message_length': -1,
+    'grpc.max_concurrent_streams': config.connections.maxConcurrentStreams,
+    'grpc.keepalive_time_ms': config.connections.keepaliveTimeMs,
+    'grpc.keepalive_timeout_ms': config.connections.keepaliveTimeoutMs,
+    'grpc.max_connection_idle_ms': config.connections.maxIdleMs,
+    'grpc.max_connection_age_ms': config.connections.maxAgeMs,
+    // Calls in flight when a connection reaches its age get this long to finish.
+    'grpc.max_connection_age_grace_ms': config.shutdownGraceMs,
   });
   const caches = new Caches({ ...config.cache, detailBytes: config.log.enabled ? config.log.featureCacheBytes : 0 }, config.caches);
   // A pair log that cannot open (unwritable or full state directory) must not keep the server from serving.
@@ -115,6 +126,8 @@ export async function startServer(config: ServeConfig, log: Logger, opts: StartO
       log.error('pairlog.open_failed', { error: errorFields(err), message: 'serving without the pair log' });
     }
   }
+  // Initial stage rates: the default model on one core (bench:serve); the batches correct them within ~10.
+  const admission = new Admission(config.admission, new StageRate(1), new StageRate(0.2));
   const images = new ImageStage(caches, config.caches);
   const scorer = new Scorer(caches, images, config.caches);
   const versions = new VersionManager();
@@ -125,6 +138,7 @@ export async function startServer(config: ServeConfig, log: Logger, opts: StartO
     log,
     pairLog,
     telemetry,
+    admission,
   });
   server.addService(rewardServiceDefinition(pkg), service.handlers());
   const health = new HealthImplementation(Object.fromEntries(HEALTH_NAMES.map((n) => [n, 'NOT_SERVING'])));
@@ -158,6 +172,10 @@ export async function startServer(config: ServeConfig, log: Logger, opts: StartO
   let source: VersionSource | null = null;
 
   const batchStats = { vision: emptyBatcherStats(), encoder: emptyBatcherStats() };
+  const stageStats: StageStats = {
+    ...batchStats,
+    timed: { vision: (ms, n) => admission.vision.observe(ms, n), encoder: (ms, n) => admission.encoder.observe(ms, n) },
+  };
   let stopping: Promise<void> | null = null;
   let registry: Awaited<ReturnType<typeof openRegistry>> | null = null;
   const load = opts.load ?? (async (stats) => {
@@ -166,7 +184,7 @@ export async function startServer(config: ServeConfig, log: Logger, opts: StartO
     if (!pointer) throw new Error(`registry ${registry.modelDir} has no active version`);
     return loadVersion(registry, pointer.version, config, stats, log, onBatch);
   });
-  const ready = load(batchStats).then(async (v) => {
+  const ready = load(stageStats).then(async (v) => {
     if (stopping) {
       await v.retire();
       throw new Error('shut down before the model finished loading');
@@ -182,7 +200,7 @@ export async function startServer(config: ServeConfig, log: Logger, opts: StartO
   const follow_ = async (reg: NonNullable<typeof registry>) => {
     const sw = new Swapper({
       versions,
-      load: (n) => loadVersion(reg, n, config, batchStats, log, onBatch),
+      load: (n) => loadVersion(reg, n, config, stageStats, log, onBatch),
       events: {
         swapped: (model, version) => telemetry.metrics.swap(model, version),
         loadFailed: (version) => telemetry.metrics.loadFailed(reg.model, version),
@@ -221,6 +239,11 @@ export async function startServer(config: ServeConfig, log: Logger, opts: StartO
       images: images.stats,
       caches: { ...caches.stats, ...caches.sizes() },
       batches: batchStats,
+      admission: {
+        ...admission.snapshot(),
+        droppedAfterDecode: batchStats.vision.dropped + batchStats.encoder.dropped,
+        ranAfterDeadline: batchStats.vision.late + batchStats.encoder.late,
+      },
       active: a ? { model: a.name, version: a.version, pinned: a.pinned } : null,
       pairlog: pairLog ? pairLog.stats() : null,
       health: {
@@ -255,7 +278,14 @@ export async function startServer(config: ServeConfig, log: Logger, opts: StartO
   // Rounds run in other processes; a few seconds' lag on their metrics is fine next to minutes-long steps.
   const rounds = telemetry.enabled ? new RoundMetricsPoller(config.stateDir, telemetry.metrics, log) : null;
   await rounds?.start(ROUNDS_POLL_MS);
-  const statsTimer = config.statsIntervalMs > 0 ? setInterval(() => log.info('server.stats', { ...stats() }), config.statsIntervalMs) : null;
+  // Event-loop delay per stats interval: a blocked loop shows here before it shows in p99.
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  if (config.statsIntervalMs > 0) loopDelay.enable();
+  const statsTimer = config.statsIntervalMs > 0 ? setInterval(() => {
+    const eventLoop = { p50Ms: loopDelay.percentile(50) / 1e6, p99Ms: loopDelay.percentile(99) / 1e6, maxMs: loopDelay.max / 1e6 };
+    loopDelay.reset();
+    log.info('server.stats', { ...stats(), eventLoop });
+  }, config.statsIntervalMs) : null;
   statsTimer?.unref();
 
   const shutdown = (reason: string): Promise<void> => {
@@ -274,6 +304,7 @@ export async function startServer(config: ServeConfig, log: Logger, opts: StartO
       // After the last call: every pair offered is queued; flush, sync, close the segment.
       await pairLog?.close();
       if (statsTimer) clearInterval(statsTimer);
+      loopDelay.disable();
       log.info('server.stopped', { reason, ms: Math.round(performance.now() - t0), stats: stats() });
       rounds?.stop();
       // Last: the spans and metrics of everything above get flushed.

@@ -10,7 +10,8 @@ import { errorFields, type Logger } from './log.js';
 import type {
   CompareRequestMsg, CompareResponseMsg, ModelVersionMsg, ResultMsg, ScoreRequestMsg, ScoreResponseMsg,
 } from './proto.js';
-import { planCompare, planScore, type RequestLimits } from './request.js';
+import { planCompare, planScore, type RequestLimits, type Unit } from './request.js';
+import { AdmissionRefused, requestCost, type Admission } from './admission.js';
 import type { PairLogger } from './pair-log.js';
 import type { Scorer, UnitScore } from './scorer.js';
 import type { ServedVersion, VersionManager } from './versions.js';
@@ -28,6 +29,8 @@ export interface ServiceOptions {
   pairLog?: PairLogger | null;
   /** Spans and metrics; off (NOOP_TELEMETRY) when absent. */
   telemetry?: Telemetry;
+  /** In-flight byte budget and deadline shedding; null: off. */
+  admission?: Admission | null;
 }
 
 export interface RpcStats {
@@ -86,7 +89,7 @@ export class RewardService {
       (err: unknown) => {
         const s = this.failure(method, err, t0);
         rt?.end(grpc.status[s.code], s.details);
-        cb({ code: s.code, details: s.details });
+        cb({ code: s.code, details: s.details, ...(err instanceof AdmissionRefused ? { metadata: pushback(err) } : {}) });
       },
     );
   }
@@ -96,6 +99,18 @@ export class RewardService {
     let inFlight = 0;
     let clientDone = false;
     let ended = false;
+    // A client that stops reading: once its responses fill the write buffer,
+    // stop reading its requests until it drains, so neither pile up here.
+    let blocked = false;
+    const send = (msg: ScoreResponseMsg) => {
+      if (ended || call.write(msg) || blocked) return;
+      blocked = true;
+      call.pause();
+      call.once('drain', () => {
+        blocked = false;
+        if (inFlight < STREAM_MAX_IN_FLIGHT) call.resume();
+      });
+    };
     const maybeEnd = () => {
       if (ended || inFlight > 0 || !(clientDone || this.draining)) return;
       ended = true;
@@ -108,7 +123,7 @@ export class RewardService {
       const requestId = req.requestId ?? '';
       if (this.draining) {
         const s = this.failure('ScoreStream', new ServeError('unavailable', 'the server is shutting down; send this request to another replica'), t0);
-        call.write(errorResponse(requestId, s.code, s.details));
+        send(errorResponse(requestId, s.code, s.details));
         return;
       }
       if (++inFlight >= STREAM_MAX_IN_FLIGHT) call.pause();
@@ -118,15 +133,15 @@ export class RewardService {
         (res) => {
           this.finish('ScoreStream', 'OK', t0);
           rt?.end('OK');
-          if (!ended) call.write(res);
+          send(res);
         },
         (err: unknown) => {
           const s = this.failure('ScoreStream', err, t0);
           rt?.end(grpc.status[s.code], s.details);
-          if (!ended) call.write(errorResponse(requestId, s.code, s.details));
+          send(errorResponse(requestId, s.code, s.details));
         },
       ).finally(() => {
-        if (inFlight-- === STREAM_MAX_IN_FLIGHT) call.resume();
+        if (inFlight-- === STREAM_MAX_IN_FLIGHT && !blocked) call.resume();
         maybeEnd();
       });
     });
@@ -147,7 +162,13 @@ export class RewardService {
     return this.pinned(async (v) => {
       const limits = this.limitsFor(v);
       const plan = rt ? rt.sync('validate', () => planScore(req, limits)) : planScore(req, limits);
-      const scores = await this.opts.scorer.score(plan.units, v, live, rt);
+      const release = this.admit(plan.units, v, live);
+      let scores;
+      try {
+        scores = await this.opts.scorer.score(plan.units, v, live, rt);
+      } finally {
+        release();
+      }
       if (plan.groups.length > 0) this.opts.pairLog?.offerGroups(v, plan.units, scores, plan.groups);
       return {
         requestId: req.requestId ?? '',
@@ -163,7 +184,13 @@ export class RewardService {
     return this.pinned(async (v) => {
       const limits = this.limitsFor(v);
       const plan = rt ? rt.sync('validate', () => planCompare(req, limits)) : planCompare(req, limits);
-      const scores = await this.opts.scorer.score(plan.units, v, live, rt);
+      const release = this.admit(plan.units, v, live);
+      let scores;
+      try {
+        scores = await this.opts.scorer.score(plan.units, v, live, rt);
+      } finally {
+        release();
+      }
       this.opts.pairLog?.offerCompare(v, plan.units, scores);
       return {
         requestId: req.requestId ?? '',
@@ -176,6 +203,25 @@ export class RewardService {
         }),
       };
     });
+  }
+
+  /**
+   * After validation, before any decode: reserve the request's bytes and
+   * check its deadline against the queued work, or throw AdmissionRefused.
+   */
+  private admit(units: Unit[], v: ServedVersion, live: Liveness): () => void {
+    const admission = this.opts.admission;
+    if (!admission) return () => {};
+    // Group members share one images array: count each distinct image once.
+    const images = new Map<string, { data?: Uint8Array }>();
+    let textBytes = 0;
+    for (const u of units) {
+      for (const img of u.images) if (img.data) images.set(img.sha, img);
+      textBytes += u.text.response.length + u.text.prompt.length + u.text.system.length + u.text.reference.length;
+    }
+    const size = v.manifest.preprocess.image.size;
+    const cost = requestCost([...images.values()], units.length, textBytes, 3 * size * size * 4);
+    return admission.admit(cost, live.deadline - performance.now());
   }
 
   /** Runs `work` on the version active now; the pin holds until `work` settles. */
@@ -211,6 +257,13 @@ function liveness(call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerDupl
   const live = { deadline: monotonicDeadline(call.getDeadline()), cancelled: false };
   call.on('cancelled', () => { live.cancelled = true; });
   return live;
+}
+
+/** The retry hint as gRPC's trailer, which grpc clients with a retry policy honour. */
+function pushback(err: AdmissionRefused): grpc.Metadata {
+  const md = new grpc.Metadata();
+  md.set('grpc-retry-pushback-ms', String(err.retryAfterMs));
+  return md;
 }
 
 function modelOf(v: ServedVersion): ModelVersionMsg {

@@ -27,6 +27,13 @@ export interface StageSettings {
   onBatch?: { vision?: BatcherOptions['onBatch']; encoder?: BatcherOptions['onBatch'] };
 }
 
+/** The batchers' shared counters, and who hears of each batch (admission's stage rates). */
+export interface StageStats {
+  vision: BatcherStats;
+  encoder: BatcherStats;
+  timed?: { vision?: (ms: number, entries: number) => void; encoder?: (ms: number, entries: number) => void };
+}
+
 export interface ItemScore {
   reward: number;
   /** The reward on the version's calibrated scale. */
@@ -67,7 +74,7 @@ export class ServedVersion {
   private released: Promise<void> | null = null;
   private onDrained: (() => void) | null = null;
 
-  constructor(host: ModelHost, settings: StageSettings, stats: { vision: BatcherStats; encoder: BatcherStats }) {
+  constructor(host: ModelHost, settings: StageSettings, stats: StageStats) {
     this.host = host;
     this.manifest = host.manifest;
     this.tokenizer = host.tokenizer;
@@ -77,7 +84,7 @@ export class ServedVersion {
     const per = 3 * this.manifest.preprocess.image.size ** 2;
     const { dv, d, k } = dims(this.manifest);
     const details = settings.details ?? false;
-    this.vision = new Batcher<Float32Array, Float32Array>({ name: `vision v${this.version}`, mergeRequests: settings.batching, ...settings.vision, onBatch: settings.onBatch?.vision }, async (images) => {
+    this.vision = new Batcher<Float32Array, Float32Array>({ name: `vision v${this.version}`, mergeRequests: settings.batching, ...settings.vision, onBatch: settings.onBatch?.vision, onBatchTimed: stats.timed?.vision }, async (images) => {
       const pixels = new Float32Array(images.length * per);
       images.forEach((img, i) => pixels.set(img, i * per));
       const emb = await host.embedImages(pixels, images.length);
@@ -88,6 +95,7 @@ export class ServedVersion {
       name: `encoder v${this.version}`,
       mergeRequests: settings.batching,
       ...settings.encoder,
+      onBatchTimed: stats.timed?.encoder,
       // Company can only come from pinned requests that have not queued yet
       // (still decoding or embedding): a lone request does not wait.
       expectCompany: (queued) => this.refs > queued,
