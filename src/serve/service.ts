@@ -158,17 +158,21 @@ export class RewardService {
     call.on('error', gone);
   }
 
+  /** Scores `units` under an admission reservation held until they are done (however that ends). */
+  private async admitted(units: Unit[], v: ServedVersion, live: Liveness, rt: RpcTrace | null): Promise<UnitScore[]> {
+    const release = this.admit(units, v, live);
+    try {
+      return await this.opts.scorer.score(units, v, live, rt);
+    } finally {
+      release();
+    }
+  }
+
   private async score(req: ScoreRequestMsg, live: Liveness, rt: RpcTrace | null): Promise<ScoreResponseMsg> {
     return this.pinned(async (v) => {
       const limits = this.limitsFor(v);
       const plan = rt ? rt.sync('validate', () => planScore(req, limits)) : planScore(req, limits);
-      const release = this.admit(plan.units, v, live);
-      let scores;
-      try {
-        scores = await this.opts.scorer.score(plan.units, v, live, rt);
-      } finally {
-        release();
-      }
+      const scores = await this.admitted(plan.units, v, live, rt);
       if (plan.groups.length > 0) this.opts.pairLog?.offerGroups(v, plan.units, scores, plan.groups);
       return {
         requestId: req.requestId ?? '',
@@ -184,13 +188,7 @@ export class RewardService {
     return this.pinned(async (v) => {
       const limits = this.limitsFor(v);
       const plan = rt ? rt.sync('validate', () => planCompare(req, limits)) : planCompare(req, limits);
-      const release = this.admit(plan.units, v, live);
-      let scores;
-      try {
-        scores = await this.opts.scorer.score(plan.units, v, live, rt);
-      } finally {
-        release();
-      }
+      const scores = await this.admitted(plan.units, v, live, rt);
       this.opts.pairLog?.offerCompare(v, plan.units, scores);
       return {
         requestId: req.requestId ?? '',

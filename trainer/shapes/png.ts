@@ -9,9 +9,9 @@
  * about 0.6 ms per image, files ~10% smaller than sharp's default. sharp
  * still decodes them; the tests check that it reads back every pixel.
  */
-import * as zlib from 'node:zlib';
 import { deflate, deflateSync, constants } from 'node:zlib';
 import type { Raster } from './raster.js';
+import { crc32 as crc32Of } from '../../src/pairlog/crc32.js';
 
 const SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 // One output chunk holds any 128x128 image's stream: a single trip to the
@@ -129,22 +129,7 @@ export function pngChunk(type: string, body: Uint8Array): Buffer {
   return out;
 }
 
-const nativeCrc32 = (zlib as { crc32?: (data: Uint8Array) => number }).crc32;
-
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
-
-/** CRC-32 of buf[start, end); zlib.crc32 when this Node has it (20.15+). */
+/** CRC-32 of buf[start, end) (one implementation for the project: src/pairlog/crc32.ts). */
 function crc32(buf: Buffer, start: number, end: number): number {
-  if (nativeCrc32) return nativeCrc32(buf.subarray(start, end)) >>> 0;
-  let c = 0xffffffff;
-  for (let i = start; i < end; i++) c = (CRC_TABLE[(c ^ (buf[i] as number)) & 0xff] as number) ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
+  return crc32Of(buf.subarray(start, end));
 }
