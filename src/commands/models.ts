@@ -13,6 +13,11 @@ const HELP = `usage: mrm models <list|show|activate|rollback> [options]
   activate VERSION     load and check VERSION on the server, then make it active;
                        every replica on the same state directory follows
   rollback             make the previous active version active again
+  import DIR           register a bundle built elsewhere as the next version, after
+                       the checks every bundle gets: files, sha256, inputs and
+                       outputs, a warm-up. Local, no server: --state-dir DIR
+                       ($MRM_STATE_DIR, else var) and --model NAME (default:
+                       the bundle's manifest name). Then activate it.
 
 options
   --admin HOST:PORT    the server's admin address (default 127.0.0.1:50052)
@@ -40,11 +45,14 @@ export async function run(argv: string[]): Promise<void> {
     cert: { type: 'string' },
     key: { type: 'string' },
     'server-name': { type: 'string' },
+    'state-dir': { type: 'string' },
+    model: { type: 'string' },
   }, HELP);
   const v = values as Record<string, unknown>;
   const [sub, arg, ...extra] = positionals;
-  if (!sub || !['list', 'show', 'activate', 'rollback'].includes(sub)) throw new UsageError(`expected list, show, activate or rollback${sub ? `, got '${sub}'` : ''}\n\n${HELP}`);
-  if (extra.length > 0 || (arg !== undefined && !['show', 'activate'].includes(sub))) throw new UsageError(`unexpected argument '${extra[0] ?? arg}'\n\n${HELP}`);
+  if (!sub || !['list', 'show', 'activate', 'rollback', 'import'].includes(sub)) throw new UsageError(`expected list, show, activate, rollback or import${sub ? `, got '${sub}'` : ''}\n\n${HELP}`);
+  if (extra.length > 0 || (arg !== undefined && !['show', 'activate', 'import'].includes(sub))) throw new UsageError(`unexpected argument '${extra[0] ?? arg}'\n\n${HELP}`);
+  if (sub === 'import') return importBundle(v, arg);
   const client = connect(v);
   const json = Boolean(v.json);
   const deadline = () => ({ deadline: Date.now() + num(v, 'timeout', 120, { min: 0.001 }) * 1000 });
@@ -133,4 +141,18 @@ function listTable(r: ListModelsResponseMsg): string {
   if (s.loadingVersion) rows.push(`loading version ${s.loadingVersion} (attempt ${s.loadingAttempt})`);
   if (s.lastError) rows.push(`last failed load: version ${s.lastError.version}, ${s.lastError.attempts} attempt(s), next retry ${s.lastError.nextRetryAt}: ${s.lastError.message}`);
   return rows.join('\n');
+}
+
+/** Loads and checks the bundle exactly as a server would, then registers it as the next version. */
+async function importBundle(v: Record<string, unknown>, dir: string | undefined): Promise<void> {
+  if (!dir) throw new UsageError('import needs the bundle directory');
+  const { loadBundle } = await import('../model/bundle.js');
+  const { Registry } = await import('../model/registry.js');
+  const { runtime, manifest } = await loadBundle(dir);
+  await runtime.release();
+  const model = str(v, 'model') ?? manifest.name;
+  if (model !== manifest.name) throw new UsageError(`${dir}: the bundle is model '${manifest.name}', not '${model}'`);
+  const registry = new Registry(str(v, 'state-dir') ?? process.env.MRM_STATE_DIR ?? 'var', model);
+  const version = await registry.register(dir);
+  console.log(`registered ${dir} as ${model} version ${version} in ${registry.modelDir} (not active: mrm models activate ${version})`);
 }

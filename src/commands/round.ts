@@ -52,6 +52,13 @@ const SHOW_HELP = `usage: mrm round show ID [--state-dir DIR] [--json | --html]
 A round's steps, counts and outcome; --json its round.json; --html the path of
 its report.html.
 ${STATE_HELP}`;
+const EXPORT_HELP = `usage: mrm round export ID --llamafactory DIR [--state-dir DIR] [--base-model NAME]
+
+Writes the round's curated set in LLaMA-Factory's ranking format (train.json,
+dataset_info.json, images/) and train_rm.yaml (stage rm, --base-model, default
+Qwen/Qwen2-VL-7B-Instruct, DeepSpeed ZeRO-3) for \`llamafactory-cli train\`; the
+model it trains comes back as a bundle through \`mrm models import\`.
+${STATE_HELP}`;
 const LIST_HELP = `usage: mrm round list [--state-dir DIR] [--json]
 
 The rounds of the state directory, newest first.
@@ -63,10 +70,12 @@ const HELP = `usage: mrm round start  [--wait] [--settings JSON] [--resume ID] [
        mrm round resume ID [--state-dir DIR]
        mrm round show   ID [--state-dir DIR] [--json | --html]
        mrm round list   [--state-dir DIR] [--json]
+       mrm round export ID --llamafactory DIR [--state-dir DIR] [--base-model NAME]
 
   start, watch   through a server's admin API (TriggerRound, WatchRound)
   run, resume    a round in this process (what TriggerRound starts as a child)
   show, list     read rounds from the state directory
+  export         a round's curated set for LLaMA-Factory (a full fine-tune elsewhere)
 mrm round SUBCOMMAND --help for each one's options.`;
 
 const stateDirOf = (v: Record<string, unknown>) => str(v, 'state-dir') ?? process.env.MRM_STATE_DIR ?? 'var';
@@ -81,6 +90,7 @@ export async function run(argv: string[]): Promise<void> {
     case 'resume': return resume(rest);
     case 'show': return show(rest);
     case 'list': return list(rest);
+    case 'export': return exportRound(rest);
     default: throw new UsageError(sub ? `unknown subcommand '${sub}'\n\n${HELP}` : HELP);
   }
 }
@@ -200,4 +210,15 @@ function adminFailure(err: unknown): Error {
   const e = err as { code?: number; details?: string; message?: string };
   if (typeof e.code === 'number' && e.details !== undefined) return new Error(`admin API: ${e.details} (${GrpcStatus[e.code]})`, { cause: err });
   return err as Error;
+}
+
+async function exportRound(argv: string[]): Promise<void> {
+  const { values, positionals } = parse(argv, { 'state-dir': { type: 'string' }, llamafactory: { type: 'string' }, 'base-model': { type: 'string' } }, EXPORT_HELP);
+  const id = positionals[0];
+  const out = str(values, 'llamafactory');
+  if (!id) throw new UsageError('export needs a round id (mrm round list)');
+  if (!out) throw new UsageError('export needs --llamafactory DIR: where to write the data set and train_rm.yaml');
+  const { exportLlamaFactory } = await import('../../trainer/round/export.js');
+  const r = await exportLlamaFactory(stateDirOf(values), id, out, { ...(values['base-model'] ? { baseModel: str(values, 'base-model')! } : {}) });
+  console.log(`wrote ${out}/${r.dataFile}: ${r.pairs} pairs, ${r.images} images; ${r.yaml}`);
 }

@@ -17,7 +17,9 @@ import { silentLogger } from '../../../src/serve/log.js';
 import { createRewardClient, unary, type CompareRequestMsg, type CompareResponseMsg } from '../../../src/serve/proto.js';
 import { startServer, type RunningServer } from '../../../src/serve/server.js';
 import { startSimulatedJudge, type SimulatedJudge } from '../../../trainer/judges/simulated/server.js';
+import { loadDataset } from '../../../trainer/data/datasets.js';
 import { parseRoundConfig } from '../../../trainer/round/config.js';
+import { loadPairs } from '../../../trainer/round/pairs-file.js';
 import { judgeLabeler, startRound } from '../../../trainer/round/main.js';
 import { seedStartModel, trafficPairs, writeT2ITriples, writeTruthSet } from '../../../trainer/round/shapes-world.js';
 
@@ -27,6 +29,7 @@ let server: RunningServer;
 let good: SimulatedJudge;
 let bad: SimulatedJudge;
 let slow: SimulatedJudge;
+let firstRound = '';
 
 async function sendTraffic(seed: number, n: number): Promise<void> {
   const client = createRewardClient(`127.0.0.1:${server.port}`);
@@ -89,6 +92,7 @@ describe('a round end to end', () => {
     expect(counts.collect!.logged).toBeGreaterThanOrEqual(300);
     expect(counts.label!.calls).toBeGreaterThan(0);
     expect(state.outcome?.decision, JSON.stringify(state.outcome)).toBe('activated');
+    firstRound = state.id;
     expect((await registry.active())!.version).toBe(state.outcome!.version);
     const m = (await registry.list()).find((v) => v.version === state.outcome!.version)!.manifest!;
     expect(m.parent).toBe(2);
@@ -153,5 +157,42 @@ describe('a round end to end', () => {
     const slowRequests = slow.counts().requests;
     const earlier = good.counts().requests + bad.counts().requests;
     expect(slowRequests + earlier - distinct).toBeLessThanOrEqual(16);
+  }, 600_000);
+
+  it('exports a round for LLaMA-Factory (it loads back with the same pairs and labels) and imports a bundle built elsewhere', async () => {
+    const run = (args: string[]) => new Promise<{ code: number | null; out: string }>((resolve) => {
+      const c = spawn(process.execPath, ['bin/mrm.js', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      c.stdout!.on('data', (b: Buffer) => { out += b; });
+      c.stderr!.on('data', (b: Buffer) => { out += b; });
+      c.once('exit', (code) => resolve({ code, out }));
+    });
+    const out = join(dir, 'export');
+    const ex = await run(['round', 'export', firstRound, '--llamafactory', out, '--state-dir', stateDir]);
+    expect(ex.code, ex.out).toBe(0);
+    const curated = (await loadPairs(new RoundFolder(stateDir, firstRound), 'curated')).filter((p) => p.label);
+    const back = await loadDataset(out, 'llamafactory');
+    expect(back).toHaveLength(curated.length);
+    const byId = new Map(back.map((p) => [p.id, p]));
+    for (const p of curated) {
+      const r = byId.get(p.item.id)!;
+      expect([r.chosen, r.rejected]).toEqual(p.label === 'a' ? [p.item.a, p.item.b] : [p.item.b, p.item.a]);
+    }
+    expect(await readFile(join(out, 'train_rm.yaml'), 'utf8')).toMatch(/stage: rm[\s\S]*dataset: train/);
+    const conv = await run(['data', 'convert', '--in', out, '--out', join(dir, 'export-dt2it')]);
+    expect(conv.code, conv.out).toBe(0);
+    expect(conv.out).toContain(`${curated.length} pairs`);
+
+    const registry = new Registry(stateDir, 'shapes-mrm');
+    const before = (await registry.list()).length;
+    const imp = await run(['models', 'import', join(dir, 'start-model'), '--state-dir', stateDir]);
+    expect(imp.code, imp.out).toBe(0);
+    const versions = await registry.list();
+    expect(versions).toHaveLength(before + 1);
+    expect(versions.at(-1)!.manifest!.files.head.sha256).toBe(versions.find((v) => v.version === 2)!.manifest!.files.head.sha256);
+    // A broken bundle is refused, nothing registered.
+    const bad = await run(['models', 'import', join(dir, 'gate'), '--state-dir', stateDir]);
+    expect(bad.code).not.toBe(0);
+    expect((await registry.list())).toHaveLength(before + 1);
   }, 600_000);
 });
