@@ -94,9 +94,9 @@ def _js_json(value):
 
 def dataset_digest(records, images):
     """The same digest as datasetDigest in trainer/data/labeled-pair.ts."""
+    # contentRecord (src/model/digest.ts): the images by sha256, then the texts, as one JSON array per pair.
     h = hashlib.sha256()
     for r in records:
-        h.update(_js_json([r['id'], r['system'] or '', r['prompt'], r['chosen'], r['rejected']]).encode('utf-8'))
-        for p in r['images']:
-            h.update(images[p])
+        shas = [hashlib.sha256(images[p]).hexdigest() for p in r['images']]
+        h.update(_js_json([shas, r['id'], r['system'] or '', r['prompt'], r['chosen'], r['rejected']]).encode('utf-8'))
     return h.hexdigest()
