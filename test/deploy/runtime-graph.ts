@@ -20,7 +20,7 @@ export interface RuntimeGraph {
 const SPECIFIERS = [
   // import x from '...', import { a, type B } from '...', export * from '...'; not `import type`.
   /\b(?:import|export)\s+(?!type\s)[^;'"]*?\bfrom\s*['"]([^'"]+)['"]/g,
-  /\bimport\s*['"]([^'"]+)['"]/g, // side effects only
+  /^\s*import\s*['"]([^'"]+)['"]/gm, // side effects only (a statement of its own, not the word in a string)
   /\bimport\(\s*['"]([^'"]+)['"]\s*\)/g,
   /\brequire(?:\.resolve)?\(\s*['"]([^'"]+)['"]\s*\)/g,
   /\.resolve\(\s*['"]([^'"]+)['"]\s*\)/g,
