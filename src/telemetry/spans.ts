@@ -41,8 +41,7 @@ export class RpcTrace {
     try {
       return await context.with(trace.setSpan(this.ctx, span), work);
     } catch (err) {
-      span.recordException(err as Error);
-      span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
+      failed(span, err);
       throw err;
     } finally {
       span.end();
@@ -55,8 +54,7 @@ export class RpcTrace {
     try {
       return work();
     } catch (err) {
-      span.recordException(err as Error);
-      span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
+      failed(span, err);
       throw err;
     } finally {
       span.end();
@@ -136,4 +134,10 @@ export function startBatchSpan(t: Telemetry, stage: string, size: number, served
   }
   const span = t.tracer.startSpan(`${stage} batch`, { attributes: { 'mrm.stage': stage, 'mrm.batch.size': size }, links }, ROOT_CONTEXT);
   return () => span.end();
+}
+
+/** Marks a span as failed with the error that ended it. */
+function failed(span: Span, err: unknown): void {
+  span.recordException(err as Error);
+  span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
 }
