@@ -5,8 +5,16 @@ import { renderPng } from '../../trainer/shapes/raster.js';
 export type Workload = 'single' | 'group16';
 export const CONCURRENCY = [1, 8, 32, 64];
 export const GROUP = 16;
-/** Calls per level: enough waves at high concurrency for a steady state. */
-export const callsFor = (w: Workload, c: number) => (w === 'single' ? Math.max(160, 6 * c) : Math.max(24, 3 * c));
+/**
+ * Calls per level: enough waves at high concurrency for a steady state, and
+ * enough to fill most of `seconds` at this machine's rates (about 150 single
+ * calls/s, 60 group calls/s on 2 cores). With the old bound alone a group
+ * level at concurrency 8 ended after 24 calls, about half a second of load,
+ * which made on/off comparisons noise. Items are distinct (no cache hits), so
+ * each call costs the load generator a render before the timed run.
+ */
+export const callsFor = (w: Workload, c: number, seconds = 0) =>
+  w === 'single' ? Math.max(160, 6 * c, Math.ceil(100 * seconds)) : Math.max(24, 3 * c, Math.ceil(40 * seconds));
 export const warmFor = (c: number) => Math.min(c, 8);
 /** Seed offsets per use, so no two uses share a scene (and no cache hit crosses them). */
 export const SEEDS = { single: 0, group16: 1000, inProcess: 2000, cacheHit: 3000, pythonCacheHit: 4000 } as const;

@@ -34,7 +34,7 @@ export async function loadgen(spec: LoadgenSpec): Promise<void> {
   let offset = 0;
   const results: LevelResult[] = [];
   for (const c of spec.levels) {
-    const n = warmFor(c) + callsFor(spec.workload, c);
+    const n = warmFor(c) + callsFor(spec.workload, c, spec.seconds);
     const items = await makeItems(seed, offset, n, per);
     offset += n;
     await drive(client, spec.workload, items.slice(0, warmFor(c)), c, spec.seconds);

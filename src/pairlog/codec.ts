@@ -24,7 +24,6 @@ export const MAX_FRAME_BYTES = 64 * 1024 * 1024;
 const TYPE_RECORD = 1;
 const TYPE_END = 2;
 
-const enc = new TextEncoder();
 /** Float32Array bytes are the file's (little-endian) bytes: copy them whole instead of float by float. */
 const LITTLE_ENDIAN = new Uint8Array(Float32Array.of(1).buffer)[3] === 0x3f;
 const dec = new TextDecoder('utf-8', { fatal: true });
@@ -36,17 +35,28 @@ export interface SequencedRecord {
   record: PairRecord;
 }
 
+/** The record's payload alone (tests, tools); the writer uses recordFrame. */
 export function encodeRecord(seq: number, r: PairRecord): Uint8Array {
-  const strings = [r.id, r.model, r.encoderSha256, r.system, r.prompt, r.reference, r.a.response, r.b.response, ...r.images].map((s) => enc.encode(s));
+  return recordFrame(seq, r).subarray(FRAME_OVERHEAD);
+}
+
+/**
+ * One record as a whole frame, written in place: strings go straight into the
+ * frame's buffer (no per-string arrays) and the payload is not copied again to
+ * be framed. This runs on the server's event loop for every logged pair.
+ */
+export function recordFrame(seq: number, r: PairRecord): Uint8Array {
+  const strings = [r.id, r.model, r.encoderSha256, r.system, r.prompt, r.reference, r.a.response, r.b.response, ...r.images];
   const side = (s: LoggedSide) => 8 + 8 + 4 + 4 * s.heads.length + 4 + 4 * s.features.length;
-  const size = 1 + 8 + 8 + 1 + 4 + 8 + 4 + strings.reduce((n, s) => n + 4 + s.length, 0) + side(r.a) + side(r.b);
-  const out = new Uint8Array(size);
-  const dv = new DataView(out.buffer);
-  let o = 0;
+  let size = 1 + 8 + 8 + 1 + 4 + 8 + 4 + side(r.a) + side(r.b);
+  for (const str of strings) size += 4 + Buffer.byteLength(str, 'utf8');
+  const out = Buffer.allocUnsafe(FRAME_OVERHEAD + size);
+  const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  let o = FRAME_OVERHEAD;
   const u8 = (v: number) => { dv.setUint8(o, v); o += 1; };
   const u32 = (v: number) => { dv.setUint32(o, v, true); o += 4; };
   const f64 = (v: number) => { dv.setFloat64(o, v, true); o += 8; };
-  const bytes = (b: Uint8Array) => { u32(b.length); out.set(b, o); o += b.length; };
+  const str = (v: string) => { const n = out.write(v, o + 4, 'utf8'); u32(n); o += n; };
   const f32s = (a: ArrayLike<number>) => {
     u32(a.length);
     if (LITTLE_ENDIAN && a instanceof Float32Array) {
@@ -63,13 +73,14 @@ export function encodeRecord(seq: number, r: PairRecord): Uint8Array {
   u32(r.version);
   f64(r.margin);
   u32(r.images.length);
-  for (const s of strings) bytes(s);
+  for (const v of strings) str(v);
   for (const s of [r.a, r.b]) {
     f64(s.reward);
     f64(s.spread);
     f32s(s.heads);
     f32s(s.features);
   }
+  frameHeader(out, size);
   return out;
 }
 
@@ -116,12 +127,17 @@ export const isEnd = (payload: Uint8Array) => payload.length === 1 && payload[0]
 /** payload -> one frame. */
 export function frame(payload: Uint8Array): Uint8Array {
   const out = new Uint8Array(FRAME_OVERHEAD + payload.length);
-  const dv = new DataView(out.buffer);
-  dv.setUint32(0, FRAME_MAGIC, true);
-  dv.setUint32(4, payload.length, true);
   out.set(payload, FRAME_OVERHEAD);
-  dv.setUint32(8, crc32(payload, crc32(out.subarray(4, 8))), true);
+  frameHeader(out, payload.length);
   return out;
+}
+
+/** Magic, length and CRC into the first FRAME_OVERHEAD bytes of `out`, whose payload (`length` bytes) follows them. */
+function frameHeader(out: Uint8Array, length: number): void {
+  const dv = new DataView(out.buffer, out.byteOffset, FRAME_OVERHEAD);
+  dv.setUint32(0, FRAME_MAGIC, true);
+  dv.setUint32(4, length, true);
+  dv.setUint32(8, crc32(out.subarray(FRAME_OVERHEAD, FRAME_OVERHEAD + length), crc32(out.subarray(4, 8))), true);
 }
 
 export interface ScannedFrame {

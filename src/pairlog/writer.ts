@@ -19,7 +19,7 @@ import { access, mkdir, open, rm, stat, type FileHandle } from 'node:fs/promises
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '../serve/log.js';
-import { encodeRecord, frame, SEGMENT_HEADER } from './codec.js';
+import { recordFrame, SEGMENT_HEADER } from './codec.js';
 import { nodeIo, type WriterIo } from './io.js';
 import type { PairRecord } from './record.js';
 import { recoverSegments, type RecoveryStats } from './recovery.js';
@@ -215,7 +215,7 @@ export class PairLogWriter {
       this.retryAt = performance.now() + RETRY_MS;
       return this.drop('writeError', ready.length, err);
     }
-    const frames = ready.map((q) => frame(encodeRecord(++this.seq, q.record)));
+    const frames = ready.map((q) => recordFrame(++this.seq, q.record));
     const buf = concat(frames);
     try {
       await this.io.write(this.fh!, buf, this.size);
