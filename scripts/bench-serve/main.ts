@@ -10,9 +10,10 @@
  * it, --no-pin keeps only it). Both print CPU per reward (server process,
  * in-process path) and the server's peak RSS (VmHWM, reset per level) at
  * each level.
- * npm run bench:serve -- --telemetry-compare [--runs 3] [--seconds 6]
+ * npm run bench:serve -- --telemetry-compare [--trace-sample R] [--runs 3] [--seconds 6]
  *   (telemetry's cost: off vs a Prometheus endpoint + OTLP/HTTP traces and
- *   metrics to a local receiver, every trace sampled; groups of 16 and single items)
+ *   metrics to a local receiver, root traces sampled at R (default: the
+ *   config default); server pinned alone to core 0; groups of 16 and single items)
  * npm run bench:serve -- --log-compare [--log-band 0.2] [--log-rate 1000000] [--runs 3] [--seconds 6]
  *   (the pair log's cost instead: log.enabled false vs true with the rate
  *   limit lifted, on groups of 16 where a share of adjacent pairs qualify and
@@ -49,11 +50,17 @@ import { cacheHitCost, inProcessLimit, type LimitResult } from './in-process.js'
 import { CONCURRENCY, GROUP, type LevelResult, type Workload, warmFor } from './items.js';
 import type { LoadgenSpec } from './loadgen.js';
 import { type PyHit, PYTHON, pythonCacheHit } from './python.js';
+import { DEFAULTS } from '../../src/serve/config.js';
 
 const LOADGEN = fileURLToPath(new URL('./loadgen.ts', import.meta.url));
 
 /** Core sets when pinned: the server (and the in-process limit) on one core, the load generator on another. */
 interface Pinning { server: string; loadgen: string }
+
+/** Moves this process and all its threads to `cores`; false when taskset refuses. */
+function pinSelf(cores: string): boolean {
+  return spawnSync('taskset', ['-a', '-p', '-c', cores, String(process.pid)], { stdio: 'ignore' }).status === 0;
+}
 
 function canPin(): boolean {
   return cpus().length >= 2 && spawnSync('taskset', ['-c', '1', 'true']).status === 0;
@@ -158,7 +165,7 @@ async function main(): Promise<void> {
     'server-flags': { type: 'string' }, seed: { type: 'string' }, levels: { type: 'string' },
     'no-pin': { type: 'boolean', default: false }, 'no-unpinned': { type: 'boolean', default: false },
     'log-compare': { type: 'boolean' }, 'log-band': { type: 'string' }, 'log-rate': { type: 'string' },
-    'telemetry-compare': { type: 'boolean' },
+    'telemetry-compare': { type: 'boolean' }, 'trace-sample': { type: 'string' },
   } });
   const model = values.model ?? 'models/shapes-mrm';
   const runs = Number(values.runs ?? 3);
@@ -167,9 +174,16 @@ async function main(): Promise<void> {
   const levels = values.levels ? values.levels.split(',').map(Number) : CONCURRENCY;
   if (levels.some((c) => !Number.isInteger(c) || c < 1)) throw new Error(`--levels: positive integers separated by commas, got ${values.levels}`);
   const extra = (values['server-flags'] ?? '').split(/\s+/).filter(Boolean);
-  if (values['telemetry-compare']) return telemetryCompare(model, runs, seconds, extra, seed);
-  if (values['log-compare']) return logCompare(model, runs, seconds, extra, Number(values['log-band'] ?? 0.2), Number(values['log-rate'] ?? 1e6), seed);
   const pinOk = !values['no-pin'] && canPin();
+  if (values['telemetry-compare'] || values['log-compare']) {
+    // On/off comparisons are about the server's own cost: the server alone on
+    // core 0; the load generator and this process (the OTLP receiver, which
+    // stands for a collector on another machine) on core 1.
+    const pin = pinOk && pinSelf('1') ? { server: '0', loadgen: '1' } : undefined;
+    if (!pin) console.error('not pinned: taskset unavailable or fewer than 2 cores; server and clients share the cores');
+    if (values['telemetry-compare']) return telemetryCompare(model, runs, seconds, extra, seed, pin, values['trace-sample']);
+    return logCompare(model, runs, seconds, extra, Number(values['log-band'] ?? 0.2), Number(values['log-rate'] ?? 1e6), seed, pin);
+  }
   if (!values['no-pin'] && !pinOk) console.error('taskset unavailable or fewer than 2 cores: unpinned table only');
   const base = { model, runs, seconds, seed, levels, extra };
   const results: { title: string; pinning: Pinning | null; summary: object; rows: object; raw: object }[] = [];
@@ -190,7 +204,7 @@ async function main(): Promise<void> {
   console.log(`\nwrote ${file}`);
 }
 
-async function logCompare(model: string, runs: number, seconds: number, extra: string[], band: number, rate: number, seed0: number): Promise<void> {
+async function logCompare(model: string, runs: number, seconds: number, extra: string[], band: number, rate: number, seed0: number, pin: Pinning | undefined): Promise<void> {
   const levels = [8, 32];
   const modes = {
     off: [...extra, '--log-enabled', 'false'],
@@ -203,10 +217,10 @@ async function logCompare(model: string, runs: number, seconds: number, extra: s
     const seed = seed0 + run;
     const order = run % 2 === 0 ? (['off', 'on'] as const) : (['on', 'off'] as const);
     for (const mode of order) {
-      const levelsOut = await withServer(model, modes[mode], undefined, async (addr, serverPid, state) => {
+      const levelsOut = await withServer(model, modes[mode], pin, async (addr, serverPid, state) => {
         const out = [
-          ...(await runLoadgen({ addr, seed, workload: 'group16', levels, seconds, cacheHits: 0, serverPid }, undefined)),
-          ...(await runLoadgen({ addr, seed, workload: 'single', levels, seconds, cacheHits: 0, serverPid }, undefined)),
+          ...(await runLoadgen({ addr, seed, workload: 'group16', levels, seconds, cacheHits: 0, serverPid }, pin)),
+          ...(await runLoadgen({ addr, seed, workload: 'single', levels, seconds, cacheHits: 0, serverPid }, pin)),
         ];
         if (mode === 'on') {
           await new Promise((r) => setTimeout(r, 500)); // the last group commit
@@ -221,7 +235,7 @@ async function logCompare(model: string, runs: number, seconds: number, extra: s
     }
   }
   const pick = (mode: 'off' | 'on', w: string, c: number) => raw[mode].map((ls) => ls.find((l) => l.workload === w && l.concurrency === c)!);
-  console.log(`\npair log cost: log.enabled false vs true (band ${band}, rate limit ${rate}/s), ${runs} runs alternating, ${seconds} s per level; medians`);
+  console.log(`\npair log cost: log.enabled false vs true (band ${band}, rate limit ${rate}/s), ${runs} runs alternating, ${seconds} s per level, ${pin ? 'server pinned to core 0, clients to core 1' : 'unpinned'}; medians`);
   console.log(`${'workload'.padEnd(9)} ${'conc'.padStart(4)} | ${'off r/s'.padStart(9)} ${'p50'.padStart(7)} ${'p99'.padStart(7)} ${'cpu/r'.padStart(7)} | ${'on r/s'.padStart(9)} ${'p50'.padStart(7)} ${'p99'.padStart(7)} ${'cpu/r'.padStart(7)} | on/off r/s (per run)`);
   const rows = [];
   for (const w of ['group16', 'single'] as const) {
@@ -245,7 +259,7 @@ async function logCompare(model: string, runs: number, seconds: number, extra: s
   console.log(`wrote ${file}`);
 }
 
-async function telemetryCompare(model: string, runs: number, seconds: number, extra: string[], seed0: number): Promise<void> {
+async function telemetryCompare(model: string, runs: number, seconds: number, extra: string[], seed0: number, pin: Pinning | undefined, traceSample: string | undefined): Promise<void> {
   const { OtlpReceiver, freePort } = await import('../../test/telemetry/otlp-receiver.js');
   const receiver = new OtlpReceiver();
   await receiver.start();
@@ -256,10 +270,11 @@ async function telemetryCompare(model: string, runs: number, seconds: number, ex
       const order = run % 2 === 0 ? (['off', 'on'] as const) : (['on', 'off'] as const);
       for (const mode of order) {
         const flags = mode === 'off' ? extra : [...extra, '--telemetry-prometheus-port', String(await freePort()), '--telemetry-prometheus-host', '127.0.0.1',
-          '--telemetry-otlp-endpoint', `http://127.0.0.1:${receiver.port}`, '--telemetry-otlp-protocol', 'http', '--telemetry-otlp-interval-ms', '1000'];
-        const out = await withServer(model, flags, undefined, async (addr, serverPid) => [
-          ...(await runLoadgen({ addr, seed: seed0 + run, workload: 'group16', levels, seconds, cacheHits: 0, serverPid }, undefined)),
-          ...(await runLoadgen({ addr, seed: seed0 + run, workload: 'single', levels, seconds, cacheHits: 0, serverPid }, undefined)),
+          '--telemetry-otlp-endpoint', `http://127.0.0.1:${receiver.port}`, '--telemetry-otlp-protocol', 'http', '--telemetry-otlp-interval-ms', '1000',
+          ...(traceSample === undefined ? [] : ['--telemetry-trace-sample-ratio', traceSample])];
+        const out = await withServer(model, flags, pin, async (addr, serverPid) => [
+          ...(await runLoadgen({ addr, seed: seed0 + run, workload: 'group16', levels, seconds, cacheHits: 0, serverPid }, pin)),
+          ...(await runLoadgen({ addr, seed: seed0 + run, workload: 'single', levels, seconds, cacheHits: 0, serverPid }, pin)),
         ]);
         raw[mode].push(out);
         console.error(`run ${run + 1}/${runs} telemetry ${mode}: done`);
@@ -268,7 +283,8 @@ async function telemetryCompare(model: string, runs: number, seconds: number, ex
   } finally {
     await receiver.stop();
   }
-  console.log(`\ntelemetry cost: off vs Prometheus + OTLP/HTTP (all traces sampled), ${runs} runs alternating, ${seconds} s per level; medians; spans received: ${receiver.spans.length}`);
+  const sampled = traceSample === undefined ? `trace sample ratio: the config default, ${DEFAULTS.telemetry.traceSampleRatio}` : `trace sample ratio ${traceSample}`;
+  console.log(`\ntelemetry cost: off vs Prometheus + OTLP/HTTP (metrics pushed every 1 s; ${sampled}), ${runs} runs alternating, ${seconds} s per level, ${pin ? 'server pinned to core 0, clients and receiver to core 1' : 'unpinned'}; medians; spans received: ${receiver.spans.length}`);
   const rows = [];
   for (const w of ['group16', 'single'] as const) {
     for (const c of levels) {
@@ -278,13 +294,15 @@ async function telemetryCompare(model: string, runs: number, seconds: number, ex
       const perRun = on.map((x, i) => x.rewardsPerSec / off[i]!.rewardsPerSec);
       const a = median(off.map((x) => x.rewardsPerSec));
       const b = median(on.map((x) => x.rewardsPerSec));
-      rows.push({ workload: w, concurrency: c, off: a, on: b, ratio: b / a, perRun, p99: { off: median(off.map((x) => x.p99)), on: median(on.map((x) => x.p99)) } });
-      console.log(`${w.padEnd(9)} ${String(c).padStart(4)} | off ${a.toFixed(1).padStart(8)} r/s | on ${b.toFixed(1).padStart(8)} r/s | on/off ${(b / a).toFixed(3)} (${perRun.map((x) => x.toFixed(3)).join(', ')})`);
+      const cpu = { off: medianOrNull(off.map((x) => x.serverCpuMsPerReward)), on: medianOrNull(on.map((x) => x.serverCpuMsPerReward)) };
+      rows.push({ workload: w, concurrency: c, off: a, on: b, ratio: b / a, perRun, p99: { off: median(off.map((x) => x.p99)), on: median(on.map((x) => x.p99)) }, serverCpuMsPerReward: cpu });
+      const ms = (x: number | null) => (x === null ? '-' : x.toFixed(3)).padStart(7);
+      console.log(`${w.padEnd(9)} ${String(c).padStart(4)} | off ${a.toFixed(1).padStart(8)} r/s ${ms(cpu.off)} cpu/r | on ${b.toFixed(1).padStart(8)} r/s ${ms(cpu.on)} cpu/r | on/off ${(b / a).toFixed(3)} (${perRun.map((x) => x.toFixed(3)).join(', ')})`);
     }
   }
   await mkdir('bench-results', { recursive: true });
   const file = join('bench-results', `serve-telemetry-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  await writeFile(file, JSON.stringify({ meta: { model, runs, seconds, serverFlags: extra, date: new Date().toISOString() }, rows, raw }, null, 2) + '\n');
+  await writeFile(file, JSON.stringify({ meta: { model, runs, seconds, serverFlags: extra, traceSample: traceSample ?? null, pinned: pin ?? null, date: new Date().toISOString() }, rows, raw }, null, 2) + '\n');
   console.log(`wrote ${file}`);
 }
 

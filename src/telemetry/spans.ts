@@ -102,7 +102,12 @@ export class RpcTrace {
   }
 }
 
-/** The call's span, or null when telemetry is off (the hot path then does nothing). */
+/**
+ * The call's span, or null when telemetry is off or the sampler dropped this
+ * trace: the hot path then does nothing. An unsampled call's child spans would
+ * be non-recording anyway, and making them (ids, attributes, context) is most
+ * of what tracing costs a call; the call's metrics are recorded either way.
+ */
 export function startRpcSpan(t: Telemetry, service: string, method: string, metadata: grpc.Metadata): RpcTrace | null {
   if (!t.enabled) return null;
   const parent = propagation.extract(ROOT_CONTEXT, metadata, metadataGetter);
@@ -110,6 +115,7 @@ export function startRpcSpan(t: Telemetry, service: string, method: string, meta
     kind: SpanKind.SERVER,
     attributes: { 'rpc.system': 'grpc', 'rpc.service': service, 'rpc.method': method },
   }, parent);
+  if (!span.isRecording()) return null;
   return new RpcTrace(t, span, parent);
 }
 
@@ -118,13 +124,16 @@ export function batchHook(t: Telemetry, stage: string): ((size: number, served: 
   if (!t.enabled) return undefined;
   return (size, served) => {
     t.metrics.batch(stage, size);
-    return startBatchSpan(t, stage, size, served.map((s) => s?.spanContext))!;
+    return startBatchSpan(t, stage, size, served.map((s) => s?.spanContext)) ?? NOTHING;
   };
 }
 
-/** A model batch span linking the calls whose entries it ran. */
+/**
+ * A model batch span linking the calls whose entries it ran; none when no
+ * call in the batch is traced (sampled), since nothing would link to it.
+ */
 export function startBatchSpan(t: Telemetry, stage: string, size: number, served: (SpanContext | undefined)[]): (() => void) | null {
-  if (!t.enabled) return null;
+  if (!t.enabled || !served.some((sc) => sc !== undefined)) return null;
   const seen = new Set<string>();
   const links: Link[] = [];
   for (const sc of served) {
@@ -135,6 +144,8 @@ export function startBatchSpan(t: Telemetry, stage: string, size: number, served
   const span = t.tracer.startSpan(`${stage} batch`, { attributes: { 'mrm.stage': stage, 'mrm.batch.size': size }, links }, ROOT_CONTEXT);
   return () => span.end();
 }
+
+const NOTHING = (): void => undefined;
 
 /** Marks a span as failed with the error that ended it. */
 function failed(span: Span, err: unknown): void {

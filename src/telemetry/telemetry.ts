@@ -9,7 +9,7 @@
  * see our stages anyway. Our spans extract the caller's W3C trace context
  * from the call metadata, so a trainer's trace continues into the server.
  */
-import { context, metrics, propagation, trace, type Meter, type Tracer } from '@opentelemetry/api';
+import { context, metrics, propagation, SamplingDecision, trace, TraceFlags, type Attributes, type Context, type Link, type Meter, type SpanKind, type Tracer } from '@opentelemetry/api';
 import { OTLPMetricExporter as OtlpMetricsGrpc } from '@opentelemetry/exporter-metrics-otlp-grpc';
 import { OTLPMetricExporter as OtlpMetricsHttp } from '@opentelemetry/exporter-metrics-otlp-http';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
@@ -18,7 +18,7 @@ import { OTLPTraceExporter as OtlpTraceHttp } from '@opentelemetry/exporter-trac
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { type IMetricReader, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
 import { NodeSDK } from '@opentelemetry/sdk-node';
-import { BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler, type Sampler, type SamplingResult, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { errorFields, type Logger } from '../serve/log.js';
 import { NOOP_METRICS, ServerMetrics } from './metrics.js';
 
@@ -54,6 +54,28 @@ export const NOOP_TELEMETRY: Telemetry = {
   shutdown: async () => undefined,
 };
 
+/**
+ * Root spans: kept when they link a sampled span, else by trace-id ratio. A
+ * model batch span is a root that links the calls it served; without this a
+ * sampled call's trace would lose its batch spans to the ratio.
+ */
+class LinkedOrRatioSampler implements Sampler {
+  private readonly ratio: TraceIdRatioBasedSampler;
+
+  constructor(private readonly share: number) {
+    this.ratio = new TraceIdRatioBasedSampler(share);
+  }
+
+  shouldSample(ctx: Context, traceId: string, name: string, kind: SpanKind, attributes: Attributes, links: Link[]): SamplingResult {
+    if (links.some((l) => (l.context.traceFlags & TraceFlags.SAMPLED) !== 0)) return { decision: SamplingDecision.RECORD_AND_SAMPLED };
+    return this.ratio.shouldSample(ctx, traceId);
+  }
+
+  toString(): string {
+    return `LinkedOrRatioSampler{${this.share}}`;
+  }
+}
+
 export function telemetryConfigured(c: TelemetryConfig): boolean {
   return c.prometheusPort > 0 || c.otlpEndpoint !== '';
 }
@@ -82,7 +104,7 @@ export async function startTelemetry(c: TelemetryConfig, log: Logger): Promise<T
     metricReaders: readers,
     spanProcessors,
     // Parent-based: a caller's sampling decision (traceparent flags) wins; the ratio applies to new traces only.
-    sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(c.traceSampleRatio) }),
+    sampler: new ParentBasedSampler({ root: new LinkedOrRatioSampler(c.traceSampleRatio) }),
     instrumentations: [],
   });
   sdk.start();

@@ -71,6 +71,27 @@ describe('server telemetry', () => {
     }
   }, 30_000);
 
+  it('makes no spans for a call the sampler dropped, still counts it, and still traces a caller\'s sampled trace', async () => {
+    otlp = new OtlpReceiver();
+    await otlp.start();
+    const prom = await freePort();
+    t = await startTestServer({ telemetry: { otlpEndpoint: `http://127.0.0.1:${otlp.port}`, otlpProtocol: 'http', otlpIntervalMs: 200, traceSampleRatio: 0, prometheusPort: prom, prometheusHost: '127.0.0.1' } });
+    for (let i = 0; i < 3; i++) await t.score({ items: [{ prompt: 'red circle', response: `a red circle ${i}`, images: [{ data: await png(10 + i, 10, 10) }] }] });
+    expect(sample(await scrape(prom), 'mrm_rpc_calls_total', { method: 'Score', status: 'OK' })).toBe(3);
+    const md = new grpc.Metadata();
+    md.set('traceparent', `00-${TRACE_ID}-${CALLER_SPAN}-01`);
+    await scoreWith(t, { items: [{ prompt: 'red circle', response: 'traced', images: [{ data: await png(99, 10, 10) }] }] }, md);
+    await t.close();
+    t = undefined;
+    // Only the caller's trace arrives: its call, its stages and the batch spans that served it.
+    const calls = otlp.spans.filter((s) => s.name === 'mrm.v1.RewardService/Score');
+    expect(calls.map((s) => s.traceId)).toEqual([TRACE_ID]);
+    const batches = otlp.spans.filter((s) => s.name.endsWith(' batch') && s.parentSpanId !== calls[0]!.spanId);
+    expect(batches.length).toBeGreaterThanOrEqual(2);
+    for (const b of batches) expect(b.links!.map((l) => l.traceId)).toContain(TRACE_ID);
+    expect(otlp.spans.filter((s) => s.traceId !== TRACE_ID && !batches.includes(s))).toEqual([]);
+  }, 30_000);
+
   it('moves metrics on the Prometheus endpoint as calls and swaps happen', async () => {
     const prom = await freePort();
     t = await startTestServer({ telemetry: { prometheusPort: prom, prometheusHost: '127.0.0.1' } });
