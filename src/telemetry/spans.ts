@@ -5,7 +5,7 @@
  * which is how OpenTelemetry models fan-in.
  */
 import type * as grpc from '@grpc/grpc-js';
-import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Link, type Span, type SpanContext, type TextMapGetter } from '@opentelemetry/api';
+import { propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Link, type Span, type SpanContext, type TextMapGetter } from '@opentelemetry/api';
 import type { Telemetry } from './telemetry.js';
 
 const metadataGetter: TextMapGetter<grpc.Metadata> = {
@@ -39,7 +39,7 @@ export class RpcTrace {
   async child<T>(name: string, work: () => Promise<T> | T, attributes?: Record<string, string | number | boolean>): Promise<T> {
     const span = this.t.tracer.startSpan(name, { attributes }, this.ctx);
     try {
-      return await context.with(trace.setSpan(this.ctx, span), work);
+      return await work();
     } catch (err) {
       failed(span, err);
       throw err;

@@ -9,7 +9,7 @@
  * see our stages anyway. Our spans extract the caller's W3C trace context
  * from the call metadata, so a trainer's trace continues into the server.
  */
-import { context, metrics, propagation, SamplingDecision, trace, TraceFlags, type Attributes, type Context, type Link, type Meter, type SpanKind, type Tracer } from '@opentelemetry/api';
+import { context, metrics, propagation, ROOT_CONTEXT, SamplingDecision, trace, TraceFlags, type Attributes, type Context, type ContextManager, type Link, type Meter, type SpanKind, type Tracer } from '@opentelemetry/api';
 import { OTLPMetricExporter as OtlpMetricsGrpc } from '@opentelemetry/exporter-metrics-otlp-grpc';
 import { OTLPMetricExporter as OtlpMetricsHttp } from '@opentelemetry/exporter-metrics-otlp-http';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
@@ -76,6 +76,22 @@ class LinkedOrRatioSampler implements Sampler {
   }
 }
 
+/**
+ * No implicit context: our spans name their parent explicitly (spans.ts), so
+ * nothing asks for the active context. The SDK's default, an
+ * AsyncLocalStorage manager, would put async hooks on every promise in the
+ * server, traced or not.
+ */
+class ExplicitContextManager implements ContextManager {
+  active(): Context { return ROOT_CONTEXT; }
+  with<A extends unknown[], F extends (...args: A) => ReturnType<F>>(_ctx: Context, fn: F, thisArg?: ThisParameterType<F>, ...args: A): ReturnType<F> {
+    return fn.call(thisArg, ...args);
+  }
+  bind<T>(_ctx: Context, target: T): T { return target; }
+  enable(): this { return this; }
+  disable(): this { return this; }
+}
+
 export function telemetryConfigured(c: TelemetryConfig): boolean {
   return c.prometheusPort > 0 || c.otlpEndpoint !== '';
 }
@@ -106,6 +122,7 @@ export async function startTelemetry(c: TelemetryConfig, log: Logger): Promise<T
     // Parent-based: a caller's sampling decision (traceparent flags) wins; the ratio applies to new traces only.
     sampler: new ParentBasedSampler({ root: new LinkedOrRatioSampler(c.traceSampleRatio) }),
     instrumentations: [],
+    contextManager: new ExplicitContextManager(),
   });
   sdk.start();
   if (prometheus) await prometheus.startServer();

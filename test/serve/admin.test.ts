@@ -5,7 +5,6 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Registry } from '../../src/model/registry.js';
 import { DEFAULTS } from '../../src/serve/config.js';

@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRewardClient, type RewardClient, unary } from '../../src/serve/proto.js';
 import { addGoodVersion } from './registry-fixtures.js';
-import { spawnServer, tinyDir, until } from './helpers.js';
+import { spawnServer, tinyDir } from './helpers.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const TOKEN = 'replica-test-token-5f3a';

@@ -4,8 +4,8 @@
  * answer 70% of the time, then flip 10%) fails on style-adversarial pairs,
  * where the shipped model, fitted on oracle labels, does not.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadBundle, type LoadedBundle } from '../../src/model/bundle.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadBundle } from '../../src/model/bundle.js';
 import { labeledShapesPairs, noisyLabeler } from '../../trainer/data/shapes.js';
 import type { LabeledPair } from '../../trainer/data/labeled-pair.js';
 import { scorePairs, toScored } from '../../trainer/eval/evaluate.js';
