@@ -9,7 +9,10 @@
  * against async (the async one's CPU includes its pool thread and the hop),
  * which is what decided where the inflate runs. The process re-runs itself
  * under `taskset -c 0` when taskset exists, so everything shares one core.
- * Prints a table (medians, p90) and writes bench-results/image-<time>.json.
+ * Before timing, every one of the images is checked to give a tensor
+ * bit-identical to the sharp path's (the PNG path's contract); a difference
+ * fails the run. Prints a table (medians, p90, means) and writes
+ * bench-results/image-<time>.json.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -73,6 +76,18 @@ async function main(): Promise<void> {
   const warm = pngs.slice(0, 50);
   for (const png of warm) { await preprocessWithSharp(png, spec, 'w'); await preprocessImage(png, spec, 'w'); }
 
+  // The PNG path's contract: the same float32 tensor as sharp's, every value.
+  let differing = 0;
+  for (const png of pngs) {
+    const [mine, ref] = [await preprocessImage(png, spec, 'x'), await preprocessWithSharp(png, spec, 'x')];
+    if (mine.length !== ref.length || mine.some((v, i) => !Object.is(v, ref[i]))) differing++;
+  }
+  console.log(`bit-identical to the sharp path: ${n - differing} of ${n} images`);
+  if (differing > 0) {
+    console.error(`${differing} images differ from the sharp path: timings not reported`);
+    process.exit(1);
+  }
+
   const idat = pngs.map((png) => readChunks(png).idat[0]!);
   const rows: [string, number[]][] = [
     ['sharp path (before): bytes -> tensor', await cpuPer(pngs, (png) => preprocessWithSharp(png, spec, 'x'))],
@@ -84,17 +99,18 @@ async function main(): Promise<void> {
     ['  inflate (async, zlib pool) alone', await cpuPer(idat, (d) => new Promise((res, rej) => inflate(d, (e, out) => (e ? rej(e) : res(out)))))],
   ];
 
-  const table = rows.map(([name, xs]) => ({ name, medianMs: quantile(xs, 0.5), p90Ms: quantile(xs, 0.9) }));
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const table = rows.map(([name, xs]) => ({ name, medianMs: quantile(xs, 0.5), p90Ms: quantile(xs, 0.9), meanMs: mean(xs) }));
   const [sharpRow, pngRow] = table;
   console.log(`\n${n} ShapesWorld PNGs, 128x128 -> ${spec.size}x${spec.size} tensor, CPU ms per image (process.cpuUsage, one call at a time)${process.env.MRM_BENCH_PINNED === '1' ? ', pinned to core 0' : ', unpinned'}\n`);
-  console.log(`${'stage'.padEnd(42)} ${'median'.padStart(8)} ${'p90'.padStart(8)}`);
-  for (const r of table) console.log(`${r.name.padEnd(42)} ${r.medianMs.toFixed(3).padStart(8)} ${r.p90Ms.toFixed(3).padStart(8)}`);
+  console.log(`${'stage'.padEnd(42)} ${'median'.padStart(8)} ${'p90'.padStart(8)} ${'mean'.padStart(8)}`);
+  for (const r of table) console.log(`${r.name.padEnd(42)} ${r.medianMs.toFixed(3).padStart(8)} ${r.p90Ms.toFixed(3).padStart(8)} ${r.meanMs.toFixed(3).padStart(8)}`);
   console.log(`\nPNG path / sharp path: ${(pngRow!.medianMs / sharpRow!.medianMs).toFixed(3)} (target: PNG path <= 1.0 ms)`);
 
   await mkdir('bench-results', { recursive: true });
   const file = join('bench-results', `image-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
   await writeFile(file, JSON.stringify({
-    n, size: spec.size, pinned: process.env.MRM_BENCH_PINNED === '1', node: process.version,
+    n, size: spec.size, bitIdentical: n - differing, pinned: process.env.MRM_BENCH_PINNED === '1', node: process.version,
     loadavg: (await readFile('/proc/loadavg', 'utf8').catch(() => '')).trim(), rows: table,
   }, null, 2));
   console.log(`wrote ${file}`);

@@ -179,15 +179,32 @@ async function explain(bytes: Uint8Array, spec: ImagePreprocess, field: string, 
 /** Interleaved 8-bit RGB (or grey, `channels` 1) -> planar normalized channels in channelOrder. */
 function normalize(rgb: Uint8Array, channels: 1 | 3, spec: ImagePreprocess, out: Float32Array): void {
   const plane = spec.size * spec.size;
+  const luts = normalizeTables(spec);
   for (let c = 0; c < 3; c++) {
     const src = channels === 1 ? 0 : spec.channelOrder === 'rgb' ? c : 2 - c;
-    // mean/std are indexed like the tensor's channels, i.e. in channelOrder.
-    // A table per channel keeps every pixel to one lookup and the values
-    // exactly (v / 255 - mean) / std.
-    const lut = new Float32Array(256);
-    const [mean, std] = [spec.mean[c]!, spec.std[c]!];
-    for (let v = 0; v < 256; v++) lut[v] = (v / 255 - mean) / std;
-    const dst = out.subarray(c * plane, (c + 1) * plane);
-    for (let i = 0; i < plane; i++) dst[i] = lut[rgb[i * channels + src]!]!;
+    const lut = luts[c]!;
+    const base = c * plane;
+    for (let i = 0, j = src; i < plane; i++, j += channels) out[base + i] = lut[rgb[j]!]!;
   }
+}
+
+/**
+ * A table per tensor channel (mean/std are indexed like the tensor's
+ * channels, i.e. in channelOrder), so every pixel is one lookup and the
+ * values are exactly (v / 255 - mean) / std. Kept for the last mean/std
+ * seen: a server has one model's spec, so the 768 divisions are paid once
+ * rather than per image.
+ */
+let lastTables: { mean: readonly number[]; std: readonly number[]; luts: Float32Array[] } | undefined;
+function normalizeTables(spec: ImagePreprocess): Float32Array[] {
+  const { mean, std } = spec;
+  const same = (a: readonly number[], b: readonly number[]) => a[0] === b[0] && a[1] === b[1] && a[2] === b[2];
+  if (lastTables && same(lastTables.mean, mean) && same(lastTables.std, std)) return lastTables.luts;
+  const luts = [0, 1, 2].map((c) => {
+    const lut = new Float32Array(256);
+    for (let v = 0; v < 256; v++) lut[v] = (v / 255 - mean[c]!) / std[c]!;
+    return lut;
+  });
+  lastTables = { mean: [...mean], std: [...std], luts };
+  return luts;
 }

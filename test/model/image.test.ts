@@ -78,6 +78,16 @@ describe('preprocessImage', () => {
     expect(channel(t, 2)[0]).toBe(expected(colour[0], 2, bgr));
   });
 
+  it('normalizes with each call\'s own mean and std when specs alternate (tables are cached)', async () => {
+    const png = await solid(8, 8, colour).png().toBuffer();
+    const other: ImagePreprocess = { ...SPEC, mean: [0.5, 0.25, 0.75], std: [0.5, 0.25, 0.5] };
+    const stdOnly: ImagePreprocess = { ...other, std: [0.25, 0.25, 0.5] };
+    for (const spec of [SPEC, other, SPEC, stdOnly, other]) {
+      const t = await preprocessImage(png, spec, 'img');
+      for (let c = 0; c < 3; c++) expect(channel(t, c)[5]).toBe(expected(colour[c]!, c, spec));
+    }
+  });
+
   it('flattens alpha onto white', async () => {
     const w = 8;
     const raw = Buffer.alloc(w * w * 4);

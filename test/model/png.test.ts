@@ -139,6 +139,19 @@ describe('PNG decoding', () => {
     expect(differing).toBe(0);
   });
 
+  it('keeps the resample tables and scratch of each size apart (128, 96, 128, 57x200, 128 px -> 56, in a row)', async () => {
+    // The per-(input, output) tap tables are cached and the scratch buffers
+    // reused; a cache keyed on the wrong size, or scratch left over from a
+    // bigger image, shows as a tensor off sharp's on the image after a switch.
+    const spec = { ...SPEC, size: 56 };
+    const rgb = { colourType: 2, bitDepth: 8, trns: false } as const;
+    const sizes = [[128, 128, 1], [96, 96, 2], [128, 128, 3], [57, 200, 4], [128, 128, 5], [56, 96, 6], [96, 56, 7]] as const;
+    for (const [w, h, seed] of sizes) {
+      const png = synthetic(rgb, w, h, false, 100 + seed);
+      expect(await preprocessImage(png, spec, 'img'), `${w}x${h}`).toEqual(await preprocessWithSharp(png, spec, 'img'));
+    }
+  });
+
   it('leaves images it cannot reproduce to sharp', async () => {
     // Upscaling (5x3 -> 8) and a shrink of 4x or more take other libvips code.
     expect(resampleMatchesSharp(5, 3, 8)).toBe(false);

@@ -85,41 +85,52 @@ function inflate(idat: Uint8Array[], expected: number): Uint8Array {
     throw new PngError('undecodable', `IDAT is not a valid zlib stream: ${(cause as Error).message}`, { cause });
   }
   if (out.length < expected) throw new PngError('undecodable', `IDAT holds ${out.length} of the ${expected} bytes IHDR implies (truncated image data)`);
-  return out;
+  // A plain Uint8Array view, so the unfilter loops only ever see one array class.
+  return new Uint8Array(out.buffer, out.byteOffset, out.length);
 }
 
-/** Undoes the per-row filters in place; each row is its filter byte and `stride - 1` bytes. */
+/**
+ * Undoes the per-row filters in place; each row is its filter byte and
+ * `stride - 1` bytes. One loop per filter type, over absolute indices, with
+ * the first row (no row above: b = c = 0) and the first pixel (no pixel to
+ * the left: a = c = 0) split off so the inner loops carry no edge tests;
+ * Uint8Array stores wrap modulo 256, which is the filters' arithmetic.
+ */
 function unfilter(buf: Uint8Array, off: number, rows: number, stride: number, bpp: number, where: string): void {
   const n = stride - 1;
+  const lead = Math.min(bpp, n);
   for (let y = 0; y < rows; y++) {
     const row = off + y * stride + 1;
-    const prev = row - stride; // only read when y > 0
+    const end = row + n;
     const type = buf[row - 1]!;
     if (type === 0) continue;
+    if (type > 4) throw new PngError('undecodable', `${where}row ${y} has filter type ${type}, not one of 0-4`);
+    if (y === 0) {
+      // Up adds 0; Paeth's predictor is a; Average's is a >> 1.
+      if (type === 1 || type === 4) for (let i = row + lead; i < end; i++) buf[i] = buf[i]! + buf[i - bpp]!;
+      else if (type === 3) for (let i = row + lead; i < end; i++) buf[i] = buf[i]! + (buf[i - bpp]! >>> 1);
+      continue;
+    }
     if (type === 1) {
-      for (let i = bpp; i < n; i++) buf[row + i] = (buf[row + i]! + buf[row + i - bpp]!) & 0xff;
+      for (let i = row + lead; i < end; i++) buf[i] = buf[i]! + buf[i - bpp]!;
     } else if (type === 2) {
-      if (y > 0) for (let i = 0; i < n; i++) buf[row + i] = (buf[row + i]! + buf[prev + i]!) & 0xff;
+      for (let i = row; i < end; i++) buf[i] = buf[i]! + buf[i - stride]!;
     } else if (type === 3) {
-      for (let i = 0; i < n; i++) {
-        const a = i >= bpp ? buf[row + i - bpp]! : 0;
-        const b = y > 0 ? buf[prev + i]! : 0;
-        buf[row + i] = (buf[row + i]! + ((a + b) >>> 1)) & 0xff;
-      }
-    } else if (type === 4) {
-      for (let i = 0; i < n; i++) {
-        const a = i >= bpp ? buf[row + i - bpp]! : 0;
-        const b = y > 0 ? buf[prev + i]! : 0;
-        const c = i >= bpp && y > 0 ? buf[prev + i - bpp]! : 0;
-        const p = a + b - c;
-        const pa = Math.abs(p - a);
-        const pb = Math.abs(p - b);
-        const pc = Math.abs(p - c);
-        const pred = pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
-        buf[row + i] = (buf[row + i]! + pred) & 0xff;
-      }
+      for (let i = row; i < row + lead; i++) buf[i] = buf[i]! + (buf[i - stride]! >>> 1);
+      for (let i = row + lead; i < end; i++) buf[i] = buf[i]! + ((buf[i - bpp]! + buf[i - stride]!) >>> 1);
     } else {
-      throw new PngError('undecodable', `${where}row ${y} has filter type ${type}, not one of 0-4`);
+      // Paeth with a = c = 0 predicts b.
+      for (let i = row; i < row + lead; i++) buf[i] = buf[i]! + buf[i - stride]!;
+      for (let i = row + lead; i < end; i++) {
+        const a = buf[i - bpp]!;
+        const b = buf[i - stride]!;
+        const c = buf[i - stride - bpp]!;
+        // |p - a|, |p - b|, |p - c| for p = a + b - c.
+        const pa = Math.abs(b - c);
+        const pb = Math.abs(a - c);
+        const pc = Math.abs(a + b - 2 * c);
+        buf[i] = buf[i]! + (pa <= pb && pa <= pc ? a : pb <= pc ? b : c);
+      }
     }
   }
 }

@@ -43,28 +43,15 @@ export function toModelSquare(px: Pixels, size: number): Rgb8 {
     data = flatten(data, channels, px.depth);
     channels = (channels - 1) as 1 | 3;
   }
-  const max = px.depth === 16 ? 0xffff : 0xff;
-  const alloc = (n: number) => (px.depth === 16 ? new Uint16Array(n) : new Uint8Array(n));
-  let h = px.height;
-  const eight = px.depth === 8;
-  if (h !== size) {
-    const rowLen = px.width * channels;
-    data = eight
-      ? reduceRows8(data as Uint8Array, rowLen, h, size)
-      : reduceRows(data, rowLen, h, size, alloc(rowLen * size), max);
-    h = size;
-  }
-  if (px.width !== size) {
-    data = eight
-      ? reduceColumns8(data as Uint8Array, channels as 1 | 3, px.width, h, size)
-      : reduceColumns(data, channels as 1 | 3, px.width, h, size, alloc(size * size * channels), max);
-  }
-  if (px.depth === 16) {
-    const out = new Uint8Array(data.length);
-    for (let i = 0; i < data.length; i++) out[i] = data[i]! >>> 8;
-    data = out;
-  }
-  return { size, channels: channels as 1 | 3, data: data as Uint8Array };
+  const ch = channels as 1 | 3;
+  if (px.depth === 8) return { size, channels: ch, data: reduce8(data as Uint8Array, ch, px.width, px.height, size) };
+  // 16-bit: both passes at 16 bits, as libvips runs them, then >> 8.
+  let wide = data as Uint16Array;
+  if (px.height !== size) wide = reduceRows(wide, px.width * ch, px.height, size, new Uint16Array(px.width * ch * size), 0xffff);
+  if (px.width !== size) wide = reduceColumns(wide, ch, px.width, size, size, new Uint16Array(size * size * ch), 0xffff);
+  const out = new Uint8Array(size * size * ch);
+  for (let i = 0; i < out.length; i++) out[i] = wide[i]! >>> 8;
+  return { size, channels: ch, data: out };
 }
 
 function flatten(src: Uint8Array | Uint16Array, channels: 2 | 4, depth: 8 | 16): Uint8Array | Uint16Array {
@@ -91,7 +78,9 @@ function flatten(src: Uint8Array | Uint16Array, channels: 2 | 4, depth: 8 | 16):
 /**
  * Taps of each output line, zero weights dropped: output line o reads input
  * lines at[start[o] .. start[o + 1]) (edge-clamped indices) with 12-bit
- * weights w[...].
+ * weights w[...]. Each line's taps are padded with zero weights (on a line it
+ * already reads) to a multiple of four, so reducePacked sweeps four taps at a
+ * time with no remainder loop; a zero weight adds an exact 0.
  */
 interface Plan { start: Int32Array; at: Int32Array; w: Int32Array }
 
@@ -140,6 +129,10 @@ function plan(inSize: number, outSize: number): Plan {
       if (mask[i] === 0) continue;
       at.push(Math.min(Math.max(first + i, 0), inSize - 1));
       w.push(mask[i]!);
+    }
+    for (let t = at.length; t % 4 !== 0; t++) {
+      at.push(at[at.length - 1]!);
+      w.push(0);
     }
     start[o + 1] = at.length;
     pos += shrink;
@@ -204,9 +197,17 @@ function reduceColumns<T extends Uint8Array | Uint16Array>(src: T, ch: 1 | 3, wi
  * multiply: sample pairs are packed into one double as lo + hi * 2^26. A
  * lane's sum is at most 255 * sum(|w|) < 2^21 in magnitude, so with a bias
  * of 2^25 the low lane stays in [0, 2^26) and both sums are exact integers
- * (the total stays far below 2^53); floor(s / 2^26) separates them. Same
- * results as reduceRows/reduceColumns, about half the multiplies, and double
- * arithmetic spares V8 its int32 overflow checks.
+ * (every partial sum stays far below 2^53, so the order of the additions
+ * does not matter); floor(s / 2^26) separates them. Same results as
+ * reduceRows/reduceColumns, about half the multiplies, and double arithmetic
+ * spares V8 its int32 overflow checks.
+ *
+ * Both passes work on lines of packed values, taps outermost, so the inner
+ * loop runs over contiguous memory: the vertical pass on packed rows (columns
+ * j and j + half of a row), the horizontal one on packed columns (rows y and
+ * y + half of a column). The vertical pass writes its rounded rows straight
+ * into the horizontal pass's packed columns, so the transpose costs no pass
+ * of its own.
  */
 const LANE = 67108864; // 2^26
 const LO_BIAS = 33554432; // 2^25
@@ -214,15 +215,15 @@ const LO_BIAS = 33554432; // 2^25
 const PACKED_START = 2048 + LO_BIAS + 2048 * LANE;
 
 /**
- * Scratch for the packed lines, reused across calls (the reduces are
- * synchronous, so no two calls share it): a 128 px image needs ~200 KB,
+ * Scratch for packed lines and sums, reused across calls (the reduces are
+ * synchronous, so no two calls share one): a 128 px image needs ~300 KB,
  * and allocating, zeroing and collecting that per image cost more than a
- * third of the reduce.
+ * third of the reduce. One per role, grown on demand, never shrunk.
  */
-let scratch = new Float64Array(0);
-function packedScratch(n: number): Float64Array {
-  if (scratch.length < n) scratch = new Float64Array(Math.max(n, 2 * scratch.length));
-  return scratch;
+const scratch = { rows: new Float64Array(0), cols: new Float64Array(0), acc: new Float64Array(0) };
+function grown(role: keyof typeof scratch, n: number): Float64Array {
+  if (scratch[role].length < n) scratch[role] = new Float64Array(Math.max(n, 2 * scratch[role].length));
+  return scratch[role];
 }
 
 function clip8(v: number): number {
@@ -230,59 +231,129 @@ function clip8(v: number): number {
 }
 
 /**
- * The reduce kernel over packed lines: for each output line o, the weighted
- * sum of the input lines it taps, `lineLen` packed values per line, into
- * `acc` (taps outermost, so the inner loop runs over contiguous memory).
+ * The reduce kernel over packed lines: for output line o, PACKED_START plus
+ * the weighted sum of the input lines it taps, `lineLen` packed values per
+ * line, into acc[0 .. lineLen). Four taps per sweep, so acc is loaded and
+ * stored once per four multiply-adds.
  */
 function reducePacked(packed: Float64Array, lineLen: number, p: Plan, o: number, acc: Float64Array): void {
-  acc.fill(PACKED_START);
+  const { at, w } = p;
   const t1 = p.start[o + 1]!;
-  for (let t = p.start[o]!; t < t1; t++) {
-    const base = p.at[t]! * lineLen;
-    const k = p.w[t]!;
-    for (let j = 0; j < lineLen; j++) acc[j] = acc[j]! + packed[base + j]! * k;
+  for (let t = p.start[o]!; t < t1; t += 4) {
+    const b0 = at[t]! * lineLen, b1 = at[t + 1]! * lineLen, b2 = at[t + 2]! * lineLen, b3 = at[t + 3]! * lineLen;
+    const w0 = w[t]!, w1 = w[t + 1]!, w2 = w[t + 2]!, w3 = w[t + 3]!;
+    if (t === p.start[o]) {
+      for (let j = 0; j < lineLen; j++) {
+        acc[j] = PACKED_START + packed[b0 + j]! * w0 + packed[b1 + j]! * w1 + packed[b2 + j]! * w2 + packed[b3 + j]! * w3;
+      }
+    } else {
+      for (let j = 0; j < lineLen; j++) {
+        acc[j] = acc[j]! + packed[b0 + j]! * w0 + packed[b1 + j]! * w1 + packed[b2 + j]! * w2 + packed[b3 + j]! * w3;
+      }
+    }
   }
 }
 
-function reduceRows8(src: Uint8Array, rowLen: number, height: number, outSize: number): Uint8Array {
-  const p = plan(height, outSize);
-  // Packed row r holds columns j (low) and j + half (high) of row r.
-  const half = (rowLen + 1) >> 1;
-  const hiLen = rowLen - half;
-  const packed = packedScratch(height * half);
-  for (let r = 0; r < height; r++) {
-    const a = r * rowLen;
-    const b = r * half;
-    for (let j = 0; j < hiLen; j++) packed[b + j] = src[a + j]! + src[a + half + j]! * LANE;
-    if (hiLen < half) packed[b + hiLen] = src[a + hiLen]!;
+/** Lane values of a packed sum, rounded (>> 12) and clipped to 8 bits. */
+function lo8(s: number, hi: number): number {
+  return clip8((s - hi * LANE - LO_BIAS) >> 12);
+}
+
+/**
+ * Both reduces of an 8-bit image of `ch` interleaved samples per pixel,
+ * width x height -> size x size; either pass is skipped when its axis
+ * already has `size` lines.
+ */
+function reduce8(src: Uint8Array, ch: 1 | 3, width: number, height: number, size: number): Uint8Array {
+  const rowLen = width * ch;
+  const out = new Uint8Array(size * size * ch);
+  if (height === size && width === size) {
+    out.set(src.subarray(0, out.length));
+    return out;
   }
-  const out = new Uint8Array(outSize * rowLen);
-  const acc = new Float64Array(half);
-  for (let o = 0; o < outSize; o++) {
-    reducePacked(packed, half, p, o, acc);
-    const q = o * rowLen;
-    for (let j = 0; j < half; j++) {
-      const s = acc[j]!;
-      const hi = Math.floor(s / LANE);
-      out[q + j] = clip8((s - hi * LANE - LO_BIAS) >> 12);
-      if (j < hiLen) out[q + half + j] = clip8(hi >> 12);
+  // The horizontal pass's packed columns: line x holds rows y (low lane) and
+  // y + colHalf (high lane) of column x, ch samples per row.
+  const colHalf = (size + 1) >> 1;
+  const colLine = colHalf * ch;
+  const cols = width === size ? undefined : grown('cols', width * colLine);
+
+  if (height === size) {
+    packColumns(src, ch, width, height, cols!, colLine);
+  } else {
+    const p = plan(height, size);
+    const half = (rowLen + 1) >> 1;
+    const hiLen = rowLen - half;
+    const rows = grown('rows', height * half);
+    for (let r = 0; r < height; r++) {
+      const a = r * rowLen;
+      const b = r * half;
+      for (let j = 0; j < hiLen; j++) rows[b + j] = src[a + j]! + src[a + half + j]! * LANE;
+      if (hiLen < half) rows[b + hiLen] = src[a + hiLen]!;
+    }
+    const acc = grown('acc', half);
+    for (let o = 0; o < size; o++) {
+      reducePacked(rows, half, p, o, acc);
+      if (cols === undefined) {
+        const q = o * rowLen;
+        for (let j = 0; j < half; j++) {
+          const s = acc[j]!;
+          const hi = Math.floor(s / LANE);
+          out[q + j] = lo8(s, hi);
+          if (j < hiLen) out[q + half + j] = clip8(hi >> 12);
+        }
+        continue;
+      }
+      // Row o into the packed columns: the low lane of line x at rows < colHalf,
+      // added as the high lane of the same place for the rows after.
+      const high = o >= colHalf;
+      const y = (high ? o - colHalf : o) * ch;
+      // Sample j of the row is sample k of pixel x: cols[x * colLine + y + k].
+      // Low lanes hold samples 0 .. half - 1, high lanes half .. rowLen - 1.
+      let i0 = y;
+      let k0 = 0;
+      let i1 = ((half / ch) | 0) * colLine + y + (half % ch);
+      let k1 = half % ch;
+      for (let j = 0; j < half; j++) {
+        const s = acc[j]!;
+        const hi = Math.floor(s / LANE);
+        const v0 = lo8(s, hi);
+        if (high) cols[i0] = cols[i0]! + v0 * LANE;
+        else cols[i0] = v0;
+        if (++k0 === ch) { k0 = 0; i0 += colLine - ch + 1; } else i0++;
+        if (j < hiLen) {
+          const v1 = clip8(hi >> 12);
+          if (high) cols[i1] = cols[i1]! + v1 * LANE;
+          else cols[i1] = v1;
+          if (++k1 === ch) { k1 = 0; i1 += colLine - ch + 1; } else i1++;
+        }
+      }
+    }
+    if (cols === undefined) return out;
+  }
+
+  const p = plan(width, size);
+  const hiRows = size - colHalf;
+  const outRow = size * ch;
+  const acc = grown('acc', colLine);
+  for (let o = 0; o < size; o++) {
+    reducePacked(cols!, colLine, p, o, acc);
+    for (let y = 0; y < colHalf; y++) {
+      for (let k = 0; k < ch; k++) {
+        const s = acc[y * ch + k]!;
+        const hi = Math.floor(s / LANE);
+        out[y * outRow + o * ch + k] = lo8(s, hi);
+        if (y < hiRows) out[(y + colHalf) * outRow + o * ch + k] = clip8(hi >> 12);
+      }
     }
   }
   return out;
 }
 
-/**
- * The horizontal reduce as a vertical one on the transposed image: packed
- * line x holds column x, rows y (low) and y + half (high), so the kernel
- * again runs over contiguous memory.
- */
-function reduceColumns8(src: Uint8Array, ch: 1 | 3, width: number, height: number, outSize: number): Uint8Array {
-  const p = plan(width, outSize);
+/** Packs an image that needs no vertical pass into the horizontal pass's packed columns. */
+function packColumns(src: Uint8Array, ch: 1 | 3, width: number, height: number, cols: Float64Array, colLine: number): void {
   const half = (height + 1) >> 1;
   const hiRows = height - half;
-  const lineLen = half * ch;
   const rowLen = width * ch;
-  const packed = packedScratch(width * lineLen);
   for (let y = 0; y < half; y++) {
     const lo = y * rowLen;
     const hi = (y + half) * rowLen;
@@ -290,23 +361,8 @@ function reduceColumns8(src: Uint8Array, ch: 1 | 3, width: number, height: numbe
     for (let x = 0; x < width; x++) {
       for (let k = 0; k < ch; k++) {
         const i = x * ch + k;
-        packed[x * lineLen + y * ch + k] = src[lo + i]! + (hasHi ? src[hi + i]! * LANE : 0);
+        cols[x * colLine + y * ch + k] = src[lo + i]! + (hasHi ? src[hi + i]! * LANE : 0);
       }
     }
   }
-  const outRow = outSize * ch;
-  const out = new Uint8Array(height * outRow);
-  const acc = new Float64Array(lineLen);
-  for (let o = 0; o < outSize; o++) {
-    reducePacked(packed, lineLen, p, o, acc);
-    for (let y = 0; y < half; y++) {
-      for (let k = 0; k < ch; k++) {
-        const s = acc[y * ch + k]!;
-        const hi = Math.floor(s / LANE);
-        out[y * outRow + o * ch + k] = clip8((s - hi * LANE - LO_BIAS) >> 12);
-        if (y < hiRows) out[(y + half) * outRow + o * ch + k] = clip8(hi >> 12);
-      }
-    }
-  }
-  return out;
 }
