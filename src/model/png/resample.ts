@@ -78,9 +78,10 @@ function flatten(src: Uint8Array | Uint16Array, channels: 2 | 4, depth: 8 | 16):
 /**
  * Taps of each output line, zero weights dropped: output line o reads input
  * lines at[start[o] .. start[o + 1]) (edge-clamped indices) with 12-bit
- * weights w[...]. Each line's taps are padded with zero weights (on a line it
- * already reads) to a multiple of four, so reducePacked sweeps four taps at a
- * time with no remainder loop; a zero weight adds an exact 0.
+ * weights w[...]. Each line's taps are padded with a zero weight (on a line it
+ * already reads) to an even count, so reducePacked sweeps four taps at a time
+ * and at most one pair after; a zero weight adds an exact 0. (128 -> 56 has
+ * 13 or 14 nonzero taps a line: padding to fours would add 1-3 dead ones.)
  */
 interface Plan { start: Int32Array; at: Int32Array; w: Int32Array }
 
@@ -130,7 +131,7 @@ function plan(inSize: number, outSize: number): Plan {
       at.push(Math.min(Math.max(first + i, 0), inSize - 1));
       w.push(mask[i]!);
     }
-    for (let t = at.length; t % 4 !== 0; t++) {
+    if ((at.length - start[o]!) % 2 !== 0) {
       at.push(at[at.length - 1]!);
       w.push(0);
     }
@@ -233,24 +234,25 @@ function clip8(v: number): number {
 /**
  * The reduce kernel over packed lines: for output line o, PACKED_START plus
  * the weighted sum of the input lines it taps, `lineLen` packed values per
- * line, into acc[0 .. lineLen). Four taps per sweep, so acc is loaded and
- * stored once per four multiply-adds.
+ * line, into acc[0 .. lineLen). Four taps per sweep (then one pair), so acc
+ * is loaded and stored once per four multiply-adds.
  */
 function reducePacked(packed: Float64Array, lineLen: number, p: Plan, o: number, acc: Float64Array): void {
   const { at, w } = p;
   const t1 = p.start[o + 1]!;
-  for (let t = p.start[o]!; t < t1; t += 4) {
+  let t = p.start[o]!;
+  acc.fill(PACKED_START, 0, lineLen);
+  for (; t + 4 <= t1; t += 4) {
     const b0 = at[t]! * lineLen, b1 = at[t + 1]! * lineLen, b2 = at[t + 2]! * lineLen, b3 = at[t + 3]! * lineLen;
     const w0 = w[t]!, w1 = w[t + 1]!, w2 = w[t + 2]!, w3 = w[t + 3]!;
-    if (t === p.start[o]) {
-      for (let j = 0; j < lineLen; j++) {
-        acc[j] = PACKED_START + packed[b0 + j]! * w0 + packed[b1 + j]! * w1 + packed[b2 + j]! * w2 + packed[b3 + j]! * w3;
-      }
-    } else {
-      for (let j = 0; j < lineLen; j++) {
-        acc[j] = acc[j]! + packed[b0 + j]! * w0 + packed[b1 + j]! * w1 + packed[b2 + j]! * w2 + packed[b3 + j]! * w3;
-      }
+    for (let j = 0; j < lineLen; j++) {
+      acc[j] = acc[j]! + packed[b0 + j]! * w0 + packed[b1 + j]! * w1 + packed[b2 + j]! * w2 + packed[b3 + j]! * w3;
     }
+  }
+  if (t < t1) {
+    const b0 = at[t]! * lineLen, b1 = at[t + 1]! * lineLen;
+    const w0 = w[t]!, w1 = w[t + 1]!;
+    for (let j = 0; j < lineLen; j++) acc[j] = acc[j]! + packed[b0 + j]! * w0 + packed[b1 + j]! * w1;
   }
 }
 
