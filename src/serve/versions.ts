@@ -93,13 +93,7 @@ export class ServedVersion {
       name: `vision v${this.version}`, mergeRequests: settings.batching, ...settings.vision, onBatch: settings.onBatch?.vision, onBatchTimed: stats.timed?.vision,
       // Company for the vision stage can only come from a request still decoding its images.
       expectCompany: () => this.preparingImages > 0,
-    }, async (images) => {
-      const pixels = new Float32Array(images.length * per);
-      images.forEach((img, i) => pixels.set(img, i * per));
-      const emb = await host.embedImages(pixels, images.length);
-      // Copies, so a cached embedding does not keep its whole batch's buffer alive.
-      return images.map((_, i) => emb.slice(i * dv, (i + 1) * dv));
-    }, stats.vision);
+    }, (images) => host.embedEach(images, per, dv), stats.vision);
     this.encoder = new Batcher<EncoderItem, ItemScore>({
       name: `encoder v${this.version}`,
       mergeRequests: settings.batching,
