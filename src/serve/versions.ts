@@ -102,6 +102,8 @@ export class ServedVersion {
       // Company can only come from pinned requests that have not queued yet
       // (still decoding or embedding): a lone request does not wait.
       expectCompany: (queued) => this.refs > queued,
+      // One worker thread runs both stages, one message at a time.
+      sharesThreadWith: this.vision,
       onBatch: settings.onBatch?.encoder,
     }, async (items) => {
       const out = await host.score(items, details);
