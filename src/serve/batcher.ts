@@ -16,9 +16,10 @@
  * both later. Stages that share a thread (`sharesThreadWith`: the encoder
  * with the vision stage, in the version's worker) hold a batch while the
  * other runs one, for the same reason: it could not start before that one
- * ends, and it fills meanwhile. Entries carry their caller's deadline and cancellation and are
- * checked when a batch is formed: an entry whose caller is gone is rejected
- * (DEADLINE_EXCEEDED / CANCELLED) and never reaches the model.
+ * ends, and it fills meanwhile. Entries carry their caller's deadline and
+ * cancellation and are checked when a batch is formed: an entry whose caller
+ * is gone is rejected (DEADLINE_EXCEEDED / CANCELLED) and never reaches the
+ * model.
  *
  * With `mergeRequests: false` a batch holds the entries of one submission only
  * (the "naive server" of the benchmark: each request runs alone).
