@@ -2,7 +2,7 @@
 import { loadBundle } from '../../src/model/bundle.js';
 import { preprocessImage } from '../../src/model/image.js';
 import type { ModelRuntime } from '../../src/model/runtime.js';
-import { encodeText } from '../../src/model/text.js';
+import { encodeText, type PromptMemo } from '../../src/model/text.js';
 import { emptyBatcherStats } from '../../src/serve/batcher.js';
 import { Caches } from '../../src/serve/caches.js';
 import { DEFAULTS } from '../../src/serve/config.js';
@@ -33,9 +33,11 @@ export async function inProcess(rt: ModelRuntime, items: BenchItem[], w: Workloa
     pixels.forEach((p, i) => all.set(p, i * p.length));
     const emb = await rt.embedImages(all, imgs.length);
     let k = 0;
+    // As the server does: a group's prompt is tokenized once.
+    const prompts: PromptMemo = new Map();
     const encoderItems = chunk.flatMap((it) => {
       const e = it.images.map(() => emb.subarray(k * rt.dv, (++k) * rt.dv));
-      return it.responses.map((response) => ({ imageEmbeddings: e, ...encodeText(rt.tokenizer, m.preprocess.text, { system: it.system, prompt: it.prompt, response }) }));
+      return it.responses.map((response) => ({ imageEmbeddings: e, ...encodeText(rt.tokenizer, m.preprocess.text, { system: it.system, prompt: it.prompt, response }, prompts) }));
     });
     for (let i = 0; i < encoderItems.length; i += 64) await rt.score(encoderItems.slice(i, i + 64));
     rewards += encoderItems.length;

@@ -123,6 +123,7 @@ async function runLoadgen(spec: LoadgenSpec, pin: Pinning | undefined): Promise<
   return JSON.parse(out) as LevelResult[];
 }
 
+const ratioOrNull = (a: number | null, b: number | null) => (a === null || b === null ? null : a / b);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 /** Median of the measured values; null when none was (no /proc). */
 const medianOrNull = (xs: (number | null)[]) => {
@@ -322,9 +323,9 @@ function report(m: Measured, levels: number[], cacheLines: boolean): { summary: 
   const f = (x: number, d = 1) => x.toFixed(d).padStart(8);
   const ms3 = (x: number | null) => (x === null ? '-' : x.toFixed(3)).padStart(9);
   const mib = (x: number | null) => (x === null ? '-' : x.toFixed(0)).padStart(7);
-  console.log(`\n${'workload'.padEnd(9)} ${'conc'.padStart(4)} | ${'server r/s'.padStart(10)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'srv cpu/r'.padStart(9)} ${'cli cpu/r'.padStart(9)} ${'RSS MiB'.padStart(7)} | ${'naive r/s'.padStart(10)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'RSS MiB'.padStart(7)} | server/naive  server/in-proc`);
+  console.log(`\n${'workload'.padEnd(9)} ${'conc'.padStart(4)} | ${'server r/s'.padStart(10)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'srv cpu/r'.padStart(9)} ${'cli cpu/r'.padStart(9)} ${'RSS MiB'.padStart(7)} | ${'naive r/s'.padStart(10)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'srv cpu/r'.padStart(9)} ${'RSS MiB'.padStart(7)} | server/naive  server/in-proc`);
   for (const r of rows) {
-    console.log(`${r.workload.padEnd(9)} ${String(r.concurrency).padStart(4)} | ${f(r.server.rewardsPerSec).padStart(10)} ${f(r.server.p50, 2)} ${f(r.server.p99, 2)} ${ms3(r.server.serverCpuMsPerReward)} ${ms3(r.server.clientCpuMsPerReward)} ${mib(r.server.serverPeakRssMiB)} | ${f(r.naive.rewardsPerSec).padStart(10)} ${f(r.naive.p50, 2)} ${f(r.naive.p99, 2)} ${mib(r.naive.serverPeakRssMiB)} | ${f(r.server.rewardsPerSec / r.naive.rewardsPerSec, 2).padStart(12)}  ${f(r.server.rewardsPerSec / limit[r.workload], 2).padStart(13)}${r.server.errors + r.naive.errors ? `  errors ${r.server.errors}/${r.naive.errors}` : ''}`);
+    console.log(`${r.workload.padEnd(9)} ${String(r.concurrency).padStart(4)} | ${f(r.server.rewardsPerSec).padStart(10)} ${f(r.server.p50, 2)} ${f(r.server.p99, 2)} ${ms3(r.server.serverCpuMsPerReward)} ${ms3(r.server.clientCpuMsPerReward)} ${mib(r.server.serverPeakRssMiB)} | ${f(r.naive.rewardsPerSec).padStart(10)} ${f(r.naive.p50, 2)} ${f(r.naive.p99, 2)} ${ms3(r.naive.serverCpuMsPerReward)} ${mib(r.naive.serverPeakRssMiB)} | ${f(r.server.rewardsPerSec / r.naive.rewardsPerSec, 2).padStart(12)}  ${f(r.server.rewardsPerSec / limit[r.workload], 2).padStart(13)}${r.server.errors + r.naive.errors ? `  errors ${r.server.errors}/${r.naive.errors}` : ''}`);
   }
   const sat = (mode: string, w: Workload) => Math.max(...rows.filter((r) => r.workload === w).map((r) => (mode === 'server' ? r.server : r.naive).rewardsPerSec));
   // CPU per reward where the server is fastest (the first such level on a tie).
@@ -349,6 +350,8 @@ function report(m: Measured, levels: number[], cacheLines: boolean): { summary: 
       inProcessOverNaive: { single: limit.single / sat('naive', 'single'), group16: limit.group16 / sat('naive', 'group16') },
       // p50 at the lowest concurrency, server over naive (the lone-client target: <= 1.1).
       loneP50OverNaive: med('server', 'single', c1).p50 / med('naive', 'single', c1).p50,
+      // The same lone request's server CPU time, server over naive (it should cost about what the naive server's does).
+      loneCpuOverNaive: ratioOrNull(med('server', 'single', c1).serverCpuMsPerReward, med('naive', 'single', c1).serverCpuMsPerReward),
       // Cost per call: saturated calls/s of singles over calls/s of groups; and the lowest-concurrency latency ratio.
       group16OverSingle: {
         saturatedCost: sat('server', 'single') / (sat('server', 'group16') / GROUP),
@@ -371,7 +374,7 @@ function report(m: Measured, levels: number[], cacheLines: boolean): { summary: 
   console.log(`saturated server/in-process: single ${summary.ratios.serverOverInProcess.single.toFixed(2)}x, group16 ${summary.ratios.serverOverInProcess.group16.toFixed(2)}x   (target >= 0.9)`);
   console.log(`saturated server/naive:      single ${summary.ratios.serverOverNaive.single.toFixed(2)}x, group16 ${summary.ratios.serverOverNaive.group16.toFixed(2)}x   (targets: single >= 1.0 at every concurrency, group16 >= 5)`);
   console.log(`in-process limit/naive:      single ${summary.ratios.inProcessOverNaive.single.toFixed(2)}x, group16 ${summary.ratios.inProcessOverNaive.group16.toFixed(2)}x   (the most batching can give over the naive server)`);
-  console.log(`single p50 at c=${c1}, server/naive: ${summary.ratios.loneP50OverNaive.toFixed(2)}x   (target <= 1.1)`);
+  console.log(`single p50 at c=${c1}, server/naive: ${summary.ratios.loneP50OverNaive.toFixed(2)}x   (target <= 1.1); server CPU per reward there, server/naive: ${summary.ratios.loneCpuOverNaive === null ? 'n/a' : `${summary.ratios.loneCpuOverNaive.toFixed(2)}x`}`);
   console.log(`group of 16 vs single item:  ${summary.ratios.group16OverSingle.saturatedCost.toFixed(2)}x per call at saturation, ${summary.ratios.group16OverSingle.latencyC1.toFixed(2)}x p50 latency at c=${c1}   (target <= 2)`);
   for (const w of ['single', 'group16'] as const) {
     const c = summary.cpu[w];

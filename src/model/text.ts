@@ -98,19 +98,32 @@ function fill(template: string, values: Record<string, string>): string {
 }
 
 /**
+ * A request's prompts, tokenized once: the responses of a group share their
+ * prompt, and tokenizing it again for each of them was most of the
+ * tokenizer's time on a group (keyed by the filled template, so it holds
+ * whatever the template contains). Callers share the ids: read-only.
+ */
+export type PromptMemo = Map<string, { ids: number[]; truncated: boolean }>;
+
+/**
  * Prompts keep their last tokens (the question comes after any long system
  * prompt); responses keep their first (the claim usually comes first).
  */
-export function encodeText(tok: Tokenizer, spec: TextPreprocess, input: TextInput): EncodedText {
+export function encodeText(tok: Tokenizer, spec: TextPreprocess, input: TextInput, prompts?: PromptMemo): EncodedText {
   const values = { system: input.system ?? '', prompt: input.prompt, response: input.response, reference: input.reference ?? '' };
-  const p = tok.encode(fill(spec.promptTemplate, values));
+  const filled = fill(spec.promptTemplate, values);
+  let prompt = prompts?.get(filled);
+  if (prompt === undefined) {
+    const p = tok.encode(filled);
+    prompt = { ids: p.length > spec.maxPromptTokens ? p.slice(p.length - spec.maxPromptTokens) : p, truncated: p.length > spec.maxPromptTokens };
+    prompts?.set(filled, prompt);
+  }
   const r = tok.encode(fill(spec.responseTemplate, values));
   if (r.length === 0) throw new InputError('empty-text', 'response', 'has no tokens');
-  const truncated = p.length > spec.maxPromptTokens || r.length > spec.maxResponseTokens;
   return {
-    promptIds: p.length > spec.maxPromptTokens ? p.slice(p.length - spec.maxPromptTokens) : p,
+    promptIds: prompt.ids,
     responseIds: r.slice(0, spec.maxResponseTokens),
-    truncated,
+    truncated: prompt.truncated || r.length > spec.maxResponseTokens,
   };
 }
 

@@ -13,9 +13,13 @@
  *
  * One batch is in flight at a time: the stage's ONNX sessions run one call at
  * a time, so a second concurrent batch would only split the cores and finish
- * both later. Entries carry their caller's deadline and cancellation and are
- * checked when a batch is formed: an entry whose caller is gone is rejected
- * (DEADLINE_EXCEEDED / CANCELLED) and never reaches the model.
+ * both later. Stages that share a thread (`sharesThreadWith`: the encoder
+ * with the vision stage, in the version's worker) hold a batch while the
+ * other runs one, for the same reason: it could not start before that one
+ * ends, and it fills meanwhile. Entries carry their caller's deadline and
+ * cancellation and are checked when a batch is formed: an entry whose caller
+ * is gone is rejected (DEADLINE_EXCEEDED / CANCELLED) and never reaches the
+ * model.
  *
  * With `mergeRequests: false` a batch holds the entries of one submission only
  * (the "naive server" of the benchmark: each request runs alone).
@@ -42,8 +46,24 @@ export interface BatcherOptions {
    * telemetry is off, so the batcher then builds nothing per batch.
    */
   onBatch?: (size: number, served: (EntryTrace | undefined)[]) => (() => void) | null;
+  /**
+   * Another stage sharing this one's thread: while it has a batch in flight,
+   * a batch of this stage sent now would only wait behind it in the thread's
+   * queue, so it stays here and fills instead (the other stage's callers
+   * join it as that batch ends), and goes out as that batch finishes, before
+   * the other stage sends its next one. Not used with mergeRequests false.
+   */
+  sharesThreadWith?: ThreadMate;
   /** Told each batch's run time and size (admission's stage-time estimates). */
   onBatchTimed?: (ms: number, entries: number) => void;
+}
+
+/** What a stage needs of another stage that runs on the same thread. */
+export interface ThreadMate {
+  /** A batch is running. */
+  readonly busy: boolean;
+  /** `poke` is called as each of its batches finishes, before it sends its next one. */
+  onBatchEnd(poke: () => void): void;
 }
 
 /** A submission's trace: its call's span context (batch spans link it), told when its entries start running. */
@@ -80,19 +100,32 @@ interface Entry<I, O> {
   reject: (e: unknown) => void;
 }
 
-export class Batcher<I, O> {
+export class Batcher<I, O> implements ThreadMate {
   private queue: Entry<I, O>[] = [];
   private inFlight = false;
   private timer: NodeJS.Timeout | null = null;
   private submissions = 0;
   private idleWaiters: (() => void)[] = [];
+  /** Stages that hold their batches while this one has one in flight (sharesThreadWith). */
+  private readonly holding: (() => void)[] = [];
 
   constructor(
     readonly options: BatcherOptions,
     /** Runs one batch; must return one output per input, in order. */
     private readonly run: (inputs: I[]) => Promise<O[]>,
     readonly stats: BatcherStats = emptyBatcherStats(),
-  ) {}
+  ) {
+    if (options.mergeRequests) options.sharesThreadWith?.onBatchEnd(() => this.schedule());
+  }
+
+  onBatchEnd(poke: () => void): void {
+    this.holding.push(poke);
+  }
+
+  /** A batch is running. */
+  get busy(): boolean {
+    return this.inFlight;
+  }
 
   get queued(): number {
     return this.queue.length;
@@ -131,6 +164,7 @@ export class Batcher<I, O> {
   private schedule(): void {
     if (this.inFlight || this.queue.length === 0) return;
     const { maxBatchSize, maxQueueDelayMs, mergeRequests } = this.options;
+    if (mergeRequests && this.options.sharesThreadWith?.busy && this.queue.length < maxBatchSize) return;
     const waited = performance.now() - this.queue[0]!.enqueuedAt;
     if (!mergeRequests || this.queue.length >= maxBatchSize || waited >= maxQueueDelayMs || !this.companyExpected()) {
       this.dispatch();
@@ -208,6 +242,8 @@ export class Batcher<I, O> {
   }
 
   private afterBatch(): void {
+    // Stages that held their batches for this one go first, so neither starves.
+    for (const poke of this.holding) poke();
     this.schedule();
     if (!this.inFlight && this.queue.length === 0) {
       for (const w of this.idleWaiters.splice(0)) w();

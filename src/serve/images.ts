@@ -102,10 +102,18 @@ export class ImageStage {
 
     // 2. Decode everything this request must compute; report the first bad image in request order.
     const spec = v.manifest.preprocess.image;
-    const settled = await Promise.allSettled(compute.map((s) => this.decodes.run(s.key, () => {
-      this.counts.decoded++;
-      return preprocessImage(s.bytes, spec, s.field);
-    })));
+    // Counted until this request has submitted (below, synchronously after the
+    // decodes) or failed: while it decodes, the vision stage may wait for it.
+    v.preparingImages++;
+    let settled: PromiseSettledResult<Float32Array>[];
+    try {
+      settled = await Promise.allSettled(compute.map((s) => this.decodes.run(s.key, () => {
+        this.counts.decoded++;
+        return preprocessImage(s.bytes, spec, s.field);
+      })));
+    } finally {
+      v.preparingImages--;
+    }
     const failed = settled.findIndex((r) => r.status === 'rejected');
     if (failed >= 0) throw relabel((settled[failed] as PromiseRejectedResult).reason, compute[failed]!.field);
     for (const s of compute) if (s.data) this.caches.putImage(s.sha, s.data);

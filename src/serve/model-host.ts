@@ -119,6 +119,26 @@ export class ModelHost {
     return (res as { embeddings: Float32Array }).embeddings;
   }
 
+  /**
+   * One [3, S, S] image each -> one [Dv] embedding each, in one worker call.
+   * A lone image whose array owns its buffer (preprocessImage's do) moves to
+   * the worker as it is, and its embedding comes back as its own array: no
+   * copy either way. Several are packed into one tensor (a copy each) and
+   * their embeddings sliced out (a copy each, so a cached embedding does not
+   * keep its whole batch's buffer alive). `images` are unusable afterwards.
+   */
+  async embedEach(images: Float32Array[], per: number, dv: number): Promise<Float32Array[]> {
+    const lone = images.length === 1 && ownsBuffer(images[0]!) ? images[0]! : null;
+    let pixels = lone;
+    if (!pixels) {
+      pixels = new Float32Array(images.length * per);
+      images.forEach((img, i) => pixels!.set(img, i * per));
+    }
+    const emb = await this.embedImages(pixels, images.length);
+    if (images.length === 1 && ownsBuffer(emb) && emb.length === dv) return [emb];
+    return images.map((_, i) => emb.slice(i * dv, (i + 1) * dv));
+  }
+
   /** `detail`: also the heads and features (moved from the worker, not copied). */
   async score(items: EncoderItem[], detail = false): Promise<Scores> {
     return (await this.call({ id: this.nextId++, op: 'score', items, detail }, [])) as Scores & HostResponse;
@@ -146,4 +166,9 @@ export class ModelHost {
       return res;
     });
   }
+}
+
+/** Whether `a` is its whole buffer: only then can it be transferred (moving a view would detach the rest). */
+export function ownsBuffer(a: Float32Array): boolean {
+  return a.byteOffset === 0 && a.byteLength === a.buffer.byteLength && !(a.buffer instanceof SharedArrayBuffer);
 }

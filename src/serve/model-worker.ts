@@ -44,7 +44,7 @@ async function load(): Promise<ModelRuntime> {
 async function handle(rt: ModelRuntime, req: HostRequest): Promise<HostResponse> {
   switch (req.op) {
     case 'embed': {
-      const embeddings = await rt.embedImages(req.pixels, req.n);
+      const embeddings = owned(await rt.embedImages(req.pixels, req.n));
       return { id: req.id, ok: true, embeddings };
     }
     case 'score': {
@@ -88,11 +88,11 @@ port.on('message', (msg: HostRequest | { op: 'release' }) => {
     } catch (err) {
       res = { id: msg.id, ok: false, error: describe(err) };
     }
-    // Our own arrays and onnxruntime's outputs (heads, features: whole buffers, see owned()) move without a copy;
+    // Our own arrays and onnxruntime's outputs (embeddings, heads, features: whole buffers, see owned()) move without a copy;
     // rewards and spread are ours (summarizeHeads).
-    const transfer = res.ok && 'rewards' in res
-      ? [res.rewards.buffer, res.normalized.buffer, res.spread.buffer, ...(res.heads ? [res.heads.buffer] : []), ...(res.features ? [res.features.buffer] : [])]
-      : [];
+    const transfer = !res.ok ? []
+      : 'rewards' in res ? [res.rewards.buffer, res.normalized.buffer, res.spread.buffer, ...(res.heads ? [res.heads.buffer] : []), ...(res.features ? [res.features.buffer] : [])]
+      : [res.embeddings.buffer];
     port.postMessage(res, transfer as ArrayBuffer[]);
   });
 });

@@ -9,7 +9,7 @@
  * request is queued for the encoder.
  */
 import type { EncoderItem } from '../model/runtime.js';
-import { encodeText } from '../model/text.js';
+import { encodeText, type PromptMemo } from '../model/text.js';
 import { rewardKey, type Caches } from './caches.js';
 import { throwIfDead, type Liveness } from './context.js';
 import { relabel } from './errors.js';
@@ -79,9 +79,10 @@ export class Scorer {
 
     v.encoder.assertRoom(runs.length);
     const { text } = v.manifest.preprocess;
+    const prompts: PromptMemo = new Map();
     const encoded = runs.map(({ unit }) => {
       try {
-        return encodeText(v.tokenizer, text, unit.text);
+        return encodeText(v.tokenizer, text, unit.text, prompts);
       } catch (err) {
         throw relabel(err, unit.responseField);
       }

@@ -69,6 +69,11 @@ export class ServedVersion {
   readonly vision: Batcher<Float32Array, Float32Array>;
   /** Encoder + head: one item -> its reward and ensemble spread. */
   readonly encoder: Batcher<EncoderItem, ItemScore>;
+  /**
+   * Requests decoding images for this version's vision stage: the only ones
+   * that may still join its queue (images.ts keeps the count).
+   */
+  preparingImages = 0;
   private refs = 0;
   private retiring = false;
   private released: Promise<void> | null = null;
@@ -84,13 +89,11 @@ export class ServedVersion {
     const per = 3 * this.manifest.preprocess.image.size ** 2;
     const { dv, d, k } = dims(this.manifest);
     const details = settings.details ?? false;
-    this.vision = new Batcher<Float32Array, Float32Array>({ name: `vision v${this.version}`, mergeRequests: settings.batching, ...settings.vision, onBatch: settings.onBatch?.vision, onBatchTimed: stats.timed?.vision }, async (images) => {
-      const pixels = new Float32Array(images.length * per);
-      images.forEach((img, i) => pixels.set(img, i * per));
-      const emb = await host.embedImages(pixels, images.length);
-      // Copies, so a cached embedding does not keep its whole batch's buffer alive.
-      return images.map((_, i) => emb.slice(i * dv, (i + 1) * dv));
-    }, stats.vision);
+    this.vision = new Batcher<Float32Array, Float32Array>({
+      name: `vision v${this.version}`, mergeRequests: settings.batching, ...settings.vision, onBatch: settings.onBatch?.vision, onBatchTimed: stats.timed?.vision,
+      // Company for the vision stage can only come from a request still decoding its images.
+      expectCompany: () => this.preparingImages > 0,
+    }, (images) => host.embedEach(images, per, dv), stats.vision);
     this.encoder = new Batcher<EncoderItem, ItemScore>({
       name: `encoder v${this.version}`,
       mergeRequests: settings.batching,
@@ -99,6 +102,8 @@ export class ServedVersion {
       // Company can only come from pinned requests that have not queued yet
       // (still decoding or embedding): a lone request does not wait.
       expectCompany: (queued) => this.refs > queued,
+      // One worker thread runs both stages, one message at a time.
+      sharesThreadWith: this.vision,
       onBatch: settings.onBatch?.encoder,
     }, async (items) => {
       const out = await host.score(items, details);

@@ -1,6 +1,6 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { InputError } from '../../src/model/errors.js';
-import { encodeText, Tokenizer } from '../../src/model/text.js';
+import { encodeText, type PromptMemo, Tokenizer } from '../../src/model/text.js';
 import { tinyText, tinyTokenizer } from '../fixtures/tiny-bundle.js';
 
 const tok = new Tokenizer(tinyTokenizer);
@@ -39,6 +39,26 @@ describe('encodeText', () => {
     expect(e.responseIds.length).toBe(tinyText.maxResponseTokens);
     expect(e.responseIds[0]).toBe(5);
     expect(e.truncated).toBe(true);
+  });
+
+  it('with a memo, tokenizes a shared prompt once and encodes every response exactly as without it', () => {
+    const long = Array.from({ length: 20 }, (_, i) => (i % 2 ? 'red' : 'blue')).join(' ');
+    const inputs = [
+      { system: 'blue', prompt: 'red circle', response: 'yes' },
+      { system: 'blue', prompt: 'red circle', response: 'no red' },
+      { prompt: `${long} square`, response: 'yes' },
+      { prompt: `${long} square`, response: `yes ${long}` },
+      { system: 'red', prompt: 'red circle', response: 'yes' },
+    ];
+    const words = vi.spyOn(tok, 'words');
+    const memo: PromptMemo = new Map();
+    const memoized = inputs.map((t) => encodeText(tok, tinyText, t, memo));
+    // 5 responses + 3 distinct prompts (system is part of the prompt).
+    expect(words).toHaveBeenCalledTimes(8);
+    words.mockRestore();
+    expect(memo.size).toBe(3);
+    expect(memoized).toEqual(inputs.map((t) => encodeText(tok, tinyText, t)));
+    expect(memoized[2]!.truncated).toBe(true);
   });
 
   it('refuses a response with no tokens', () => {

@@ -131,4 +131,41 @@ describe('Batcher', () => {
     fail = false;
     expect(await Promise.all(b.submit([3], FOREVER))).toEqual([3]);
   });
+
+  it('holds a batch while a stage sharing its thread runs one, and sends it as that one ends, before that stage sends again', async () => {
+    const order: string[] = [];
+    const a = stage();
+    const b = stage();
+    const vision = new Batcher(opts({ name: 'vision' }), (xs: number[]) => { order.push(`v${xs}`); return a.run(xs); });
+    const encoder = new Batcher(opts({ name: 'encoder', sharesThreadWith: vision }), (xs: number[]) => { order.push(`e${xs}`); return b.run(xs); });
+    // Nothing running on the thread: no hold.
+    const e0 = encoder.submit([1], FOREVER);
+    expect(order).toEqual(['e1']);
+    await b.finishOne();
+    expect(await Promise.all(e0)).toEqual([10]);
+
+    const v1 = vision.submit([2], FOREVER);
+    const e1 = [encoder.submit([3], FOREVER), encoder.submit([4], FOREVER)].flat();
+    vision.submit([5], FOREVER);
+    expect(order).toEqual(['e1', 'v2']); // the encoder's entries wait for the vision batch, and fill
+    await a.finishOne();
+    expect(await Promise.all(v1)).toEqual([20]);
+    // The held batch goes first, then vision's next: neither starves.
+    expect(order).toEqual(['e1', 'v2', 'e3,4', 'v5']);
+    await b.finishOne();
+    expect(await Promise.all(e1)).toEqual([30, 40]);
+    // A full batch does not wait.
+    encoder.submit([6, 7, 8, 9], FOREVER);
+    expect(order.at(-1)).toBe('e6,7,8,9');
+  });
+
+  it('does not hold the naive server\'s batches', async () => {
+    const a = stage();
+    const b = stage();
+    const vision = new Batcher(opts({ mergeRequests: false }), a.run);
+    const encoder = new Batcher(opts({ mergeRequests: false, sharesThreadWith: vision }), b.run);
+    vision.submit([1], FOREVER);
+    encoder.submit([2], FOREVER);
+    expect(b.batches).toEqual([[2]]);
+  });
 });

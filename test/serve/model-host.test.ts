@@ -40,6 +40,37 @@ describe('ModelHost', () => {
     await expect(host.score([])).rejects.toMatchObject({ kind: 'unavailable' });
   });
 
+  it('embedEach: a lone image moves to the worker and back without a copy; several are packed and sliced', async () => {
+    const host = await ModelHost.start(init(join(dir, 'bundle')), silentLogger);
+    const { runtime } = await loadBundle(join(dir, 'bundle'));
+    try {
+      const s = host.manifest.preprocess.image.size;
+      const per = 3 * s * s;
+      const img = (k: number) => Float32Array.from({ length: per }, (_, i) => Math.sin(i * k));
+      const local = (k: number) => runtime.embedImages(img(k), 1).then((e) => Array.from(e));
+
+      const lone = img(1);
+      const [one] = await host.embedEach([lone], per, runtime.dv);
+      expect(lone.buffer.byteLength).toBe(0); // transferred, not copied
+      expect(one!.buffer.byteLength).toBe(runtime.dv * 4); // its own buffer: caching it keeps nothing else alive
+      expect(Array.from(one!)).toEqual(await local(1));
+
+      // A view into a larger buffer cannot move without detaching the rest: it is copied.
+      const big = new Float32Array(2 * per);
+      big.set(img(2), per);
+      const [viewed] = await host.embedEach([big.subarray(per)], per, runtime.dv);
+      expect(big.buffer.byteLength).toBe(2 * per * 4);
+      expect(Array.from(viewed!)).toEqual(await local(2));
+
+      const several = await host.embedEach([img(3), img(4), img(5)], per, runtime.dv);
+      expect(several.map((e) => e.buffer.byteLength)).toEqual([1, 2, 3].map(() => runtime.dv * 4));
+      expect(several.map((e) => Array.from(e))).toEqual(await Promise.all([3, 4, 5].map(local)));
+    } finally {
+      await runtime.release();
+      await host.release();
+    }
+  });
+
   it('refuses a bundle that fails its warm-up, as a BundleError', async () => {
     const bad = await writeTinyBundle(join(dir, 'nan'), { head: tinyHead({ nan: true }) });
     const err = await ModelHost.start(init(bad), silentLogger).catch((e: unknown) => e);
