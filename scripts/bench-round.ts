@@ -12,7 +12,9 @@
  * stages, images stored once), a 1,000-pair gate set and 300 T2I triples.
  * The simulated judge runs as its own process (`mrm judge serve`), as a
  * remote judge would. Then the round runs in this process, and the table
- * gives each step's seconds and counts.
+ * gives each step's wall seconds, CPU seconds of this process and of the
+ * judge's, and counts. On a shared machine compare the CPU columns: wall
+ * time there mostly measures the neighbours.
  */
 import { spawn } from 'node:child_process';
 import { access, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
