@@ -309,6 +309,8 @@ function requestKey(r: JudgeRequest): string {
  * Scenes by image sha256: a round asks about each image at least twice (both
  * orders of its pair), and reading the PNG's chunks and its scene JSON costs
  * more than the lookup. Bounded: cleared when full, a miss only costs a re-read.
+ * 4096 images: a round hands the judge 256 pairs (at most 512 images) at a
+ * time, so both orders of every pair in several chunks hit, in a few MB.
  */
 const SCENE_CACHE_ENTRIES = 4096;
 
