@@ -42,6 +42,9 @@ export function callKey(k: CallKeyInput): string {
 
 export class JudgmentCache {
   private writes: Promise<void> = Promise.resolve();
+  /** Lines waiting for the next append, and that append. */
+  private batch: string[] = [];
+  private next: Promise<void> | undefined;
 
   private constructor(
     private readonly file: string | undefined,
@@ -83,15 +86,29 @@ export class JudgmentCache {
     return this.entries.get(key);
   }
 
-  /** Resolves once the entry is on disk (appends are serialized). */
+  /**
+   * Resolves once the entry is on disk. Appends are serialized, and the lines
+   * that arrive while one append is under way go out together in the next:
+   * one append per answer (an open, a write and a close each) was a
+   * measurable share of a 40,000-call round. A kill loses at most the lines
+   * not yet appended, as before: their calls had not returned.
+   */
   put(key: string, value: CachedJudgment): Promise<void> {
     this.entries.set(key, value);
     const file = this.file;
     if (file === undefined) return Promise.resolve();
-    const line = `${this.needsFence ? '\n' : ''}${JSON.stringify({ key, ...value })}\n`;
+    this.batch.push(`${this.needsFence ? '\n' : ''}${JSON.stringify({ key, ...value })}\n`);
     this.needsFence = false;
-    this.writes = this.writes.then(() => appendFile(file, line));
-    return this.writes;
+    if (this.next === undefined) {
+      this.next = this.writes.then(() => {
+        const lines = this.batch.join('');
+        this.batch = [];
+        this.next = undefined;
+        return appendFile(file, lines);
+      });
+      this.writes = this.next;
+    }
+    return this.next;
   }
 
   /** Waits for every write so far. */

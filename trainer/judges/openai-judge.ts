@@ -19,6 +19,7 @@
  */
 import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError } from 'openai';
 import type { ChatCompletionContentPart, ChatCompletionMessageParam } from 'openai/resources/chat/completions';
+import { httpFetch } from './http-fetch.js';
 import { Limiter } from './limiter.js';
 import { JudgeError, type JudgeCall, type JudgeCallResult, type JudgeCounters, type JudgeProvider } from './provider.js';
 import { buildRubricMessages, isRubricFailure, parseRubricAnswer, type RubricMode } from './rubric.js';
@@ -84,7 +85,11 @@ export class OpenAIJudge implements JudgeProvider {
     this.model = opts.model;
     this.mode = this.o.mode;
     this.limiter = new Limiter(this.o.concurrency, this.o.requestsPerSecond);
-    this.client = new OpenAI({ baseURL: opts.baseURL, apiKey: opts.apiKey, maxRetries: 0, timeout: this.o.timeoutMs, logLevel: 'off' });
+    this.client = new OpenAI({
+      baseURL: opts.baseURL, apiKey: opts.apiKey, maxRetries: 0, timeout: this.o.timeoutMs, logLevel: 'off',
+      // A plain-http judge is a local one, where the global fetch costs more CPU than the judge (http-fetch.ts).
+      ...(new URL(opts.baseURL).protocol === 'http:' ? { fetch: httpFetch(this.o.concurrency) } : {}),
+    });
   }
 
   counters(): JudgeCounters {
@@ -198,8 +203,20 @@ function toMessages(call: JudgeCall): ChatCompletionMessageParam[] {
   ];
 }
 
+/**
+ * By the image's bytes object: the labeler hands the same bytes to both
+ * orders of a pair (and a chunk's pairs share their images), so each image
+ * is encoded once while it is in use, and dropped with it.
+ */
+const dataUris = new WeakMap<Uint8Array, string>();
+
 export function dataUri(img: Uint8Array): string {
-  return `data:${imageMime(img)};base64,${Buffer.from(img.buffer, img.byteOffset, img.byteLength).toString('base64')}`;
+  let uri = dataUris.get(img);
+  if (uri === undefined) {
+    uri = `data:${imageMime(img)};base64,${Buffer.from(img.buffer, img.byteOffset, img.byteLength).toString('base64')}`;
+    dataUris.set(img, uri);
+  }
+  return uri;
 }
 
 function imageMime(b: Uint8Array): string {

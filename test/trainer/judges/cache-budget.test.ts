@@ -41,6 +41,20 @@ describe('judgment cache', () => {
     expect(s.judge.counts().requests).toBe(120);
   });
 
+  it("the simulated judge logs each request under the cache's key for that call", async () => {
+    const { pairs } = await shapesPairs(13, 60);
+    const dir = await tmp();
+    const s = await start({ cacheDir: dir });
+    // With and without a system prompt and a reference: every part of the key must be read back.
+    const some = pairs.slice(0, 12).map((p, i) => ({ ...p, ...(i % 2 ? { system: `be brief ${i}` } : {}), ...(i % 3 ? {} : { reference: p.a }) }));
+    await s.labeler.label(some, { orders: 'both' });
+    const cached = (await readFile(join(dir, CACHE_FILE), 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l).key as string);
+    const asked = s.judge.requestLog().map((e) => e.key);
+    expect(cached).toHaveLength(24);
+    expect(new Set(cached).size).toBe(24);
+    expect([...asked].sort()).toEqual([...cached].sort());
+  });
+
   it('a torn last line (a killed writer) is skipped and fenced off', async () => {
     const { pairs } = await shapesPairs(13, 60);
     const dir = await tmp();

@@ -19,7 +19,8 @@ import type { AddressInfo } from 'node:net';
 import { deriveSeed, hash32, Rng } from '../../shapes/rng.js';
 import { sceneFromPng } from '../../shapes/scene-text.js';
 import type { Scene } from '../../shapes/world.js';
-import { parseRubricPrompt } from '../rubric.js';
+import { callKey } from '../cache.js';
+import { parseRubricPrompt, RUBRIC_VERSION, type ParsedRubricPrompt } from '../rubric.js';
 import { checkPolicyConfig, DEFAULT_POLICY, judgePolicy, type JudgePolicyConfig, type ResponseScore } from './policy.js';
 import { assessResponses, isVerbose } from './truth.js';
 
@@ -81,9 +82,24 @@ export interface SimulatedJudge {
   readonly options: Readonly<SimulatedJudgeOptions>;
   /** Requests received, by what the judge did with them. */
   counts(): Record<JudgeOutcome, number> & { requests: number };
-  /** Every request in arrival order: when it arrived (ms since epoch) and what was done with it (the last 100,000). */
-  requestLog(): readonly { at: number; outcome: JudgeOutcome | 'pending' }[];
+  /**
+   * Every request in arrival order: when it arrived (ms since epoch), what
+   * was done with it, and, once its body read as a rubric call, its content
+   * key (the last 100,000).
+   */
+  requestLog(): readonly RequestLogEntry[];
   close(): Promise<void>;
+}
+
+export interface RequestLogEntry {
+  at: number;
+  outcome: JudgeOutcome | 'pending';
+  /**
+   * The judgment cache's key for this call (cache.ts callKey: judge model,
+   * rubric, mode, images by sha256, texts, responses in the order listed), so
+   * a test can tell which cached judgments were asked for again.
+   */
+  key?: string;
 }
 
 const MAX_BODY_BYTES = 64 * 1024 * 1024;
@@ -92,9 +108,10 @@ export async function startSimulatedJudge(opts: Partial<SimulatedJudgeOptions> =
   const o: SimulatedJudgeOptions = { ...DEFAULT_SIMULATED_JUDGE, ...opts };
   checkOptions(o);
   const faults = Rng.fromSeed(o.seed).child('faults');
+  const sceneOf = sceneCache();
   const counts = { requests: 0, ok: 0, malformed: 0, leaking: 0, rateLimited: 0, serverError: 0, dropped: 0, slow: 0, badRequest: 0, unauthorized: 0 };
   const timers = new Set<NodeJS.Timeout>();
-  const log: { at: number; outcome: JudgeOutcome | 'pending' }[] = [];
+  const log: RequestLogEntry[] = [];
   const sleep = (ms: number): Promise<void> =>
     ms <= 0
       ? Promise.resolve()
@@ -108,7 +125,7 @@ export async function startSimulatedJudge(opts: Partial<SimulatedJudgeOptions> =
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     counts.requests++;
-    const entry: { at: number; outcome: JudgeOutcome | 'pending' } = { at: Date.now(), outcome: 'pending' };
+    const entry: RequestLogEntry = { at: Date.now(), outcome: 'pending' };
     log.push(entry);
     if (log.length > 100_000) log.splice(0, log.length - 100_000);
     const count = (k: JudgeOutcome): void => {
@@ -140,6 +157,7 @@ export async function startSimulatedJudge(opts: Partial<SimulatedJudgeOptions> =
       count('badRequest');
       return sendError(res, 400, request, 'invalid_request_error');
     }
+    entry.key = requestKey(request);
     // One draw of each kind per request, always, so the rates stay independent.
     const [uDrop, u429, u500, uSlow, uMal, uLeak, uKind, uLat] = Array.from({ length: 8 }, () => faults.next());
     await sleep(o.latencyMs + (uLat as number) * o.latencyJitterMs);
@@ -163,7 +181,7 @@ export async function startSimulatedJudge(opts: Partial<SimulatedJudgeOptions> =
       await sleep(o.slowMs);
       if (gone || res.destroyed) return;
     }
-    const scores = verdict(o, request);
+    const scores = verdict(o, request, sceneOf);
     let content: string;
     if ((uMal as number) < o.malformedRate) {
       count('malformed');
@@ -223,9 +241,14 @@ interface JudgeRequest {
   images: Uint8Array[];
   text: string;
   textChars: number;
+  /** sha256 hex per image, computed once per request. */
+  imageSha256: string[];
   responses: string[];
   prompt: string;
+  rubric: ParsedRubricPrompt;
 }
+
+const DATA_URI_HEADER = /^data:image\/[a-z+.-]+;base64,$/;
 
 /** The last user message's text and images, and the rubric read back out of it; or what is wrong. */
 function readRequest(body: unknown): JudgeRequest | string {
@@ -242,9 +265,11 @@ function readRequest(body: unknown): JudgeRequest | string {
     const part = p as { type?: unknown; text?: unknown; image_url?: { url?: unknown } };
     if (part.type === 'text' && typeof part.text === 'string') texts.push(part.text);
     else if (part.type === 'image_url' && typeof part.image_url?.url === 'string') {
-      const m = /^data:image\/[a-z+.-]+;base64,(.*)$/s.exec(part.image_url.url);
-      if (!m) return `content[${i}].image_url.url: only data: URIs are accepted here`;
-      images.push(Buffer.from(m[1] as string, 'base64'));
+      // The header by itself: a regex over the whole URI scanned every base64 character of every image.
+      const url = part.image_url.url;
+      const comma = url.indexOf(',');
+      if (comma < 0 || !DATA_URI_HEADER.test(url.slice(0, comma + 1))) return `content[${i}].image_url.url: only data: URIs are accepted here`;
+      images.push(Buffer.from(url.slice(comma + 1), 'base64'));
     } else return `content[${i}]: unsupported part type ${String(part.type)}`;
   }
   const text = texts.join('\n');
@@ -257,11 +282,51 @@ function readRequest(body: unknown): JudgeRequest | string {
     if (!Array.isArray(c)) return n;
     return n + c.reduce<number>((k, p) => k + (typeof (p as { text?: unknown }).text === 'string' ? ((p as { text: string }).text.length) : 0), 0);
   }, 0);
-  return { model: typeof b.model === 'string' ? b.model : '', images, text, textChars, responses: rubric.responses, prompt: rubric.prompt };
+  const imageSha256 = images.map((img) => createHash('sha256').update(img).digest('hex'));
+  return { model: typeof b.model === 'string' ? b.model : '', images, imageSha256, text, textChars, responses: rubric.responses, prompt: rubric.prompt, rubric };
 }
 
-function verdict(o: SimulatedJudgeOptions, r: JudgeRequest): ResponseScore[] {
-  const scenes: (Scene | undefined)[] = r.images.map(sceneFromPng);
+/**
+ * The key the client's judgment cache files this call under. The rubric
+ * version is the one this judge reads (parseRubricPrompt changes with it);
+ * the mode is read from the call's shape: the labeler's listwise calls list
+ * two or more responses, its pointwise calls one.
+ */
+function requestKey(r: JudgeRequest): string {
+  return callKey({
+    model: r.model,
+    rubric: RUBRIC_VERSION,
+    mode: r.responses.length === 1 ? 'pointwise' : 'listwise',
+    imageSha256: r.imageSha256,
+    ...(r.rubric.system !== undefined ? { system: r.rubric.system } : {}),
+    prompt: r.rubric.prompt,
+    ...(r.rubric.reference !== undefined ? { reference: r.rubric.reference } : {}),
+    responses: r.responses,
+  });
+}
+
+/**
+ * Scenes by image sha256: a round asks about each image at least twice (both
+ * orders of its pair), and reading the PNG's chunks and its scene JSON costs
+ * more than the lookup. Bounded: cleared when full, a miss only costs a re-read.
+ * 4096 images: a round hands the judge 256 pairs (at most 512 images) at a
+ * time, so both orders of every pair in several chunks hit, in a few MB.
+ */
+const SCENE_CACHE_ENTRIES = 4096;
+
+function sceneCache(): (img: Uint8Array, sha: string) => Scene | undefined {
+  const scenes = new Map<string, Scene | undefined>();
+  return (img, sha) => {
+    if (scenes.has(sha)) return scenes.get(sha);
+    if (scenes.size >= SCENE_CACHE_ENTRIES) scenes.clear();
+    const scene = sceneFromPng(img);
+    scenes.set(sha, scene);
+    return scene;
+  };
+}
+
+function verdict(o: SimulatedJudgeOptions, r: JudgeRequest, sceneOf: (img: Uint8Array, sha: string) => Scene | undefined): ResponseScore[] {
+  const scenes: (Scene | undefined)[] = r.images.map((img, i) => sceneOf(img, r.imageSha256[i]!));
   const correct = assessResponses(scenes, r.prompt, r.responses);
   const views = r.responses.map((text, i) => ({ correct: correct[i] ?? null, verbose: isVerbose(text) }));
   const h = createHash('sha256').update(r.text);

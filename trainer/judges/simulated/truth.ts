@@ -14,21 +14,29 @@ const C = `(${COLORS.join('|')})`;
 const K = `(${KINDS.join('|')})`;
 const S = `(${SIZES.join('|')})`;
 
+// Built once: parseQuestion runs on every judge request.
+const COUNT_Q = new RegExp(`^How many (?:${C} )?${K}s are there\\?$`);
+const COUNT_THE_Q = new RegExp(`^Count the (?:${C} )?${K}s in the image\\.$`);
+const COLOR_Q = new RegExp(`^What color is the (?:${S} )?${K}\\?$`);
+const EXISTS_Q = new RegExp(`^Is there an? (?:${S} )?${C} ${K} in the image\\?$`);
+const WHERE_Q = new RegExp(`^Where is the ${C} ${K} relative to the ${C} ${K}\\?$`);
+const LEFT_RIGHT_Q = new RegExp(`^Is the ${C} ${K} to the left of or to the right of the ${C} ${K}\\?$`);
+
 /** The ShapesWorld question `text` asks, or undefined when it is not one. Checked by re-wording it. */
 export function parseQuestion(text: string): Question | undefined {
   const t = text.trim();
   const candidates: Question[] = [];
   let m: RegExpExecArray | null;
-  if ((m = new RegExp(`^How many (?:${C} )?${K}s are there\\?$`).exec(t))) candidates.push({ type: 'count', kind: m[2] as Kind, ...(m[1] ? { color: m[1] as Color } : {}), template: 0 });
-  if ((m = new RegExp(`^Count the (?:${C} )?${K}s in the image\\.$`).exec(t))) candidates.push({ type: 'count', kind: m[2] as Kind, ...(m[1] ? { color: m[1] as Color } : {}), template: 1 });
-  if ((m = new RegExp(`^What color is the (?:${S} )?${K}\\?$`).exec(t))) candidates.push({ type: 'color', kind: m[2] as Kind, ...(m[1] ? { size: m[1] as Size } : {}) });
-  if ((m = new RegExp(`^Is there an? (?:${S} )?${C} ${K} in the image\\?$`).exec(t))) {
+  if ((m = COUNT_Q.exec(t))) candidates.push({ type: 'count', kind: m[2] as Kind, ...(m[1] ? { color: m[1] as Color } : {}), template: 0 });
+  if ((m = COUNT_THE_Q.exec(t))) candidates.push({ type: 'count', kind: m[2] as Kind, ...(m[1] ? { color: m[1] as Color } : {}), template: 1 });
+  if ((m = COLOR_Q.exec(t))) candidates.push({ type: 'color', kind: m[2] as Kind, ...(m[1] ? { size: m[1] as Size } : {}) });
+  if ((m = EXISTS_Q.exec(t))) {
     candidates.push({ type: 'existence', kind: m[3] as Kind, color: m[2] as Color, ...(m[1] ? { size: m[1] as Size } : {}) });
   }
-  if ((m = new RegExp(`^Where is the ${C} ${K} relative to the ${C} ${K}\\?$`).exec(t))) {
+  if ((m = WHERE_Q.exec(t))) {
     candidates.push({ type: 'position', subject: { color: m[1] as Color, kind: m[2] as Kind }, object: { color: m[3] as Color, kind: m[4] as Kind }, form: 'where' });
   }
-  if ((m = new RegExp(`^Is the ${C} ${K} to the left of or to the right of the ${C} ${K}\\?$`).exec(t))) {
+  if ((m = LEFT_RIGHT_Q.exec(t))) {
     candidates.push({ type: 'position', subject: { color: m[1] as Color, kind: m[2] as Kind }, object: { color: m[3] as Color, kind: m[4] as Kind }, form: 'left-right' });
   }
   for (const template of [0, 1, 2] as const) candidates.push({ type: 'description', template });
