@@ -66,7 +66,7 @@ function rng(seed: number): () => number {
 const WORDS = ['red', 'blue', 'circle', 'square', 'yes', 'no', '.'];
 
 function start(dir: string): Promise<Server> {
-  return spawnServer(process.execPath, ['bin/mrm.js', 'serve', '--host', '127.0.0.1', '--port', '0', '--state-dir', join(dir, 'state'), '--seed-bundle', join(dir, 'bundle'),
+  return spawnServer(process.execPath, ['bin/mrm.js', 'serve', '--host', '127.0.0.1', '--port', '0', '--admin-port', '0', '--state-dir', join(dir, 'state'), '--seed-bundle', join(dir, 'bundle'),
     '--stats-interval-ms', '0', '--log-level', 'debug', '--log-band', '0.5', '--log-rate-per-sec', '1000000', '--log-burst', '1000000', '--log-sync-interval-ms', '50'], { cwd: ROOT });
 }
 
