@@ -8,10 +8,13 @@
  *
  * Sizes are environment variables so a small trial run uses the same script:
  * MRM_LEARNED_PAIRS (8000), MRM_LEARNED_EPOCHS (1), MRM_LEARNED_THREADS (2).
- * One epoch is the default because of a measured step: 32 pairs took about
- * 12 s of wall time with 2 threads on this (shared, load ~5) machine, so an
- * epoch of 8000 pairs (250 steps) is about 50 minutes, inside the 60-minute
- * budget with data generation and export; more epochs need a cheaper step.
+ * One epoch is still the default, and no learned bundle is shipped yet:
+ * a step is now cheap (32 pairs: about 0.47 s of CPU with 1 thread, once
+ * torch uses OpenBLAS instead of the reference BLAS; see
+ * trainer/torch/README.md), so an epoch of 8000 pairs is about 2 CPU
+ * minutes, but the model has not yet left the ln 2 plateau on the full
+ * task (README, "Measured"), so a longer default would only buy a longer
+ * wait for a chance-level model.
  */
 import { existsSync } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';

@@ -3,18 +3,24 @@
  * PyTorch steps (a real python3 child) -> ONNX export -> loadBundle -> a
  * server seeded with it -> rewards over gRPC, which must agree with
  * PyTorch's own rewards for the same pairs within 1e-4. Then a resumed run
- * picks up the checkpoint. Budget: 3 minutes on 2 cores; the timeouts are
+ * picks up the checkpoint. And the path a Python trainer takes: `mrm serve`
+ * as its own process (bin/mrm.js, what `npm start` runs) on the exported
+ * bundle, and apt's grpcio client (examples/python/check_rewards.py) sending
+ * 200 pairs the model never saw and comparing each reward, calibrated reward
+ * and spread with mrm_torch.score's PyTorch numbers to 1e-4. Budget: 3 minutes on 2 cores; the timeouts are
  * wider because the development machine's 2 cores are shared by many (a
  * run there used about 40 s of CPU but several minutes of wall time).
  */
-import { readFile, rm, mkdtemp } from 'node:fs/promises';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFile, rm, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { datasetDigest } from '../../../trainer/data/labeled-pair.js';
 import { loadDataset } from '../../../trainer/data/datasets.js';
 import { trainTorch, type TorchTrainResult } from '../../../trainer/torch/engine.js';
-import { startTestServer, type TestServer } from '../../serve/helpers.js';
+import { spawnServer, startTestServer, type TestServer } from '../../serve/helpers.js';
 import { runPython, writeShapesData } from './helpers.js';
 
 // A tinier model than the shipped one: the point is the path, not accuracy.
@@ -23,6 +29,16 @@ const TINY = ['--channels', '8,16,16,16', '--d', '32', '--layers', '1', '--heads
 let dir: string;
 let trained: TorchTrainResult;
 let server: TestServer | undefined;
+let served: ChildProcess | undefined;
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+function run(cmd: string, args: string[]): Promise<{ code: number | null; out: string }> {
+  const p = spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  p.stdout!.on('data', (b: Buffer) => { out += b.toString(); });
+  p.stderr!.on('data', (b: Buffer) => { out += b.toString(); });
+  return new Promise((resolve) => p.on('exit', (code) => resolve({ code, out })));
+}
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'mrm-torch-e2e-'));
@@ -31,6 +47,11 @@ beforeAll(async () => {
 }, 600_000);
 afterAll(async () => {
   await server?.close();
+  if (served && served.exitCode === null) {
+    const exited = new Promise((resolve) => served!.on('exit', resolve));
+    served.kill('SIGTERM');
+    await exited;
+  }
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -71,6 +92,31 @@ describe('mrm_torch end to end', () => {
     expect(worst).toBeLessThanOrEqual(1e-4);
     // Not a constant model: rewards differ between responses.
     expect(Math.max(...served) - Math.min(...served)).toBeGreaterThan(1e-3);
+  }, 300_000);
+
+  it('mrm serve as its own process, checked from Python with grpcio: 200 unseen pairs agree with PyTorch to 1e-4', async () => {
+    await writeShapesData(join(dir, 'score'), 29, 180, 20);
+    await runPython('mrm_torch.score', ['--bundle', trained.dir, '--checkpoint', join(`${trained.dir}.ckpt`, 'final.pt'), '--data', join(dir, 'score'),
+      '--rewards', join(dir, 'torch-rewards.jsonl')]);
+    const rows = (await readFile(join(dir, 'torch-rewards.jsonl'), 'utf8')).trim().split('\n');
+    expect(rows).toHaveLength(200);
+    let port: number;
+    ({ proc: served, port } = await spawnServer(process.execPath, ['bin/mrm.js', 'serve', '--host', '127.0.0.1', '--port', '0', '--admin-port', '0',
+      '--state-dir', join(dir, 'state'), '--seed-bundle', trained.dir], { cwd: ROOT }));
+    const check = (file: string) => run('/usr/bin/python3', [join(ROOT, 'examples/python/check_rewards.py'), '--addr', `127.0.0.1:${port}`,
+      '--rewards', file, '--images', join(dir, 'score', 'images'), '--wait', '30']);
+    const ok = await check(join(dir, 'torch-rewards.jsonl'));
+    expect(ok.code, ok.out).toBe(0);
+    expect(ok.out).toContain("server model [('shapes-mrm-learned', 1)]");
+    expect(ok.out).toContain('pairs: 200; answered by the server: 200;');
+    // The check can fail: one PyTorch reward moved by 2e-4 is caught.
+    const row = JSON.parse(rows[17]!) as { rewards: { chosen: { reward: number } } };
+    row.rewards.chosen.reward += 2e-4;
+    rows[17] = JSON.stringify(row);
+    await writeFile(join(dir, 'tampered.jsonl'), rows.join('\n') + '\n');
+    const bad = await check(join(dir, 'tampered.jsonl'));
+    expect(bad.code, bad.out).toBe(1);
+    expect(bad.out).toContain('exceeds the tolerance');
   }, 300_000);
 
   it('resumes from its checkpoint', async () => {

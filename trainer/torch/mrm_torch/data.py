@@ -67,6 +67,7 @@ def read_records(directory):
         rec['id'] = mrm.get('id', f'train-{i}')
         rec['truth'] = mrm.get('truth')
         rec['slice'] = mrm.get('slice')
+        rec['meta'] = mrm.get('meta')
         for p in rec['images']:
             if not isinstance(p, str) or p.startswith('/') or '..' in p.split('/'):
                 raise DatasetError(f'{name}[{i}]: image path {p!r} outside the data set')

@@ -72,8 +72,11 @@ class Encoder(nn.Module):
         n = image_embeddings.shape[0]
         cells = image_embeddings.reshape(n, self.max_images * self.per_image, self.cells)
         img = self.img(cells) + self.img_pos + self.segment[0]
-        prm = self.tok(prompt_ids) + self.prompt_pos + self.segment[1]
-        rsp = self.tok(response_ids) + self.response_pos + self.segment[2]
+        # Positions sliced to the ids' width: training trims a batch's
+        # all-padding columns (padding is masked, so the CLS state is the
+        # same), the export always gives the manifest's full widths.
+        prm = self.tok(prompt_ids) + self.prompt_pos[:, :prompt_ids.shape[1]] + self.segment[1]
+        rsp = self.tok(response_ids) + self.response_pos[:, :response_ids.shape[1]] + self.segment[2]
         x = torch.cat([self.cls.expand(n, 1, self.d), img, prm, rsp], dim=1)
         img_keep = image_mask.unsqueeze(2).expand(n, self.max_images, self.per_image).reshape(n, self.max_images * self.per_image)
         keep = torch.cat([torch.ones_like(image_mask[:, :1]), img_keep, (prompt_ids != 0).float(), (response_ids != 0).float()], dim=1)
