@@ -60,6 +60,8 @@ describe('a small flood', () => {
       expect(e.details).toMatch(/admission\.maxInflightBytes|admission\.deadlineShedding/);
       expect(Number(e.metadata.get('grpc-retry-pushback-ms')[0])).toBeGreaterThan(0);
     }
+    // The byte budget itself refuses (not only the deadline estimate).
+    expect(refused.some((e) => e.details.includes(`of the 1.0 MiB in-flight budget (admission.maxInflightBytes)`))).toBe(true);
     const c = clients[0]!;
     const ok = await unary(c.score.bind(c), { items: [{ images: [{ data: images[0]! }], prompt: 'red circle', response: 'a good call after' }] }, { deadline: Date.now() + 10_000 });
     expect(ok.items).toHaveLength(1);
