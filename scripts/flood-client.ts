@@ -73,6 +73,7 @@ async function probe(concurrency: number, ms: number) {
 }
 
 async function flood() {
+  const cpu0 = process.cpuUsage();
   const results = await Promise.all(Array.from({ length: floodCalls }, (_, i) => {
     const withDeadline = deadlineEvery > 0 && i % deadlineEvery === 0;
     return call(i, clients[i % connections]!, withDeadline ? deadlineMs : null).then((r) => ({ ...r, withDeadline }));
@@ -87,7 +88,8 @@ async function flood() {
     if (r.withDeadline && r.ms > deadlineMs) late++;
     if (r.code === 'RESOURCE_EXHAUSTED' && !(r.pushback && r.budgetNamed)) refusedWithoutHint++;
   }
-  return { statuses, okMs, late, deadlineCalls: results.filter((r) => r.withDeadline).length, refusedWithoutHint };
+  const cpu = process.cpuUsage(cpu0);
+  return { statuses, okMs, late, deadlineCalls: results.filter((r) => r.withDeadline).length, refusedWithoutHint, cpuMs: Math.round((cpu.user + cpu.system) / 1000) };
 }
 
 const say = (o: object) => process.stdout.write(`${JSON.stringify(o)}\n`);

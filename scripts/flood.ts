@@ -97,9 +97,16 @@ const probeOk = probe.flatMap((r) => r.okMs);
 const saturation = { concurrency: probeConcurrency, callsPerSecond: Math.round(probeOk.length / (probeMs / 1000)), p50Ms: pct(probeOk, 0.5), p99Ms: pct(probeOk, 0.99), statuses: sum(probe.map((r) => r.statuses)) };
 log(`saturation: ${JSON.stringify(saturation)}`);
 
+// CPU time (utime + stime, /proc/<pid>/stat) next to wall time: the machine may be shared.
+const serverCpuMs = async () => {
+  const f = (await readFile(`/proc/${serverPid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
+  return ((Number(f[11]) + Number(f[12])) * 1000) / 100;
+};
+const cpu0 = await serverCpuMs();
 const t0 = performance.now();
-const flood = await all<{ statuses: Record<string, number>; okMs: number[]; late: number; deadlineCalls: number; refusedWithoutHint: number }>({ phase: 'flood' });
+const flood = await all<{ statuses: Record<string, number>; okMs: number[]; late: number; deadlineCalls: number; refusedWithoutHint: number; cpuMs: number }>({ phase: 'flood' });
 const wallMs = Math.round(performance.now() - t0);
+const floodServerCpuMs = Math.round((await serverCpuMs()) - cpu0);
 for (const c of children) c.proc.stdin!.end(`${JSON.stringify({ phase: 'exit' })}\n`);
 const statuses = sum(flood.map((r) => r.statuses));
 const okMs = flood.flatMap((r) => r.okMs);
@@ -128,6 +135,9 @@ const report = {
   deadlineCalls: flood.reduce((a, r) => a + r.deadlineCalls, 0),
   deadlineMs,
   wallMs,
+  serverCpuMs: floodServerCpuMs,
+  clientCpuMs: flood.map((r) => r.cpuMs),
+  loadavg: (await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).join(' '),
   statuses,
   otherStatuses: other,
   refusedWithoutBudgetOrPushback: flood.reduce((a, r) => a + r.refusedWithoutHint, 0),

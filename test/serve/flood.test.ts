@@ -1,6 +1,6 @@
 /**
  * A small flood (issue 12): 600 concurrent Score calls with distinct images
- * against a real `mrm serve` with a 1 MiB in-flight budget. Every call gets
+ * against a real `mrm serve` with a 512 KiB in-flight budget. Every call gets
  * OK or RESOURCE_EXHAUSTED (the budget named, the pushback trailer), some of
  * each; the server's counters show no model run after a deadline and nothing
  * decoded then dropped; a good call succeeds right after.
@@ -16,7 +16,8 @@ import { png, spawnServer, tinyDir, until } from './helpers.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const N = 600;
-const BUDGET = 2 ** 20;
+// About 6 requests of a 128 px image (PNG + RGBA pixels + tensor): 600 at once cannot all fit.
+const BUDGET = 512 * 1024;
 let dir: string;
 let server: ChildProcess;
 let logs: Record<string, unknown>[];
@@ -31,7 +32,7 @@ beforeAll(async () => {
   server = s.proc;
   logs = s.logs;
   clients = [0, 1, 2].map(() => createRewardClient(`127.0.0.1:${s.port}`, { 'grpc.use_local_subchannel_pool': 1 }));
-  images = await Promise.all(Array.from({ length: N }, (_, i) => png(i % 256, (i * 7) % 256, Math.floor(i / 256) * 60, 64)));
+  images = await Promise.all(Array.from({ length: N }, (_, i) => png(i % 256, (i * 7) % 256, Math.floor(i / 256) * 60, 128)));
 }, 60_000);
 
 afterAll(async () => {
@@ -61,7 +62,7 @@ describe('a small flood', () => {
       expect(Number(e.metadata.get('grpc-retry-pushback-ms')[0])).toBeGreaterThan(0);
     }
     // The byte budget itself refuses (not only the deadline estimate).
-    expect(refused.some((e) => e.details.includes(`of the 1.0 MiB in-flight budget (admission.maxInflightBytes)`))).toBe(true);
+    expect(refused.some((e) => e.details.includes(`of the 0.50 MiB in-flight budget (admission.maxInflightBytes)`))).toBe(true);
     const c = clients[0]!;
     const ok = await unary(c.score.bind(c), { items: [{ images: [{ data: images[0]! }], prompt: 'red circle', response: 'a good call after' }] }, { deadline: Date.now() + 10_000 });
     expect(ok.items).toHaveLength(1);
