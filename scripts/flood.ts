@@ -13,7 +13,7 @@
  * counters of model runs after a deadline and of requests decoded then
  * dropped (from its `server.stopped` log line), and a good call right after.
  *
- *   npm run flood -- [--n 10000] [--clients 4] [--deadline-ms 5000] [--json FILE] [--server-flags "--admission-max-inflight-bytes 33554432"]
+ *   npm run flood -- [--n 10000] [--clients 4] [--client node|python] [--deadline-ms 5000] [--json FILE] [--server-flags "--admission-max-inflight-bytes 33554432"]
  *
  * Exits 1 when a must of the issue fails.
  */
@@ -37,6 +37,8 @@ const { values } = parseArgs({ options: {
   'probe-concurrency': { type: 'string', default: '64' },
   'probe-seconds': { type: 'string', default: '10' },
   'server-flags': { type: 'string', default: '' },
+  // node: grpc-js clients (scripts/flood-client.ts); python: grpcio (C core) clients, far less CPU per call (scripts/flood_client.py).
+  client: { type: 'string', default: 'node' },
   json: { type: 'string' },
 } });
 const n = Number(values.n);
@@ -60,6 +62,8 @@ const port = await new Promise<number>((resolve, reject) => {
     if (rec.event === 'server.stopped') stopped.rec = rec;
   });
 });
+// However this script ends (a client failing included), the server goes with it.
+process.on('exit', () => { if (server.exitCode === null) server.kill('SIGKILL'); });
 const address = `127.0.0.1:${port}`;
 const serverPid = server.pid!;
 const peakRssMiB = async () => Number(/VmHWM:\s+(\d+) kB/.exec(await readFile(`/proc/${serverPid}/status`, 'utf8'))![1]) / 1024;
@@ -69,9 +73,26 @@ log(`server pid ${serverPid} on ${address}`);
 interface Child { proc: ChildProcess; lines: AsyncIterator<string>; rl: Interface }
 const share = (k: number) => Math.floor(n / nClients) + (k < n % nClients ? 1 : 0);
 const probeImages = Math.ceil(2000 / nClients);
+/** For Python clients: their images as PNG files and a list, rendered here (same seeds as the Node clients). */
+async function pythonImages(k: number): Promise<string> {
+  const dir = join(state, `client-${k}`);
+  await mkdir(dir, { recursive: true });
+  const samples = sampleSplit(7000 + k, share(k) + probeImages);
+  const list = [];
+  for (const [i, s] of samples.entries()) {
+    const png = join(dir, `${i}.png`);
+    await writeFile(png, await renderPng(s.images[0]!));
+    list.push({ png, prompt: s.prompt, response: s.responses[0] });
+  }
+  await writeFile(join(dir, 'images.json'), JSON.stringify(list));
+  return join(dir, 'images.json');
+}
+const lists = values.client === 'python' ? await Promise.all(Array.from({ length: nClients }, (_, k) => pythonImages(k))) : [];
 const children: Child[] = Array.from({ length: nClients }, (_, k) => {
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'scripts/flood-client.ts', address, String(7000 + k), String(share(k)), String(probeImages),
-    String(deadlineMs), values['deadline-every']!, values['calls-per-connection']!], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const proc = values.client === 'python'
+    ? spawn('/usr/bin/python3', ['scripts/flood_client.py', address, lists[k]!, String(share(k)), String(deadlineMs), values['deadline-every']!, values['calls-per-connection']!], { stdio: ['pipe', 'pipe', 'inherit'] })
+    : spawn(process.execPath, ['--import', 'tsx', 'scripts/flood-client.ts', address, String(7000 + k), String(share(k)), String(probeImages),
+      String(deadlineMs), values['deadline-every']!, values['calls-per-connection']!], { stdio: ['pipe', 'pipe', 'inherit'] });
   const rl = createInterface({ input: proc.stdout! });
   return { proc, rl, lines: rl[Symbol.asyncIterator]() };
 });
@@ -132,6 +153,7 @@ const admittedP99 = pct(okMs, 0.99);
 const report = {
   calls: n,
   clients: nClients,
+  client: values.client,
   deadlineCalls: flood.reduce((a, r) => a + r.deadlineCalls, 0),
   deadlineMs,
   wallMs,
