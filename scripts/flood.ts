@@ -1,72 +1,202 @@
 /**
- * The issue-12 flood: N concurrent Score calls, each with its own 128 px
- * ShapesWorld image, against a running server (`npm start`); optionally half
- * with a 5 s deadline. Reports the server's peak RSS (/proc/<pid>/status
- * VmHWM, so start a fresh server per run), status counts, whether every call
- * answered within its deadline, p99 of the calls admitted, and a good call
- * right after. The server's after-deadline model runs and decoded-then-dropped
- * counts are in its `server.stats` log line (admission.ranAfterDeadline,
- * admission.droppedAfterDecode).
+ * The issue-12 flood: N concurrent Score calls (default 10,000), each with
+ * its own 128 px ShapesWorld image, from several client processes (one Node
+ * process cannot even send 10,000 calls before 5 s deadlines pass), half of
+ * them with a 5 s deadline, against a fresh `mrm serve` with the default
+ * config that this script starts (so its peak RSS is the flood's).
  *
- *   npm run flood -- --address 127.0.0.1:50051 --pid <server pid> [--n 10000] [--half-deadline]
+ * First a closed-loop probe at saturation (--probe-concurrency calls in
+ * flight for --probe-seconds, images of its own) gives the p99 a saturated
+ * server has; then the flood. Prints and writes as JSON: the server's peak
+ * RSS (/proc/<pid>/status VmHWM), status counts, deadline calls answered
+ * late, the admitted (OK) calls' p99 against the saturation p99, the server's
+ * counters of model runs after a deadline and of requests decoded then
+ * dropped (from its `server.stopped` log line), and a good call right after.
+ *
+ *   npm run flood -- [--n 10000] [--clients 4] [--client node|python] [--deadline-ms 5000] [--json FILE] [--server-flags "--admission-max-inflight-bytes 33554432"]
+ *
+ * Exits 1 when a must of the issue fails.
  */
-import * as grpc from '@grpc/grpc-js';
-import { readFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface, type Interface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { createRewardClient, unary } from '../src/serve/proto.js';
-import { sampleSplit } from '../trainer/shapes/pairs.js';
 import { renderPng } from '../trainer/shapes/raster.js';
+import { sampleSplit } from '../trainer/shapes/pairs.js';
 
 const { values } = parseArgs({ options: {
-  address: { type: 'string', default: '127.0.0.1:50051' },
-  pid: { type: 'string' },
   n: { type: 'string', default: '10000' },
-  'half-deadline': { type: 'boolean', default: false },
+  clients: { type: 'string', default: '4' },
   'deadline-ms': { type: 'string', default: '5000' },
+  // 2: every second call has the deadline (half the flood).
+  'deadline-every': { type: 'string', default: '2' },
+  'calls-per-connection': { type: 'string', default: '900' },
+  'probe-concurrency': { type: 'string', default: '64' },
+  'probe-seconds': { type: 'string', default: '10' },
+  'server-flags': { type: 'string', default: '' },
+  // node: grpc-js clients (scripts/flood-client.ts); python: grpcio (C core) clients, far less CPU per call (scripts/flood_client.py).
+  client: { type: 'string', default: 'node' },
+  json: { type: 'string' },
 } });
 const n = Number(values.n);
+const nClients = Number(values.clients);
 const deadlineMs = Number(values['deadline-ms']);
-const hwm = () => {
-  if (!values.pid) return NaN;
-  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${values.pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : NaN;
+const probeConcurrency = Number(values['probe-concurrency']);
+const probeMs = Number(values['probe-seconds']) * 1000;
+const log = (msg: string) => process.stderr.write(`flood: ${msg}\n`);
+
+// ---------------------------------------------------------------- the server
+const state = await mkdtemp(join(tmpdir(), 'mrm-flood-'));
+const server = spawn(process.execPath, ['bin/mrm.js', 'serve', '--host', '127.0.0.1', '--port', '0', '--admin-port', '0', '--state-dir', state,
+  ...values['server-flags']!.split(' ').filter(Boolean)], { stdio: ['ignore', 'ignore', 'pipe'] });
+const stopped: { rec: { stats?: { admission?: Record<string, number> } } | null } = { rec: null };
+const port = await new Promise<number>((resolve, reject) => {
+  server.once('exit', (c) => reject(new Error(`mrm serve exited with ${c}`)));
+  createInterface({ input: server.stderr! }).on('line', (line) => {
+    let rec: Record<string, unknown>;
+    try { rec = JSON.parse(line) as Record<string, unknown>; } catch { return; }
+    if (rec.event === 'server.serving') resolve(rec.port as number);
+    if (rec.event === 'server.stopped') stopped.rec = rec;
+  });
+});
+// However this script ends (a client failing included), the server goes with it.
+process.on('exit', () => { if (server.exitCode === null) server.kill('SIGKILL'); });
+const address = `127.0.0.1:${port}`;
+const serverPid = server.pid!;
+const peakRssMiB = async () => Number(/VmHWM:\s+(\d+) kB/.exec(await readFile(`/proc/${serverPid}/status`, 'utf8'))![1]) / 1024;
+log(`server pid ${serverPid} on ${address}`);
+
+// ---------------------------------------------------------------- the clients
+interface Child { proc: ChildProcess; lines: AsyncIterator<string>; rl: Interface }
+const share = (k: number) => Math.floor(n / nClients) + (k < n % nClients ? 1 : 0);
+const probeImages = Math.ceil(2000 / nClients);
+/** For Python clients: their images as PNG files and a list, rendered here (same seeds as the Node clients). */
+async function pythonImages(k: number): Promise<string> {
+  const dir = join(state, `client-${k}`);
+  await mkdir(dir, { recursive: true });
+  const samples = sampleSplit(7000 + k, share(k) + probeImages);
+  const list = [];
+  for (const [i, s] of samples.entries()) {
+    const png = join(dir, `${i}.png`);
+    await writeFile(png, await renderPng(s.images[0]!));
+    list.push({ png, prompt: s.prompt, response: s.responses[0] });
+  }
+  await writeFile(join(dir, 'images.json'), JSON.stringify(list));
+  return join(dir, 'images.json');
+}
+const lists = values.client === 'python' ? await Promise.all(Array.from({ length: nClients }, (_, k) => pythonImages(k))) : [];
+const children: Child[] = Array.from({ length: nClients }, (_, k) => {
+  const proc = values.client === 'python'
+    ? spawn('/usr/bin/python3', ['scripts/flood_client.py', address, lists[k]!, String(share(k)), String(deadlineMs), values['deadline-every']!, values['calls-per-connection']!], { stdio: ['pipe', 'pipe', 'inherit'] })
+    : spawn(process.execPath, ['--import', 'tsx', 'scripts/flood-client.ts', address, String(7000 + k), String(share(k)), String(probeImages),
+      String(deadlineMs), values['deadline-every']!, values['calls-per-connection']!], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const rl = createInterface({ input: proc.stdout! });
+  return { proc, rl, lines: rl[Symbol.asyncIterator]() };
+});
+const next = async <T>(c: Child): Promise<T> => {
+  const r = await c.lines.next();
+  if (r.done) throw new Error(`flood client ${c.proc.pid} ended early`);
+  return JSON.parse(r.value) as T;
+};
+const all = <T>(cmd: object) => Promise.all(children.map((c) => { c.proc.stdin!.write(`${JSON.stringify(cmd)}\n`); return next<T>(c); }));
+
+const ready = await Promise.all(children.map((c) => next<{ images: number; meanBytes: number }>(c)));
+log(`${nClients} clients rendered ${ready.reduce((a, r) => a + r.images, 0)} images (~${ready[0]!.meanBytes} bytes each)`);
+
+const pct = (xs: number[], q: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? Math.round(s[Math.min(s.length - 1, Math.floor(q * s.length))]!) : NaN;
 };
 
-const samples = sampleSplit(12, n);
-const images: Buffer[] = [];
-for (const s of samples) images.push(await renderPng(s.images[0]!));
-process.stderr.write(`rendered ${n} images (${Math.round(images.reduce((a, b) => a + b.length, 0) / n)} bytes each on average)\n`);
+// The probe: warm up, then saturation.
+await all({ phase: 'probe', concurrency: 2, ms: 2000 });
+const probe = await all<{ okMs: number[]; statuses: Record<string, number> }>({ phase: 'probe', concurrency: Math.ceil(probeConcurrency / nClients), ms: probeMs });
+const probeOk = probe.flatMap((r) => r.okMs);
+const saturation = { concurrency: probeConcurrency, callsPerSecond: Math.round(probeOk.length / (probeMs / 1000)), p50Ms: pct(probeOk, 0.5), p99Ms: pct(probeOk, 0.99), statuses: sum(probe.map((r) => r.statuses)) };
+log(`saturation: ${JSON.stringify(saturation)}`);
 
-const client = createRewardClient(values.address!, { 'grpc.max_concurrent_streams': 1e6 } as grpc.ChannelOptions);
-const counts: Record<string, number> = {};
-const okMs: number[] = [];
-let late = 0;
+// CPU time (utime + stime, /proc/<pid>/stat) next to wall time: the machine may be shared.
+const serverCpuMs = async () => {
+  const f = (await readFile(`/proc/${serverPid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
+  return ((Number(f[11]) + Number(f[12])) * 1000) / 100;
+};
+const cpu0 = await serverCpuMs();
 const t0 = performance.now();
-await Promise.all(samples.map(async (s, i) => {
-  const withDeadline = values['half-deadline'] && i % 2 === 0;
-  const start = performance.now();
-  let code = 'OK';
-  try {
-    await unary(client.score.bind(client), { items: [{ images: [{ data: images[i]! }], prompt: s.prompt, response: s.responses[0] }] },
-      withDeadline ? { deadline: Date.now() + deadlineMs } : {});
-  } catch (err) {
-    code = grpc.status[(err as grpc.ServiceError).code] ?? 'UNKNOWN';
-  }
-  const ms = performance.now() - start;
-  counts[code] = (counts[code] ?? 0) + 1;
-  if (code === 'OK') okMs.push(ms);
-  if (withDeadline && ms > deadlineMs + 50) late++;
-}));
-const wall = performance.now() - t0;
-okMs.sort((a, b) => a - b);
-const p = (q: number) => (okMs.length ? Math.round(okMs[Math.min(okMs.length - 1, Math.floor(q * okMs.length))]!) : NaN);
-let after = 'failed';
+const flood = await all<{ statuses: Record<string, number>; okMs: number[]; late: number; deadlineCalls: number; refusedWithoutHint: number; cpuMs: number }>({ phase: 'flood' });
+const wallMs = Math.round(performance.now() - t0);
+const floodServerCpuMs = Math.round((await serverCpuMs()) - cpu0);
+for (const c of children) c.proc.stdin!.end(`${JSON.stringify({ phase: 'exit' })}\n`);
+const statuses = sum(flood.map((r) => r.statuses));
+const okMs = flood.flatMap((r) => r.okMs);
+
+// A good call right after, on a fresh connection.
+const client = createRewardClient(address);
+let goodCallAfter = 'OK';
 try {
-  await unary(client.score.bind(client), { items: [{ images: [{ data: images[0]! }], prompt: 'p', response: 'a good call after the flood' }] }, { deadline: Date.now() + 10_000 });
-  after = 'OK';
+  const s = sampleSplit(99, 1)[0]!;
+  await unary(client.score.bind(client), { items: [{ images: [{ data: await renderPng(s.images[0]!) }], prompt: s.prompt, response: 'a good call after the flood' }] }, { deadline: Date.now() + 10_000 });
 } catch (err) {
-  after = (err as grpc.ServiceError).details;
+  goodCallAfter = `${(err as Error).message}`;
 }
-const report = { calls: n, halfDeadline: values['half-deadline'], wallMs: Math.round(wall), statuses: counts, admittedP50Ms: p(0.5), admittedP99Ms: p(0.99), answeredAfterDeadline: late, serverPeakRssMiB: Math.round(hwm()), goodCallAfter: after };
-console.log(JSON.stringify(report, null, 2));
 client.close();
+const rss = await peakRssMiB();
+server.kill('SIGTERM');
+await new Promise((r) => server.once('exit', r));
+await rm(state, { recursive: true, force: true });
+const adm = stopped.rec?.stats?.admission ?? {};
+
+const other = Object.entries(statuses).filter(([k]) => k !== 'OK' && k !== 'RESOURCE_EXHAUSTED').reduce((a, [, v]) => a + v, 0);
+const admittedP99 = pct(okMs, 0.99);
+const report = {
+  calls: n,
+  clients: nClients,
+  client: values.client,
+  deadlineCalls: flood.reduce((a, r) => a + r.deadlineCalls, 0),
+  deadlineMs,
+  wallMs,
+  serverCpuMs: floodServerCpuMs,
+  clientCpuMs: flood.map((r) => r.cpuMs),
+  loadavg: (await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).join(' '),
+  statuses,
+  otherStatuses: other,
+  refusedWithoutBudgetOrPushback: flood.reduce((a, r) => a + r.refusedWithoutHint, 0),
+  answeredAfterDeadline: flood.reduce((a, r) => a + r.late, 0),
+  admittedP50Ms: pct(okMs, 0.5),
+  admittedP99Ms: admittedP99,
+  saturation,
+  p99Ratio: Math.round((admittedP99 / saturation.p99Ms) * 100) / 100,
+  serverPeakRssMiB: Math.round(rss),
+  server: {
+    ranAfterDeadline: adm.ranAfterDeadline ?? null,
+    droppedAfterDecode: adm.droppedAfterDecode ?? null,
+    refusedBytes: adm.refusedBytes ?? null,
+    refusedDeadline: adm.refusedDeadline ?? null,
+    peakInflightBytes: adm.peakInflightBytes ?? null,
+  },
+  goodCallAfter,
+};
+const checks = {
+  'peak RSS <= 600 MiB': report.serverPeakRssMiB <= 600,
+  'only OK and RESOURCE_EXHAUSTED': other === 0,
+  'every refusal names its budget and carries grpc-retry-pushback-ms': report.refusedWithoutBudgetOrPushback === 0,
+  'no answer after its deadline': report.answeredAfterDeadline === 0,
+  'admitted p99 <= 2x saturation p99': report.p99Ratio <= 2,
+  'no model run after a deadline': report.server.ranAfterDeadline === 0,
+  'none decoded then dropped': report.server.droppedAfterDecode === 0,
+  'a good call right after': goodCallAfter === 'OK',
+};
+console.log(JSON.stringify({ ...report, checks }, null, 2));
+const out = values.json ?? join('bench-results', `flood-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+await mkdir(join(out, '..'), { recursive: true });
+await writeFile(out, JSON.stringify({ ...report, checks }, null, 2));
+log(`wrote ${out}`);
+process.exit(Object.values(checks).every(Boolean) ? 0 : 1);
+
+function sum(rs: Record<string, number>[]): Record<string, number> {
+  const t: Record<string, number> = {};
+  for (const r of rs) for (const [k, v] of Object.entries(r)) t[k] = (t[k] ?? 0) + v;
+  return t;
+}

@@ -50,7 +50,7 @@ export interface ServeConfig {
   encoder: StageConfig;
   cache: { rewardEntries: number; embeddingBytes: number; imageBytes: number };
   admission: { maxInflightBytes: number; deadlineShedding: boolean };
-  connections: { maxConcurrentStreams: number; keepaliveTimeMs: number; keepaliveTimeoutMs: number; maxIdleMs: number; maxAgeMs: number };
+  connections: { maxConcurrentStreams: number; maxOpenStreams: number; keepaliveTimeMs: number; keepaliveTimeoutMs: number; maxIdleMs: number; maxAgeMs: number };
   shutdownGraceMs: number;
   statsIntervalMs: number;
   logLevel: LogLevel;
@@ -164,6 +164,12 @@ export const DEFAULTS: ServeConfig = {
     // connections; 1000 keeps one client from holding unbounded stream state
     // (each open stream buffers up to its flow-control window, 64 KiB).
     maxConcurrentStreams: 1000,
+    // ScoreStreams open at once on the whole server, over all connections. An
+    // open stream can hold a flow-control window of unread requests (64 KiB)
+    // plus up to 16 unsent responses: 512 bounds that at ~32 MiB, well inside
+    // the memory sum above, and is more streams than a fleet of trainers
+    // (one or a few per rollout worker) keeps open.
+    maxOpenStreams: 512,
     // Ping an idle-looking connection every 2 minutes and drop it if no ack in
     // 20 s: a vanished peer (no FIN) stops holding a socket and its streams.
     keepaliveTimeMs: 120_000,
@@ -310,6 +316,7 @@ export const RULES = {
   'admission.maxInflightBytes': { doc: 'budget for bytes of requests in flight (images, decoded pixels, tensors, texts); beyond it RESOURCE_EXHAUSTED with grpc-retry-pushback-ms; 0: off. Peak memory ~ caches (rewards ~30 MB + embeddingBytes + imageBytes) + ~2x this + ~150 MiB model and runtime', integer: true, min: 0 },
   'admission.deadlineShedding': { doc: 'refuse (RESOURCE_EXHAUSTED) before decoding a request whose deadline the queued work (recent batch times) cannot meet' },
   'connections.maxConcurrentStreams': { doc: 'concurrent HTTP/2 streams (calls) per connection (grpc.max_concurrent_streams)', integer: true, min: 1 },
+  'connections.maxOpenStreams': { doc: 'ScoreStreams open at once on the server; the excess is refused with RESOURCE_EXHAUSTED', integer: true, min: 1 },
   'connections.keepaliveTimeMs': { doc: 'server keepalive ping interval (grpc.keepalive_time_ms)', integer: true, min: 1000 },
   'connections.keepaliveTimeoutMs': { doc: 'close a connection whose keepalive ping is not acked within this (grpc.keepalive_timeout_ms)', integer: true, min: 1000 },
   'connections.maxIdleMs': { doc: 'close connections idle this long (grpc.max_connection_idle_ms)', integer: true, min: 1000 },

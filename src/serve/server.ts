@@ -37,7 +37,7 @@ import { type ServedVersion, type StageSettings, type StageStats, VersionManager
 import { RoundMetricsPoller } from '../telemetry/round-metrics.js';
 import { batchHook } from '../telemetry/spans.js';
 import { startTelemetry, type Telemetry } from '../telemetry/telemetry.js';
-import { Admission, StageRate, type AdmissionStats } from './admission.js';
+import { Admission, arrivalGate, StageRate, type AdmissionStats } from './admission.js';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 
 export interface ServerStats {
@@ -103,7 +103,11 @@ export async function startServer(config: ServeConfig, log: Logger, opts: StartO
   const onBatch: StageSettings['onBatch'] = telemetry.enabled
     ? { vision: batchHook(telemetry, 'vision'), encoder: batchHook(telemetry, 'encoder') }
     : undefined;
+  // Initial stage rates: the default model on one core (bench:serve); the batches correct them within ~10.
+  const admission = new Admission(config.admission, new StageRate(1), new StageRate(0.2));
   const server = new grpc.Server({
+    // Unary calls meet admission at their headers, before their messages are read (admission.ts).
+    interceptors: [arrivalGate(admission, new Set(['Score', 'Compare'].map((m) => `/${REWARD_SERVICE}/${m}`)))],
     'grpc.max_receive_message_length': config.maxMessageBytes,
     'grpc.max_send_message_length': -1,
     'grpc.max_concurrent_streams': config.connections.maxConcurrentStreams,
@@ -126,8 +130,6 @@ export async function startServer(config: ServeConfig, log: Logger, opts: StartO
       log.error('pairlog.open_failed', { error: errorFields(err), message: 'serving without the pair log' });
     }
   }
-  // Initial stage rates: the default model on one core (bench:serve); the batches correct them within ~10.
-  const admission = new Admission(config.admission, new StageRate(1), new StageRate(0.2));
   const images = new ImageStage(caches, config.caches);
   const scorer = new Scorer(caches, images, config.caches);
   const versions = new VersionManager();
@@ -139,6 +141,7 @@ export async function startServer(config: ServeConfig, log: Logger, opts: StartO
     pairLog,
     telemetry,
     admission,
+    maxOpenStreams: config.connections.maxOpenStreams,
   });
   server.addService(rewardServiceDefinition(pkg), service.handlers());
   const health = new HealthImplementation(Object.fromEntries(HEALTH_NAMES.map((n) => [n, 'NOT_SERVING'])));

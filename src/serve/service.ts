@@ -31,6 +31,8 @@ export interface ServiceOptions {
   telemetry?: Telemetry;
   /** In-flight byte budget and deadline shedding; null: off. */
   admission?: Admission | null;
+  /** ScoreStreams open at once (connections.maxOpenStreams); absent: no limit. */
+  maxOpenStreams?: number;
 }
 
 export interface RpcStats {
@@ -46,6 +48,13 @@ export interface RpcStats {
  * buffering an unbounded number of requests and responses for it.
  */
 const STREAM_MAX_IN_FLIGHT = 256;
+
+/**
+ * Retry hint for a refused stream: a slot frees only when some stream ends,
+ * which the server cannot foresee; a second is long next to a call and short
+ * next to a rollout.
+ */
+const STREAM_RETRY_MS = 1000;
 
 export class RewardService {
   readonly stats: RpcStats = { calls: {}, statuses: {} };
@@ -95,6 +104,13 @@ export class RewardService {
   }
 
   private stream(call: grpc.ServerDuplexStream<ScoreRequestMsg, ScoreResponseMsg>): void {
+    const max = this.opts.maxOpenStreams ?? Infinity;
+    if (this.streams.size >= max) {
+      const err = new AdmissionRefused(`too many open streams: ${this.streams.size} ScoreStreams are open, the limit (connections.maxOpenStreams) is ${max}; retry later or send unary Score calls`, STREAM_RETRY_MS);
+      const s = this.failure('ScoreStream', err, performance.now());
+      call.emit('error', { code: s.code, details: s.details, metadata: pushback(err) });
+      return;
+    }
     const live = liveness(call);
     let inFlight = 0;
     let clientDone = false;
