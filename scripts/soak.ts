@@ -42,7 +42,7 @@ if (!(minutes > 0) || !(sampleMs > 0)) throw new Error('--minutes and --sample-s
 
 // ---------------------------------------------------------------- the server
 const state = await mkdtemp(join(tmpdir(), 'mrm-soak-'));
-const server = spawn(process.execPath, ['bin/mrm.js', 'serve', '--host', '127.0.0.1', '--port', '0', '--state-dir', state,
+const server = spawn(process.execPath, ['bin/mrm.js', 'serve', '--host', '127.0.0.1', '--port', '0', '--admin-port', '0', '--state-dir', state,
   '--stats-interval-ms', String(sampleMs), ...values['server-flags']!.split(' ').filter(Boolean)], { stdio: ['ignore', 'ignore', 'pipe'] });
 let lastStats: Record<string, unknown> | null = null;
 const port = await new Promise<number>((resolve, reject) => {
