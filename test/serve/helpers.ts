@@ -140,3 +140,12 @@ export async function spawnServer(command: string, args: string[], opts: { cwd: 
   });
   return { proc, port, logs };
 }
+
+/** Runs a command to its end in `cwd`: its exit code and its stdout and stderr interleaved. */
+export function runCommand(cmd: string, args: string[], cwd: string): Promise<{ code: number | null; out: string }> {
+  const p = spawn(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  p.stdout!.on('data', (b: Buffer) => { out += b.toString(); });
+  p.stderr!.on('data', (b: Buffer) => { out += b.toString(); });
+  return new Promise((resolve) => p.on('exit', (code) => resolve({ code, out })));
+}

@@ -4,13 +4,13 @@
  * in-process for the same pairs, to 1e-4 (examples/python/check_rewards.py).
  * Everything is a real process: npm, the server, the CLI, python3.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnServer } from './helpers.js';
+import { runCommand, spawnServer } from './helpers.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const PYTHON = '/usr/bin/python3';
@@ -19,13 +19,7 @@ let dir: string;
 let server: ChildProcess;
 let port: number;
 
-function run(cmd: string, args: string[]): Promise<{ code: number | null; out: string }> {
-  const p = spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  p.stdout!.on('data', (b: Buffer) => { out += b.toString(); });
-  p.stderr!.on('data', (b: Buffer) => { out += b.toString(); });
-  return new Promise((resolve) => p.on('exit', (code) => resolve({ code, out })));
-}
+const run = (cmd: string, args: string[]) => runCommand(cmd, args, ROOT);
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'mrm-parity-'));

@@ -11,7 +11,7 @@
  * wider because the development machine's 2 cores are shared by many (a
  * run there used about 40 s of CPU but several minutes of wall time).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess } from 'node:child_process';
 import { readFile, rm, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,7 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { datasetDigest } from '../../../trainer/data/labeled-pair.js';
 import { loadDataset } from '../../../trainer/data/datasets.js';
 import { trainTorch, type TorchTrainResult } from '../../../trainer/torch/engine.js';
-import { spawnServer, startTestServer, type TestServer } from '../../serve/helpers.js';
+import { runCommand, spawnServer, startTestServer, type TestServer } from '../../serve/helpers.js';
 import { runPython, writeShapesData } from './helpers.js';
 
 // A tinier model than the shipped one: the point is the path, not accuracy.
@@ -32,13 +32,7 @@ let server: TestServer | undefined;
 let served: ChildProcess | undefined;
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
-function run(cmd: string, args: string[]): Promise<{ code: number | null; out: string }> {
-  const p = spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  p.stdout!.on('data', (b: Buffer) => { out += b.toString(); });
-  p.stderr!.on('data', (b: Buffer) => { out += b.toString(); });
-  return new Promise((resolve) => p.on('exit', (code) => resolve({ code, out })));
-}
+const run = (cmd: string, args: string[]) => runCommand(cmd, args, ROOT);
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'mrm-torch-e2e-'));
