@@ -1,0 +1,64 @@
+/**
+ * Attribution of a V8 CPU profile (.cpuprofile, as `node --cpu-prof` writes
+ * one per thread) to parts of the code. A sample belongs to a part when any
+ * frame on its stack is in that part's files, so a part's time is inclusive:
+ * what it calls (a digest, a Date, zlib's CRC) counts as its cost, which is
+ * what switching it off would save. Samples of V8's own pseudo-frames are
+ * kept apart: `(idle)` is the thread waiting and is no CPU; `(garbage
+ * collector)` cannot be split between parts from a profile.
+ */
+export interface CpuProfile {
+  nodes: { id: number; callFrame: { functionName: string; url: string }; children?: number[] }[];
+  startTime: number;
+  endTime: number;
+  samples: number[];
+  timeDeltas: number[];
+}
+
+export interface Part {
+  name: string;
+  /** A stack frame's script URL belongs to the part when this matches it. */
+  url: RegExp;
+}
+
+export interface Attribution {
+  /** Microseconds of samples that were not (idle): the thread's busy time as the profiler saw it. */
+  busyUs: number;
+  idleUs: number;
+  gcUs: number;
+  /** Inclusive microseconds per part (a sample in two parts counts for both). */
+  parts: Record<string, number>;
+}
+
+export function attribute(profile: CpuProfile, parts: Part[]): Attribution {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  // Per node: which parts its stack touches (bit mask), computed once per node.
+  const memo = new Map<number, number>();
+  const maskOf = (id: number): number => {
+    const known = memo.get(id);
+    if (known !== undefined) return known;
+    const url = byId.get(id)!.callFrame.url;
+    let m = 0;
+    parts.forEach((p, i) => { if (url && p.url.test(url)) m |= 1 << i; });
+    const up = parent.get(id);
+    if (up !== undefined) m |= maskOf(up);
+    memo.set(id, m);
+    return m;
+  };
+  const out: Attribution = { busyUs: 0, idleUs: 0, gcUs: 0, parts: Object.fromEntries(parts.map((p) => [p.name, 0])) };
+  // timeDeltas[i] is the time since the previous sample; sample i's weight is
+  // the delta that follows it (the time it stood for), the last one gets none.
+  for (let i = 0; i < profile.samples.length; i++) {
+    const dt = profile.timeDeltas[i + 1] ?? 0;
+    const node = byId.get(profile.samples[i]!)!;
+    const fn = node.callFrame.functionName;
+    if (fn === '(idle)') { out.idleUs += dt; continue; }
+    out.busyUs += dt;
+    if (fn === '(garbage collector)') out.gcUs += dt;
+    const m = maskOf(node.id);
+    parts.forEach((p, k) => { if (m & (1 << k)) out.parts[p.name]! += dt; });
+  }
+  return out;
+}

@@ -1,0 +1,32 @@
+import { describe, expect, it } from 'vitest';
+import { attribute, type CpuProfile } from '../../scripts/bench-cost/profile.js';
+
+// root -> main (app.ts) -> offer (src/pairlog/writer.ts) -> digest (digest.ts)
+//      -> (idle), (garbage collector)
+const frame = (functionName: string, url = '') => ({ functionName, url });
+const profile: CpuProfile = {
+  nodes: [
+    { id: 1, callFrame: frame('(root)'), children: [2, 5, 6] },
+    { id: 2, callFrame: frame('main', 'file:///x/src/serve/app.ts'), children: [3] },
+    { id: 3, callFrame: frame('offer', 'file:///x/src/pairlog/writer.ts'), children: [4] },
+    { id: 4, callFrame: frame('digest', 'file:///x/src/model/digest.ts') },
+    { id: 5, callFrame: frame('(idle)') },
+    { id: 6, callFrame: frame('(garbage collector)') },
+  ],
+  startTime: 0,
+  endTime: 100,
+  // Each sample stands for the delta that follows it: main 10, offer 20, digest 30, idle 25, gc 15.
+  samples: [2, 3, 4, 5, 6, 2],
+  timeDeltas: [0, 10, 20, 30, 25, 15],
+};
+
+describe('CPU profile attribution (bench:cost)', () => {
+  it('counts a part inclusively, leaves idle out of busy time and reports GC apart', () => {
+    const a = attribute(profile, [{ name: 'pairlog', url: /\/src\/pairlog\// }, { name: 'digest', url: /digest\.ts$/ }]);
+    expect(a.idleUs).toBe(25);
+    expect(a.busyUs).toBe(10 + 20 + 30 + 15);
+    expect(a.gcUs).toBe(15);
+    // The digest called from the pair log is the pair log's cost too.
+    expect(a.parts).toEqual({ pairlog: 50, digest: 30 });
+  });
+});
