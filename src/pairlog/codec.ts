@@ -43,45 +43,69 @@ export function encodeRecord(seq: number, r: PairRecord): Uint8Array {
 /**
  * One record as a whole frame, written in place: strings go straight into the
  * frame's buffer (no per-string arrays) and the payload is not copied again to
- * be framed. This runs on the server's event loop for every logged pair.
+ * be framed. This runs on the server's event loop for every logged pair, so
+ * the writing helpers are a class's methods rather than closures made per
+ * call (tsx names every closure it creates, which showed in profiles).
  */
 export function recordFrame(seq: number, r: PairRecord): Uint8Array {
-  const strings = [r.id, r.model, r.encoderSha256, r.system, r.prompt, r.reference, r.a.response, r.b.response, ...r.images];
-  const side = (s: LoggedSide) => 8 + 8 + 4 + 4 * s.heads.length + 4 + 4 * s.features.length;
-  let size = 1 + 8 + 8 + 1 + 4 + 8 + 4 + side(r.a) + side(r.b);
-  for (const str of strings) size += 4 + Buffer.byteLength(str, 'utf8');
-  const out = Buffer.allocUnsafe(FRAME_OVERHEAD + size);
-  const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
-  let o = FRAME_OVERHEAD;
-  const u8 = (v: number) => { dv.setUint8(o, v); o += 1; };
-  const u32 = (v: number) => { dv.setUint32(o, v, true); o += 4; };
-  const f64 = (v: number) => { dv.setFloat64(o, v, true); o += 8; };
-  const str = (v: string) => { const n = out.write(v, o + 4, 'utf8'); u32(n); o += n; };
-  const f32s = (a: ArrayLike<number>) => {
-    u32(a.length);
+  let size = 1 + 8 + 8 + 1 + 4 + 8 + 4 + sideBytes(r.a) + sideBytes(r.b);
+  size += stringBytes(r.id) + stringBytes(r.model) + stringBytes(r.encoderSha256) + stringBytes(r.system) + stringBytes(r.prompt)
+    + stringBytes(r.reference) + stringBytes(r.a.response) + stringBytes(r.b.response);
+  for (const img of r.images) size += stringBytes(img);
+  const w = new FrameWriter(Buffer.allocUnsafe(FRAME_OVERHEAD + size));
+  w.u8(TYPE_RECORD);
+  w.f64(seq);
+  w.f64(Date.parse(r.time));
+  w.u8(SOURCES.indexOf(r.source));
+  w.u32(r.version);
+  w.f64(r.margin);
+  w.u32(r.images.length);
+  w.str(r.id); w.str(r.model); w.str(r.encoderSha256); w.str(r.system); w.str(r.prompt); w.str(r.reference); w.str(r.a.response); w.str(r.b.response);
+  for (const img of r.images) w.str(img);
+  w.side(r.a);
+  w.side(r.b);
+  frameHeader(w.out, size);
+  return w.out;
+}
+
+const stringBytes = (s: string) => 4 + Buffer.byteLength(s, 'utf8');
+const sideBytes = (s: LoggedSide) => 8 + 8 + 4 + 4 * s.heads.length + 4 + 4 * s.features.length;
+
+/** Little-endian writes at a moving offset into one frame's buffer. */
+class FrameWriter {
+  private readonly dv: DataView;
+  private o = FRAME_OVERHEAD;
+
+  constructor(readonly out: Buffer) {
+    this.dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  }
+
+  u8(v: number): void { this.dv.setUint8(this.o, v); this.o += 1; }
+  u32(v: number): void { this.dv.setUint32(this.o, v, true); this.o += 4; }
+  f64(v: number): void { this.dv.setFloat64(this.o, v, true); this.o += 8; }
+
+  str(v: string): void {
+    const n = this.out.write(v, this.o + 4, 'utf8');
+    this.u32(n);
+    this.o += n;
+  }
+
+  f32s(a: ArrayLike<number>): void {
+    this.u32(a.length);
     if (LITTLE_ENDIAN && a instanceof Float32Array) {
-      out.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), o);
-      o += a.byteLength;
+      this.out.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), this.o);
+      this.o += a.byteLength;
       return;
     }
-    for (let i = 0; i < a.length; i++) { dv.setFloat32(o, a[i]!, true); o += 4; }
-  };
-  u8(TYPE_RECORD);
-  f64(seq);
-  f64(Date.parse(r.time));
-  u8(SOURCES.indexOf(r.source));
-  u32(r.version);
-  f64(r.margin);
-  u32(r.images.length);
-  for (const v of strings) str(v);
-  for (const s of [r.a, r.b]) {
-    f64(s.reward);
-    f64(s.spread);
-    f32s(s.heads);
-    f32s(s.features);
+    for (let i = 0; i < a.length; i++) { this.dv.setFloat32(this.o, a[i]!, true); this.o += 4; }
   }
-  frameHeader(out, size);
-  return out;
+
+  side(s: LoggedSide): void {
+    this.f64(s.reward);
+    this.f64(s.spread);
+    this.f32s(s.heads);
+    this.f32s(s.features);
+  }
 }
 
 export class CodecError extends Error {
