@@ -23,6 +23,14 @@
  * interpolation, box pre-shrink); image.ts sends those images to sharp.
  */
 import type { Pixels } from './decode.js';
+import { reduce8Wasm } from './resample-wasm.js';
+
+/**
+ * Which implementation runs the 8-bit reduces: the WebAssembly kernels (the
+ * default), or the JS ones, kept as the reference the tests hold the
+ * kernels to and as the benchmark's before.
+ */
+export type Kernel = 'wasm' | 'js';
 
 export interface Rgb8 {
   size: number;
@@ -37,14 +45,21 @@ export function resampleMatchesSharp(width: number, height: number, size: number
   return ok(width) && ok(height);
 }
 
-export function toModelSquare(px: Pixels, size: number): Rgb8 {
+export function toModelSquare(px: Pixels, size: number, kernel: Kernel = 'wasm'): Rgb8 {
   let { data, channels } = px;
   if (channels === 2 || channels === 4) {
     data = flatten(data, channels, px.depth);
     channels = (channels - 1) as 1 | 3;
   }
   const ch = channels as 1 | 3;
-  if (px.depth === 8) return { size, channels: ch, data: reduce8(data as Uint8Array, ch, px.width, px.height, size) };
+  if (px.depth === 8) {
+    const src = data as Uint8Array;
+    const { width, height } = px;
+    if (kernel === 'js' || (width === size && height === size)) return { size, channels: ch, data: reduce8(src, ch, width, height, size) };
+    const rows = height === size ? undefined : plan(height, size);
+    const cols = width === size ? undefined : plan(width, size);
+    return { size, channels: ch, data: reduce8Wasm(src, ch, width, height, size, rows, cols) };
+  }
   // 16-bit: both passes at 16 bits, as libvips runs them, then >> 8.
   let wide = data as Uint16Array;
   if (px.height !== size) wide = reduceRows(wide, px.width * ch, px.height, size, new Uint16Array(px.width * ch * size), 0xffff);

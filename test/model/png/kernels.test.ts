@@ -1,0 +1,96 @@
+/**
+ * The WebAssembly kernels against the JS ones they replace, on random inputs
+ * of every shape the PNG path sends them (the JS kernels are themselves held
+ * to sharp in png.test.ts), and the committed binary against its source.
+ */
+import { readFile } from 'node:fs/promises';
+import { describe, expect, it } from 'vitest';
+import { unfilterJs, unfilterWasm, type Pixels } from '../../../src/model/png/decode.js';
+import { resampleMatchesSharp, toModelSquare } from '../../../src/model/png/resample.js';
+import { kernels } from '../../../src/model/png/kernels.js';
+import { Rng } from '../../../trainer/shapes/rng.js';
+import { WASM_FILE, assembleKernels } from '../../../scripts/build-wasm.js';
+
+function rng(seed: number): (n: number) => number {
+  const r = Rng.fromSeed(seed);
+  return (n) => Math.floor(r.next() * n);
+}
+
+describe('kernels.wasm', () => {
+  it('is what kernels.wat assembles to (run npm run build:wasm after editing the .wat)', async () => {
+    const fresh = Buffer.from(await assembleKernels());
+    expect(fresh.equals(await readFile(WASM_FILE))).toBe(true);
+  });
+});
+
+describe('wasm unfilter', () => {
+  it('undoes every filter type like unfilterJs, for 1-8 bytes per pixel and rows of 1-70 bytes', () => {
+    const r = rng(11);
+    for (let trial = 0; trial < 600; trial++) {
+      const bpp = 1 + (trial % 8);
+      const n = 1 + r(70);
+      const rows = 1 + r(9);
+      const stride = n + 1;
+      const lead = r(5); // bytes before the rows, as a later Adam7 pass has
+      const buf = Uint8Array.from({ length: lead + rows * stride }, () => r(256));
+      for (let y = 0; y < rows; y++) buf[lead + y * stride] = r(5);
+      const js = buf.slice();
+      const wasm = buf.slice();
+      unfilterJs(js, lead, rows, stride, bpp, '');
+      unfilterWasm(wasm, lead, rows, stride, bpp, '');
+      expect(Buffer.from(wasm).equals(Buffer.from(js)), `trial ${trial}: bpp ${bpp}, ${rows} rows of ${n} bytes`).toBe(true);
+    }
+  });
+
+  it('refuses a filter type past 4 with the same message, rows before it undone', () => {
+    const r = rng(12);
+    const stride = 13;
+    const buf = Uint8Array.from({ length: 5 * stride }, () => r(256));
+    for (let y = 0; y < 5; y++) buf[y * stride] = y === 3 ? 7 : 4;
+    const js = buf.slice();
+    const wasm = buf.slice();
+    expect(() => unfilterJs(js, 0, 5, stride, 3, 'pass 2 ')).toThrow('pass 2 row 3 has filter type 7, not one of 0-4');
+    expect(() => unfilterWasm(wasm, 0, 5, stride, 3, 'pass 2 ')).toThrow('pass 2 row 3 has filter type 7, not one of 0-4');
+    expect(Buffer.from(wasm).equals(Buffer.from(js))).toBe(true);
+  });
+});
+
+describe('wasm resample', () => {
+  function image(r: (n: number) => number, width: number, height: number, channels: Pixels['channels']): Pixels {
+    // Runs of flat colour and sharp edges (the clip matters there) mixed with noise.
+    const data = new Uint8Array(width * height * channels);
+    for (let i = 0; i < data.length; i++) data[i] = r(3) === 0 ? r(256) : r(2) * 255;
+    return { width, height, channels, depth: 8, data };
+  }
+
+  it('gives the JS kernels\' bytes for 1-4 channels, odd and even sizes, either pass skipped', () => {
+    const r = rng(13);
+    let cases = 0;
+    for (const size of [1, 3, 8, 13, 56]) {
+      for (let trial = 0; trial < 24; trial++) {
+        const channels = (1 + (trial % 4)) as Pixels['channels'];
+        // Every shrink the PNG path takes (under 4x per axis), one axis left alone now and then.
+        const pick = () => (r(5) === 0 ? size : size + r(3 * size));
+        const [width, height] = [pick(), pick()];
+        expect(resampleMatchesSharp(width, height, size)).toBe(true);
+        const px = image(r, width, height, channels);
+        const js = toModelSquare(px, size, 'js');
+        const wasm = toModelSquare(px, size, 'wasm');
+        expect(wasm.channels).toBe(js.channels);
+        expect(Buffer.from(wasm.data).equals(Buffer.from(js.data)), `${width}x${height}x${channels} -> ${size}`).toBe(true);
+        cases++;
+      }
+    }
+    expect(cases).toBe(120);
+  });
+
+  it('grows its memory for a large image and stays right for small ones after', () => {
+    const r = rng(14);
+    const before = kernels().fn.memory.buffer.byteLength;
+    for (const [w, h, size] of [[255, 255, 64], [17, 9, 5], [256, 256, 65], [128, 128, 56]] as const) {
+      const px = image(r, w, h, 3);
+      expect(Buffer.from(toModelSquare(px, size, 'wasm').data).equals(Buffer.from(toModelSquare(px, size, 'js').data))).toBe(true);
+    }
+    expect(kernels().fn.memory.buffer.byteLength).toBeGreaterThan(Math.max(before, 256 * 256 * 3));
+  });
+});
