@@ -22,7 +22,7 @@ interface WasmApi {
 
 export interface KernelExports {
   memory: WasmMemory;
-  reduce8(src: number, srcStride: number, lineLen: number, starts: number, ats: number, ws: number,
+  reduce8(src: number, srcStride: number, lineLen: number, starts: number, ats: number, wpairs: number,
     outLines: number, dst: number, dstStride: number): void;
   transpose(src: number, srcStride: number, dst: number, dstStride: number, lines: number, elems: number, ch: number): void;
   /** -1, or the index of the first row whose filter type is not 0-4. */
@@ -35,8 +35,12 @@ export interface KernelExports {
  */
 export const SLACK = 64;
 
-/** A plan's arrays as i32 arrays in wasm memory (byte offsets). */
-export interface PlacedPlan { starts: number; ats: number; ws: number }
+/**
+ * A plan in wasm memory (byte offsets): starts and ats as i32 arrays, the
+ * weights as one i32 per tap pair (w[t] low half, w[t + 1] high), the
+ * operand of reduce8's i32x4.dot_i16x8_s.
+ */
+export interface PlacedPlan { starts: number; ats: number; wpairs: number }
 
 export interface PlanArrays { start: Int32Array; at: Int32Array; w: Int32Array }
 
@@ -61,13 +65,14 @@ export class Kernels {
     let at = this.planEnd;
     const starts = at; at = align(at + p.start.byteLength);
     const ats = at; at = align(at + p.at.byteLength);
-    const ws = at; at = align(at + p.w.byteLength);
+    const wpairs = at; at = align(at + p.w.byteLength / 2);
     this.reserve(at);
     const i32 = new Int32Array(this.fn.memory.buffer);
     i32.set(p.start, starts >> 2);
     i32.set(p.at, ats >> 2);
-    i32.set(p.w, ws >> 2);
-    const placed = { starts, ats, ws };
+    const i16 = new Int16Array(this.fn.memory.buffer);
+    i16.set(p.w, wpairs >> 1); // weights are 12-bit: they fit i16 lanes
+    const placed = { starts, ats, wpairs };
     this.placed.set(p, placed);
     this.planEnd = at;
     return placed;

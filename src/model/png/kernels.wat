@@ -15,19 +15,23 @@
   ;; runs on lines of samples: output line o, sample j is
   ;;   clip8((2048 + sum_t w[t] * src[at[t] * srcStride + j]) >> 12)
   ;; for t in starts[o] .. starts[o + 1], for j in 0 .. lineLen (rounded up to
-  ;; 16: the extra samples are garbage the caller ignores, and a line's extra
+  ;; 32: the extra samples are garbage the caller ignores, and a line's extra
   ;; stores land on the next line, which is written after it, or on slack).
-  ;; Samples widen to i16, multiply by the 12-bit weight into i32 lanes
-  ;; (extmul), and the sum narrows with signed then unsigned saturation, which
-  ;; is exactly the clip to 0..255. |sum| < 255 * 2 * 4096, far from overflow.
-  ;; starts, ats and ws are i32 arrays (the plan kernels.ts copied in).
+  ;; Taps go in pairs (plans pad every line to an even count, at least 2):
+  ;; the two lines' bytes are interleaved, widened to i16 and multiplied by
+  ;; the pair's weights with i32x4.dot_i16x8_s (one pmaddwd on x64), which
+  ;; sums both taps of four samples into i32 lanes. The sum narrows with
+  ;; signed then unsigned saturation, which is exactly the clip to 0..255.
+  ;; |sum| < 255 * 2 * 4096, far from overflow. starts and ats are i32
+  ;; arrays; wpairs holds one i32 per tap pair, w[t] in its low half and
+  ;; w[t + 1] in its high half (kernels.ts packs them when it copies a plan in).
   (func (export "reduce8")
     (param $src i32) (param $srcStride i32) (param $lineLen i32)
-    (param $starts i32) (param $ats i32) (param $ws i32)
+    (param $starts i32) (param $ats i32) (param $wpairs i32)
     (param $outLines i32) (param $dst i32) (param $dstStride i32)
     (local $o i32) (local $t i32) (local $t0 i32) (local $t1 i32)
-    (local $j i32) (local $p i32) (local $q i32)
-    (local $wv v128) (local $v v128)
+    (local $j i32) (local $p i32) (local $q i32) (local $pb i32)
+    (local $wv v128) (local $x v128) (local $y v128) (local $lo v128) (local $hi v128)
     (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128)
     (local $a4 v128) (local $a5 v128) (local $a6 v128) (local $a7 v128)
     (block $done
@@ -37,8 +41,8 @@
         (local.set $t1 (i32.load offset=4 (i32.add (local.get $starts) (i32.shl (local.get $o) (i32.const 2)))))
         (local.set $q (i32.add (local.get $dst) (i32.mul (local.get $o) (local.get $dstStride))))
         (local.set $j (i32.const 0))
-        ;; 32 samples per sweep of the taps, so a tap's offset and weight are
-        ;; loaded once per 32 multiply-adds.
+        ;; 32 samples per sweep of the taps, so a tap pair's offsets and
+        ;; weights are loaded once per 64 multiply-adds.
         (block $cols_done
           (loop $cols
             (br_if $cols_done (i32.ge_s (local.get $j) (local.get $lineLen)))
@@ -47,24 +51,31 @@
             (local.set $a4 (local.get $a0)) (local.set $a5 (local.get $a0)) (local.set $a6 (local.get $a0))
             (local.set $a7 (local.get $a0))
             (local.set $t (local.get $t0))
-            ;; Every line has at least two taps (plans pad to an even count).
             (loop $taps
               (local.set $p (i32.add (i32.add (local.get $src) (local.get $j))
                 (i32.mul (i32.load (i32.add (local.get $ats) (i32.shl (local.get $t) (i32.const 2)))) (local.get $srcStride))))
-              (local.set $wv (i16x8.splat (i32.load (i32.add (local.get $ws) (i32.shl (local.get $t) (i32.const 2))))))
-              (local.set $v (v128.load8x8_u (local.get $p)))
-              (local.set $a0 (i32x4.add (local.get $a0) (i32x4.extmul_low_i16x8_s (local.get $v) (local.get $wv))))
-              (local.set $a1 (i32x4.add (local.get $a1) (i32x4.extmul_high_i16x8_s (local.get $v) (local.get $wv))))
-              (local.set $v (v128.load8x8_u offset=8 (local.get $p)))
-              (local.set $a2 (i32x4.add (local.get $a2) (i32x4.extmul_low_i16x8_s (local.get $v) (local.get $wv))))
-              (local.set $a3 (i32x4.add (local.get $a3) (i32x4.extmul_high_i16x8_s (local.get $v) (local.get $wv))))
-              (local.set $v (v128.load8x8_u offset=16 (local.get $p)))
-              (local.set $a4 (i32x4.add (local.get $a4) (i32x4.extmul_low_i16x8_s (local.get $v) (local.get $wv))))
-              (local.set $a5 (i32x4.add (local.get $a5) (i32x4.extmul_high_i16x8_s (local.get $v) (local.get $wv))))
-              (local.set $v (v128.load8x8_u offset=24 (local.get $p)))
-              (local.set $a6 (i32x4.add (local.get $a6) (i32x4.extmul_low_i16x8_s (local.get $v) (local.get $wv))))
-              (local.set $a7 (i32x4.add (local.get $a7) (i32x4.extmul_high_i16x8_s (local.get $v) (local.get $wv))))
-              (local.set $t (i32.add (local.get $t) (i32.const 1)))
+              (local.set $pb (i32.add (i32.add (local.get $src) (local.get $j))
+                (i32.mul (i32.load offset=4 (i32.add (local.get $ats) (i32.shl (local.get $t) (i32.const 2)))) (local.get $srcStride))))
+              (local.set $wv (i32x4.splat (i32.load (i32.add (local.get $wpairs) (i32.shl (local.get $t) (i32.const 1))))))
+              ;; samples 0..15
+              (local.set $x (v128.load (local.get $p)))
+              (local.set $y (v128.load (local.get $pb)))
+              (local.set $lo (i8x16.shuffle 0 16 1 17 2 18 3 19 4 20 5 21 6 22 7 23 (local.get $x) (local.get $y)))
+              (local.set $hi (i8x16.shuffle 8 24 9 25 10 26 11 27 12 28 13 29 14 30 15 31 (local.get $x) (local.get $y)))
+              (local.set $a0 (i32x4.add (local.get $a0) (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_u (local.get $lo)) (local.get $wv))))
+              (local.set $a1 (i32x4.add (local.get $a1) (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_u (local.get $lo)) (local.get $wv))))
+              (local.set $a2 (i32x4.add (local.get $a2) (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_u (local.get $hi)) (local.get $wv))))
+              (local.set $a3 (i32x4.add (local.get $a3) (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_u (local.get $hi)) (local.get $wv))))
+              ;; samples 16..31
+              (local.set $x (v128.load offset=16 (local.get $p)))
+              (local.set $y (v128.load offset=16 (local.get $pb)))
+              (local.set $lo (i8x16.shuffle 0 16 1 17 2 18 3 19 4 20 5 21 6 22 7 23 (local.get $x) (local.get $y)))
+              (local.set $hi (i8x16.shuffle 8 24 9 25 10 26 11 27 12 28 13 29 14 30 15 31 (local.get $x) (local.get $y)))
+              (local.set $a4 (i32x4.add (local.get $a4) (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_u (local.get $lo)) (local.get $wv))))
+              (local.set $a5 (i32x4.add (local.get $a5) (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_u (local.get $lo)) (local.get $wv))))
+              (local.set $a6 (i32x4.add (local.get $a6) (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_u (local.get $hi)) (local.get $wv))))
+              (local.set $a7 (i32x4.add (local.get $a7) (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_u (local.get $hi)) (local.get $wv))))
+              (local.set $t (i32.add (local.get $t) (i32.const 2)))
               (br_if $taps (i32.lt_u (local.get $t) (local.get $t1))))
             (local.set $p (i32.add (local.get $q) (local.get $j)))
             (v128.store (local.get $p)

@@ -28,10 +28,10 @@ export function reduce8Wasm(src: Uint8Array, ch: number, width: number, height: 
   k.reserve(end);
   k.bytes().set(src.subarray(0, height * rowLen), input);
   const f = k.fn;
-  if (vp) f.reduce8(input, rowLen, rowLen, vp.starts, vp.ats, vp.ws, size, reduced, rowLen);
+  if (vp) f.reduce8(input, rowLen, rowLen, vp.starts, vp.ats, vp.wpairs, size, reduced, rowLen);
   if (!hp) return k.bytes().slice(reduced, reduced + size * rowLen);
   f.transpose(reduced, rowLen, columns, line, width, size, ch);
-  f.reduce8(columns, line, line, hp.starts, hp.ats, hp.ws, size, across, line);
+  f.reduce8(columns, line, line, hp.starts, hp.ats, hp.wpairs, size, across, line);
   f.transpose(across, line, out, line, size, size, ch);
   return k.bytes().slice(out, out + size * line);
 }

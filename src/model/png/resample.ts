@@ -95,7 +95,8 @@ function flatten(src: Uint8Array | Uint16Array, channels: 2 | 4, depth: 8 | 16):
  * lines at[start[o] .. start[o + 1]) (edge-clamped indices) with 12-bit
  * weights w[...]. Each line's taps are padded with a zero weight (on a line it
  * already reads) to an even count, so reducePacked sweeps four taps at a time
- * and at most one pair after; a zero weight adds an exact 0. (128 -> 56 has
+ * and at most one pair after, and the wasm reduce8 takes taps in pairs; a
+ * zero weight adds an exact 0. (128 -> 56 has
  * 13 or 14 nonzero taps a line: padding to fours would add 1-3 dead ones.)
  */
 interface Plan { start: Int32Array; at: Int32Array; w: Int32Array }
