@@ -126,6 +126,22 @@
         (local.set $l (i32.add (local.get $l) (i32.const 1)))
         (br $lines_loop))))
 
+  ;; One plane of the model's tensor from 8-bit samples: dst[i] =
+  ;; lut[src[i * step]] as f32, for i < n. The table (image.ts computes it in
+  ;; doubles, then rounds to f32) is what keeps this equal to the JS path; a
+  ;; load per sample is all there is to it.
+  (func (export "normalize")
+    (param $src i32) (param $step i32) (param $n i32) (param $lut i32) (param $dst i32)
+    (local $end i32)
+    (local.set $end (i32.add (local.get $dst) (i32.shl (local.get $n) (i32.const 2))))
+    (block $done (loop $l
+      (br_if $done (i32.ge_u (local.get $dst) (local.get $end)))
+      (f32.store (local.get $dst)
+        (f32.load (i32.add (local.get $lut) (i32.shl (i32.load8_u (local.get $src)) (i32.const 2)))))
+      (local.set $src (i32.add (local.get $src) (local.get $step)))
+      (local.set $dst (i32.add (local.get $dst) (i32.const 4)))
+      (br $l))))
+
   ;; PNG's filters undone in place, as decode.ts's unfilter: `rows` rows of
   ;; `stride` bytes from buf, each a filter-type byte and stride - 1 bytes,
   ;; `bpp` bytes per complete pixel (1..8). Returns -1, or the index of the

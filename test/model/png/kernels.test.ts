@@ -5,6 +5,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
+import { normalize } from '../../../src/model/image.js';
+import type { ImagePreprocess } from '../../../src/model/manifest.js';
 import { unfilterJs, unfilterWasm, type Pixels } from '../../../src/model/png/decode.js';
 import { resampleMatchesSharp, toModelSquare } from '../../../src/model/png/resample.js';
 import { kernels } from '../../../src/model/png/kernels.js';
@@ -92,5 +94,27 @@ describe('wasm resample', () => {
       expect(Buffer.from(toModelSquare(px, size, 'wasm').data).equals(Buffer.from(toModelSquare(px, size, 'js').data))).toBe(true);
     }
     expect(kernels().fn.memory.buffer.byteLength).toBeGreaterThan(Math.max(before, 256 * 256 * 3));
+  });
+});
+
+describe('wasm normalize', () => {
+  it('writes (v / 255 - mean) / std as float32, planar, in channelOrder, into a slice of a larger tensor', () => {
+    const r = rng(15);
+    for (const [channels, channelOrder, size] of [[3, 'rgb', 7], [3, 'bgr', 56], [1, 'rgb', 5], [1, 'bgr', 9]] as const) {
+      const spec: ImagePreprocess = { size, channelOrder, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], maxImages: 1, maxPixels: 1e6 };
+      const plane = size * size;
+      const rgb = Uint8Array.from({ length: plane * channels }, () => r(256));
+      const all = new Float32Array(3 * 3 * plane).fill(-7);
+      normalize(rgb, channels, spec, all.subarray(3 * plane, 6 * plane));
+      const want = new Float32Array(3 * plane);
+      for (let c = 0; c < 3; c++) {
+        const from = channels === 1 ? 0 : channelOrder === 'rgb' ? c : 2 - c;
+        for (let i = 0; i < plane; i++) want[c * plane + i] = (rgb[i * channels + from]! / 255 - spec.mean[c]!) / spec.std[c]!;
+      }
+      expect(Buffer.from(all.subarray(3 * plane, 6 * plane).buffer.slice(3 * plane * 4, 6 * plane * 4)).equals(Buffer.from(want.buffer)),
+        `${channels} channels, ${channelOrder}, ${size} px`).toBe(true);
+      // Its neighbours in the batch are untouched.
+      expect(all.subarray(0, 3 * plane).every((v) => v === -7) && all.subarray(6 * plane).every((v) => v === -7)).toBe(true);
+    }
   });
 });
