@@ -149,12 +149,16 @@
   ;; Byte arithmetic wraps modulo 256, which is the filters' arithmetic.
   (func (export "unfilter")
     (param $buf i32) (param $rows i32) (param $stride i32) (param $bpp i32) (result i32)
-    (local $y i32) (local $row i32) (local $end i32) (local $lead i32) (local $type i32)
+    (local $y i32) (local $row i32) (local $end i32) (local $lead i32) (local $type i32) (local $mask v128)
+    ;; The bytes of a pixel in a 4-byte lane group: 3-byte pixels leave the 4th alone.
+    (local.set $mask (select (v128.const i32x4 0x00ffffff 0 0 0) (v128.const i32x4 -1 0 0 0)
+      (i32.eq (local.get $bpp) (i32.const 3))))
     (local.set $lead (select (local.get $bpp) (i32.sub (local.get $stride) (i32.const 1))
       (i32.lt_u (local.get $bpp) (i32.sub (local.get $stride) (i32.const 1)))))
     (block $done
       (loop $rows_loop
         (br_if $done (i32.ge_u (local.get $y) (local.get $rows)))
+        (block $next
         (local.set $row (i32.add (i32.add (local.get $buf) (i32.mul (local.get $y) (local.get $stride))) (i32.const 1)))
         (local.set $end (i32.add (local.get $row) (i32.sub (local.get $stride) (i32.const 1))))
         (local.set $type (i32.load8_u (i32.sub (local.get $row) (i32.const 1))))
@@ -167,6 +171,19 @@
             (if (i32.eq (local.get $type) (i32.const 3))
               (then (call $avg_first (i32.add (local.get $row) (local.get $lead)) (local.get $end) (local.get $bpp)))))
           (else
+            (if (i32.and
+                  (i32.and (i32.ge_u (local.get $bpp) (i32.const 3)) (i32.le_u (local.get $bpp) (i32.const 4)))
+                  (i32.eqz (i32.rem_u (i32.sub (local.get $stride) (i32.const 1)) (local.get $bpp))))
+              (then
+                (if (i32.eq (local.get $type) (i32.const 1))
+                  (then (call $sub_px (local.get $row) (local.get $end) (local.get $bpp) (local.get $mask))))
+                (if (i32.eq (local.get $type) (i32.const 2))
+                  (then (call $up (local.get $row) (local.get $end) (local.get $stride))))
+                (if (i32.eq (local.get $type) (i32.const 3))
+                  (then (call $avg_px (local.get $row) (local.get $end) (local.get $stride) (local.get $bpp) (local.get $mask))))
+                (if (i32.eq (local.get $type) (i32.const 4))
+                  (then (call $paeth_px (local.get $row) (local.get $end) (local.get $stride) (local.get $bpp) (local.get $mask))))
+                (br $next)))
             (if (i32.eq (local.get $type) (i32.const 1))
               (then (call $sub (i32.add (local.get $row) (local.get $lead)) (local.get $end) (local.get $bpp))))
             (if (i32.eq (local.get $type) (i32.const 2))
@@ -175,9 +192,79 @@
               (then (call $avg (local.get $row) (local.get $end) (local.get $lead) (local.get $bpp) (local.get $stride))))
             (if (i32.eq (local.get $type) (i32.const 4))
               (then (call $paeth (local.get $row) (local.get $end) (local.get $lead) (local.get $bpp) (local.get $stride))))))
+        ) ;; $next
         (local.set $y (i32.add (local.get $y) (i32.const 1)))
         (br $rows_loop)))
     (i32.const -1))
+
+;; Sub, Average and Paeth on rows of whole 3- or 4-byte pixels (8-bit RGB,
+  ;; RGBA; 16-bit grey + alpha), a pixel per step in the low lanes of a
+  ;; vector: each pixel depends on the one before, so the lanes are its
+  ;; bytes. A step loads 4 bytes at the pixel (for 3-byte pixels, `mask`
+  ;; zeroes the 4th in a, b and c) and stores the pixel's own bytes only: a
+  ;; 4-byte store over the next pixel would also stall the next load on
+  ;; store forwarding. Rows after the first only (they read the row above).
+  (func $sub_px (param $i i32) (param $end i32) (param $bpp i32) (param $mask v128)
+    (local $a v128) (local $out v128) (local $v i32)
+    (block $done (loop $l
+      (br_if $done (i32.ge_u (local.get $i) (local.get $end)))
+      (local.set $out (i8x16.add (v128.load32_zero (local.get $i)) (local.get $a)))
+      (local.set $v (i32x4.extract_lane 0 (local.get $out)))
+      (if (i32.eq (local.get $bpp) (i32.const 4))
+        (then (i32.store (local.get $i) (local.get $v)))
+        (else
+          (i32.store16 (local.get $i) (local.get $v))
+          (i32.store8 offset=2 (local.get $i) (i32.shr_u (local.get $v) (i32.const 16)))))
+      (local.set $a (v128.and (local.get $out) (local.get $mask)))
+      (local.set $i (i32.add (local.get $i) (local.get $bpp)))
+      (br $l))))
+
+  ;; floor((a + b) / 2) per byte is avgr_u (which rounds up) less the odd bit.
+  (func $avg_px (param $i i32) (param $end i32) (param $stride i32) (param $bpp i32) (param $mask v128)
+    (local $a v128) (local $b v128) (local $out v128) (local $v i32)
+    (block $done (loop $l
+      (br_if $done (i32.ge_u (local.get $i) (local.get $end)))
+      (local.set $b (v128.and (v128.load32_zero (i32.sub (local.get $i) (local.get $stride))) (local.get $mask)))
+      (local.set $out (i8x16.add (v128.load32_zero (local.get $i))
+        (i8x16.sub (i8x16.avgr_u (local.get $a) (local.get $b))
+          (v128.and (v128.xor (local.get $a) (local.get $b)) (v128.const i8x16 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1)))))
+      (local.set $v (i32x4.extract_lane 0 (local.get $out)))
+      (if (i32.eq (local.get $bpp) (i32.const 4))
+        (then (i32.store (local.get $i) (local.get $v)))
+        (else
+          (i32.store16 (local.get $i) (local.get $v))
+          (i32.store8 offset=2 (local.get $i) (i32.shr_u (local.get $v) (i32.const 16)))))
+      (local.set $a (v128.and (local.get $out) (local.get $mask)))
+      (local.set $i (i32.add (local.get $i) (local.get $bpp)))
+      (br $l))))
+
+  ;; Paeth in i16 lanes (a + b - 2c needs them). The first pixel needs no
+  ;; case of its own: with a = c = 0 the predictor is b, as PNG says.
+  (func $paeth_px (param $i i32) (param $end i32) (param $stride i32) (param $bpp i32) (param $mask8 v128)
+    (local $mask v128) (local $a v128) (local $b v128) (local $c v128)
+    (local $pa v128) (local $pb v128) (local $pc v128) (local $pred v128) (local $out v128) (local $v i32)
+    (local.set $mask (i16x8.extend_low_i8x16_s (local.get $mask8)))
+    (block $done (loop $l
+      (br_if $done (i32.ge_u (local.get $i) (local.get $end)))
+      (local.set $b (v128.and (i16x8.extend_low_i8x16_u (v128.load32_zero (i32.sub (local.get $i) (local.get $stride)))) (local.get $mask)))
+      (local.set $pa (i16x8.abs (i16x8.sub (local.get $b) (local.get $c))))
+      (local.set $pb (i16x8.abs (i16x8.sub (local.get $a) (local.get $c))))
+      (local.set $pc (i16x8.abs (i16x8.sub (i16x8.add (local.get $a) (local.get $b)) (i16x8.add (local.get $c) (local.get $c)))))
+      (local.set $pred
+        (v128.bitselect (local.get $a)
+          (v128.bitselect (local.get $b) (local.get $c) (i16x8.le_s (local.get $pb) (local.get $pc)))
+          (v128.and (i16x8.le_s (local.get $pa) (local.get $pb)) (i16x8.le_s (local.get $pa) (local.get $pc)))))
+      (local.set $out (i8x16.add (v128.load32_zero (local.get $i)) (i8x16.narrow_i16x8_u (local.get $pred) (local.get $pred))))
+      (local.set $v (i32x4.extract_lane 0 (local.get $out)))
+      (if (i32.eq (local.get $bpp) (i32.const 4))
+        (then (i32.store (local.get $i) (local.get $v)))
+        (else
+          (i32.store16 (local.get $i) (local.get $v))
+          (i32.store8 offset=2 (local.get $i) (i32.shr_u (local.get $v) (i32.const 16)))))
+      (local.set $a (v128.and (i16x8.extend_low_i8x16_u (local.get $out)) (local.get $mask)))
+      (local.set $c (local.get $b))
+      (local.set $i (i32.add (local.get $i) (local.get $bpp)))
+      (br $l))))
 
   ;; buf[i] += buf[i - bpp] for i in from .. end.
   (func $sub (param $i i32) (param $end i32) (param $bpp i32)
