@@ -149,10 +149,7 @@
   ;; Byte arithmetic wraps modulo 256, which is the filters' arithmetic.
   (func (export "unfilter")
     (param $buf i32) (param $rows i32) (param $stride i32) (param $bpp i32) (result i32)
-    (local $y i32) (local $row i32) (local $end i32) (local $lead i32) (local $type i32) (local $mask v128)
-    ;; The bytes of a pixel in a 4-byte lane group: 3-byte pixels leave the 4th alone.
-    (local.set $mask (select (v128.const i32x4 0x00ffffff 0 0 0) (v128.const i32x4 -1 0 0 0)
-      (i32.eq (local.get $bpp) (i32.const 3))))
+    (local $y i32) (local $row i32) (local $end i32) (local $lead i32) (local $type i32)
     (local.set $lead (select (local.get $bpp) (i32.sub (local.get $stride) (i32.const 1))
       (i32.lt_u (local.get $bpp) (i32.sub (local.get $stride) (i32.const 1)))))
     (block $done
@@ -176,13 +173,13 @@
                   (i32.eqz (i32.rem_u (i32.sub (local.get $stride) (i32.const 1)) (local.get $bpp))))
               (then
                 (if (i32.eq (local.get $type) (i32.const 1))
-                  (then (call $sub_px (local.get $row) (local.get $end) (local.get $bpp) (local.get $mask))))
+                  (then (call $sub_px (local.get $row) (local.get $end) (local.get $bpp))))
                 (if (i32.eq (local.get $type) (i32.const 2))
                   (then (call $up (local.get $row) (local.get $end) (local.get $stride))))
                 (if (i32.eq (local.get $type) (i32.const 3))
-                  (then (call $avg_px (local.get $row) (local.get $end) (local.get $stride) (local.get $bpp) (local.get $mask))))
+                  (then (call $avg_px (local.get $row) (local.get $end) (local.get $stride) (local.get $bpp))))
                 (if (i32.eq (local.get $type) (i32.const 4))
-                  (then (call $paeth_px (local.get $row) (local.get $end) (local.get $stride) (local.get $bpp) (local.get $mask))))
+                  (then (call $paeth_px (local.get $row) (local.get $end) (local.get $stride) (local.get $bpp))))
                 (br $next)))
             (if (i32.eq (local.get $type) (i32.const 1))
               (then (call $sub (i32.add (local.get $row) (local.get $lead)) (local.get $end) (local.get $bpp))))
@@ -200,11 +197,12 @@
 ;; Sub, Average and Paeth on rows of whole 3- or 4-byte pixels (8-bit RGB,
   ;; RGBA; 16-bit grey + alpha), a pixel per step in the low lanes of a
   ;; vector: each pixel depends on the one before, so the lanes are its
-  ;; bytes. A step loads 4 bytes at the pixel (for 3-byte pixels, `mask`
-  ;; zeroes the 4th in a, b and c) and stores the pixel's own bytes only: a
-  ;; 4-byte store over the next pixel would also stall the next load on
-  ;; store forwarding. Rows after the first only (they read the row above).
-  (func $sub_px (param $i i32) (param $end i32) (param $bpp i32) (param $mask v128)
+  ;; bytes. A step loads 4 bytes at the pixel and stores the pixel's own
+  ;; bytes only (a 4-byte store over the next pixel would also stall the next
+  ;; load on store forwarding); for 3-byte pixels the 4th lane computes
+  ;; garbage that no other lane reads and nothing stores. Rows after the
+  ;; first only (they read the row above).
+  (func $sub_px (param $i i32) (param $end i32) (param $bpp i32)
     (local $a v128) (local $out v128) (local $v i32)
     (block $done (loop $l
       (br_if $done (i32.ge_u (local.get $i) (local.get $end)))
@@ -215,16 +213,16 @@
         (else
           (i32.store16 (local.get $i) (local.get $v))
           (i32.store8 offset=2 (local.get $i) (i32.shr_u (local.get $v) (i32.const 16)))))
-      (local.set $a (v128.and (local.get $out) (local.get $mask)))
+      (local.set $a (local.get $out))
       (local.set $i (i32.add (local.get $i) (local.get $bpp)))
       (br $l))))
 
   ;; floor((a + b) / 2) per byte is avgr_u (which rounds up) less the odd bit.
-  (func $avg_px (param $i i32) (param $end i32) (param $stride i32) (param $bpp i32) (param $mask v128)
+  (func $avg_px (param $i i32) (param $end i32) (param $stride i32) (param $bpp i32)
     (local $a v128) (local $b v128) (local $out v128) (local $v i32)
     (block $done (loop $l
       (br_if $done (i32.ge_u (local.get $i) (local.get $end)))
-      (local.set $b (v128.and (v128.load32_zero (i32.sub (local.get $i) (local.get $stride))) (local.get $mask)))
+      (local.set $b (v128.load32_zero (i32.sub (local.get $i) (local.get $stride))))
       (local.set $out (i8x16.add (v128.load32_zero (local.get $i))
         (i8x16.sub (i8x16.avgr_u (local.get $a) (local.get $b))
           (v128.and (v128.xor (local.get $a) (local.get $b)) (v128.const i8x16 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1)))))
@@ -234,19 +232,18 @@
         (else
           (i32.store16 (local.get $i) (local.get $v))
           (i32.store8 offset=2 (local.get $i) (i32.shr_u (local.get $v) (i32.const 16)))))
-      (local.set $a (v128.and (local.get $out) (local.get $mask)))
+      (local.set $a (local.get $out))
       (local.set $i (i32.add (local.get $i) (local.get $bpp)))
       (br $l))))
 
   ;; Paeth in i16 lanes (a + b - 2c needs them). The first pixel needs no
   ;; case of its own: with a = c = 0 the predictor is b, as PNG says.
-  (func $paeth_px (param $i i32) (param $end i32) (param $stride i32) (param $bpp i32) (param $mask8 v128)
-    (local $mask v128) (local $a v128) (local $b v128) (local $c v128)
+  (func $paeth_px (param $i i32) (param $end i32) (param $stride i32) (param $bpp i32)
+    (local $a v128) (local $b v128) (local $c v128)
     (local $pa v128) (local $pb v128) (local $pc v128) (local $pred v128) (local $out v128) (local $v i32)
-    (local.set $mask (i16x8.extend_low_i8x16_s (local.get $mask8)))
     (block $done (loop $l
       (br_if $done (i32.ge_u (local.get $i) (local.get $end)))
-      (local.set $b (v128.and (i16x8.extend_low_i8x16_u (v128.load32_zero (i32.sub (local.get $i) (local.get $stride)))) (local.get $mask)))
+      (local.set $b (i16x8.extend_low_i8x16_u (v128.load32_zero (i32.sub (local.get $i) (local.get $stride)))))
       (local.set $pa (i16x8.abs (i16x8.sub (local.get $b) (local.get $c))))
       (local.set $pb (i16x8.abs (i16x8.sub (local.get $a) (local.get $c))))
       (local.set $pc (i16x8.abs (i16x8.sub (i16x8.add (local.get $a) (local.get $b)) (i16x8.add (local.get $c) (local.get $c)))))
@@ -261,7 +258,7 @@
         (else
           (i32.store16 (local.get $i) (local.get $v))
           (i32.store8 offset=2 (local.get $i) (i32.shr_u (local.get $v) (i32.const 16)))))
-      (local.set $a (v128.and (i16x8.extend_low_i8x16_u (local.get $out)) (local.get $mask)))
+      (local.set $a (i16x8.extend_low_i8x16_u (local.get $out)))
       (local.set $c (local.get $b))
       (local.set $i (i32.add (local.get $i) (local.get $bpp)))
       (br $l))))
