@@ -3,13 +3,14 @@
  * tensor the vision stage takes. Everything a caller can get wrong surfaces as
  * an InputError naming the caller's field.
  *
- * Small PNGs take a path of their own (png/): decoded with node:zlib and
- * resampled with libvips' own arithmetic, on the calling thread, to the same
- * bytes sharp gives. Most of sharp's cost for a small image is per call;
- * `npm run bench:image` measures both paths and checks they agree bit for
- * bit (on a 2-core machine at load ~13 the PNG path took 0.44x sharp's CPU
- * per 128 px image, median 2.2 against 5.1 ms; re-measure quietly).
- * Everything else goes to sharp.
+ * Small PNGs take a path of their own (png/): inflated with node:zlib,
+ * unfiltered and resampled with libvips' own arithmetic by WebAssembly SIMD
+ * kernels (png/kernels.wat), on the calling thread, to the same bytes sharp
+ * gives. Most of sharp's cost for a small image is per call; `npm run
+ * bench:image` measures both paths and checks they agree bit for bit (pinned
+ * to one core of the loaded 2-core VM: ~0.6 ms of CPU per 128 px image
+ * against ~2.4 ms with the JS kernels and ~5-6 ms through sharp; about half
+ * of the 0.6 is zlib's inflate). Everything else goes to sharp.
  */
 import sharp, { type Metadata } from 'sharp';
 import { InputError } from './errors.js';

@@ -210,7 +210,8 @@ function reduceColumns<T extends Uint8Array | Uint16Array>(src: T, ch: 1 | 3, wi
 }
 
 /*
- * The 8-bit reduces, which every ShapesWorld image takes, run two samples per
+ * The JS 8-bit reduce: the reference the wasm kernel (resample-wasm.ts) is
+ * tested against, and bench:image's before. It runs two samples per
  * multiply: sample pairs are packed into one double as lo + hi * 2^26. A
  * lane's sum is at most 255 * sum(|w|) < 2^21 in magnitude, so with a bias
  * of 2^25 the low lane stays in [0, 2^26) and both sums are exact integers

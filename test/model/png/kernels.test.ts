@@ -4,14 +4,19 @@
  * to sharp in png.test.ts), and the committed binary against its source.
  */
 import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
-import { normalize } from '../../../src/model/image.js';
+import { normalize, preprocessImage } from '../../../src/model/image.js';
 import type { ImagePreprocess } from '../../../src/model/manifest.js';
 import { unfilterJs, unfilterWasm, type Pixels } from '../../../src/model/png/decode.js';
 import { resampleMatchesSharp, toModelSquare } from '../../../src/model/png/resample.js';
 import { kernels } from '../../../src/model/png/kernels.js';
 import { Rng } from '../../../trainer/shapes/rng.js';
 import { WASM_FILE, assembleKernels } from '../../../scripts/build-wasm.js';
+import { sampleSplit } from '../../../trainer/shapes/pairs.js';
+import { renderPng } from '../../../trainer/shapes/raster.js';
 
 function rng(seed: number): (n: number) => number {
   const r = Rng.fromSeed(seed);
@@ -119,4 +124,27 @@ describe('wasm normalize', () => {
       expect(all.subarray(0, 3 * plane).every((v) => v === -7) && all.subarray(6 * plane).every((v) => v === -7)).toBe(true);
     }
   });
+});
+
+describe('kernels per thread', () => {
+  it('instantiate in a worker thread too, which gets the same tensor as the main thread', async () => {
+    const png = await renderPng(sampleSplit(5, 1)[0]!.images[0]!);
+    const spec: ImagePreprocess = { size: 56, channelOrder: 'rgb', mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25], maxImages: 1, maxPixels: 1e6 };
+    const here = await preprocessImage(png, spec, 'x');
+    // As model-host.ts starts its worker: the .ts module through tsx's API.
+    const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api')).href;
+    const image = new URL('../../../src/model/image.ts', import.meta.url).href;
+    const code = `const { parentPort, workerData } = await import('node:worker_threads');
+      const { tsImport } = await import(${JSON.stringify(tsx)});
+      const { preprocessImage } = await tsImport(${JSON.stringify(image)}, ${JSON.stringify(import.meta.url)});
+      const out = await preprocessImage(workerData.png, workerData.spec, 'x');
+      parentPort.postMessage(out);`;
+    const worker = new Worker(`import(${JSON.stringify(`data:text/javascript,${encodeURIComponent(code)}`)})`, { eval: true, workerData: { png, spec } });
+    const there = await new Promise<Float32Array>((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    });
+    await worker.terminate();
+    expect(Buffer.from(there.buffer).equals(Buffer.from(here.buffer))).toBe(true);
+  }, 30_000);
 });
