@@ -24,6 +24,7 @@ export interface KernelExports {
   memory: WasmMemory;
   reduce8(src: number, srcStride: number, lineLen: number, starts: number, ats: number, wpairs: number,
     outLines: number, dst: number, dstStride: number): void;
+  flatten8(src: number, pixels: number, ch: number, dst: number): void;
   transpose(src: number, srcStride: number, dst: number, dstStride: number, lines: number, elems: number, ch: number): void;
   normalize(src: number, step: number, n: number, lut: number, dst: number): void;
   /** -1, or the index of the first row whose filter type is not 0-4. */

@@ -91,6 +91,46 @@
         (local.set $o (i32.add (local.get $o) (i32.const 1)))
         (br $lines))))
 
+  ;; resample.ts's 8-bit flatten onto white, before the reduce:
+  ;; trunc((v * a + 255 * (255 - a)) / 255) for each colour of each pixel of
+  ;; `ch` bytes (2: grey + alpha, 4: RGBA), alpha dropped. The sum is at
+  ;; most 65025, so it lives in u16 lanes (i16x8.mul wraps, but the product
+  ;; never exceeds 65025), and trunc(x / 255) = (x + 1 + (x >> 8)) >> 8 for
+  ;; every such x (the tests flatten every value with every alpha). 16 input
+  ;; bytes a step; the last step reads and writes up to 15 bytes past the
+  ;; pixels.
+  (func (export "flatten8") (param $src i32) (param $pixels i32) (param $ch i32) (param $dst i32)
+    (local $end i32) (local $x v128) (local $al v128) (local $res v128)
+    (local.set $end (i32.add (local.get $src) (i32.mul (local.get $pixels) (local.get $ch))))
+    (block $done (loop $l
+      (br_if $done (i32.ge_u (local.get $src) (local.get $end)))
+      (local.set $x (v128.load (local.get $src)))
+      (if (i32.eq (local.get $ch) (i32.const 4))
+        (then (local.set $al (i8x16.shuffle 3 3 3 3 7 7 7 7 11 11 11 11 15 15 15 15 (local.get $x) (local.get $x))))
+        (else (local.set $al (i8x16.shuffle 1 1 3 3 5 5 7 7 9 9 11 11 13 13 15 15 (local.get $x) (local.get $x)))))
+      (local.set $res (i8x16.narrow_i16x8_u
+        (call $over_white (i16x8.extend_low_i8x16_u (local.get $x)) (i16x8.extend_low_i8x16_u (local.get $al)))
+        (call $over_white (i16x8.extend_high_i8x16_u (local.get $x)) (i16x8.extend_high_i8x16_u (local.get $al)))))
+      (if (i32.eq (local.get $ch) (i32.const 4))
+        (then
+          (v128.store (local.get $dst) (i8x16.shuffle 0 1 2 4 5 6 8 9 10 12 13 14 0 0 0 0 (local.get $res) (local.get $res)))
+          (local.set $dst (i32.add (local.get $dst) (i32.const 12))))
+        (else
+          (v128.store (local.get $dst) (i8x16.shuffle 0 2 4 6 8 10 12 14 0 0 0 0 0 0 0 0 (local.get $res) (local.get $res)))
+          (local.set $dst (i32.add (local.get $dst) (i32.const 8)))))
+      (local.set $src (i32.add (local.get $src) (i32.const 16)))
+      (br $l))))
+
+  ;; trunc((v * a + 255 * (255 - a)) / 255) in u16 lanes.
+  (func $over_white (param $v v128) (param $a v128) (result v128)
+    (local $x v128)
+    (local.set $x (i16x8.add (i16x8.mul (local.get $v) (local.get $a))
+      (i16x8.mul (i16x8.sub (v128.const i16x8 255 255 255 255 255 255 255 255) (local.get $a))
+                 (v128.const i16x8 255 255 255 255 255 255 255 255))))
+    (i16x8.shr_u
+      (i16x8.add (i16x8.add (local.get $x) (v128.const i16x8 1 1 1 1 1 1 1 1)) (i16x8.shr_u (local.get $x) (i32.const 8)))
+      (i32.const 8)))
+
   ;; dst[l * dstStride + e * ch + k] = src[e * srcStride + l * ch + k] for
   ;; l < lines, e < elems, k < ch (1 <= ch <= 4): turns columns of ch-byte
   ;; pixels into lines, so the horizontal reduce runs as reduce8 does on rows.

@@ -35,3 +35,15 @@ export function reduce8Wasm(src: Uint8Array, ch: number, width: number, height: 
   f.transpose(across, line, out, line, size, size, ch);
   return k.bytes().slice(out, out + size * line);
 }
+
+/** resample.ts's 8-bit flatten onto white (grey + alpha or RGBA -> grey or RGB) by the flatten8 kernel. */
+export function flatten8Wasm(src: Uint8Array, ch: 2 | 4): Uint8Array {
+  const k = kernels();
+  const pixels = src.length / ch;
+  const input = k.scratch;
+  const out = align(input + src.length + SLACK);
+  k.reserve(align(out + pixels * (ch - 1) + SLACK));
+  k.bytes().set(src, input);
+  k.fn.flatten8(input, pixels, ch, out);
+  return k.bytes().slice(out, out + pixels * (ch - 1));
+}

@@ -23,7 +23,7 @@
  * interpolation, box pre-shrink); image.ts sends those images to sharp.
  */
 import type { Pixels } from './decode.js';
-import { reduce8Wasm } from './resample-wasm.js';
+import { flatten8Wasm, reduce8Wasm } from './resample-wasm.js';
 
 /**
  * Which implementation runs the 8-bit reduces: the WebAssembly kernels (the
@@ -48,7 +48,7 @@ export function resampleMatchesSharp(width: number, height: number, size: number
 export function toModelSquare(px: Pixels, size: number, kernel: Kernel = 'wasm'): Rgb8 {
   let { data, channels } = px;
   if (channels === 2 || channels === 4) {
-    data = flatten(data, channels, px.depth);
+    data = px.depth === 8 && kernel === 'wasm' ? flatten8Wasm(data as Uint8Array, channels) : flatten(data, channels, px.depth);
     channels = (channels - 1) as 1 | 3;
   }
   const ch = channels as 1 | 3;
