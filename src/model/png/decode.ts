@@ -14,6 +14,8 @@
 import { inflateSync } from 'node:zlib';
 import { CHANNELS, type PngChunks } from './chunks.js';
 import { PngError } from './errors.js';
+import { SLACK, align, kernels } from './kernels.js';
+import type { Kernel } from './resample.js';
 
 export interface Pixels {
   width: number;
@@ -46,7 +48,12 @@ export function outputChannels(c: PngChunks): 1 | 2 | 3 | 4 {
   return t === 4 ? 2 : 4;
 }
 
-export function decodePixels(c: PngChunks): Pixels {
+/**
+ * `kernel` picks who undoes the filters: the WebAssembly kernel (default;
+ * it works in its own memory, where the rows are then read from) or the JS
+ * loop below, the reference the tests hold the kernel to.
+ */
+export function decodePixels(c: PngChunks, kernel: Kernel = 'wasm'): Pixels {
   const { width, height, bitDepth, colourType, interlaced } = c.header;
   const bitsPerPixel = CHANNELS[colourType] * bitDepth;
   const bpp = Math.max(1, bitsPerPixel >> 3);
@@ -54,7 +61,8 @@ export function decodePixels(c: PngChunks): Pixels {
   const rowBytes = (w: number) => Math.ceil((w * bitsPerPixel) / 8);
   const expected = plan.reduce((n, p) => n + p.h * (rowBytes(p.w) + 1), 0);
 
-  const raw = inflate(c.idat, expected);
+  const inflated = inflate(c.idat, expected);
+  const { raw, unfilter } = kernel === 'wasm' ? inWasm(inflated) : { raw: inflated, unfilter: unfilterJs };
   const channels = outputChannels(c);
   const depth = bitDepth === 16 ? 16 : 8;
   const data = depth === 16 ? new Uint16Array(width * height * channels) : new Uint8Array(width * height * channels);
@@ -70,6 +78,30 @@ export function decodePixels(c: PngChunks): Pixels {
     off += p.h * stride;
   });
   return { width, height, channels, depth, data };
+}
+
+type Unfilter = (buf: Uint8Array, off: number, rows: number, stride: number, bpp: number, where: string) => void;
+
+/**
+ * The inflated rows copied into the kernels' memory, and an unfilter that
+ * runs the wasm kernel on them in place. `raw` views that memory: valid
+ * until the next kernel call (nothing grows the memory while it is used).
+ */
+function inWasm(inflated: Uint8Array): { raw: Uint8Array; unfilter: Unfilter } {
+  const k = kernels();
+  const base = k.scratch;
+  k.reserve(align(base + inflated.length + SLACK));
+  const raw = k.bytes().subarray(base, base + inflated.length);
+  raw.set(inflated);
+  const unfilter: Unfilter = (buf, off, rows, stride, bpp, where) => {
+    const bad = k.fn.unfilter(base + off, rows, stride, bpp);
+    if (bad >= 0) throw badFilter(where, bad, buf[off + bad * stride]!);
+  };
+  return { raw, unfilter };
+}
+
+function badFilter(where: string, y: number, type: number): PngError {
+  return new PngError('undecodable', `${where}row ${y} has filter type ${type}, not one of 0-4`);
 }
 
 function inflate(idat: Uint8Array[], expected: number): Uint8Array {
@@ -96,7 +128,7 @@ function inflate(idat: Uint8Array[], expected: number): Uint8Array {
  * the left: a = c = 0) split off so the inner loops carry no edge tests;
  * Uint8Array stores wrap modulo 256, which is the filters' arithmetic.
  */
-function unfilter(buf: Uint8Array, off: number, rows: number, stride: number, bpp: number, where: string): void {
+export function unfilterJs(buf: Uint8Array, off: number, rows: number, stride: number, bpp: number, where: string): void {
   const n = stride - 1;
   const lead = Math.min(bpp, n);
   for (let y = 0; y < rows; y++) {
@@ -104,7 +136,7 @@ function unfilter(buf: Uint8Array, off: number, rows: number, stride: number, bp
     const end = row + n;
     const type = buf[row - 1]!;
     if (type === 0) continue;
-    if (type > 4) throw new PngError('undecodable', `${where}row ${y} has filter type ${type}, not one of 0-4`);
+    if (type > 4) throw badFilter(where, y, type);
     if (y === 0) {
       // Up adds 0; Paeth's predictor is a; Average's is a >> 1.
       if (type === 1 || type === 4) for (let i = row + lead; i < end; i++) buf[i] = buf[i]! + buf[i - bpp]!;
@@ -212,4 +244,18 @@ function rowEmitter(c: PngChunks, channels: number, out: Uint8Array | Uint16Arra
       o[q + s] = match ? 0 : 255;
     }
   };
+}
+
+/**
+ * The wasm kernel on a buffer of the caller's, in place, with unfilterJs's
+ * signature and errors (decodePixels instead reads the rows where the kernel
+ * left them). For the tests that hold the kernel to unfilterJs.
+ */
+export function unfilterWasm(buf: Uint8Array, off: number, rows: number, stride: number, bpp: number, where: string): void {
+  const { raw, unfilter } = inWasm(buf);
+  try {
+    unfilter(raw, off, rows, stride, bpp, where);
+  } finally {
+    buf.set(raw);
+  }
 }

@@ -23,6 +23,14 @@
  * interpolation, box pre-shrink); image.ts sends those images to sharp.
  */
 import type { Pixels } from './decode.js';
+import { flatten8Wasm, reduce8Wasm } from './resample-wasm.js';
+
+/**
+ * Which implementation runs the 8-bit reduces: the WebAssembly kernels (the
+ * default), or the JS ones, kept as the reference the tests hold the
+ * kernels to and as the benchmark's before.
+ */
+export type Kernel = 'wasm' | 'js';
 
 export interface Rgb8 {
   size: number;
@@ -37,14 +45,21 @@ export function resampleMatchesSharp(width: number, height: number, size: number
   return ok(width) && ok(height);
 }
 
-export function toModelSquare(px: Pixels, size: number): Rgb8 {
+export function toModelSquare(px: Pixels, size: number, kernel: Kernel = 'wasm'): Rgb8 {
   let { data, channels } = px;
   if (channels === 2 || channels === 4) {
-    data = flatten(data, channels, px.depth);
+    data = px.depth === 8 && kernel === 'wasm' ? flatten8Wasm(data as Uint8Array, channels) : flatten(data, channels, px.depth);
     channels = (channels - 1) as 1 | 3;
   }
   const ch = channels as 1 | 3;
-  if (px.depth === 8) return { size, channels: ch, data: reduce8(data as Uint8Array, ch, px.width, px.height, size) };
+  if (px.depth === 8) {
+    const src = data as Uint8Array;
+    const { width, height } = px;
+    if (kernel === 'js' || (width === size && height === size)) return { size, channels: ch, data: reduce8(src, ch, width, height, size) };
+    const rows = height === size ? undefined : plan(height, size);
+    const cols = width === size ? undefined : plan(width, size);
+    return { size, channels: ch, data: reduce8Wasm(src, ch, width, height, size, rows, cols) };
+  }
   // 16-bit: both passes at 16 bits, as libvips runs them, then >> 8.
   let wide = data as Uint16Array;
   if (px.height !== size) wide = reduceRows(wide, px.width * ch, px.height, size, new Uint16Array(px.width * ch * size), 0xffff);
@@ -80,7 +95,8 @@ function flatten(src: Uint8Array | Uint16Array, channels: 2 | 4, depth: 8 | 16):
  * lines at[start[o] .. start[o + 1]) (edge-clamped indices) with 12-bit
  * weights w[...]. Each line's taps are padded with a zero weight (on a line it
  * already reads) to an even count, so reducePacked sweeps four taps at a time
- * and at most one pair after; a zero weight adds an exact 0. (128 -> 56 has
+ * and at most one pair after, and the wasm reduce8 takes taps in pairs; a
+ * zero weight adds an exact 0. (128 -> 56 has
  * 13 or 14 nonzero taps a line: padding to fours would add 1-3 dead ones.)
  */
 interface Plan { start: Int32Array; at: Int32Array; w: Int32Array }
@@ -194,7 +210,8 @@ function reduceColumns<T extends Uint8Array | Uint16Array>(src: T, ch: 1 | 3, wi
 }
 
 /*
- * The 8-bit reduces, which every ShapesWorld image takes, run two samples per
+ * The JS 8-bit reduce: the reference the wasm kernel (resample-wasm.ts) is
+ * tested against, and bench:image's before. It runs two samples per
  * multiply: sample pairs are packed into one double as lo + hi * 2^26. A
  * lane's sum is at most 255 * sum(|w|) < 2^21 in magnitude, so with a bias
  * of 2^25 the low lane stays in [0, 2^26) and both sums are exact integers
