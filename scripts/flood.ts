@@ -13,7 +13,13 @@
  * counters of model runs after a deadline and of requests decoded then
  * dropped (from its `server.stopped` log line), and a good call right after.
  *
- *   npm run flood -- [--n 10000] [--clients 4] [--client node|python] [--deadline-ms 5000] [--json FILE] [--server-flags "--admission-max-inflight-bytes 33554432"]
+ * It also takes the latency apart (`whereTimeWent`): the clients' per-call
+ * start times and latencies next to the server's per-second `callTiming`
+ * (admission-timing.ts: headers arrived, refused, refusal cost, headers ->
+ * message, message -> answer, deadline left at the headers), and a
+ * per-second timeline.
+ *
+ *   npm run flood -- [--n 10000] [--clients 4] [--client node|python] [--deadline-ms 5000] [--json FILE] [--profile DIR] [--server-flags="--admission-max-queue-wait-ms 300"]
  *
  * Exits 1 when a must of the issue fails.
  */
