@@ -143,6 +143,15 @@ class DrainRate {
 
 const NO_COST: RequestCost = { bytes: 0, images: 0, units: 0 };
 
+/**
+ * The wait bound applies from this many requests ahead: two full vision
+ * batches (maxBatchSize 8). With fewer ahead a refusal saves less than the
+ * batch the request would join, and the estimate is least sure (a cold
+ * server's first batches, a swap's warm-up): a trainer's few pipelined
+ * requests are served, slowly, rather than refused.
+ */
+const MIN_QUEUE_FOR_WAIT = 16;
+
 export class Admission {
   private inflight = 0;
   /** Work admitted and not yet finished, in stage entries. */
@@ -225,7 +234,7 @@ export class Admission {
       };
     }
     const ahead = maxQueueWaitMs > 0 || this.config.deadlineShedding ? this.expectedMs(NO_COST) : 0;
-    if (maxQueueWaitMs > 0 && busy && ahead > maxQueueWaitMs) {
+    if (maxQueueWaitMs > 0 && this.pendingRequests + this.arriving >= MIN_QUEUE_FOR_WAIT && ahead > maxQueueWaitMs) {
       this.stats.refusedWait++;
       // By then the queue is back under its bound.
       const wait = Math.max(10, Math.round(ahead - maxQueueWaitMs));

@@ -60,32 +60,33 @@ describe('admission', () => {
 
   it('refuses by work: when the work admitted ahead would keep a request waiting past admission.maxQueueWaitMs', () => {
     // 2 ms per image + 0.5 ms per text = 2.5 ms of stage time a request, x4 (the initial drain factor) = 10 ms.
-    const a = new Admission({ maxInflightBytes: 0, deadlineShedding: false, maxQueueWaitMs: 100 }, new StageRate(2), new StageRate(0.5));
+    const a = new Admission({ maxInflightBytes: 0, deadlineShedding: false, maxQueueWaitMs: 150 }, new StageRate(2), new StageRate(0.5));
     const one = { bytes: 1, images: 1, units: 1 };
-    const held = Array.from({ length: 11 }, () => a.admit(one, Infinity));
-    expect(a.snapshot().queueWaitMs).toBe(110);
-    expect(() => a.admit(one, Infinity)).toThrow(/work admitted ahead needs ~110 ms, more than the 100 ms a request may wait \(admission\.maxQueueWaitMs\)/);
+    const held = Array.from({ length: 16 }, () => a.admit(one, Infinity));
+    expect(a.snapshot().queueWaitMs).toBe(160);
+    expect(() => a.admit(one, Infinity)).toThrow(/work admitted ahead needs ~160 ms, more than the 150 ms a request may wait \(admission\.maxQueueWaitMs\)/);
     // At the headers the refusal is a value (no Error built per refused call), with a pushback of the excess.
     const r = a.admitArrival(Infinity) as Refusal;
     expect(r.refused).toBe('wait');
     expect(r.retryAfterMs).toBe(10);
     expect(a.snapshot().refusedWait).toBe(2);
     held.pop()!();
-    expect(a.snapshot().queueWaitMs).toBe(100);
+    expect(a.snapshot().queueWaitMs).toBe(150);
     const arrival = a.admitArrival(Infinity);
     expect(arrival).toBeTypeOf('function');
     // Admitted at the headers, not yet read: counts as a typical request ahead of the next.
-    expect(a.snapshot().queueWaitMs).toBe(110);
+    expect(a.snapshot().queueWaitMs).toBe(160);
     expect((a.admitArrival(Infinity) as Refusal).refused).toBe('wait');
     (arrival as () => void)();
     held.forEach((h) => h());
   });
 
-  it('admits a lone request whatever its work, so it is slow rather than impossible', () => {
+  it('applies the wait bound only from 16 requests ahead: a few pipelined requests are served, slowly, not refused', () => {
     const a = new Admission({ maxInflightBytes: 0, deadlineShedding: false, maxQueueWaitMs: 1 }, new StageRate(2), new StageRate(0.5));
-    const r = a.admit({ bytes: 1, images: 100, units: 100 }, Infinity);
+    const held = [a.admit({ bytes: 1, images: 100, units: 100 }, Infinity)];
+    for (let i = 0; i < 15; i++) held.push(a.admit({ bytes: 1, images: 1, units: 1 }, Infinity));
     expect(() => a.admit({ bytes: 1, images: 1, units: 1 }, Infinity)).toThrow(AdmissionRefused);
-    r();
+    held.forEach((h) => h());
   });
 
   describe('the drain rate', () => {
