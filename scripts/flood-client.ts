@@ -38,17 +38,26 @@ const clients: RewardClient[] = Array.from({ length: connections }, (_, i) =>
   createRewardClient(address!, { 'grpc.use_local_subchannel_pool': 1, 'grpc.max_concurrent_streams': perConnection, 'mrm.flood_connection': i } as grpc.ChannelOptions));
 
 /** One Score call with image `i`; its status name and latency. */
-async function call(i: number, client: RewardClient, deadline: number | null): Promise<{ code: string; ms: number; pushback: boolean; budgetNamed: boolean }> {
+const detailsSeen: Record<string, string[]> = {};
+
+async function call(i: number, client: RewardClient, deadline: number | null): Promise<{ code: string; ms: number; pushback: boolean; budgetNamed: boolean; t0: number }> {
   const s = samples[i]!;
   const t0 = performance.now();
   try {
     await unary(client.score.bind(client), { items: [{ images: [{ data: images[i]! }], prompt: s.prompt, response: s.responses[0] }] },
       deadline === null ? {} : { deadline: Date.now() + deadline });
-    return { code: 'OK', ms: performance.now() - t0, pushback: false, budgetNamed: false };
+    return { code: 'OK', ms: performance.now() - t0, pushback: false, budgetNamed: false, t0 };
   } catch (err) {
     const e = err as grpc.ServiceError;
+    const code = grpc.status[e.code] ?? `CODE_${e.code}`;
+    // The first few messages of each unexpected status, to explain it.
+    if (code !== 'RESOURCE_EXHAUSTED') {
+      const seen = (detailsSeen[code] ??= []);
+      if (seen.length < 3 && !seen.includes(e.details)) seen.push(e.details);
+    }
     return {
-      code: grpc.status[e.code] ?? `CODE_${e.code}`,
+      t0,
+      code,
       ms: performance.now() - t0,
       pushback: e.metadata?.get('grpc-retry-pushback-ms').length > 0,
       budgetNamed: /admission\.|deadline/.test(e.details ?? ''),
@@ -67,6 +76,8 @@ async function probe(concurrency: number, ms: number) {
       const r = await call(floodCalls + (next++ % probeImages), clients[w % clients.length]!, null);
       statuses[r.code] = (statuses[r.code] ?? 0) + 1;
       if (r.code === 'OK') okMs.push(r.ms);
+      // As a well-behaved trainer does: back off instead of spinning on refusals.
+      else if (r.code === 'RESOURCE_EXHAUSTED') await new Promise((res) => setTimeout(res, 50));
     }
   }));
   return { okMs, statuses };
@@ -74,6 +85,9 @@ async function probe(concurrency: number, ms: number) {
 
 async function flood() {
   const cpu0 = process.cpuUsage();
+  // Per-call times for the timeline: epoch ms of the flood's start, then each call's start offset and latency.
+  const startEpochMs = Date.now();
+  const start = performance.now();
   const results = await Promise.all(Array.from({ length: floodCalls }, (_, i) => {
     const withDeadline = deadlineEvery > 0 && i % deadlineEvery === 0;
     return call(i, clients[i % connections]!, withDeadline ? deadlineMs : null).then((r) => ({ ...r, withDeadline }));
@@ -89,7 +103,8 @@ async function flood() {
     if (r.code === 'RESOURCE_EXHAUSTED' && !(r.pushback && r.budgetNamed)) refusedWithoutHint++;
   }
   const cpu = process.cpuUsage(cpu0);
-  return { statuses, okMs, late, deadlineCalls: results.filter((r) => r.withDeadline).length, refusedWithoutHint, cpuMs: Math.round((cpu.user + cpu.system) / 1000) };
+  const calls = results.map((r) => [Math.round((r.t0 - start) * 10) / 10, Math.round(r.ms * 10) / 10, r.code]);
+  return { statuses, okMs, late, deadlineCalls: results.filter((r) => r.withDeadline).length, refusedWithoutHint, cpuMs: Math.round((cpu.user + cpu.system) / 1000), startEpochMs, calls, details: detailsSeen };
 }
 
 const say = (o: object) => process.stdout.write(`${JSON.stringify(o)}\n`);

@@ -13,7 +13,13 @@
  * counters of model runs after a deadline and of requests decoded then
  * dropped (from its `server.stopped` log line), and a good call right after.
  *
- *   npm run flood -- [--n 10000] [--clients 4] [--client node|python] [--deadline-ms 5000] [--json FILE] [--server-flags "--admission-max-inflight-bytes 33554432"]
+ * It also takes the latency apart (`whereTimeWent`): the clients' per-call
+ * start times and latencies next to the server's per-second `callTiming`
+ * (admission-timing.ts: headers arrived, refused, refusal cost, headers ->
+ * message, message -> answer, deadline left at the headers), and a
+ * per-second timeline.
+ *
+ *   npm run flood -- [--n 10000] [--clients 4] [--client node|python] [--deadline-ms 5000] [--json FILE] [--profile DIR] [--server-flags="--admission-max-queue-wait-ms 300"]
  *
  * Exits 1 when a must of the issue fails.
  */
@@ -25,6 +31,7 @@ import { createInterface, type Interface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { createRewardClient, unary } from '../src/serve/proto.js';
 import { renderPng } from '../trainer/shapes/raster.js';
+import { LatencyHistogram, type CallTimingJson } from '../src/serve/admission-timing.js';
 import { sampleSplit } from '../trainer/shapes/pairs.js';
 
 const { values } = parseArgs({ options: {
@@ -40,6 +47,8 @@ const { values } = parseArgs({ options: {
   // node: grpc-js clients (scripts/flood-client.ts); python: grpcio (C core) clients, far less CPU per call (scripts/flood_client.py).
   client: { type: 'string', default: 'node' },
   json: { type: 'string' },
+  // A V8 CPU profile of the server (written into this directory when it exits).
+  profile: { type: 'string' },
 } });
 const n = Number(values.n);
 const nClients = Number(values.clients);
@@ -50,9 +59,11 @@ const log = (msg: string) => process.stderr.write(`flood: ${msg}\n`);
 
 // ---------------------------------------------------------------- the server
 const state = await mkdtemp(join(tmpdir(), 'mrm-flood-'));
-const server = spawn(process.execPath, ['bin/mrm.js', 'serve', '--host', '127.0.0.1', '--port', '0', '--admin-port', '0', '--state-dir', state,
+// A stats line every second: its callTiming (admission-timing.ts) says where the flood's time went on the server.
+const server = spawn(process.execPath, [...(values.profile ? ['--cpu-prof', '--cpu-prof-dir', values.profile] : []), 'bin/mrm.js', 'serve', '--host', '127.0.0.1', '--port', '0', '--admin-port', '0', '--state-dir', state, '--stats-interval-ms', '1000',
   ...values['server-flags']!.split(' ').filter(Boolean)], { stdio: ['ignore', 'ignore', 'pipe'] });
 const stopped: { rec: { stats?: { admission?: Record<string, number> } } | null } = { rec: null };
+const statsLines: StatsLine[] = [];
 const port = await new Promise<number>((resolve, reject) => {
   server.once('exit', (c) => reject(new Error(`mrm serve exited with ${c}`)));
   createInterface({ input: server.stderr! }).on('line', (line) => {
@@ -60,6 +71,7 @@ const port = await new Promise<number>((resolve, reject) => {
     try { rec = JSON.parse(line) as Record<string, unknown>; } catch { return; }
     if (rec.event === 'server.serving') resolve(rec.port as number);
     if (rec.event === 'server.stopped') stopped.rec = rec;
+    if (rec.event === 'server.stats') statsLines.push(rec as unknown as StatsLine);
   });
 });
 // However this script ends (a client failing included), the server goes with it.
@@ -106,10 +118,10 @@ const all = <T>(cmd: object) => Promise.all(children.map((c) => { c.proc.stdin!.
 const ready = await Promise.all(children.map((c) => next<{ images: number; meanBytes: number }>(c)));
 log(`${nClients} clients rendered ${ready.reduce((a, r) => a + r.images, 0)} images (~${ready[0]!.meanBytes} bytes each)`);
 
-const pct = (xs: number[], q: number) => {
+function pct(xs: number[], q: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s.length ? Math.round(s[Math.min(s.length - 1, Math.floor(q * s.length))]!) : NaN;
-};
+}
 
 // The probe: warm up, then saturation.
 await all({ phase: 'probe', concurrency: 2, ms: 2000 });
@@ -125,7 +137,7 @@ const serverCpuMs = async () => {
 };
 const cpu0 = await serverCpuMs();
 const t0 = performance.now();
-const flood = await all<{ statuses: Record<string, number>; okMs: number[]; late: number; deadlineCalls: number; refusedWithoutHint: number; cpuMs: number }>({ phase: 'flood' });
+const flood = await all<FloodResult>({ phase: 'flood' });
 const wallMs = Math.round(performance.now() - t0);
 const floodServerCpuMs = Math.round((await serverCpuMs()) - cpu0);
 for (const c of children) c.proc.stdin!.end(`${JSON.stringify({ phase: 'exit' })}\n`);
@@ -151,6 +163,7 @@ const adm = stopped.rec?.stats?.admission ?? {};
 const other = Object.entries(statuses).filter(([k]) => k !== 'OK' && k !== 'RESOURCE_EXHAUSTED').reduce((a, [, v]) => a + v, 0);
 const admittedP99 = pct(okMs, 0.99);
 const report = {
+  whereTimeWent: whereTimeWent(flood, statsLines),
   calls: n,
   clients: nClients,
   client: values.client,
@@ -174,6 +187,8 @@ const report = {
     droppedAfterDecode: adm.droppedAfterDecode ?? null,
     refusedBytes: adm.refusedBytes ?? null,
     refusedDeadline: adm.refusedDeadline ?? null,
+    refusedWait: adm.refusedWait ?? null,
+    drainFactor: adm.drainFactor ?? null,
     peakInflightBytes: adm.peakInflightBytes ?? null,
   },
   goodCallAfter,
@@ -194,6 +209,68 @@ await mkdir(join(out, '..'), { recursive: true });
 await writeFile(out, JSON.stringify({ ...report, checks }, null, 2));
 log(`wrote ${out}`);
 process.exit(Object.values(checks).every(Boolean) ? 0 : 1);
+
+interface FloodResult {
+  statuses: Record<string, number>;
+  okMs: number[];
+  late: number;
+  deadlineCalls: number;
+  refusedWithoutHint: number;
+  cpuMs: number;
+  startEpochMs: number;
+  /** [start offset ms, latency ms, status] per call. */
+  calls: [number, number, string][];
+  details: Record<string, string[]>;
+}
+interface StatsLine { eventLoop: { p99Ms: number; maxMs: number }; callTiming?: CallTimingJson; admission: { queueWaitMs: number; drainFactor: number } }
+
+/**
+ * The flood's latency taken apart: when the clients started their calls,
+ * when the headers reached the server, how long messages followed them, how
+ * long admitted calls waited for their answer, and what refusals cost the
+ * event loop; plus a per-second timeline.
+ */
+function whereTimeWent(results: FloodResult[], lines: StatsLine[]) {
+  const t0 = Math.min(...results.map((r) => r.startEpochMs));
+  const calls = results.flatMap((r) => r.calls.map(([off, ms, code]) => ({ start: r.startEpochMs - t0 + off, ms, code })));
+  const end = Math.max(...calls.map((c) => c.start + c.ms));
+  const ok = calls.filter((c) => c.code === 'OK');
+  const timings = lines.map((l) => ({ ...l.callTiming!, loopMaxMs: l.eventLoop.maxMs, queueWaitMs: l.admission.queueWaitMs, drainFactor: l.admission.drainFactor })).filter((t) => t.headers !== undefined && t.toMs > t0 && t.fromMs < t0 + end + 1000);
+  const merged = (k: 'headerToMessage' | 'messageToAnswer' | 'headerToAnswer' | 'deadlineLeftAtHeader') => {
+    const h = LatencyHistogram.fromJSON(timings.map((t) => t[k]));
+    return { n: h.count, p50: Math.round(h.percentile(0.5)), p99: Math.round(h.percentile(0.99)), min: Math.round(h.percentile(0)) };
+  };
+  const firstHeader = Math.min(...timings.filter((t) => t.firstHeaderMs !== null).map((t) => t.firstHeaderMs!));
+  const lastHeader = Math.max(...timings.filter((t) => t.lastHeaderMs !== null).map((t) => t.lastHeaderMs!));
+  const timeline = timings.map((t) => ({
+    s: Math.round((t.toMs - t0) / 100) / 10,
+    headers: t.headers,
+    refused: t.refused,
+    refusalMs: Math.round(t.refusalMs),
+    okAnswered: ok.filter((c) => c.start + c.ms > t.fromMs - t0 && c.start + c.ms <= t.toMs - t0).length,
+    okP99Ms: Math.round(t.headerToAnswer.p99),
+    loopMaxMs: Math.round(t.loopMaxMs),
+    queueWaitMs: t.queueWaitMs,
+    drainFactor: Math.round(t.drainFactor * 10) / 10,
+  }));
+  return {
+    clientStartSpreadMs: { p50: pct(calls.map((c) => c.start), 0.5), p99: pct(calls.map((c) => c.start), 0.99), max: pct(calls.map((c) => c.start), 1) },
+    okClientMs: { p50: pct(ok.map((c) => c.ms), 0.5), p99: pct(ok.map((c) => c.ms), 0.99) },
+    okStartMs: { p50: pct(ok.map((c) => c.start), 0.5), p99: pct(ok.map((c) => c.start), 0.99) },
+    server: {
+      headers: timings.reduce((a, t) => a + t.headers, 0),
+      refusedAtHeaders: timings.reduce((a, t) => a + t.refused, 0),
+      refusalLoopMs: Math.round(timings.reduce((a, t) => a + t.refusalMs, 0)),
+      headersArrivedMs: { first: firstHeader - t0, last: lastHeader - t0 },
+      headerToMessageMs: merged('headerToMessage'),
+      messageToAnswerOkMs: merged('messageToAnswer'),
+      headerToAnswerOkMs: merged('headerToAnswer'),
+      deadlineLeftAtHeaderMs: merged('deadlineLeftAtHeader'),
+    },
+    unexpectedDetails: Object.fromEntries(results.flatMap((r) => Object.entries(r.details))),
+    timeline,
+  };
+}
 
 function sum(rs: Record<string, number>[]): Record<string, number> {
   const t: Record<string, number> = {};

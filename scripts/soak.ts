@@ -1,5 +1,5 @@
 /**
- * npm run soak -- [--minutes 10] [--rate R] [--sample-seconds 5] [--warmup-minutes 2] [--json FILE]
+ * npm run soak -- [--minutes 10] [--rate R] [--sample-seconds 5] [--p99-window-seconds 30] [--warmup-minutes M] [--json FILE]
  *
  * Holds mixed traffic against a fresh `mrm serve` (the shipped default model,
  * loopback only) for a while and watches it for leaks and drift:
@@ -8,11 +8,22 @@
  *        cache hits), 5% bad requests (must get INVALID_ARGUMENT).
  *   rate: open loop at --rate calls/s; by default 80% of the saturation a
  *         15 s closed-loop probe (32 in flight, same mix) measured first.
+ * Warm-up: before the measured run, the server's caches are filled with
+ * the soak's own distinct items (every pool image once, then groups of new
+ * responses) until each cache is full or stops growing, as its
+ * `server.stats` line reports; a fixed 2-minute warm-up ended long before
+ * the reward cache (200k entries) and the feature cache filled, so their
+ * growth read as a 26% RSS drift. --warmup-minutes adds a time-based
+ * warm-up on top (default 0: the cache fill is the warm-up).
+ *
  * Every --sample-seconds it samples the server's RSS and open file
- * descriptors (/proc), its event-loop delay (from its `server.stats` log
- * line), and the window's call rate, p99 latency and errors. Prints a table
- * and a verdict (RSS drift after warm-up <= 10%, no fd growth, p99 within
- * 1.5x of its median) and writes JSON (default bench-results/soak-<time>.json).
+ * descriptors (/proc), its event-loop delay, cache fill and admission
+ * refusals (from its `server.stats` line), and the window's call rate, p99
+ * latency and errors. p99 steadiness is judged on --p99-window-seconds
+ * windows (a 5 s window holds ~600 calls, whose p99 is their 6th worst: too
+ * few to call a spike): max over median of the windows' p99, limit 1.5x.
+ * Prints a table and a verdict (RSS drift <= 10%, no fd growth, p99 within
+ * 1.5x) and writes JSON (default bench-results/soak-<time>.json).
  */
 import * as grpc from '@grpc/grpc-js';
 import { spawn } from 'node:child_process';
@@ -30,28 +41,34 @@ const { values } = parseArgs({
     minutes: { type: 'string', default: '10' },
     rate: { type: 'string' },
     'sample-seconds': { type: 'string', default: '5' },
-    'warmup-minutes': { type: 'string' },
+    'warmup-minutes': { type: 'string', default: '0' },
+    'p99-window-seconds': { type: 'string', default: '30' },
     json: { type: 'string' },
     'server-flags': { type: 'string', default: '' },
   },
 });
 const minutes = Number(values.minutes);
 const sampleMs = Number(values['sample-seconds']) * 1000;
-const warmupMs = (values['warmup-minutes'] !== undefined ? Number(values['warmup-minutes']) : Math.min(2, minutes / 5)) * 60_000;
+const warmupMs = Number(values['warmup-minutes']) * 60_000;
+const p99WindowMs = Number(values['p99-window-seconds']) * 1000;
 if (!(minutes > 0) || !(sampleMs > 0)) throw new Error('--minutes and --sample-seconds must be positive');
 
 // ---------------------------------------------------------------- the server
 const state = await mkdtemp(join(tmpdir(), 'mrm-soak-'));
 const server = spawn(process.execPath, ['bin/mrm.js', 'serve', '--host', '127.0.0.1', '--port', '0', '--admin-port', '0', '--state-dir', state,
   '--stats-interval-ms', String(sampleMs), ...values['server-flags']!.split(' ').filter(Boolean)], { stdio: ['ignore', 'ignore', 'pipe'] });
-let lastStats: Record<string, unknown> | null = null;
+let lastStats: StatsLine | null = null;
+let statsSeq = 0;
 const port = await new Promise<number>((resolve, reject) => {
   server.once('exit', (c) => reject(new Error(`mrm serve exited with ${c}`)));
   createInterface({ input: server.stderr! }).on('line', (line) => {
     let rec: Record<string, unknown>;
     try { rec = JSON.parse(line); } catch { return; }
     if (rec.event === 'server.serving') resolve(rec.port as number);
-    if (rec.event === 'server.stats') lastStats = rec;
+    if (rec.event === 'server.stats') {
+      lastStats = rec as unknown as StatsLine;
+      statsSeq++;
+    }
   });
 });
 const pid = server.pid!;
@@ -99,25 +116,111 @@ async function one(kind: Kind): Promise<string> {
   }
 }
 
-/** Closed loop at `c` in flight for `ms`: calls per second. */
+/** Refused: back off as a well-behaved trainer does (examples/python), instead of spinning on refusals. */
+const backoff = () => new Promise((r) => setTimeout(r, 50));
+
+/** Closed loop at `c` in flight for `ms`: calls per second answered (refusals are not throughput). */
 async function probe(c: number, ms: number): Promise<number> {
   const end = performance.now() + ms;
   let calls = 0;
   await Promise.all(Array.from({ length: c }, async () => {
-    while (performance.now() < end) { await one(pick()); calls++; }
+    while (performance.now() < end) {
+      const code = await one(pick());
+      if (code.startsWith('OK')) calls++;
+      else if (code === 'RESOURCE_EXHAUSTED') await backoff();
+    }
   }));
   return calls / (ms / 1000);
 }
 
 await probe(8, 3000); // warm the server up
+const fill = await fillCaches();
 const saturation = await probe(32, 15_000);
 const rate = values.rate ? Number(values.rate) : Math.round(0.8 * saturation);
 console.error(`saturation ~${saturation.toFixed(0)} calls/s (mixed); holding ${rate} calls/s for ${minutes} min`);
 
+// ---------------------------------------------------------------- warm-up: fill the caches
+interface StatsLine {
+  eventLoop?: { p99Ms: number; maxMs: number };
+  caches?: { rewards: number; embeddingBytes: number; imageBytes: number; detailBytes: number };
+  admission?: { refusedBytes: number; refusedWait: number; refusedDeadline: number };
+}
+/**
+ * Sends every pool image once (image and embedding caches), then groups of
+ * 64 new responses (reward and feature caches: 64 entries a call), until the
+ * server's stats say no cache grew more than 1% over the last 10 s: a full
+ * LRU cache evicts as it inserts, and one this workload cannot fill (the
+ * image cache holds more than the pool's 4,000 images) stops at the pool.
+ * Returns the fill it reached.
+ */
+async function fillCaches(): Promise<{ ms: number; caches: StatsLine['caches'] }> {
+  const t = performance.now();
+  const deadline = () => ({ deadline: Date.now() + 30_000 });
+  /** OK calls of the fill so far: a cache that did not grow while they succeeded is full. */
+  let filled = 0;
+  const send = async (req: Parameters<RewardClient['score']>[0]) => {
+    for (;;) {
+      try {
+        await unary(client.score.bind(client), req, deadline());
+        filled++;
+        return;
+      } catch (err) {
+        if ((err as grpc.ServiceError).code !== grpc.status.RESOURCE_EXHAUSTED) return;
+        await backoff();
+      }
+    }
+  };
+  let next = 0;
+  await Promise.all(Array.from({ length: 8 }, async () => {
+    while (next < POOL) {
+      const i = next++;
+      await send({ items: [{ images: [{ data: images[i]! }], prompt: pairs[i]!.prompt, response: `warm ${i}` }] });
+    }
+  }));
+  const history: { caches: NonNullable<StatsLine['caches']>; filled: number }[] = [];
+  // Stats lines come every --sample-seconds: compare each cache with its size ~10 s before; a
+  // cache counts as grown unless fill calls succeeded meanwhile (a starved server fills nothing).
+  const back = Math.max(1, Math.round(10_000 / sampleMs));
+  const grew = (k: keyof NonNullable<StatsLine['caches']>) => {
+    if (history.length <= back) return true;
+    const [then, now] = [history[history.length - 1 - back]!, history.at(-1)!];
+    return now.filled - then.filled < 20 || now.caches[k] > then.caches[k] * 1.01;
+  };
+  let seen = statsSeq;
+  let g = 0;
+  const stop = { now: false };
+  const senders = Promise.all(Array.from({ length: 4 }, async () => {
+    while (!stop.now) {
+      const i = g++ % POOL;
+      await send({ groups: [{ images: [{ data: images[i]! }], prompt: pairs[i]!.prompt, responses: Array.from({ length: 64 }, (_, j) => `${pairs[i]!.responses[j % 2]} {fill ${g}.${j}}`) }] });
+    }
+  }));
+  // A full LRU cache stops growing (it evicts); so does one this workload cannot fill.
+  while (performance.now() - t < 20 * 60_000) {
+    await new Promise((r) => setTimeout(r, 250));
+    if (statsSeq === seen || !lastStats?.caches) continue;
+    seen = statsSeq;
+    history.push({ caches: lastStats.caches, filled });
+    if (!(['rewards', 'detailBytes', 'imageBytes', 'embeddingBytes'] as const).some(grew)) break;
+  }
+  stop.now = true;
+  await senders;
+  const ms = Math.round(performance.now() - t);
+  const caches = history.at(-1)?.caches;
+  console.error(`caches filled in ${(ms / 1000).toFixed(0)} s (${filled} calls): ${JSON.stringify(caches)}`);
+  return { ms, caches };
+}
+
 // ---------------------------------------------------------------- sampling
-interface Sample { t: number; rssMiB: number; fds: number; calls: number; rate: number; p50: number; p99: number; loopP99Ms: number | null; errors: Record<string, number> }
+interface Sample {
+  t: number; rssMiB: number; fds: number; calls: number; rate: number; p50: number; p99: number;
+  loopP99Ms: number | null; loopMaxMs: number | null; errors: Record<string, number>;
+  caches: StatsLine['caches'] | null; refused: number | null;
+}
 const samples: Sample[] = [];
 let window: number[] = [];
+/** Latencies (ms) of OK calls with the time they ended, for the p99 windows. */
+const allOk: [number, number][] = [];
 let windowErrors: Record<string, number> = {};
 
 async function procSample(): Promise<{ rssMiB: number; fds: number }> {
@@ -135,10 +238,16 @@ const sampler = setInterval(async () => {
   window = [];
   windowErrors = {};
   const pct = (q: number) => lat[Math.min(lat.length - 1, Math.floor(q * lat.length))] ?? NaN;
-  const loop = (lastStats as { eventLoop?: { p99Ms?: number } } | null)?.eventLoop?.p99Ms ?? null;
-  const s: Sample = { t: Math.round((performance.now() - t0) / 1000), ...(await procSample()), calls: lat.length, rate: lat.length / (sampleMs / 1000), p50: pct(0.5), p99: pct(0.99), loopP99Ms: loop, errors };
+  const st = lastStats as StatsLine | null;
+  const loop = st?.eventLoop?.p99Ms ?? null;
+  const a = st?.admission;
+  const s: Sample = {
+    t: Math.round((performance.now() - t0) / 1000), ...(await procSample()), calls: lat.length, rate: lat.length / (sampleMs / 1000), p50: pct(0.5), p99: pct(0.99),
+    loopP99Ms: loop, loopMaxMs: st?.eventLoop?.maxMs ?? null, errors, caches: st?.caches ?? null, refused: a ? a.refusedBytes + a.refusedWait + a.refusedDeadline : null,
+  };
   samples.push(s);
-  console.error(`${String(s.t).padStart(5)} s  rss ${s.rssMiB.toFixed(0).padStart(5)} MiB  fds ${String(s.fds).padStart(4)}  ${s.rate.toFixed(0).padStart(5)} calls/s  p99 ${s.p99.toFixed(1).padStart(7)} ms  loop p99 ${loop === null ? '-' : loop.toFixed(1)} ms  ${JSON.stringify(errors)}`);
+  const c = s.caches;
+  console.error(`${String(s.t).padStart(5)} s  rss ${s.rssMiB.toFixed(0).padStart(5)} MiB  fds ${String(s.fds).padStart(4)}  ${s.rate.toFixed(0).padStart(5)} calls/s  p99 ${s.p99.toFixed(1).padStart(7)} ms  loop p99/max ${loop === null ? '-' : loop.toFixed(1)}/${s.loopMaxMs?.toFixed(0) ?? '-'} ms  caches r ${c?.rewards ?? '-'} img ${c ? (c.imageBytes / 2 ** 20).toFixed(0) : '-'} MiB feat ${c ? (c.detailBytes / 2 ** 20).toFixed(0) : '-'} MiB  refused ${s.refused ?? '-'}  ${JSON.stringify(errors)}`);
 }, sampleMs);
 
 // Open loop: start calls on a schedule whatever the latency, as many trainers would.
@@ -150,7 +259,11 @@ while (performance.now() < stopAt) {
     due += 1000 / rate;
     const s = performance.now();
     const p = one(pick()).then((code) => {
-      if (code.startsWith('OK')) window.push(performance.now() - s);
+      if (code.startsWith('OK')) {
+        const end = performance.now();
+        window.push(end - s);
+        allOk.push([end - t0, end - s]);
+      }
       else windowErrors[code] = (windowErrors[code] ?? 0) + 1;
     });
     const tracked = p.finally(() => inflight.delete(tracked));
@@ -172,7 +285,13 @@ const firstRss = after[0]?.rssMiB ?? NaN;
 const lastRss = median(after.slice(-3).map((s) => s.rssMiB));
 const rssDrift = (lastRss - firstRss) / firstRss;
 const fdGrowth = (after.at(-1)?.fds ?? NaN) - (after[0]?.fds ?? NaN);
-const p99s = after.map((s) => s.p99).filter(Number.isFinite);
+// p99 per --p99-window-seconds window after the warm-up (a partial last window is dropped).
+const p99Windows: { fromS: number; calls: number; p99: number }[] = [];
+for (let from = warmupMs; from + p99WindowMs <= minutes * 60_000; from += p99WindowMs) {
+  const lat = allOk.filter(([t]) => t >= from && t < from + p99WindowMs).map(([, ms]) => ms).sort((x, y) => x - y);
+  if (lat.length > 0) p99Windows.push({ fromS: from / 1000, calls: lat.length, p99: lat[Math.min(lat.length - 1, Math.floor(0.99 * lat.length))]! });
+}
+const p99s = p99Windows.map((w) => w.p99);
 const p99Ratio = Math.max(...p99s) / median(p99s);
 const errorTotals: Record<string, number> = {};
 for (const s of samples) for (const [k, v] of Object.entries(s.errors)) errorTotals[k] = (errorTotals[k] ?? 0) + v;
@@ -181,13 +300,14 @@ const verdict = {
   fdGrowth: { value: fdGrowth, limit: 0, ok: fdGrowth <= 0 },
   p99Ratio: { value: p99Ratio, limit: 1.5, ok: p99Ratio <= 1.5 },
 };
-console.log(`\nsoak: ${minutes} min at ${rate} calls/s (saturation ~${saturation.toFixed(0)}), warm-up ${warmupMs / 60_000} min, ${samples.length} samples`);
+console.log(`\nsoak: ${minutes} min at ${rate} calls/s (saturation ~${saturation.toFixed(0)}), caches filled first in ${(fill.ms / 1000).toFixed(0)} s (${JSON.stringify(fill.caches)}), then warm-up ${warmupMs / 60_000} min, ${samples.length} samples`);
+console.log(`p99 per ${p99WindowMs / 1000} s window (ms): ${p99Windows.map((w) => w.p99.toFixed(0)).join(' ')}`);
 console.log(`RSS after warm-up ${firstRss.toFixed(0)} -> ${lastRss.toFixed(0)} MiB (drift ${(100 * rssDrift).toFixed(1)}%, limit 10%)  ${verdict.rssDrift.ok ? 'ok' : 'FAIL'}`);
 console.log(`open fds ${after[0]?.fds} -> ${after.at(-1)?.fds} (growth ${fdGrowth})  ${verdict.fdGrowth.ok ? 'ok' : 'FAIL'}`);
-console.log(`p99 max / median ${p99Ratio.toFixed(2)} (median ${median(p99s).toFixed(1)} ms, limit 1.5x)  ${verdict.p99Ratio.ok ? 'ok' : 'FAIL'}`);
+console.log(`p99 of ${p99WindowMs / 1000} s windows: max / median ${p99Ratio.toFixed(2)} (median ${median(p99s).toFixed(1)} ms, limit 1.5x)  ${verdict.p99Ratio.ok ? 'ok' : 'FAIL'}`);
 console.log(`errors: ${JSON.stringify(errorTotals)}`);
 const out = values.json ?? join('bench-results', `soak-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
 await mkdir(join(out, '..'), { recursive: true });
-await writeFile(out, JSON.stringify({ minutes, rate, saturation, warmupMs, samples, verdict, errors: errorTotals }, null, 2));
+await writeFile(out, JSON.stringify({ minutes, rate, saturation, fill, warmupMs, p99WindowMs, p99Windows, samples, verdict, errors: errorTotals }, null, 2));
 console.log(`wrote ${out}`);
 process.exit(Object.values(verdict).every((v) => v.ok) ? 0 : 1);

@@ -15,13 +15,17 @@
  * a retry hint (the `grpc-retry-pushback-ms` trailer).
  */
 import * as grpc from '@grpc/grpc-js';
+import * as http2 from 'node:http2';
 import { ServeError } from './errors.js';
+import { CallTiming } from './admission-timing.js';
 
 export interface AdmissionConfig {
   /** Bytes of requests in flight; 0 turns the check off. */
   maxInflightBytes: number;
   /** Refuse requests whose deadline is closer than the estimated wait; false: only the queues' own bounds apply. */
   deadlineShedding: boolean;
+  /** Longest estimated wait behind the work already admitted (ms); beyond it RESOURCE_EXHAUSTED; 0: off. */
+  maxQueueWaitMs: number;
 }
 
 /** What admitting one request costs, counted from its message alone. */
@@ -37,17 +41,30 @@ export interface AdmissionStats {
   admitted: number;
   refusedBytes: number;
   refusedDeadline: number;
+  /** Refused because the estimated wait behind admitted work exceeded admission.maxQueueWaitMs. */
+  refusedWait: number;
   inflightBytes: number;
   peakInflightBytes: number;
   /** Current estimates of per-entry stage time (ms). */
   visionMsPerImage: number;
   encoderMsPerUnit: number;
+  /** Measured wall time per ms of estimated stage time while busy (decode, event loop, GC, other processes). */
+  drainFactor: number;
+  /** The estimated wait behind the work admitted now (ms). */
+  queueWaitMs: number;
 }
 
 export class AdmissionRefused extends ServeError {
   constructor(message: string, readonly retryAfterMs: number) {
     super('queue-full', message);
   }
+}
+
+/** A refusal as a plain value: at a call's headers it is answered at once, without the cost of an Error (a stack capture per refused call). */
+export interface Refusal {
+  readonly refused: 'bytes' | 'wait' | 'deadline';
+  readonly message: string;
+  readonly retryAfterMs: number;
 }
 
 /**
@@ -71,13 +88,80 @@ export class StageRate {
   }
 }
 
+/**
+ * How fast admitted work really drains: wall time per ms of estimated stage
+ * time, measured over windows of >= 200 ms in which admitted work was
+ * pending throughout. The stage rates see only the model's batches; a
+ * request also costs its decode, its share of the event loop (its own and
+ * the refusals'), GC, and whatever else runs on the machine, and the wait a
+ * queue imposes is all of that. 0.3 per window follows a change within about
+ * a second.
+ */
+class DrainRate {
+  /**
+   * Before any measurement: 4, the default model on one core, where decoding
+   * a 128 px PNG and the event loop cost ~4x its model time (bench:serve);
+   * the first busy second corrects it.
+   */
+  factor = 4;
+  private windowStart: number | null = null;
+  private windowWork = 0;
+  private closing = false;
+
+  /** Admitted work went from none to some. */
+  started(now: number): void {
+    this.windowStart = now;
+    this.windowWork = 0;
+  }
+
+  /** A request of `workMs` estimated stage time finished; `idle`: nothing admitted is left. */
+  finished(workMs: number, now: number, idle: boolean): void {
+    if (this.windowStart === null) return;
+    this.windowWork += workMs;
+    if (idle) {
+      this.close(now);
+      this.windowStart = null;
+    } else if (now - this.windowStart >= 200 && !this.closing) {
+      // A batch's requests finish together, one after another in this turn:
+      // close the window after the last of them, so it counts the whole batch.
+      this.closing = true;
+      setImmediate(() => {
+        this.closing = false;
+        this.close(performance.now());
+      });
+    }
+  }
+
+  private close(now: number): void {
+    if (this.windowStart === null || this.windowWork <= 0 || now - this.windowStart < 200) return;
+    const sample = Math.min(100, Math.max(0.5, (now - this.windowStart) / this.windowWork));
+    this.factor = 0.7 * this.factor + 0.3 * sample;
+    this.windowStart = now;
+    this.windowWork = 0;
+  }
+}
+
+const NO_COST: RequestCost = { bytes: 0, images: 0, units: 0 };
+
+/**
+ * The wait bound applies from this many requests ahead: two full vision
+ * batches (maxBatchSize 8). With fewer ahead a refusal saves less than the
+ * batch the request would join, and the estimate is least sure (a cold
+ * server's first batches, a swap's warm-up): a trainer's few pipelined
+ * requests are served, slowly, rather than refused.
+ */
+const MIN_QUEUE_FOR_WAIT = 16;
+
 export class Admission {
   private inflight = 0;
   /** Work admitted and not yet finished, in stage entries. */
   private pendingImages = 0;
   private pendingUnits = 0;
+  /** Requests admitted and not finished (message-level reservations). */
+  private pendingRequests = 0;
   /** Calls past the arrival gate whose message has not yet come (each counted at the typical cost). */
   private arriving = 0;
+  private readonly drain = new DrainRate();
   /**
    * A typical admitted request's cost, as a weighted mean (0.1: stable over
    * a burst, follows a change of image size within a few dozen calls). It
@@ -86,21 +170,32 @@ export class Admission {
    */
   private typical: RequestCost = { bytes: 284 * 1024, images: 1, units: 1 };
   readonly stats: AdmissionStats;
+  /** Where calls' time goes (headers, message, answer), per stats interval. */
+  readonly timing = new CallTiming();
 
   constructor(
     private readonly config: AdmissionConfig,
     readonly vision: StageRate,
     readonly encoder: StageRate,
   ) {
-    this.stats = { admitted: 0, refusedBytes: 0, refusedDeadline: 0, inflightBytes: 0, peakInflightBytes: 0, visionMsPerImage: vision.perEntry, encoderMsPerUnit: encoder.perEntry };
+    this.stats = { admitted: 0, refusedBytes: 0, refusedDeadline: 0, refusedWait: 0, inflightBytes: 0, peakInflightBytes: 0, visionMsPerImage: vision.perEntry, encoderMsPerUnit: encoder.perEntry, drainFactor: this.drain.factor, queueWaitMs: 0 };
   }
 
-  /** The estimated time until a request admitted now would be done (arriving calls count at the typical cost). */
-  expectedMs(cost: RequestCost): number {
+  /** Estimated stage time of a request (ms). */
+  private workMs(cost: RequestCost): number {
     // The stages run one batch at a time in one worker, so their work adds up.
+    return cost.images * this.vision.perEntry + cost.units * this.encoder.perEntry;
+  }
+
+  /**
+   * The estimated time until a request admitted now would be done: the work
+   * admitted ahead of it (arriving calls at the typical cost) and its own,
+   * at the measured drain rate.
+   */
+  expectedMs(cost: RequestCost): number {
     const images = this.pendingImages + this.arriving * this.typical.images + cost.images;
     const units = this.pendingUnits + this.arriving * this.typical.units + cost.units;
-    return images * this.vision.perEntry + units * this.encoder.perEntry;
+    return (images * this.vision.perEntry + units * this.encoder.perEntry) * this.drain.factor;
   }
 
   /**
@@ -109,11 +204,12 @@ export class Admission {
    * and would all arrive late, after their deadlines; refusing here answers
    * at once and lets the client stop sending. The call holds a typical
    * request's reservation until its message comes (then `admit` takes over)
-   * or it ends; the returned function releases it.
+   * or it ends: the returned function releases it. A refusal is returned as
+   * a value (no Error: this runs once per refused call of a flood).
    */
-  admitArrival(deadlineMs: number): () => void {
-    const bytes = this.inflight + this.arriving * this.typical.bytes;
-    this.check({ ...this.typical }, bytes, deadlineMs);
+  admitArrival(deadlineMs: number): (() => void) | Refusal {
+    const refusal = this.check(this.typical, this.inflight + this.arriving * this.typical.bytes, deadlineMs);
+    if (refusal) return refusal;
     this.arriving++;
     let released = false;
     return () => {
@@ -123,28 +219,45 @@ export class Admission {
     };
   }
 
-  /** Throws AdmissionRefused when `cost` does not fit next to `held` bytes, or cannot meet the deadline. */
-  private check(cost: RequestCost, held: number, deadlineMs: number): void {
-    const { maxInflightBytes } = this.config;
-    if (maxInflightBytes > 0 && held > 0 && held + cost.bytes > maxInflightBytes) {
+  /** A Refusal when `cost` does not fit next to `held` bytes, would wait too long, or cannot meet the deadline; else null. */
+  private check(cost: RequestCost, held: number, deadlineMs: number): Refusal | null {
+    const { maxInflightBytes, maxQueueWaitMs } = this.config;
+    // Something admitted is always ahead when these refuse: a lone request is slow rather than impossible.
+    const busy = held > 0 || this.pendingRequests > 0;
+    if (maxInflightBytes > 0 && busy && held + cost.bytes > maxInflightBytes) {
       this.stats.refusedBytes++;
-      const wait = Math.max(10, Math.round(this.expectedMs({ bytes: 0, images: 0, units: 0 }) / 2));
-      throw new AdmissionRefused(
-        `server busy: requests in flight hold ${mib(held)} of the ${mib(maxInflightBytes)} in-flight budget (admission.maxInflightBytes) and this one needs ${mib(cost.bytes)}; retry after ~${wait} ms`,
-        wait,
-      );
+      const wait = Math.max(10, Math.round(this.expectedMs(NO_COST) / 2));
+      return {
+        refused: 'bytes',
+        message: `server busy: requests in flight hold ${mib(held)} of the ${mib(maxInflightBytes)} in-flight budget (admission.maxInflightBytes) and this one needs ${mib(cost.bytes)}; retry after ~${wait} ms`,
+        retryAfterMs: wait,
+      };
     }
-    if (this.config.deadlineShedding && Number.isFinite(deadlineMs)) {
-      const need = this.expectedMs(cost);
+    const ahead = maxQueueWaitMs > 0 || this.config.deadlineShedding ? this.expectedMs(NO_COST) : 0;
+    if (maxQueueWaitMs > 0 && this.pendingRequests + this.arriving >= MIN_QUEUE_FOR_WAIT && ahead > maxQueueWaitMs) {
+      this.stats.refusedWait++;
+      // By then the queue is back under its bound.
+      const wait = Math.max(10, Math.round(ahead - maxQueueWaitMs));
+      return {
+        refused: 'wait',
+        message: `server busy: the work admitted ahead needs ~${Math.round(ahead)} ms, more than the ${maxQueueWaitMs} ms a request may wait (admission.maxQueueWaitMs); retry after ~${wait} ms`,
+        retryAfterMs: wait,
+      };
+    }
+    // Nothing ahead: the estimate may be stale (rates measured under a flood that has ended); run it and learn.
+    if (this.config.deadlineShedding && busy && Number.isFinite(deadlineMs)) {
+      const need = ahead + this.workMs(cost) * this.drain.factor;
       if (need > deadlineMs) {
         this.stats.refusedDeadline++;
         const wait = Math.max(10, Math.round(need - deadlineMs));
-        throw new AdmissionRefused(
-          `server busy: the work queued ahead needs ~${Math.round(need)} ms, more than the ${Math.round(deadlineMs)} ms left before this call's deadline (admission.deadlineShedding); retry after ~${wait} ms or with a longer deadline`,
-          wait,
-        );
+        return {
+          refused: 'deadline',
+          message: `server busy: the work queued ahead needs ~${Math.round(need)} ms, more than the ${Math.round(deadlineMs)} ms left before this call's deadline (admission.deadlineShedding); retry after ~${wait} ms or with a longer deadline`,
+          retryAfterMs: wait,
+        };
       }
     }
+    return null;
   }
 
   /**
@@ -154,12 +267,16 @@ export class Admission {
    */
   admit(cost: RequestCost, deadlineMs: number): () => void {
     // Calls still arriving count at the typical cost; this one's own arrival reservation is already released.
-    this.check(cost, this.inflight + this.arriving * this.typical.bytes, deadlineMs);
+    const refusal = this.check(cost, this.inflight + this.arriving * this.typical.bytes, deadlineMs);
+    if (refusal) throw new AdmissionRefused(refusal.message, refusal.retryAfterMs);
     const w = 0.1;
     this.typical = { bytes: (1 - w) * this.typical.bytes + w * cost.bytes, images: (1 - w) * this.typical.images + w * cost.images, units: (1 - w) * this.typical.units + w * cost.units };
+    const work = this.workMs(cost);
+    if (this.pendingRequests === 0) this.drain.started(performance.now());
     this.inflight += cost.bytes;
     this.pendingImages += cost.images;
     this.pendingUnits += cost.units;
+    this.pendingRequests++;
     this.stats.admitted++;
     this.stats.peakInflightBytes = Math.max(this.stats.peakInflightBytes, this.inflight);
     this.stats.inflightBytes = this.inflight;
@@ -170,12 +287,14 @@ export class Admission {
       this.inflight -= cost.bytes;
       this.pendingImages -= cost.images;
       this.pendingUnits -= cost.units;
+      this.pendingRequests--;
+      this.drain.finished(work, performance.now(), this.pendingRequests === 0);
       this.stats.inflightBytes = this.inflight;
     };
   }
 
   snapshot(): AdmissionStats {
-    return { ...this.stats, visionMsPerImage: this.vision.perEntry, encoderMsPerUnit: this.encoder.perEntry };
+    return { ...this.stats, visionMsPerImage: this.vision.perEntry, encoderMsPerUnit: this.encoder.perEntry, drainFactor: this.drain.factor, queueWaitMs: Math.round(this.expectedMs(NO_COST)) };
   }
 }
 
@@ -212,9 +331,12 @@ function decodedBytes(data: Uint8Array): number {
  * trailer before its handler runs. Streams are gated per request instead.
  */
 export function arrivalGate(admission: Admission, paths: ReadonlySet<string>): grpc.ServerInterceptor {
+  const timing = admission.timing;
   return (method, call) => {
     if (!paths.has(method.path)) return new grpc.ServerInterceptingCall(call);
     let release: (() => void) | null = null;
+    let headerAt = 0;
+    let messageAt = 0;
     const done = () => {
       release?.();
       release = null;
@@ -222,18 +344,25 @@ export function arrivalGate(admission: Admission, paths: ReadonlySet<string>): g
     return new grpc.ServerInterceptingCall(call, {
       start: (next) => next({
         onReceiveMetadata: (md, mdNext) => {
-          try {
-            release = admission.admitArrival(msLeft(call.getDeadline()));
-          } catch (err) {
-            if (!(err instanceof AdmissionRefused)) throw err;
+          headerAt = performance.now();
+          const left = msLeft(call.getDeadline());
+          timing.header(left);
+          const admitted = admission.admitArrival(left);
+          if (typeof admitted !== 'function') {
             const trailer = new grpc.Metadata();
-            trailer.set('grpc-retry-pushback-ms', String(err.retryAfterMs));
-            call.sendStatus({ code: grpc.status.RESOURCE_EXHAUSTED, details: err.message, metadata: trailer });
+            trailer.set('grpc-retry-pushback-ms', String(admitted.retryAfterMs));
+            call.sendStatus({ code: grpc.status.RESOURCE_EXHAUSTED, details: admitted.message, metadata: trailer });
+            stopRequestBody(call);
+            timing.refusedAtHeader(performance.now() - headerAt);
             return;
           }
+          release = admitted;
+          timing.admittedAtHeader();
           mdNext(md);
         },
         onReceiveMessage: (msg, msgNext) => {
+          messageAt = performance.now();
+          timing.message(messageAt - headerAt);
           done();
           msgNext(msg);
         },
@@ -241,10 +370,33 @@ export function arrivalGate(admission: Admission, paths: ReadonlySet<string>): g
       }),
       sendStatus: (status, next) => {
         done();
+        if (status.code === grpc.status.OK && messageAt > 0) {
+          const now = performance.now();
+          timing.answeredOk(now - headerAt, now - messageAt);
+        }
         next(status);
       },
     });
   };
+}
+
+/**
+ * After a refusal at the headers, tell the client to stop sending the
+ * request's message: RST_STREAM with NO_ERROR after the complete response,
+ * as HTTP/2 allows (RFC 9113 section 8.1). Without it the client goes on
+ * sending every refused call's message (a flood's: 10,000 x 28 KiB) through
+ * the connection's flow-control window, where the messages of the calls that
+ * were admitted queue behind them for seconds (measured: headers -> message
+ * p50 13.5 s). grpc-js leaves the stream half-open (it pauses its readable
+ * side, which keeps Node from closing it the way it does for a plain HTTP/2
+ * server), and offers no API for this, so it is reached on the call the
+ * first interceptor wraps; Node sends the RST_STREAM only once the trailers
+ * are written. Absent (another grpc-js layout), the refusal still stands and
+ * only the message's bytes are wasted.
+ */
+function stopRequestBody(call: grpc.ServerInterceptingCallInterface): void {
+  const stream = (call as { stream?: Partial<http2.ServerHttp2Stream> }).stream;
+  if (typeof stream?.close === 'function' && stream.closed === false && stream.destroyed === false) stream.close(http2.constants.NGHTTP2_NO_ERROR);
 }
 
 function msLeft(deadline: grpc.Deadline): number {

@@ -49,7 +49,7 @@ export interface ServeConfig {
   vision: StageConfig;
   encoder: StageConfig;
   cache: { rewardEntries: number; embeddingBytes: number; imageBytes: number };
-  admission: { maxInflightBytes: number; deadlineShedding: boolean };
+  admission: { maxInflightBytes: number; deadlineShedding: boolean; maxQueueWaitMs: number };
   connections: { maxConcurrentStreams: number; maxOpenStreams: number; keepaliveTimeMs: number; keepaliveTimeoutMs: number; maxIdleMs: number; maxAgeMs: number };
   shutdownGraceMs: number;
   statsIntervalMs: number;
@@ -158,6 +158,15 @@ export const DEFAULTS: ServeConfig = {
     maxInflightBytes: 64 * MiB,
     // Refusing at once what cannot make its deadline saves the decode.
     deadlineShedding: true,
+    // Admission by work, as Triton's and TF Serving's bounded queues: a
+    // request is refused when the work admitted ahead of it (at the measured
+    // drain rate) would keep it waiting longer than this. Bytes alone let a
+    // flood queue ~300 requests, seconds of work at ~165 calls/s, so the
+    // admitted calls waited 5 s. 500 ms is several full vision batches (the
+    // stages never starve between batches), under the p99 a saturated
+    // server shows at 64 calls in flight (~700 ms), and a tenth of a typical
+    // trainer's 5 s deadline, so a refused caller has time to retry.
+    maxQueueWaitMs: 500,
   },
   connections: {
     // Streams per HTTP/2 connection: a trainer multiplexes its calls on a few
@@ -317,6 +326,7 @@ export const RULES = {
   'cache.embeddingBytes': { doc: 'image embedding cache size in bytes', integer: true, min: 1 },
   'cache.imageBytes': { doc: 'image bytes cache (for sha256 references) in bytes', integer: true, min: 1 },
   'admission.maxInflightBytes': { doc: 'budget for bytes of requests in flight (images, decoded pixels, tensors, texts); beyond it RESOURCE_EXHAUSTED with grpc-retry-pushback-ms; 0: off. Peak memory ~ caches (rewards ~30 MB + embeddingBytes + imageBytes) + ~2x this + ~150 MiB model and runtime', integer: true, min: 0 },
+  'admission.maxQueueWaitMs': { doc: 'refuse (RESOURCE_EXHAUSTED, grpc-retry-pushback-ms) a request when the work admitted ahead of it, at the measured drain rate, would keep it waiting longer than this (ms); keeps admitted calls near their latency at saturation under a flood; 0: off', integer: true, min: 0 },
   'admission.deadlineShedding': { doc: 'refuse (RESOURCE_EXHAUSTED) before decoding a request whose deadline the queued work (recent batch times) cannot meet' },
   'connections.maxConcurrentStreams': { doc: 'concurrent HTTP/2 streams (calls) per connection (grpc.max_concurrent_streams)', integer: true, min: 1 },
   'connections.maxOpenStreams': { doc: 'ScoreStreams open at once on the server; the excess is refused with RESOURCE_EXHAUSTED', integer: true, min: 1 },

@@ -287,7 +287,7 @@ export async function startServer(config: ServeConfig, log: Logger, opts: StartO
   const statsTimer = config.statsIntervalMs > 0 ? setInterval(() => {
     const eventLoop = { p50Ms: loopDelay.percentile(50) / 1e6, p99Ms: loopDelay.percentile(99) / 1e6, maxMs: loopDelay.max / 1e6 };
     loopDelay.reset();
-    log.info('server.stats', { ...stats(), eventLoop });
+    log.info('server.stats', { ...stats(), eventLoop, callTiming: admission.timing.take() });
   }, config.statsIntervalMs) : null;
   statsTimer?.unref();
 

@@ -58,7 +58,7 @@ describe('a small flood', () => {
     expect(refused.length).toBeLessThan(N);
     for (const e of refused) {
       expect(grpc.status[e.code]).toBe('RESOURCE_EXHAUSTED');
-      expect(e.details).toMatch(/admission\.maxInflightBytes|admission\.deadlineShedding/);
+      expect(e.details).toMatch(/admission\.maxInflightBytes|admission\.maxQueueWaitMs|admission\.deadlineShedding/);
       expect(Number(e.metadata.get('grpc-retry-pushback-ms')[0])).toBeGreaterThan(0);
     }
     // The byte budget itself refuses (not only the deadline estimate).

@@ -269,10 +269,14 @@ describe('a client that sends a large message slowly', () => {
     expect(await servedMeanwhile()).toBeLessThan(2000);
     const results = await statuses;
     for (const s of results) {
-      expect(s.code).toBe(grpc.status.DEADLINE_EXCEEDED);
+      // Admitted at its headers and cut at its deadline; or, on a slow machine where the calls ahead already
+      // exceed its 1.5 s (admission.deadlineShedding) or admission.maxQueueWaitMs, refused at its headers:
+      // either way it ends and holds nothing.
+      expect([grpc.status.DEADLINE_EXCEEDED, grpc.status.RESOURCE_EXHAUSTED]).toContain(s.code);
       // Ended at the deadline (1.5 s), not when the 3.5 MiB would have arrived (~22 s at this pace).
       expect(s.at - t0).toBeLessThan(4000);
     }
+    expect(results.filter((s) => s.code === grpc.status.DEADLINE_EXCEEDED).length).toBeGreaterThan(0);
     expect(peak - rss0).toBeLessThan(96);
     for (const s of sessions) s.close();
   }, 30_000);
