@@ -23,7 +23,10 @@
  * and 64, for (i) one item per call and (ii) groups of 16 responses sharing
  * one image, against
  *   (a) the in-process limit: the same preprocessing and runtime called
- *       directly (no gRPC) at the best of a few batch sizes, and
+ *       directly (no gRPC) at the best of a few chunk sizes, each stage's
+ *       runs capped at the server's batch sizes (vision.maxBatchSize,
+ *       encoder.maxBatchSize: the defaults or --server-flags) and with the
+ *       server's session options, so both do the same model work, and
  *   (b) the naive server: the same server with --batching false --caches false.
  * Every item is distinct (ShapesWorld scenes; no cache hits), except in the
  * cache-hit measurement. Each run starts a fresh server process; the load
@@ -46,7 +49,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { cacheHitCost, inProcessLimit, type LimitResult } from './in-process.js';
+import { cacheHitCost, capsFromFlags, inProcessLimit, type LimitResult } from './in-process.js';
 import { CONCURRENCY, GROUP, type LevelResult, type Workload, warmFor } from './items.js';
 import type { LoadgenSpec } from './loadgen.js';
 import { type PyHit, PYTHON, pythonCacheHit } from './python.js';
@@ -140,7 +143,7 @@ async function measure(o: { model: string; runs: number; seconds: number; seed: 
   for (let run = 0; run < o.runs; run++) {
     const seed = o.seed + run;
     await withOwnAffinity(o.pin?.server, async () => {
-      for (const w of ['single', 'group16'] as const) m.limits[w].push(await inProcessLimit(o.model, seed, w));
+      for (const w of ['single', 'group16'] as const) m.limits[w].push(await inProcessLimit(o.model, seed, w, capsFromFlags(o.extra)));
       if (o.cacheHits) m.hitCost.push(await cacheHitCost(o.model, seed));
     });
     for (const [mode, flags] of Object.entries(modes)) {
