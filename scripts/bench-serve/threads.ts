@@ -24,14 +24,14 @@ const LOADGEN = fileURLToPath(new URL('./loadgen.ts', import.meta.url));
 const TCK = 100; // CLK_TCK on Linux x86-64/arm64
 
 /** tid -> { name, ms } of every thread of `pid` now. */
-async function threads(pid: number): Promise<Map<number, { name: string; ms: number }>> {
-  const out = new Map<number, { name: string; ms: number }>();
+async function threads(pid: number): Promise<Map<number, { name: string; ms: number; sys: number }>> {
+  const out = new Map<number, { name: string; ms: number; sys: number }>();
   for (const tid of await readdir(`/proc/${pid}/task`).catch(() => [])) {
     try {
       const stat = await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8');
       const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
       const rest = stat.slice(stat.lastIndexOf(')') + 1).trim().split(/\s+/);
-      out.set(Number(tid), { name, ms: (1000 * (Number(rest[11]) + Number(rest[12]))) / TCK });
+      out.set(Number(tid), { name, ms: (1000 * (Number(rest[11]) + Number(rest[12]))) / TCK, sys: (1000 * Number(rest[12])) / TCK });
     } catch { /* the thread ended */ }
   }
   return out;
@@ -69,7 +69,7 @@ async function main(): Promise<void> {
   lg.stdout.on('data', (b: Buffer) => { out += b.toString(); });
   // Snapshot at the start of the second level: poll until the first level's calls are done (its line is not printed early),
   // so sample every 200 ms and keep the samples; the level boundaries come from the result's seconds.
-  const samples: { t: number; th: Map<number, { name: string; ms: number }> }[] = [];
+  const samples: { t: number; th: Map<number, { name: string; ms: number; sys: number }> }[] = [];
   const t0 = performance.now();
   const timer = setInterval(() => { void threads(pid).then((th) => samples.push({ t: performance.now() - t0, th })); }, 200);
   await new Promise((r) => lg.once('exit', r));
@@ -81,10 +81,12 @@ async function main(): Promise<void> {
   const start = [...samples].reverse().find((s) => s.t <= end.t - timed.seconds * 1000) ?? samples[0]!;
   const span = (end.t - start.t) / 1000;
   const byName = new Map<string, number>();
+  const sysByName = new Map<string, number>();
   // Node 20 does not name its threads (all are "node"): the main thread is tid == pid; the others by tid, in creation order.
-  for (const [tid, { name, ms }] of end.th) {
+  for (const [tid, { name, ms, sys }] of end.th) {
     const label = tid === pid ? 'main' : `${name}:${tid - pid}`;
     byName.set(label, (byName.get(label) ?? 0) + ms - (start.th.get(tid)?.ms ?? 0));
+    sysByName.set(label, (sysByName.get(label) ?? 0) + sys - (start.th.get(tid)?.sys ?? 0));
   }
   const rewards = timed.rewardsPerSec * span;
   console.log(`${w} c=${c}: ${timed.rewardsPerSec.toFixed(1)} rewards/s, p50 ${timed.p50.toFixed(2)} ms; server CPU/reward (loadgen's) ${timed.serverCpuMsPerReward?.toFixed(3)} ms; window ${span.toFixed(1)} s`);
@@ -92,7 +94,7 @@ async function main(): Promise<void> {
   for (const [name, ms] of [...byName].sort((a, b) => b[1] - a[1])) {
     if (ms <= 0) continue;
     total += ms;
-    console.log(`  ${name.padEnd(16)} ${(ms / rewards).toFixed(3).padStart(8)} ms/reward  ${(ms / 1000 / span * 100).toFixed(0).padStart(4)}% of a core`);
+    console.log(`  ${name.padEnd(16)} ${(ms / rewards).toFixed(3).padStart(8)} ms/reward (sys ${((sysByName.get(name) ?? 0) / rewards).toFixed(3)})  ${(ms / 1000 / span * 100).toFixed(0).padStart(4)}% of a core`);
   }
   console.log(`  ${'total'.padEnd(16)} ${(total / rewards).toFixed(3).padStart(8)} ms/reward`);
   if (lastStats) console.log(`  last stats line: ${JSON.stringify((lastStats as { batches?: unknown }).batches ?? lastStats).slice(0, 600)}`);
