@@ -17,8 +17,29 @@ import { type BenchItem, GROUP, makeItems, SEEDS, type Workload } from './items.
 /** The best config of a run; cpuMsPerReward is this process's CPU time (all threads: onnxruntime's and sharp's are in-process). */
 export interface LimitResult { rewardsPerSec: number; batch: number; workers: number; cpuMsPerReward: number }
 
+/**
+ * The largest batch each stage may run: the server's (vision.maxBatchSize,
+ * encoder.maxBatchSize), so the limit does the model work the server could at
+ * best do. Before, the limit ran the vision stage on up to 64 images at once
+ * while the server caps it at 8, which made the limit's per-image ONNX cost
+ * one the server could never reach.
+ */
+export interface StageCaps { vision: number; encoder: number }
+export const SERVER_CAPS: StageCaps = { vision: DEFAULTS.vision.maxBatchSize, encoder: DEFAULTS.encoder.maxBatchSize };
+
+/** The stage batch caps the server runs with: the defaults, or what --server-flags sets (so the limit does the same model work). */
+export function capsFromFlags(flags: string[]): StageCaps {
+  const get = (name: string, dflt: number) => {
+    const i = flags.lastIndexOf(name);
+    const v = i >= 0 ? Number(flags[i + 1]) : dflt;
+    if (!Number.isInteger(v) || v < 1) throw new Error(`--server-flags: ${name} needs a positive integer, got ${flags[i + 1]}`);
+    return v;
+  };
+  return { vision: get('--vision-max-batch-size', SERVER_CAPS.vision), encoder: get('--encoder-max-batch-size', SERVER_CAPS.encoder) };
+}
+
 /** Rewards/s of the bare pipeline: chunks of `batch` rewards, `workers` chunks in flight (decode overlaps inference). */
-export async function inProcess(rt: ModelRuntime, items: BenchItem[], w: Workload, batch: number, workers: number): Promise<{ rewardsPerSec: number; cpuMsPerReward: number }> {
+export async function inProcess(rt: ModelRuntime, items: BenchItem[], w: Workload, batch: number, workers: number, caps: StageCaps = SERVER_CAPS): Promise<{ rewardsPerSec: number; cpuMsPerReward: number }> {
   const m = rt.manifest;
   const perChunk = w === 'single' ? batch : Math.max(1, Math.floor(batch / GROUP));
   const chunks: BenchItem[][] = [];
@@ -29,9 +50,14 @@ export async function inProcess(rt: ModelRuntime, items: BenchItem[], w: Workloa
   const run = async (chunk: BenchItem[]) => {
     const imgs = chunk.flatMap((it) => it.images);
     const pixels = await Promise.all(imgs.map((b) => preprocessImage(b, m.preprocess.image, 'x')));
-    const all = new Float32Array(imgs.length * 3 * s * s);
-    pixels.forEach((p, i) => all.set(p, i * p.length));
-    const emb = await rt.embedImages(all, imgs.length);
+    // Vision runs of at most caps.vision images, one after another (the server's one stage in flight).
+    const emb = new Float32Array(imgs.length * rt.dv);
+    for (let i = 0; i < imgs.length; i += caps.vision) {
+      const n = Math.min(caps.vision, imgs.length - i);
+      const part = new Float32Array(n * 3 * s * s);
+      for (let j = 0; j < n; j++) part.set(pixels[i + j]!, j * 3 * s * s);
+      emb.set(await rt.embedImages(part, n), i * rt.dv);
+    }
     let k = 0;
     // As the server does: a group's prompt is tokenized once.
     const prompts: PromptMemo = new Map();
@@ -39,7 +65,7 @@ export async function inProcess(rt: ModelRuntime, items: BenchItem[], w: Workloa
       const e = it.images.map(() => emb.subarray(k * rt.dv, (++k) * rt.dv));
       return it.responses.map((response) => ({ imageEmbeddings: e, ...encodeText(rt.tokenizer, m.preprocess.text, { system: it.system, prompt: it.prompt, response }, prompts) }));
     });
-    for (let i = 0; i < encoderItems.length; i += 64) await rt.score(encoderItems.slice(i, i + 64));
+    for (let i = 0; i < encoderItems.length; i += caps.encoder) await rt.score(encoderItems.slice(i, i + caps.encoder));
     rewards += encoderItems.length;
   };
   const cpu0 = process.cpuUsage();
@@ -50,14 +76,19 @@ export async function inProcess(rt: ModelRuntime, items: BenchItem[], w: Workloa
   return { rewardsPerSec: rewards / seconds, cpuMsPerReward: (cpu.user + cpu.system) / 1000 / rewards };
 }
 
-export async function inProcessLimit(model: string, seed: number, w: Workload): Promise<LimitResult> {
-  const { runtime } = await loadBundle(model, { threads: 1 });
+/**
+ * The best of a few chunk sizes and concurrencies, each stage capped at the
+ * server's batch sizes (`caps`); the sessions load with the server's
+ * options (loadBundle's sessionOptions, DEFAULTS.threads intra-op threads).
+ */
+export async function inProcessLimit(model: string, seed: number, w: Workload, caps: StageCaps = SERVER_CAPS): Promise<LimitResult> {
+  const { runtime } = await loadBundle(model, { threads: DEFAULTS.threads });
   const items = await makeItems(seed + SEEDS.inProcess, 0, w === 'single' ? 256 : 32, w === 'single' ? 1 : GROUP);
   let best: LimitResult = { rewardsPerSec: 0, batch: 0, workers: 0, cpuMsPerReward: NaN };
   for (const batch of [8, 64]) {
     for (const workers of [1, 2]) {
-      await inProcess(runtime, items.slice(0, 16), w, batch, workers); // warm this shape
-      const r = await inProcess(runtime, items, w, batch, workers);
+      await inProcess(runtime, items.slice(0, 16), w, batch, workers, caps); // warm this shape
+      const r = await inProcess(runtime, items, w, batch, workers, caps);
       if (r.rewardsPerSec > best.rewardsPerSec) best = { rewardsPerSec: r.rewardsPerSec, batch, workers, cpuMsPerReward: r.cpuMsPerReward };
     }
   }

@@ -1,6 +1,6 @@
 /**
  * npm run bench:serve -- [--model DIR] [--runs 3] [--seconds 6] [--levels 1,8,32,64] [--no-pin] [--no-unpinned]
- *                         [--server-flags "--encoder-max-batch-size 32"]
+ *                         [--server-flags "--encoder-max-batch-size 32"] [--server-node-flags=--single-threaded-gc]
  *
  * Headline table, pinned (when `taskset` works and there are 2+ cores): the
  * server process and all its threads (event loop, model worker, libuv pool)
@@ -23,7 +23,10 @@
  * and 64, for (i) one item per call and (ii) groups of 16 responses sharing
  * one image, against
  *   (a) the in-process limit: the same preprocessing and runtime called
- *       directly (no gRPC) at the best of a few batch sizes, and
+ *       directly (no gRPC) at the best of a few chunk sizes, each stage's
+ *       runs capped at the server's batch sizes (vision.maxBatchSize,
+ *       encoder.maxBatchSize: the defaults or --server-flags) and with the
+ *       server's session options, so both do the same model work, and
  *   (b) the naive server: the same server with --batching false --caches false.
  * Every item is distinct (ShapesWorld scenes; no cache hits), except in the
  * cache-hit measurement. Each run starts a fresh server process; the load
@@ -46,7 +49,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { cacheHitCost, inProcessLimit, type LimitResult } from './in-process.js';
+import { cacheHitCost, capsFromFlags, inProcessLimit, type LimitResult } from './in-process.js';
 import { CONCURRENCY, GROUP, type LevelResult, type Workload, warmFor } from './items.js';
 import type { LoadgenSpec } from './loadgen.js';
 import { type PyHit, PYTHON, pythonCacheHit } from './python.js';
@@ -93,10 +96,17 @@ function child(args: string[], opts: { timeoutMs: number; cores?: string }): { p
   return { proc, lines: createInterface({ input: proc.stderr! }) };
 }
 
+/**
+ * Node/V8 flags for the server process (--server-node-flags), e.g.
+ * --single-threaded-gc to compare V8's GC helper threads on the pinned core;
+ * the in-process limit keeps this process's flags.
+ */
+let serverNodeFlags: string[] = [];
+
 /** `fn` gets the server's address, its pid (for its CPU time) and its state directory. */
 async function withServer<T>(model: string, flags: string[], pin: Pinning | undefined, fn: (addr: string, pid: number | null, state: string) => Promise<T>): Promise<T> {
   const state = await mkdtemp(join(tmpdir(), 'mrm-bench-'));
-  const { proc, lines } = child(['bin/mrm.js', 'serve', '--host', '127.0.0.1', '--port', '0', '--admin-port', '0', '--state-dir', state, '--seed-bundle', model, '--stats-interval-ms', '0', ...flags], { timeoutMs: 30 * 60_000, ...(pin ? { cores: pin.server } : {}) });
+  const { proc, lines } = child([...serverNodeFlags, 'bin/mrm.js', 'serve', '--host', '127.0.0.1', '--port', '0', '--admin-port', '0', '--state-dir', state, '--seed-bundle', model, '--stats-interval-ms', '0', ...flags], { timeoutMs: 30 * 60_000, ...(pin ? { cores: pin.server } : {}) });
   try {
     let port = 0;
     for await (const line of lines) {
@@ -140,7 +150,7 @@ async function measure(o: { model: string; runs: number; seconds: number; seed: 
   for (let run = 0; run < o.runs; run++) {
     const seed = o.seed + run;
     await withOwnAffinity(o.pin?.server, async () => {
-      for (const w of ['single', 'group16'] as const) m.limits[w].push(await inProcessLimit(o.model, seed, w));
+      for (const w of ['single', 'group16'] as const) m.limits[w].push(await inProcessLimit(o.model, seed, w, capsFromFlags(o.extra)));
       if (o.cacheHits) m.hitCost.push(await cacheHitCost(o.model, seed));
     });
     for (const [mode, flags] of Object.entries(modes)) {
@@ -163,7 +173,7 @@ async function measure(o: { model: string; runs: number; seconds: number; seed: 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: {
     model: { type: 'string' }, runs: { type: 'string' }, seconds: { type: 'string' },
-    'server-flags': { type: 'string' }, seed: { type: 'string' }, levels: { type: 'string' },
+    'server-flags': { type: 'string' }, 'server-node-flags': { type: 'string' }, seed: { type: 'string' }, levels: { type: 'string' },
     'no-pin': { type: 'boolean', default: false }, 'no-unpinned': { type: 'boolean', default: false },
     'log-compare': { type: 'boolean' }, 'log-band': { type: 'string' }, 'log-rate': { type: 'string' },
     'telemetry-compare': { type: 'boolean' }, 'trace-sample': { type: 'string' },
@@ -175,6 +185,7 @@ async function main(): Promise<void> {
   const levels = values.levels ? values.levels.split(',').map(Number) : CONCURRENCY;
   if (levels.some((c) => !Number.isInteger(c) || c < 1)) throw new Error(`--levels: positive integers separated by commas, got ${values.levels}`);
   const extra = (values['server-flags'] ?? '').split(/\s+/).filter(Boolean);
+  serverNodeFlags = (values['server-node-flags'] ?? '').split(/\s+/).filter(Boolean);
   const pinOk = !values['no-pin'] && canPin();
   if (values['telemetry-compare'] || values['log-compare']) {
     // On/off comparisons are about the server's own cost: the server alone on
@@ -201,7 +212,7 @@ async function main(): Promise<void> {
   }
   await mkdir('bench-results', { recursive: true });
   const file = join('bench-results', `serve-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  await writeFile(file, JSON.stringify({ meta: { model, runs, seconds, levels, serverFlags: extra, date: new Date().toISOString(), loadavg: (await readFile('/proc/loadavg', 'utf8').catch(() => '')).trim() }, tables: results }, null, 2) + '\n');
+  await writeFile(file, JSON.stringify({ meta: { model, runs, seconds, levels, serverFlags: extra, serverNodeFlags, date: new Date().toISOString(), loadavg: (await readFile('/proc/loadavg', 'utf8').catch(() => '')).trim() }, tables: results }, null, 2) + '\n');
   console.log(`\nwrote ${file}`);
 }
 
