@@ -88,11 +88,23 @@ async function servedMeanwhile(): Promise<number> {
   return performance.now() - t0;
 }
 
+/**
+ * A raw HTTP/2 session to the server. The server may tear a connection down
+ * under these abuses (reset refused streams, idle and keepalive closes); the
+ * tests judge what each call received, so a session's own socket error
+ * (ECONNRESET) is expected and must not surface as an uncaught exception.
+ */
+function rawSession(): http2.ClientHttp2Session {
+  const session = http2.connect(`http://${address}`);
+  session.on('error', () => {});
+  return session;
+}
+
 describe('a ScoreStream whose client stops reading', () => {
   it('stops being read once its responses back up; memory stays bounded; the client gets every response once it reads', async () => {
     // A raw HTTP/2 client, so that "stops reading" reaches the transport
     // (grpc-js clients keep reading into their own buffers when paused).
-    const session = http2.connect(`http://${address}`);
+    const session = rawSession();
     const req = session.request({ ':method': 'POST', ':path': '/mrm.v1.RewardService/ScoreStream', 'content-type': 'application/grpc', te: 'trailers' });
     req.pause();
     const rss0 = rssMiB();
@@ -240,7 +252,7 @@ describe('a client that sends a large message slowly', () => {
   };
 
   it('refuses a declared size past maxMessageBytes at the size prefix, before the body comes', async () => {
-    const session = http2.connect(`http://${address}`);
+    const session = rawSession();
     const { req, status } = rawScore(session);
     req.write(prefix(64 * 2 ** 20));
     req.write(Buffer.alloc(16 * 1024));
@@ -252,7 +264,7 @@ describe('a client that sends a large message slowly', () => {
 
   it('ends slow senders at their deadline with DEADLINE_EXCEEDED; RSS bounded; others served', async () => {
     const rss0 = rssMiB();
-    const sessions = Array.from({ length: 4 }, () => http2.connect(`http://${address}`));
+    const sessions = Array.from({ length: 4 }, () => rawSession());
     const t0 = performance.now();
     // 20 calls, each declaring a 3.5 MiB message (under the limit) and sending 16 KiB every 100 ms.
     const calls = Array.from({ length: 20 }, (_, i) => rawScore(sessions[i % 4]!, '1500m'));
