@@ -84,6 +84,8 @@ def parse_args(argv):
     ap.add_argument('--freeze-vision', action='store_true',
                     help='pair training leaves the tower as pretrained (its embeddings are computed once)')
     ap.add_argument('--eval-every', type=int, default=0, help='held-out accuracy (--eval-data) every this many steps; 0 = at the end only')
+    ap.add_argument('--fusion', choices=['cross', 'self'], default='cross',
+                    help='text attends to image cells (cross) or one self-attended sequence of both (self, 3x the CPU)')
     ap.add_argument('--threads', type=int, default=1)
     ap.add_argument('--log-every', type=int, default=10)
     ap.add_argument('--checkpoint-every', type=int, default=50, help='steps between checkpoints')
@@ -142,7 +144,7 @@ def main(argv=None):
     cfg = {'size': pre['image']['size'], 'channels': [int(c) for c in a.channels.split(',')],
            'strides': [int(c) for c in a.strides.split(',')], 'grid': a.grid,
            'vocab_size': tok.vocab_size, 'max_images': pre['image']['maxImages'], 'max_prompt': pre['text']['maxPromptTokens'],
-           'max_response': pre['text']['maxResponseTokens'], 'd': a.d, 'heads': a.heads, 'layers': a.layers, 'k': a.k}
+           'max_response': pre['text']['maxResponseTokens'], 'd': a.d, 'heads': a.heads, 'layers': a.layers, 'k': a.k, 'fusion': a.fusion}
     model = RewardModel(cfg)
     emit('start', pairs=n, images=len(data.pixels_u8), steps=total, steps_per_epoch=steps_per_epoch, batch=a.batch,
          params=sum(p.numel() for p in model.parameters()), load_seconds=round(time.time() - t0, 2), digest=digest,
@@ -267,7 +269,7 @@ def main(argv=None):
     emit('metrics', **metrics)
     notes = (f'learned MRM (trainer/torch): CNN vision {cfg["channels"]} strides {cfg["strides"]} -> {cfg["grid"]}x{cfg["grid"]} grid'
              f'{" pretrained on scene records" if pretrained else ""}{" (frozen)" if a.freeze_vision else ""}, '
-             f'transformer encoder d={cfg["d"]} x{cfg["layers"]}, K={cfg["k"]} bootstrap heads; Bradley-Terry, '
+             f'transformer encoder ({cfg["fusion"]}-attention to the image) d={cfg["d"]} x{cfg["layers"]}, K={cfg["k"]} bootstrap heads; Bradley-Terry, '
              f'{step} steps of {a.batch} pairs, seed {a.seed}')
     manifest = write_bundle(a.out, model, pre, tok_bytes, name=a.name, version=1, calibration=calibration,
                             metrics=metrics, dataset_digest=digest, notes=notes, opset=a.opset)
