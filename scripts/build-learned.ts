@@ -49,7 +49,7 @@ const r = await trainTorch({
   data: join(work, 'train'), evalData: join(work, 'heldout'), out: staging, checkpoints: join(work, 'ckpt'),
   resume: process.env.MRM_LEARNED_RESUME === '1', epochs, batch: 32, threads, seed: 1,
   extraArgs: ['--log-every', '25', '--checkpoint-every', '100', '--pretrain-epochs', String(pretrainEpochs), '--freeze-vision',
-    '--d', '96', '--layers', '3', '--heads', '4'],
+    '--d', '64', '--layers', '3', '--heads', '4'],
   onEvent: (e) => console.log(JSON.stringify(e)),
 });
 await rm(out, { recursive: true, force: true });
