@@ -24,7 +24,10 @@ import { runCommand, spawnServer, startTestServer, type TestServer } from '../..
 import { runPython, writeShapesData } from './helpers.js';
 
 // A tinier model than the shipped one: the point is the path, not accuracy.
-const TINY = ['--channels', '8,16,16,16', '--d', '32', '--layers', '1', '--heads', '2', '--log-every', '1'];
+// The shipped recipe's path, tiny: the tower pretrained on the PNGs' scene
+// records, then frozen for the pair steps.
+const TINY = ['--channels', '8,16,16,16', '--strides', '2,2,2,2', '--d', '32', '--layers', '1', '--heads', '2', '--log-every', '1',
+  '--pretrain-epochs', '1', '--pretrain-batch', '8', '--freeze-vision'];
 
 let dir: string;
 let trained: TorchTrainResult;
@@ -54,6 +57,8 @@ describe('mrm_torch end to end', () => {
     const kinds = trained.events.map((e) => e.event);
     expect(kinds[0]).toBe('start');
     expect(kinds.filter((k) => k === 'step')).toHaveLength(2);
+    expect(kinds.indexOf('pretrained')).toBeGreaterThan(kinds.indexOf('pretrain_step'));
+    expect(kinds.indexOf('pretrained')).toBeLessThan(kinds.indexOf('step'));
     expect(kinds.at(-1)).toBe('done');
     const m = trained.manifest;
     expect(m.name).toBe('shapes-mrm-learned');
@@ -62,6 +67,7 @@ describe('mrm_torch end to end', () => {
     expect(m.lineage.datasetDigest).toBe(datasetDigest(await loadDataset(join(dir, 'data'), 'llamafactory')));
     expect(m.calibration.std).toBeGreaterThan(0);
     expect(m.metrics['train.accuracy.overall']).toBeGreaterThanOrEqual(0);
+    expect(m.metrics['pretrain.cell_accuracy.shapes']).toBeGreaterThanOrEqual(0);
   });
 
   it('serves it: rewards over gRPC equal PyTorch rewards within 1e-4', async () => {
@@ -117,6 +123,12 @@ describe('mrm_torch end to end', () => {
     const again = await trainTorch({ data: join(dir, 'data'), out: join(dir, 'bundle2'), checkpoints: `${trained.dir}.ckpt`, resume: true, maxSteps: 3, batch: 8, extraArgs: TINY });
     const resume = again.events.find((e) => e.event === 'resume');
     expect(resume?.step).toBe(2);
+    // The pretrained tower is reloaded, not pretrained again, and stays frozen:
+    // the exported vision stage is the same file after one more pair step.
+    expect(again.events.some((e) => e.event === 'resume_pretrain')).toBe(true);
+    expect(again.events.some((e) => e.event === 'pretrain_step')).toBe(false);
+    expect(again.manifest.files.vision.sha256).toBe(trained.manifest.files.vision.sha256);
+    expect(again.manifest.files.encoder.sha256).not.toBe(trained.manifest.files.encoder.sha256);
     expect(again.events.filter((e) => e.event === 'step').map((e) => e.step)).toEqual([3]);
     expect(JSON.parse(await readFile(join(dir, 'bundle2', 'manifest.json'), 'utf8')).lineage.datasetDigest).toBe(trained.manifest.lineage.datasetDigest);
   }, 600_000);

@@ -1,8 +1,7 @@
 """Does the vision embedding see colours? A linear probe: logistic
 regression from a vision stage's embedding to "colour X is in the picture"
-for each colour, on the images of a ShapesWorld data set's `description`
-pairs (their mrm.meta holds the generator's full scene for the chosen
-answer when the truth is chosen). Held out: the last 30% of those images.
+for each colour, on a ShapesWorld data set's images (labels from the scene
+record each PNG carries, scene.py). Held out: the last 30% of them.
 Printed beside the majority rate, for a randomly initialized vision stage
 (seeded) and, with --checkpoint, a trained one. A tower whose probe sits at
 the majority rate cannot ground colour words, whatever the encoder does.
@@ -10,24 +9,32 @@ the majority rate cannot ground colour words, whatever the encoder does.
   python3 -m mrm_torch.probe --data DIR [--checkpoint OUT.ckpt/last.pt]"""
 import argparse
 import json
+import os
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from .model import RewardModel
+from .scene import COLORS, scene_of_png
 from .tensors import PairTensors
 from .text import Tokenizer
 from .train import DEFAULT_PREPROCESS, DEFAULT_TOKENIZER
 
 
-def scene_colours(data):
+def scene_colours(data, limit):
+    """Image rows and the colours each holds, from the scene record every
+    ShapesWorld PNG carries (scene.py). (An earlier version read the colours
+    from the description pairs' meta.answers[0], which is the first answer
+    shown, not always the true one.)"""
     rows, labels = [], []
-    for i, r in enumerate(data.records):
-        meta = json.loads(r.get('meta') or '{}')
-        if meta.get('qtype') == 'description' and r['truth'] == 'chosen' and data.slots[i, 0] >= 0:
-            rows.append(int(data.slots[i, 0]))
-            labels.append({g['color'] for g in meta['answers'][0]['groups']})
+    for i, p in enumerate(sorted(data.image_bytes)):
+        sc = scene_of_png(data.image_bytes[p])
+        if sc is not None:
+            rows.append(i)
+            labels.append({s['color'] for s in sc['shapes']})
+        if len(rows) >= limit:
+            break
     return rows, labels
 
 
@@ -54,34 +61,40 @@ def probe(emb, y, seed=0):
 def main(argv=None):
     ap = argparse.ArgumentParser(prog='mrm_torch.probe')
     ap.add_argument('--data', required=True)
-    ap.add_argument('--checkpoint')
+    ap.add_argument('--checkpoint', help='a training checkpoint (last.pt, final.pt) or a pretrained tower (vision.pt)')
     ap.add_argument('--seed', type=int, default=1)
-    ap.add_argument('--channels', default='16,32,48,48')
+    ap.add_argument('--images', type=int, default=600, help='images probed (70% fit, 30% held out)')
+    ap.add_argument('--channels', default='16,32,48,64,64')
+    ap.add_argument('--strides', default='1,2,2,2,2')
+    ap.add_argument('--grid', type=int, default=8)
     a = ap.parse_args(argv)
     torch.set_num_threads(1)
     tok = Tokenizer.load(DEFAULT_TOKENIZER)
     data = PairTensors(a.data, tok, DEFAULT_PREPROCESS)
-    rows, labels = scene_colours(data)
+    rows, labels = scene_colours(data, a.images)
     if len(rows) < 20:
-        raise SystemExit(f'{a.data}: {len(rows)} description pairs with the truth chosen; the probe needs at least 20')
-    colours = sorted(set().union(*labels))
-    y = torch.tensor([[float(c in l) for c in colours] for l in labels])
+        raise SystemExit(f'{a.data}: {len(rows)} images carry a scene record; the probe needs at least 20')
+    y = torch.tensor([[float(c in l) for c in COLORS] for l in labels])
     models = []
     torch.manual_seed(a.seed)
-    cfg = {'size': 128, 'channels': [int(c) for c in a.channels.split(',')], 'grid': 4, 'vocab_size': tok.vocab_size, 'max_images': 2,
-           'max_prompt': 64, 'max_response': 128, 'd': 64, 'heads': 4, 'layers': 2, 'k': 5}
+    cfg = {'size': 128, 'channels': [int(c) for c in a.channels.split(',')], 'strides': [int(c) for c in a.strides.split(',')],
+           'grid': a.grid, 'vocab_size': tok.vocab_size, 'max_images': 2, 'max_prompt': 64, 'max_response': 128,
+           'd': 64, 'heads': 4, 'layers': 2, 'k': 5}
     models.append((f'random init (seed {a.seed})', RewardModel(cfg)))
     if a.checkpoint:
         state = torch.load(a.checkpoint)
         m = RewardModel(state['cfg'])
-        m.load_state_dict(state['model'])
-        models.append((f'{a.checkpoint} (step {state.get("step", "final")})', m))
+        if 'vision' in state:
+            m.vision.load_state_dict(state['vision'])
+        else:
+            m.load_state_dict(state['model'])
+        models.append((f'{os.path.basename(a.checkpoint)} (step {state.get("step", "final")})', m))
     for name, m in models:
         m.eval()
         with torch.no_grad():
             emb = m.vision(data.pixels(np.array(rows)))
         acc, base = probe(emb, y)
-        print(json.dumps({'vision': name, 'images': len(rows), 'colours': colours,
+        print(json.dumps({'vision': name, 'images': len(rows), 'colours': COLORS, 'mean_probe': round(acc.mean().item(), 3), 'mean_majority': round(base.mean().item(), 3),
                           'probe_accuracy': [round(v, 3) for v in acc.tolist()], 'majority': [round(v, 3) for v in base.tolist()]}))
 
 

@@ -46,11 +46,18 @@ class PairTensors:
         u8 = torch.from_numpy(self.pixels_u8[image_ids]).long()  # [n, S, S, 3]
         return torch.stack([self.luts[c][u8[..., self.channel_src[c]]] for c in range(3)], dim=1)
 
-    def batch(self, idx, vision):
-        """Image embeddings [B, M, Dv], mask [B, M], prompt, chosen, rejected ids for pair indices idx."""
+    def batch(self, idx, vision, cache=None):
+        """Image embeddings [B, M, Dv], mask [B, M], prompt, chosen, rejected ids
+        for pair indices idx. With `cache` ([n_images, Dv], a frozen tower's
+        embeddings of every image) the tower is not run."""
         slots = self.slots[idx]
         used = np.unique(slots[slots >= 0])
-        emb_used = vision(self.pixels(used)) if len(used) else None
+        if not len(used):
+            emb_used = None
+        elif cache is not None:
+            emb_used = cache[torch.from_numpy(used)].float()
+        else:
+            emb_used = vision(self.pixels(used))
         b, m = slots.shape
         flat = slots.reshape(-1)
         keep = torch.from_numpy((flat >= 0).astype(np.float32))
@@ -71,3 +78,16 @@ def trim(ids):
     with the square of the sequence."""
     width = int((ids != 0).sum(1).max()) if ids.numel() else 0
     return ids[:, :max(width, 1)]
+
+
+def embed_all(vision, data, batch=128):
+    """A frozen tower's embedding of every image, float16 [n_images, Dv]
+    (half the memory; the encoder sees them as float32 and the ~1e-3
+    relative rounding is far below what training resolves)."""
+    vision.eval()
+    n = len(data.pixels_u8)
+    out = torch.empty(n, vision.dv, dtype=torch.float16)
+    with torch.no_grad():
+        for s in range(0, n, batch):
+            out[s:s + batch] = vision(data.pixels(np.arange(s, min(n, s + batch)))).half()
+    return out

@@ -19,7 +19,8 @@ import torch.nn.functional as F
 from .data import dataset_digest
 from .export import write_bundle
 from .model import RewardModel
-from .tensors import PairTensors, trim
+from .pretrain import pretrain_vision
+from .tensors import PairTensors, embed_all, trim
 from .text import Tokenizer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -72,7 +73,19 @@ def parse_args(argv):
     ap.add_argument('--d', type=int, default=64)
     ap.add_argument('--layers', type=int, default=2)
     ap.add_argument('--heads', type=int, default=4)
-    ap.add_argument('--channels', default='16,32,48,48')
+    ap.add_argument('--channels', default='16,32,48,64,64', help='conv channels of the vision tower')
+    ap.add_argument('--strides', default='1,2,2,2,2', help='conv strides, one per channel entry')
+    ap.add_argument('--grid', type=int, default=8, help='image tokens per side')
+    ap.add_argument('--pretrain-epochs', type=float, default=0.0,
+                    help='vision pretraining on the images\' scene records (scene.py) before pair training; 0 = none')
+    ap.add_argument('--pretrain-lr', type=float, default=3e-3)
+    ap.add_argument('--pretrain-batch', type=int, default=64, help='images per pretraining step')
+    ap.add_argument('--vision-from', help="a pretrained tower to start from (a run's OUT.ckpt/vision.pt) instead of pretraining")
+    ap.add_argument('--freeze-vision', action='store_true',
+                    help='pair training leaves the tower as pretrained (its embeddings are computed once)')
+    ap.add_argument('--eval-every', type=int, default=0, help='held-out accuracy (--eval-data) every this many steps; 0 = at the end only')
+    ap.add_argument('--fusion', choices=['cross', 'self'], default='cross',
+                    help='text attends to image cells (cross) or one self-attended sequence of both (self, 3x the CPU)')
     ap.add_argument('--threads', type=int, default=1)
     ap.add_argument('--log-every', type=int, default=10)
     ap.add_argument('--checkpoint-every', type=int, default=50, help='steps between checkpoints')
@@ -80,20 +93,16 @@ def parse_args(argv):
     return ap.parse_args(argv)
 
 
-def rewards_of(model, t, idx, side):
-    emb, mask, prompt, chosen, rejected = t.batch(idx, model.vision)
-    return model.rewards(emb, mask, prompt, chosen if side == 'chosen' else rejected)
-
-
-def score_pairs(model, t, batch=64, rows=None):
-    """Raw head outputs [n, K] of chosen and rejected, for all pairs or the given rows."""
+def score_pairs(model, t, batch=64, rows=None, cache=None):
+    """Raw head outputs [n, K] of chosen and rejected, for all pairs or the
+    given rows; `cache` as PairTensors.batch (a frozen tower's embeddings)."""
     model.eval()
     rows = np.arange(len(t)) if rows is None else np.asarray(rows)
     rc, rr = [], []
     with torch.no_grad():
         for s in range(0, len(rows), batch):
             idx = rows[s:s + batch]
-            emb, mask, prompt, chosen, rejected = t.batch(idx, model.vision)
+            emb, mask, prompt, chosen, rejected = t.batch(idx, model.vision, cache)
             feats = model.encoder(torch.cat([emb, emb]), torch.cat([mask, mask]), trim(torch.cat([prompt, prompt])), trim(torch.cat([chosen, rejected])))
             heads = model.head(feats)
             rc.append(heads[:len(idx)])
@@ -132,11 +141,45 @@ def main(argv=None):
     total = math.ceil(a.epochs * steps_per_epoch)
     if a.max_steps:
         total = min(total, a.max_steps)
-    cfg = {'size': pre['image']['size'], 'channels': [int(c) for c in a.channels.split(',')], 'grid': 4,
+    cfg = {'size': pre['image']['size'], 'channels': [int(c) for c in a.channels.split(',')],
+           'strides': [int(c) for c in a.strides.split(',')], 'grid': a.grid,
            'vocab_size': tok.vocab_size, 'max_images': pre['image']['maxImages'], 'max_prompt': pre['text']['maxPromptTokens'],
-           'max_response': pre['text']['maxResponseTokens'], 'd': a.d, 'heads': a.heads, 'layers': a.layers, 'k': a.k}
+           'max_response': pre['text']['maxResponseTokens'], 'd': a.d, 'heads': a.heads, 'layers': a.layers, 'k': a.k, 'fusion': a.fusion}
     model = RewardModel(cfg)
-    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=0.01)
+    emit('start', pairs=n, images=len(data.pixels_u8), steps=total, steps_per_epoch=steps_per_epoch, batch=a.batch,
+         params=sum(p.numel() for p in model.parameters()), load_seconds=round(time.time() - t0, 2), digest=digest,
+         blas=blas_library(), threads=torch.get_num_threads())
+    ev = PairTensors(a.eval_data, tok, pre) if a.eval_data else None
+    metrics = {}
+    pretrained = False
+    vck = os.path.join(ckdir, 'vision.pt')
+    if a.vision_from:
+        state = torch.load(a.vision_from)
+        if {k: state['cfg'][k] for k in ('size', 'channels', 'strides', 'grid')} != {k: cfg[k] for k in ('size', 'channels', 'strides', 'grid')}:
+            raise SystemExit(f'{a.vision_from}: a tower of another shape (size, channels, strides, grid) than this run\'s')
+        model.vision.load_state_dict(state['vision'])
+        metrics.update(state['metrics'])
+        emit('pretrained', source=a.vision_from, **metrics)
+        pretrained = True
+    elif a.pretrain_epochs > 0:
+        if a.resume and os.path.exists(vck):
+            state = torch.load(vck)
+            if state['cfg'] != cfg or state['digest'] != digest:
+                raise SystemExit(f'{vck}: pretrained tower is for another model config or data set; remove it or drop --resume')
+            model.vision.load_state_dict(state['vision'])
+            metrics.update(state['metrics'])
+            emit('resume_pretrain', checkpoint=vck)
+        else:
+            metrics.update(pretrain_vision(model.vision, data, epochs=a.pretrain_epochs, batch=a.pretrain_batch, lr=a.pretrain_lr,
+                                           seed=a.seed, emit=emit, log_every=a.log_every))
+            torch.save({'vision': model.vision.state_dict(), 'cfg': cfg, 'digest': digest, 'metrics': metrics}, vck + '.tmp')
+            os.replace(vck + '.tmp', vck)
+        emit('pretrained', **metrics)
+        pretrained = True
+    if a.freeze_vision:
+        for p in model.vision.parameters():
+            p.requires_grad_(False)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=a.lr, weight_decay=0.01)
     # Bootstrap: each head sees each pair Poisson(1) times, fixed per run.
     boot = torch.from_numpy(np.random.RandomState(a.seed).poisson(1.0, (n, a.k)).astype(np.float32))
     step = 0
@@ -149,9 +192,9 @@ def main(argv=None):
         opt.load_state_dict(state['opt'])
         step = state['step']
         emit('resume', step=step, checkpoint=ck)
-    emit('start', pairs=n, images=len(data.pixels_u8), steps=total, steps_per_epoch=steps_per_epoch, batch=a.batch,
-         params=sum(p.numel() for p in model.parameters()), load_seconds=round(time.time() - t0, 2), digest=digest,
-         blas=blas_library(), threads=torch.get_num_threads())
+    # A frozen tower's embeddings once, after any resume so they are the weights the run continues with.
+    cache = embed_all(model.vision, data) if a.freeze_vision else None
+    ev_cache = embed_all(model.vision, ev) if a.freeze_vision and ev is not None and a.eval_every else None
 
     def lr_at(s):
         # Linear warm-up over 5% of the run, then cosine to 10%.
@@ -165,7 +208,14 @@ def main(argv=None):
         torch.save({'model': model.state_dict(), 'opt': opt.state_dict(), 'step': step, 'cfg': cfg, 'digest': digest}, tmp)
         os.replace(tmp, path)
 
-    model.train()
+    def train_mode():
+        model.train()
+        # BatchNorm keeps the statistics of pretraining (or none: identity at
+        # init): pair batches hold a few dozen images of one kind of question,
+        # a worse sample of image statistics than pretraining's.
+        model.vision.eval()
+
+    train_mode()
     # CPU seconds beside wall seconds: on a shared machine wall time says
     # little about what a run costs.
     t_run, c_run, loss_avg, first = time.time(), time.process_time(), None, step
@@ -177,7 +227,7 @@ def main(argv=None):
         idx = order[within * a.batch:(within + 1) * a.batch]
         for g in opt.param_groups:
             g['lr'] = lr_at(step)
-        emb, mask, prompt, chosen, rejected = data.batch(idx, model.vision)
+        emb, mask, prompt, chosen, rejected = data.batch(idx, model.vision, cache)
         b = len(idx)
         heads = model.rewards(torch.cat([emb, emb]), torch.cat([mask, mask]), trim(torch.cat([prompt, prompt])), trim(torch.cat([chosen, rejected])))
         w = boot[torch.as_tensor(idx)]
@@ -194,6 +244,10 @@ def main(argv=None):
             el = time.time() - t_run
             emit('step', step=step, steps=total, epoch=round(step / steps_per_epoch, 3), loss=round(loss_avg, 5),
                  lr=round(lr_at(step - 1), 6), seconds=round(el, 1), cpu_seconds=round(time.process_time() - c_run, 1), pairs_per_second=round((step - first) * a.batch / max(el, 1e-9), 1))
+        if ev is not None and a.eval_every and step % a.eval_every == 0 and step < total:
+            rows = np.arange(min(len(ev), 600))
+            emit('eval', step=step, **{k: round(v, 4) for k, v in slice_metrics([ev.records[i] for i in rows], *score_pairs(model, ev, rows=rows, cache=ev_cache)).items()})
+            train_mode()
         if step % a.checkpoint_every == 0 or step == total:
             save(ck)
             emit('checkpoint', step=step, path=ck)
@@ -209,13 +263,13 @@ def main(argv=None):
     both = torch.cat([hc.mean(1), hr.mean(1)])
     calibration = {'mean': float(both.mean()), 'std': float(max(both.std(unbiased=False).item(), 1e-6)),
                    'referenceSet': f'training data {digest[:12]} ({len(rows)} of {n} pairs)', 'n': int(both.numel())}
-    metrics = {f'train.{k}': v for k, v in slice_metrics([data.records[i] for i in rows], hc, hr).items()}
-    if a.eval_data:
-        ev = PairTensors(a.eval_data, tok, pre)
+    metrics.update({f'train.{k}': v for k, v in slice_metrics([data.records[i] for i in rows], hc, hr).items()})
+    if ev is not None:
         metrics.update(slice_metrics(ev.records, *score_pairs(model, ev)))
     emit('metrics', **metrics)
-    notes = (f'learned MRM (trainer/torch): CNN vision {cfg["channels"]} -> {cfg["grid"]}x{cfg["grid"]} grid, '
-             f'transformer encoder d={cfg["d"]} x{cfg["layers"]}, K={cfg["k"]} bootstrap heads; Bradley-Terry, '
+    notes = (f'learned MRM (trainer/torch): CNN vision {cfg["channels"]} strides {cfg["strides"]} -> {cfg["grid"]}x{cfg["grid"]} grid'
+             f'{" pretrained on scene records" if pretrained else ""}{" (frozen)" if a.freeze_vision else ""}, '
+             f'transformer encoder ({cfg["fusion"]}-attention to the image) d={cfg["d"]} x{cfg["layers"]}, K={cfg["k"]} bootstrap heads; Bradley-Terry, '
              f'{step} steps of {a.batch} pairs, seed {a.seed}')
     manifest = write_bundle(a.out, model, pre, tok_bytes, name=a.name, version=1, calibration=calibration,
                             metrics=metrics, dataset_digest=digest, notes=notes, opset=a.opset)

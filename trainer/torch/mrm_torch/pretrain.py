@@ -1,0 +1,90 @@
+"""Pretraining the vision tower on the generator's scene record (scene.py):
+a 1x1 conv reads each grid cell's colour, kind and size (or "no shape")
+with cross-entropy. This is this project's analogue of starting a VLM from
+a pretrained vision encoder: the tower learns to see shapes from a
+supervised signal the Bradley-Terry loss cannot give it cheaply (a pair's
+two answers differ by a word whose truth depends on a 10 px shape). The
+head is dropped afterwards; only the tower's weights carry over."""
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .scene import HEAD_SPLITS, image_targets
+
+# Cells with a shape are about 3 in 64: weighting them up keeps the loss from
+# being won by predicting "empty" everywhere.
+OCCUPIED_WEIGHT = 8.0
+
+
+class SceneHead(nn.Module):
+    def __init__(self, cells):
+        super().__init__()
+        self.conv = nn.Conv2d(cells, sum(HEAD_SPLITS), 1)
+
+    def forward(self, cell_map):
+        return torch.split(self.conv(cell_map), HEAD_SPLITS, dim=1)
+
+
+def scene_loss(logits, targets):
+    """Mean weighted CE over cells and the three attributes; targets [N, 3, G, G]."""
+    w = 1.0 + (OCCUPIED_WEIGHT - 1.0) * (targets[:, 0] > 0).float()
+    total = 0.0
+    for j, lg in enumerate(logits):
+        total = total + (F.cross_entropy(lg, targets[:, j], reduction='none') * w).sum() / w.sum()
+    return total / len(logits)
+
+
+def cell_accuracy(logits, targets):
+    """(accuracy on cells with a shape, all three attributes right; accuracy on empty cells)."""
+    pred = torch.stack([lg.argmax(1) for lg in logits], dim=1)
+    occ = targets[:, 0] > 0
+    right = (pred == targets).all(1)
+    return float(right[occ].float().mean()), float(right[~occ].float().mean())
+
+
+def evaluate(vision, head, data, ids, targets, batch=128):
+    vision.eval()
+    with torch.no_grad():
+        outs = [head(vision.cell_map(data.pixels(ids[s:s + batch]))) for s in range(0, len(ids), batch)]
+    logits = [torch.cat([o[j] for o in outs]) for j in range(len(HEAD_SPLITS))]
+    return cell_accuracy(logits, torch.from_numpy(targets[ids]))
+
+
+def pretrain_vision(vision, data, *, epochs, batch, lr, seed, emit, log_every=20):
+    """Trains `vision` in place on `data`'s images; returns held-out metrics
+    (the last 10% of images, by a seeded permutation, never trained on)."""
+    targets, has = image_targets(data, vision.grid)
+    ids = np.flatnonzero(has)
+    if len(ids) < 20:
+        raise ValueError(f'{len(ids)} images carry a ShapesWorld scene record; vision pretraining needs at least 20')
+    ids = ids[np.random.RandomState(seed).permutation(len(ids))]
+    n_hold = max(10, len(ids) // 10)
+    hold, train = np.sort(ids[:n_hold]), ids[n_hold:]
+    head = SceneHead(vision.cells)
+    params = list(vision.parameters()) + list(head.parameters())
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
+    steps_per_epoch = max(1, len(train) // batch)
+    total = max(1, int(epochs * steps_per_epoch))
+    t0, c0, avg = time.time(), time.process_time(), None
+    emit('pretrain_start', images=len(train), held_out=len(hold), steps=total, batch=batch)
+    for step in range(total):
+        epoch, within = divmod(step, steps_per_epoch)
+        order = np.random.RandomState((seed * 7919 + epoch) % 2**32).permutation(train)
+        idx = np.sort(order[within * batch:(within + 1) * batch])
+        for g in opt.param_groups:  # cosine from lr to lr/20
+            g['lr'] = lr * (0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * step / total)))
+        vision.train()
+        loss = scene_loss(head(vision.cell_map(data.pixels(idx))), torch.from_numpy(targets[idx]))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        avg = loss.item() if avg is None else 0.95 * avg + 0.05 * loss.item()
+        if (step + 1) % log_every == 0 or step + 1 == total:
+            emit('pretrain_step', step=step + 1, steps=total, loss=round(avg, 4), seconds=round(time.time() - t0, 1),
+                 cpu_seconds=round(time.process_time() - c0, 1))
+    occ, empty = evaluate(vision, head, data, hold, targets)
+    vision.eval()
+    return {'pretrain.cell_accuracy.shapes': occ, 'pretrain.cell_accuracy.empty': empty}
