@@ -162,11 +162,14 @@ export const DEFAULTS: ServeConfig = {
     // request is refused when the work admitted ahead of it (at the measured
     // drain rate) would keep it waiting longer than this. Bytes alone let a
     // flood queue ~300 requests, seconds of work at ~165 calls/s, so the
-    // admitted calls waited 5 s. 500 ms is several full vision batches (the
-    // stages never starve between batches), under the p99 a saturated
-    // server shows at 64 calls in flight (~700 ms), and a tenth of a typical
-    // trainer's 5 s deadline, so a refused caller has time to retry.
-    maxQueueWaitMs: 500,
+    // admitted calls waited 5 s. 2000 ms: at 500 ms (the first default) a
+    // closed-loop client with 64 single items in flight, an ordinary trainer,
+    // was refused about half its calls on the idle machine (bench:serve,
+    // 2026-12-01: ~0.7 s of queue at ~90 calls/s) and its throughput
+    // collapsed; 2 s is ~3x that queue, still bounds a flood's admitted
+    // calls to seconds rather than minutes, and leaves a 5 s deadline time
+    // to retry once.
+    maxQueueWaitMs: 2000,
   },
   connections: {
     // Streams per HTTP/2 connection: a trainer multiplexes its calls on a few
