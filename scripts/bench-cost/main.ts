@@ -45,7 +45,7 @@ import { OtlpReceiver, freePort } from '../../test/telemetry/otlp-receiver.js';
 import type { LevelResult, Workload } from '../bench-serve/items.js';
 import type { LoadgenSpec } from '../bench-serve/loadgen.js';
 import { attribute, type CpuProfile, type Part } from './profile.js';
-import { threadCpuMs } from './threads.js';
+import { threadCpu } from '../bench-serve/proc.js';
 
 const LOADGEN = fileURLToPath(new URL('../bench-serve/loadgen.ts', import.meta.url));
 
@@ -114,11 +114,11 @@ async function measureOne(config: Config, workload: Workload, run: number, recei
     server.stderr!.resume();
     const pid = server.pid!;
     const spec: LoadgenSpec = { addr: `127.0.0.1:${port}`, seed: 7000 + 100 * run, workload, levels: [concurrency], seconds, cacheHits: 0, serverPid: pid };
-    const before = await threadCpuMs(pid);
+    const before = await threadCpu(pid);
     const t0 = process.hrtime.bigint();
     const level = await runLoadgen(spec);
     const t1 = process.hrtime.bigint();
-    const after = await threadCpuMs(pid);
+    const after = await threadCpu(pid);
     server.kill('SIGTERM');
     await exited;
     const profiles = await readProfiles(profDir);
@@ -127,7 +127,7 @@ async function measureOne(config: Config, workload: Workload, run: number, recei
     const mainTid = pid;
     const cpu = (tid: number | null) => {
       let ms = 0;
-      for (const [t, v] of after) if (tid === null ? t !== mainTid : t === tid) ms += v - (before.get(t) ?? 0);
+      for (const [t, v] of after) if (tid === null ? t !== mainTid : t === tid) ms += v.ms - (before.get(t)?.ms ?? 0);
       return ms;
     };
     const mainMs = cpu(mainTid);

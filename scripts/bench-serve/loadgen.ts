@@ -9,12 +9,12 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { execFileSync } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sha256Hex } from '../../src/model/digest.js';
 import { createRewardClient, HEALTH_PROTO, LOADER_OPTIONS, type RewardClient, unary } from '../../src/serve/proto.js';
+import { ticksPerSecond } from './proc.js';
 import { type BenchItem, callsFor, GROUP, type LevelResult, makeItems, SEEDS, warmFor, type Workload } from './items.js';
 
 export interface LoadgenSpec {
@@ -53,15 +53,6 @@ export async function loadgen(spec: LoadgenSpec): Promise<void> {
 }
 
 // ---------------------------------------------------------------- CPU time
-
-/** Clock ticks per second of /proc's times: asked once; 100 if getconf is missing. */
-let clkTck: number | undefined;
-function ticksPerSecond(): number {
-  if (clkTck === undefined) {
-    try { clkTck = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100; } catch { clkTck = 100; }
-  }
-  return clkTck;
-}
 
 /**
  * CPU ms (user + system, all threads) of a process so far, from

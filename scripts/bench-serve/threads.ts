@@ -12,31 +12,16 @@
  * (the main thread's and the model worker's profiles, written at exit).
  */
 import { spawn } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { LevelResult, Workload } from './items.js';
+import { threadCpu as threads, type ThreadCpu } from './proc.js';
 
 const LOADGEN = fileURLToPath(new URL('./loadgen.ts', import.meta.url));
-const TCK = 100; // CLK_TCK on Linux x86-64/arm64
-
-/** tid -> { name, ms } of every thread of `pid` now. */
-async function threads(pid: number): Promise<Map<number, { name: string; ms: number; sys: number }>> {
-  const out = new Map<number, { name: string; ms: number; sys: number }>();
-  for (const tid of await readdir(`/proc/${pid}/task`).catch(() => [])) {
-    try {
-      const stat = await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      const rest = stat.slice(stat.lastIndexOf(')') + 1).trim().split(/\s+/);
-      out.set(Number(tid), { name, ms: (1000 * (Number(rest[11]) + Number(rest[12]))) / TCK, sys: (1000 * Number(rest[12])) / TCK });
-    } catch { /* the thread ended */ }
-  }
-  return out;
-}
-
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: {
     workload: { type: 'string', default: 'single' }, concurrency: { type: 'string', default: '64' }, seconds: { type: 'string', default: '6' },
@@ -69,7 +54,7 @@ async function main(): Promise<void> {
   lg.stdout.on('data', (b: Buffer) => { out += b.toString(); });
   // Snapshot at the start of the second level: poll until the first level's calls are done (its line is not printed early),
   // so sample every 200 ms and keep the samples; the level boundaries come from the result's seconds.
-  const samples: { t: number; th: Map<number, { name: string; ms: number; sys: number }> }[] = [];
+  const samples: { t: number; th: Map<number, ThreadCpu> }[] = [];
   const t0 = performance.now();
   const timer = setInterval(() => { void threads(pid).then((th) => samples.push({ t: performance.now() - t0, th })); }, 200);
   await new Promise((r) => lg.once('exit', r));
