@@ -16,7 +16,9 @@
  * both later. Stages that share a thread (`sharesThreadWith`: the encoder
  * with the vision stage, in the version's worker) hold a batch while the
  * other runs one, for the same reason: it could not start before that one
- * ends, and it fills meanwhile. Entries carry their caller's deadline and
+ * ends, and it fills meanwhile. With `feederHoldMs` such a stage also holds
+ * while the other one has entries queued that will come to it (the vision
+ * stage's images are the encoder's next inputs): see that option. Entries carry their caller's deadline and
  * cancellation and are checked when a batch is formed: an entry whose caller
  * is gone is rejected (DEADLINE_EXCEEDED / CANCELLED) and never reaches the
  * model.
@@ -54,6 +56,18 @@ export interface BatcherOptions {
    * the other stage sends its next one. Not used with mergeRequests false.
    */
   sharesThreadWith?: ThreadMate;
+  /**
+   * With sharesThreadWith: the stage on the thread is also this one's feeder
+   * (its entries come here next, as the vision stage's embeddings feed the
+   * encoder), so while it has entries queued, a batch of this stage waits
+   * (Triton's ensemble scheduling, one step upstream): those entries would
+   * join it a vision batch later, and the thread runs one larger batch
+   * instead of one per vision batch. At most this long, counted from the
+   * oldest entry, so a feeder whose queue never empties (open-loop arrivals
+   * faster than the thread) cannot starve this stage. Unset: no such hold.
+   * Nothing queued upstream (a lone caller) means no hold.
+   */
+  feederHoldMs?: number;
   /** Told each batch's run time and size (admission's stage-time estimates). */
   onBatchTimed?: (ms: number, entries: number) => void;
 }
@@ -62,6 +76,8 @@ export interface BatcherOptions {
 export interface ThreadMate {
   /** A batch is running. */
   readonly busy: boolean;
+  /** Entries waiting for a batch. */
+  readonly queued: number;
   /** `poke` is called as each of its batches finishes, before it sends its next one. */
   onBatchEnd(poke: () => void): void;
 }
@@ -104,6 +120,8 @@ export class Batcher<I, O> implements ThreadMate {
   private queue: Entry<I, O>[] = [];
   private inFlight = false;
   private timer: NodeJS.Timeout | null = null;
+  /** When the pending timer fires (performance.now() clock). */
+  private timerDue = Infinity;
   private submissions = 0;
   private idleWaiters: (() => void)[] = [];
   /** Stages that hold their batches while this one has one in flight (sharesThreadWith). */
@@ -163,17 +181,32 @@ export class Batcher<I, O> implements ThreadMate {
 
   private schedule(): void {
     if (this.inFlight || this.queue.length === 0) return;
-    const { maxBatchSize, maxQueueDelayMs, mergeRequests } = this.options;
-    if (mergeRequests && this.options.sharesThreadWith?.busy && this.queue.length < maxBatchSize) return;
-    const waited = performance.now() - this.queue[0]!.enqueuedAt;
-    if (!mergeRequests || this.queue.length >= maxBatchSize || waited >= maxQueueDelayMs || !this.companyExpected()) {
-      this.dispatch();
-    } else if (this.timer === null) {
-      this.timer = setTimeout(() => {
-        this.timer = null;
-        this.schedule();
-      }, maxQueueDelayMs - waited);
+    const { maxBatchSize, maxQueueDelayMs, mergeRequests, sharesThreadWith: mate, feederHoldMs } = this.options;
+    const full = this.queue.length >= maxBatchSize;
+    const now = performance.now();
+    const waited = now - this.queue[0]!.enqueuedAt;
+    if (mergeRequests && mate && !full) {
+      // Poked as its batch ends.
+      if (mate.busy) return;
+      // Its next batch runs first; poked as that one ends, or woken at the bound.
+      if (feederHoldMs !== undefined && mate.queued > 0 && waited < feederHoldMs) return this.wakeAt(now + feederHoldMs - waited);
     }
+    if (!mergeRequests || full || waited >= maxQueueDelayMs || !this.companyExpected()) this.dispatch();
+    else this.wakeAt(now + maxQueueDelayMs - waited);
+  }
+
+  /** Calls schedule() at `due` (or earlier, if a timer is already set for earlier). */
+  private wakeAt(due: number): void {
+    if (this.timer !== null) {
+      if (this.timerDue <= due) return;
+      clearTimeout(this.timer);
+    }
+    this.timerDue = due;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.timerDue = Infinity;
+      this.schedule();
+    }, Math.max(0, due - performance.now()));
   }
 
   private companyExpected(): boolean {
@@ -187,6 +220,7 @@ export class Batcher<I, O> implements ThreadMate {
     if (this.timer !== null) {
       clearTimeout(this.timer);
       this.timer = null;
+      this.timerDue = Infinity;
     }
     const now = performance.now();
     const batch: Entry<I, O>[] = [];

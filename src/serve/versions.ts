@@ -51,6 +51,21 @@ export interface ItemDetail {
 }
 
 /**
+ * How long an encoder batch may wait while images queued for the vision stage
+ * (the encoder's next inputs) run first. At saturation with one image per
+ * item, the encoder otherwise runs between every two vision batches on
+ * whatever the last one fed it (about 4 items at 64 single items in flight),
+ * at ~0.12 ms of CPU per item against ~0.05 from 32 items up, and one worker
+ * round trip per batch. 20 ms is about two full vision batches (8 images at
+ * ~0.85 ms of CPU each, on a core shared with the event loop): long enough
+ * for the queue a closed-loop client keeps to drain, short against the
+ * latency such a load already has (64 in flight at ~300 rewards/s is ~200 ms),
+ * and it bounds the wait when arrivals keep the vision queue from emptying.
+ * With nothing queued upstream (a lone request) the encoder does not wait.
+ */
+export const FEEDER_HOLD_MS = 20;
+
+/**
  * One loaded version with its own batchers: one in-flight batch per stage.
  * Both stages run in the version's one worker thread (model-host.ts), so
  * their batches also take turns there; with a second worker the vision and
@@ -104,6 +119,7 @@ export class ServedVersion {
       expectCompany: (queued) => this.refs > queued,
       // One worker thread runs both stages, one message at a time.
       sharesThreadWith: this.vision,
+      feederHoldMs: FEEDER_HOLD_MS,
       onBatch: settings.onBatch?.encoder,
     }, async (items) => {
       const out = await host.score(items, details);

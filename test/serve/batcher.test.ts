@@ -159,6 +159,50 @@ describe('Batcher', () => {
     expect(order.at(-1)).toBe('e6,7,8,9');
   });
 
+  it('with feederHoldMs, holds while the feeder has entries queued, sends when its queue empties, and no longer than the bound', async () => {
+    const order: string[] = [];
+    const a = stage();
+    const b = stage();
+    const vision = new Batcher(opts({ name: 'vision', maxBatchSize: 1 }), (xs: number[]) => { order.push(`v${xs}`); return a.run(xs); });
+    const encoder = new Batcher(opts({ name: 'encoder', sharesThreadWith: vision, feederHoldMs: 60 }), (xs: number[]) => { order.push(`e${xs}`); return b.run(xs); });
+    // Nothing queued upstream (a lone caller): no hold.
+    encoder.submit([1], FOREVER);
+    expect(order).toEqual(['e1']);
+    await b.finishOne();
+
+    vision.submit([2], FOREVER);
+    vision.submit([3], FOREVER);
+    encoder.submit([4], FOREVER);
+    expect(order).toEqual(['e1', 'v2']);
+    await a.finishOne();
+    // v3 is queued: its embedding comes to the encoder next, so the held batch waits for it.
+    expect(order).toEqual(['e1', 'v2', 'v3']);
+    encoder.submit([5], FOREVER);
+    await a.finishOne();
+    expect(order).toEqual(['e1', 'v2', 'v3', 'e4,5']);
+    await b.finishOne();
+
+    // A feeder whose queue does not empty: the encoder goes after feederHoldMs.
+    const t0 = performance.now();
+    vision.submit([6], FOREVER);
+    vision.submit([7], FOREVER);
+    vision.submit([8], FOREVER);
+    encoder.submit([9], FOREVER);
+    await a.finishOne(); // v6 done, v7 runs, v8 still queued
+    expect(order.at(-1)).toBe('v7');
+    await new Promise((r) => setTimeout(r, 80));
+    expect(order.at(-1)).toBe('v7'); // the bound passed while v7 ran: sent as it ends, before v8
+    await a.finishOne();
+    expect(order.slice(-3)).toEqual(['v7', 'e9', 'v8']);
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(60);
+    // A full batch never waits.
+    vision.submit([10], FOREVER);
+    encoder.submit([11, 12, 13, 14], FOREVER);
+    expect(order.at(-1)).not.toBe('e11,12,13,14'); // the thread is busy (e9 runs)
+    await b.finishOne();
+    expect(order).toContain('e11,12,13,14');
+  });
+
   it('does not hold the naive server\'s batches', async () => {
     const a = stage();
     const b = stage();
