@@ -5,17 +5,11 @@
  */
 import * as ort from 'onnxruntime-node';
 import { dims, type Manifest, type Stage } from './manifest.js';
+import { packItems, type EncoderItem, type PackedItems, type PackShape } from './pack.js';
 import type { Tokenizer } from './text.js';
 
+export type { EncoderItem, PackedItems } from './pack.js';
 export type Sessions = Record<Stage, ort.InferenceSession>;
-
-/** One item ready for the encoder: embeddings of its images and its token ids. */
-export interface EncoderItem {
-  /** One [Dv] embedding per image, at most maxImages. */
-  imageEmbeddings: Float32Array[];
-  promptIds: number[];
-  responseIds: number[];
-}
 
 export interface HeadOutput {
   /** Mean over the K heads, one per item. */
@@ -50,28 +44,25 @@ export class ModelRuntime {
     return out.embedding!.data as Float32Array;
   }
 
+  /** How this version's encoder takes a batch (packItems). */
+  get packShape(): PackShape {
+    return packShapeOf(this.manifest, this.dv);
+  }
+
   /** Items -> features [B, D]. */
   async encode(items: EncoderItem[]): Promise<Float32Array> {
-    const b = items.length;
-    const { maxImages } = this.manifest.preprocess.image;
-    const { maxPromptTokens: tp, maxResponseTokens: tr } = this.manifest.preprocess.text;
-    const emb = new Float32Array(b * maxImages * this.dv);
-    const mask = new Float32Array(b * maxImages);
-    const prompt = new BigInt64Array(b * tp);
-    const response = new BigInt64Array(b * tr);
-    items.forEach((it, i) => {
-      it.imageEmbeddings.slice(0, maxImages).forEach((e, j) => {
-        emb.set(e, (i * maxImages + j) * this.dv);
-        mask[i * maxImages + j] = 1;
-      });
-      it.promptIds.slice(0, tp).forEach((id, j) => { prompt[i * tp + j] = BigInt(id); });
-      it.responseIds.slice(0, tr).forEach((id, j) => { response[i * tr + j] = BigInt(id); });
-    });
+    return this.encodePacked(packItems(items, this.packShape));
+  }
+
+  /** Packed items (packItems with this version's packShape) -> features [B, D]. */
+  async encodePacked(p: PackedItems): Promise<Float32Array> {
+    const { maxImages, dv, tp, tr } = this.packShape;
+    const { b } = p;
     const out = await this.sessions.encoder.run({
-      image_embeddings: new ort.Tensor('float32', emb, [b, maxImages, this.dv]),
-      image_mask: new ort.Tensor('float32', mask, [b, maxImages]),
-      prompt_ids: new ort.Tensor('int64', prompt, [b, tp]),
-      response_ids: new ort.Tensor('int64', response, [b, tr]),
+      image_embeddings: new ort.Tensor('float32', p.emb, [b, maxImages, dv]),
+      image_mask: new ort.Tensor('float32', p.mask, [b, maxImages]),
+      prompt_ids: new ort.Tensor('int64', p.prompt, [b, tp]),
+      response_ids: new ort.Tensor('int64', p.response, [b, tr]),
     });
     return out.features!.data as Float32Array;
   }
@@ -82,8 +73,12 @@ export class ModelRuntime {
   }
 
   async score(items: EncoderItem[]): Promise<HeadOutput & { features: Float32Array }> {
-    const features = await this.encode(items);
-    return { ...(await this.head(features, items.length)), features };
+    return this.scorePacked(packItems(items, this.packShape));
+  }
+
+  async scorePacked(p: PackedItems): Promise<HeadOutput & { features: Float32Array }> {
+    const features = await this.encodePacked(p);
+    return { ...(await this.head(features, p.b)), features };
   }
 
   /** Reward on the version's calibrated scale: z-score against its reference set. */
@@ -119,4 +114,9 @@ export function summarizeHeads(heads: Float32Array, b: number, k: number): HeadO
     spread[i] = Math.sqrt(v / k);
   }
   return { rewards, spread, heads };
+}
+
+/** A manifest's encoder input shape, for packItems (the server packs on its main thread with this). */
+export function packShapeOf(m: Manifest, dv: number): PackShape {
+  return { maxImages: m.preprocess.image.maxImages, dv, tp: m.preprocess.text.maxPromptTokens, tr: m.preprocess.text.maxResponseTokens };
 }

@@ -11,8 +11,9 @@ import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { BundleError } from '../model/errors.js';
-import type { Manifest } from '../model/manifest.js';
-import type { EncoderItem } from '../model/runtime.js';
+import { dims, type Manifest } from '../model/manifest.js';
+import { packItems, type EncoderItem, type PackedItems, type PackShape } from '../model/pack.js';
+import { packShapeOf } from '../model/runtime.js';
 import { Tokenizer, type TokenizerSpec } from '../model/text.js';
 import { ServeError } from './errors.js';
 import type { Logger } from './log.js';
@@ -32,8 +33,11 @@ export type WorkerStartup =
 
 export type HostRequest =
   | { id: number; op: 'embed'; pixels: Float32Array; n: number }
-  /** detail: also return the heads [B, K] and features [B, D] (the pair log wants them; otherwise not worth the copy). */
-  | { id: number; op: 'score'; items: EncoderItem[]; detail: boolean };
+  /**
+   * Items packed on the main thread (packItems), their buffers moved.
+   * detail: also return the heads [B, K] and features [B, D] (the pair log wants them; otherwise not worth the copy).
+   */
+  | { id: number; op: 'score'; packed: PackedItems; detail: boolean };
 
 export type HostResponse =
   | { id: number; ok: true; embeddings: Float32Array }
@@ -69,6 +73,7 @@ export class ModelHost {
   private readonly pending = new Map<number, { resolve: (r: HostResponse) => void; reject: (e: unknown) => void }>();
   private dead: ServeError | null = null;
   private released = false;
+  private readonly shape: PackShape;
 
   private constructor(
     private readonly worker: Worker,
@@ -76,6 +81,7 @@ export class ModelHost {
     readonly tokenizer: Tokenizer,
     log: Logger,
   ) {
+    this.shape = packShapeOf(manifest, dims(manifest).dv);
     worker.on('message', (res: HostResponse) => {
       const p = this.pending.get(res.id);
       this.pending.delete(res.id);
@@ -139,9 +145,15 @@ export class ModelHost {
     return images.map((_, i) => emb.slice(i * dv, (i + 1) * dv));
   }
 
-  /** `detail`: also the heads and features (moved from the worker, not copied). */
+  /**
+   * Packs the items here and moves the packed buffers to the worker (see
+   * pack.ts for why). `detail`: also the heads and features (moved from the
+   * worker, not copied).
+   */
   async score(items: EncoderItem[], detail = false): Promise<Scores> {
-    return (await this.call({ id: this.nextId++, op: 'score', items, detail }, [])) as Scores & HostResponse;
+    const packed = packItems(items, this.shape);
+    const transfer = [packed.emb.buffer, packed.mask.buffer, packed.prompt.buffer, packed.response.buffer] as ArrayBuffer[];
+    return (await this.call({ id: this.nextId++, op: 'score', packed, detail }, transfer)) as Scores & HostResponse;
   }
 
   /** Frees the sessions, then ends the thread. */

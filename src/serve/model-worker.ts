@@ -14,7 +14,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { loadBundle } from '../model/bundle.js';
 import { Registry } from '../model/registry.js';
-import type { EncoderItem, ModelRuntime } from '../model/runtime.js';
+import type { ModelRuntime } from '../model/runtime.js';
 import type { HostRequest, HostResponse, WorkerInit, WorkerStartup } from './model-host.js';
 
 const port = parentPort!;
@@ -48,7 +48,7 @@ async function handle(rt: ModelRuntime, req: HostRequest): Promise<HostResponse>
       return { id: req.id, ok: true, embeddings };
     }
     case 'score': {
-      const out = await rt.score(req.items as EncoderItem[]);
+      const out = await rt.scorePacked(req.packed);
       const normalized = Float32Array.from(out.rewards, (r) => rt.normalize(r));
       if (!req.detail) return { id: req.id, ok: true, rewards: out.rewards, normalized, spread: out.spread };
       return { id: req.id, ok: true, rewards: out.rewards, normalized, spread: out.spread, heads: owned(out.heads), features: owned(out.features) };
