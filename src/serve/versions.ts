@@ -12,13 +12,14 @@ import { dims, type Manifest } from '../model/manifest.js';
 import type { EncoderItem } from '../model/runtime.js';
 import type { Tokenizer } from '../model/text.js';
 import { Batcher, type BatcherOptions, type BatcherStats } from './batcher.js';
-import type { StageConfig } from './config.js';
+import type { EncoderStageConfig, StageConfig } from './config.js';
 import { ServeError } from './errors.js';
 import type { ModelHost } from './model-host.js';
 
 export interface StageSettings {
   vision: StageConfig;
-  encoder: StageConfig;
+  /** feederHoldMs absent: the encoder does not wait for the vision stage's queue. */
+  encoder: StageConfig & Partial<Pick<EncoderStageConfig, 'feederHoldMs'>>;
   /** false: the naive server, every request's batch runs alone. */
   batching: boolean;
   /** Return each item's heads and features too (the pair log is on). */
@@ -49,21 +50,6 @@ export interface ItemDetail {
   /** Encoder features [D]. */
   features: Float32Array;
 }
-
-/**
- * How long an encoder batch may wait while images queued for the vision stage
- * (the encoder's next inputs) run first. At saturation with one image per
- * item, the encoder otherwise runs between every two vision batches on
- * whatever the last one fed it (about 4 items at 64 single items in flight),
- * at ~0.12 ms of CPU per item against ~0.05 from 32 items up, and one worker
- * round trip per batch. 20 ms is about two full vision batches (8 images at
- * ~0.85 ms of CPU each, on a core shared with the event loop): long enough
- * for the queue a closed-loop client keeps to drain, short against the
- * latency such a load already has (64 in flight at ~300 rewards/s is ~200 ms),
- * and it bounds the wait when arrivals keep the vision queue from emptying.
- * With nothing queued upstream (a lone request) the encoder does not wait.
- */
-export const FEEDER_HOLD_MS = 20;
 
 /**
  * One loaded version with its own batchers: one in-flight batch per stage.
@@ -119,7 +105,6 @@ export class ServedVersion {
       expectCompany: (queued) => this.refs > queued,
       // One worker thread runs both stages, one message at a time.
       sharesThreadWith: this.vision,
-      feederHoldMs: FEEDER_HOLD_MS,
       onBatch: settings.onBatch?.encoder,
     }, async (items) => {
       const out = await host.score(items, details);

@@ -42,6 +42,11 @@ describe('config', () => {
     expect(c.vision).toEqual(DEFAULTS.vision);
   });
 
+  it('takes the encoder\'s feeder hold from a flag (0 turns it off) and refuses a negative one', async () => {
+    expect((await loadConfig({ flags: { 'encoder-feeder-hold-ms': '0' } })).encoder.feederHoldMs).toBe(0);
+    await expect(loadConfig({ env: { MRM_ENCODER_FEEDER_HOLD_MS: '-1' } })).rejects.toThrow('config encoder.feederHoldMs (MRM_ENCODER_FEEDER_HOLD_MS): expected >= 0, got -1');
+  });
+
   it('names the key and the source of a bad value', async () => {
     await expect(loadConfig({ flags: { port: 'eighty' } })).rejects.toThrow('config port (--port): expected a number, got "eighty"');
     await expect(loadConfig({ env: { MRM_VISION_MAX_BATCH_SIZE: '0' } })).rejects.toThrow('config vision.maxBatchSize (MRM_VISION_MAX_BATCH_SIZE): expected >= 1, got 0');
