@@ -37,7 +37,8 @@ import { type ServedVersion, type StageSettings, type StageStats, VersionManager
 import { RoundMetricsPoller } from '../telemetry/round-metrics.js';
 import { batchHook } from '../telemetry/spans.js';
 import { startTelemetry, type Telemetry } from '../telemetry/telemetry.js';
-import { Admission, arrivalGate, StageRate, type AdmissionStats } from './admission.js';
+import { Admission, StageRate, type AdmissionStats } from './admission.js';
+import { arrivalGate } from './admission-gate.js';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 
 export interface ServerStats {
