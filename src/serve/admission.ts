@@ -160,13 +160,17 @@ class DrainRate {
 const NO_COST: RequestCost = { bytes: 0, images: 0, units: 0 };
 
 /**
- * The wait bound applies from this many requests ahead: two full vision
- * batches (maxBatchSize 8). With fewer ahead a refusal saves less than the
- * batch the request would join, and the estimate is least sure (a cold
- * server's first batches, a swap's warm-up): a trainer's few pipelined
- * requests are served, slowly, rather than refused.
+ * The wait bound applies from this many requests ahead: the depth of a
+ * closed-loop trainer with 64 calls in flight, the issue's "saturation"
+ * client. Such a client is then never refused by the wait bound, however
+ * busy the machine (on the shared machine, 2026-12-01, the estimate at 64
+ * in flight crossed 1000 ms for a third of its calls while their p99 was
+ * 650 ms), and the bound (admission.maxQueueWaitMs) decides only for a
+ * flood, thousands deep. Big requests are bounded by bytes meanwhile
+ * (admission.maxInflightBytes). It was 16 (two vision batches of 8) with a
+ * bound of 2000 ms.
  */
-const MIN_QUEUE_FOR_WAIT = 16;
+export const MIN_QUEUE_FOR_WAIT = 64;
 
 export class Admission {
   private inflight = 0;

@@ -24,7 +24,8 @@ beforeAll(async () => {
   bytes = await startTestServer({ admission: { maxInflightBytes: 1, deadlineShedding: false, maxQueueWaitMs: 0 } });
   // Only the work bound: at the initial drain factor a typical request ahead is already over 1 ms.
   work = await startTestServer({ admission: { maxInflightBytes: 0, deadlineShedding: true, maxQueueWaitMs: 1 } });
-  images = await Promise.all(Array.from({ length: 60 }, (_, i) => png(i * 4, 255 - i * 4, (i * 13) % 256, 64)));
+  // More than the 64 requests ahead from which the wait bound applies (admission.ts MIN_QUEUE_FOR_WAIT).
+  images = await Promise.all(Array.from({ length: 120 }, (_, i) => png(i * 2, 255 - i * 2, (i * 13) % 256, 64)));
 });
 afterAll(async () => {
   await bytes?.close();
