@@ -137,8 +137,11 @@ export const DEFAULTS: ServeConfig = {
     maxQueueSize: 4096,
   },
   cache: {
-    // 255 bytes an entry (key, object, LRU slots; scripts/cache-bytes.ts): ~49 MiB.
-    rewardEntries: 200_000,
+    // 255 bytes an entry (key, object, LRU slots; scripts/cache-bytes.ts):
+    // ~24 MiB. 100k, not 200k: with full caches the server held 491 MiB
+    // (npm run cache-rss, rewards at 120k of 200k, embeddings at half), and
+    // the flood's in-flight budget comes on top of that.
+    rewardEntries: 100_000,
     // Counted with each entry's overhead (844 bytes with the default model's
     // 108 floats): ~40k images, several trainers' working sets of images.
     embeddingBytes: 32 * MiB,
@@ -150,13 +153,13 @@ export const DEFAULTS: ServeConfig = {
   // Memory at the defaults (the <= 600 MiB target of a 10,000-call flood).
   // Every size-bounded cache counts its entries' real bytes (caches.ts).
   //   baseline: Node, onnxruntime, the default model and its arenas,
-  //     warm (scripts/full-cache-rss.ts)                      ~210 MiB
-  //   caches: rewards 49 + embeddings 32 + images 64
-  //     + log.featureCacheBytes 32                            177 MiB
+  //     warm (npm run cache-rss, 2026-12-01)                  ~280 MiB
+  //   caches: rewards 24 + embeddings 32 + images 64
+  //     + log.featureCacheBytes 16                            136 MiB
+  //   heap slack with full caches (measured: 491 MiB with
+  //     140 MiB of caches on the 281 MiB baseline)             ~70 MiB
   //   admission.maxInflightBytes (counted request bytes)       64 MiB
-  //   grpc-js buffers, refused calls' messages, GC slack     ~100 MiB
   //   sum                                                     ~550 MiB
-  // Measured with every cache full: see the README (Overload).
   admission: {
     // ~300 typical requests of a 128 px image (image + RGBA pixels + tensor
     // ~ 200 KiB each): several full vision batches queued, so the stages
@@ -234,11 +237,12 @@ export const DEFAULTS: ServeConfig = {
     // logging at the default rate; rounds consume it within hours.
     maxBytes: 2048 * MiB,
     // Heads + features of recently scored items (668 bytes each with the
-    // default model, overhead included: ~50k items; ~2k with D = 4096), so a pair
+    // default model, overhead included: ~25k items; ~1k with D = 4096), so a pair
     // whose side came from the reward cache can still be logged. Keeping
-    // them in every reward cache entry would cost 200k x that: ~110 MB with
-    // the default model, 3.3 GB at D = 4096.
-    featureCacheBytes: 32 * MiB,
+    // them in every reward cache entry would cost 100k x that: ~55 MB with
+    // the default model, 1.6 GB at D = 4096.
+    // 16 MiB, not 32: the memory sum above.
+    featureCacheBytes: 16 * MiB,
   },
   admin: {
     enabled: true,
@@ -333,7 +337,7 @@ export const RULES = {
   'cache.rewardEntries': { doc: 'reward cache entries (~255 bytes each)', integer: true, min: 1 },
   'cache.embeddingBytes': { doc: 'image embedding cache size in bytes, each entry counted with its overhead (~412 bytes)', integer: true, min: 1 },
   'cache.imageBytes': { doc: 'image bytes cache (for sha256 references) in bytes, each entry counted with its overhead (~300 bytes)', integer: true, min: 1 },
-  'admission.maxInflightBytes': { doc: 'budget for bytes of requests in flight (images, decoded pixels, tensors, texts); beyond it RESOURCE_EXHAUSTED with grpc-retry-pushback-ms; 0: off. Peak memory ~ baseline ~210 MiB (Node, onnxruntime, default model) + caches (rewardEntries x 255 B + embeddingBytes + imageBytes + log.featureCacheBytes: 177 MiB at the defaults) + this + ~100 MiB of grpc buffers and GC slack: ~550 MiB at the defaults', integer: true, min: 0 },
+  'admission.maxInflightBytes': { doc: 'budget for bytes of requests in flight (images, decoded pixels, tensors, texts); beyond it RESOURCE_EXHAUSTED with grpc-retry-pushback-ms; 0: off. Peak memory ~ baseline ~280 MiB (Node, onnxruntime, default model, warm) + caches (rewardEntries x 255 B + embeddingBytes + imageBytes + log.featureCacheBytes: 136 MiB at the defaults) + ~70 MiB heap slack + this: ~550 MiB at the defaults', integer: true, min: 0 },
   'admission.maxQueueWaitMs': { doc: 'refuse (RESOURCE_EXHAUSTED, grpc-retry-pushback-ms) a request when the work admitted ahead of it, at the measured drain rate, would keep it waiting longer than this (ms); keeps admitted calls near their latency at saturation under a flood; 0: off', integer: true, min: 0 },
   'admission.deadlineShedding': { doc: 'refuse (RESOURCE_EXHAUSTED) before decoding a request whose deadline the queued work (recent batch times) cannot meet' },
   'connections.maxConcurrentStreams': { doc: 'concurrent HTTP/2 streams (calls) per connection (grpc.max_concurrent_streams)', integer: true, min: 1 },
