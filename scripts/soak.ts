@@ -249,7 +249,8 @@ async function cpuSample(): Promise<{ machineCores: number; stealCores: number; 
   const now = { at: performance.now(), busy, steal: f[7]!, server: Number(st[11]) + Number(st[12]) };
   const prev = lastCpu;
   lastCpu = now;
-  if (!prev) return { machineCores: NaN, stealCores: NaN, serverCores: NaN };
+  // A sample delayed past the next one (a starved soak) would divide by almost nothing: no number.
+  if (!prev || now.at - prev.at < sampleMs / 2) return { machineCores: NaN, stealCores: NaN, serverCores: NaN };
   // Clock ticks are 1/100 s on Linux.
   const cores = (ticks: number) => Math.round((ticks / 100 / ((now.at - prev.at) / 1000)) * 100) / 100;
   return { machineCores: cores(now.busy - prev.busy), stealCores: cores(now.steal - prev.steal), serverCores: cores(now.server - prev.server) };
@@ -258,7 +259,11 @@ async function cpuSample(): Promise<{ machineCores: number; stealCores: number; 
 const t0 = performance.now();
 const stopAt = t0 + minutes * 60_000;
 await cpuSample();
+let sampling = false;
 const sampler = setInterval(async () => {
+  // The reads below await: on a starved machine the next tick can come first; it is skipped, not interleaved.
+  if (sampling) return;
+  sampling = true;
   const lat = window.sort((a, b) => a - b);
   const errors = windowErrors;
   window = [];
@@ -273,6 +278,7 @@ const sampler = setInterval(async () => {
     gcMaxMs: st?.gc?.maxMs ?? null, gcTotalMs: st?.gc?.totalMs ?? null, ...(await cpuSample()),
   };
   samples.push(s);
+  sampling = false;
   const c = s.caches;
   console.error(`${String(s.t).padStart(5)} s  rss ${s.rssMiB.toFixed(0).padStart(5)} MiB  fds ${String(s.fds).padStart(4)}  ${s.rate.toFixed(0).padStart(5)} calls/s  p99 ${s.p99.toFixed(1).padStart(7)} ms  loop p99/max ${loop === null ? '-' : loop.toFixed(1)}/${s.loopMaxMs?.toFixed(0) ?? '-'} ms  caches r ${c?.rewards ?? '-'} img ${c ? (c.imageBytes / 2 ** 20).toFixed(0) : '-'} MiB feat ${c ? (c.detailBytes / 2 ** 20).toFixed(0) : '-'} MiB  refused ${s.refused ?? '-'}  gc max/total ${s.gcMaxMs ?? '-'}/${s.gcTotalMs ?? '-'} ms  cpu machine/steal/server ${s.machineCores}/${s.stealCores}/${s.serverCores} cores  ${JSON.stringify(errors)}`);
 }, sampleMs);
