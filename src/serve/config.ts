@@ -145,21 +145,24 @@ export const DEFAULTS: ServeConfig = {
     // Counted with each entry's overhead (844 bytes with the default model's
     // 108 floats): ~40k images, several trainers' working sets of images.
     embeddingBytes: 32 * MiB,
-    // Room for ~2.3k typical 28 KiB PNGs (the ShapesWorld images), or 128
+    // Room for ~1.7k typical 28 KiB PNGs (the ShapesWorld images), or 96
     // 512 KiB photos, for sha256 references; a client that misses resends
     // the bytes (NOT_FOUND), so a miss costs bandwidth, not an answer.
-    imageBytes: 64 * MiB,
+    // 48 MiB: the memory sum below.
+    imageBytes: 48 * MiB,
   },
   // Memory at the defaults (the <= 600 MiB target of a 10,000-call flood).
   // Every size-bounded cache counts its entries' real bytes (caches.ts).
-  //   baseline: Node, onnxruntime, the default model and its arenas,
-  //     warm (npm run cache-rss, 2026-12-01)                  ~280 MiB
-  //   caches: rewards 24 + embeddings 32 + images 64
-  //     + log.featureCacheBytes 16                            136 MiB
-  //   heap slack with full caches (measured: 491 MiB with
-  //     140 MiB of caches on the 281 MiB baseline)             ~70 MiB
+  // Measured by `npm run cache-rss` (2026-12-01, with images at 64 MiB):
+  // warm baseline 263-281 MiB (Node, onnxruntime, the default model and its
+  // arenas), and 508 MiB with every cache full (embeddings at 95%): the
+  // caches' 135 MiB plus ~110 MiB of heap overhead they bring.
+  //   baseline (warm)                                         ~280 MiB
+  //   caches: rewards 24 + embeddings 32 + images 48
+  //     + log.featureCacheBytes 16                            120 MiB
+  //   heap overhead with full caches                         ~110 MiB
   //   admission.maxInflightBytes (counted request bytes)       64 MiB
-  //   sum                                                     ~550 MiB
+  //   sum                                                     ~575 MiB
   admission: {
     // ~300 typical requests of a 128 px image (image + RGBA pixels + tensor
     // ~ 200 KiB each): several full vision batches queued, so the stages
@@ -337,7 +340,7 @@ export const RULES = {
   'cache.rewardEntries': { doc: 'reward cache entries (~255 bytes each)', integer: true, min: 1 },
   'cache.embeddingBytes': { doc: 'image embedding cache size in bytes, each entry counted with its overhead (~412 bytes)', integer: true, min: 1 },
   'cache.imageBytes': { doc: 'image bytes cache (for sha256 references) in bytes, each entry counted with its overhead (~300 bytes)', integer: true, min: 1 },
-  'admission.maxInflightBytes': { doc: 'budget for bytes of requests in flight (images, decoded pixels, tensors, texts); beyond it RESOURCE_EXHAUSTED with grpc-retry-pushback-ms; 0: off. Peak memory ~ baseline ~280 MiB (Node, onnxruntime, default model, warm) + caches (rewardEntries x 255 B + embeddingBytes + imageBytes + log.featureCacheBytes: 136 MiB at the defaults) + ~70 MiB heap slack + this: ~550 MiB at the defaults', integer: true, min: 0 },
+  'admission.maxInflightBytes': { doc: 'budget for bytes of requests in flight (images, decoded pixels, tensors, texts); beyond it RESOURCE_EXHAUSTED with grpc-retry-pushback-ms; 0: off. Peak memory ~ baseline ~280 MiB (Node, onnxruntime, default model, warm) + caches (rewardEntries x 255 B + embeddingBytes + imageBytes + log.featureCacheBytes: 120 MiB at the defaults) + ~110 MiB heap overhead with full caches + this: ~575 MiB at the defaults (npm run cache-rss measures it)', integer: true, min: 0 },
   'admission.maxQueueWaitMs': { doc: 'refuse (RESOURCE_EXHAUSTED, grpc-retry-pushback-ms) a request when the work admitted ahead of it, at the measured drain rate, would keep it waiting longer than this (ms); keeps admitted calls near their latency at saturation under a flood; 0: off', integer: true, min: 0 },
   'admission.deadlineShedding': { doc: 'refuse (RESOURCE_EXHAUSTED) before decoding a request whose deadline the queued work (recent batch times) cannot meet' },
   'connections.maxConcurrentStreams': { doc: 'concurrent HTTP/2 streams (calls) per connection (grpc.max_concurrent_streams)', integer: true, min: 1 },
