@@ -142,6 +142,7 @@ console.error(`saturation ~${saturation.toFixed(0)} calls/s (mixed); holding ${r
 // ---------------------------------------------------------------- warm-up: fill the caches
 interface StatsLine {
   eventLoop?: { p99Ms: number; maxMs: number };
+  gc?: { count: number; totalMs: number; maxMs: number };
   caches?: { rewards: number; embeddingBytes: number; imageBytes: number; detailBytes: number };
   admission?: { refusedBytes: number; refusedWait: number; refusedDeadline: number };
 }
@@ -216,6 +217,10 @@ interface Sample {
   t: number; rssMiB: number; fds: number; calls: number; rate: number; p50: number; p99: number;
   loopP99Ms: number | null; loopMaxMs: number | null; errors: Record<string, number>;
   caches: StatsLine['caches'] | null; refused: number | null;
+  /** GC pauses in the server's last stats interval. */
+  gcMaxMs: number | null; gcTotalMs: number | null;
+  /** Cores busy on the whole machine, stolen by the hypervisor, and used by the server, over the sample. */
+  machineCores: number; stealCores: number; serverCores: number;
 }
 const samples: Sample[] = [];
 let window: number[] = [];
@@ -230,9 +235,35 @@ async function procSample(): Promise<{ rssMiB: number; fds: number }> {
   return { rssMiB: rssKb / 1024, fds };
 }
 
+/**
+ * CPU over the sample from /proc/stat and /proc/<pid>/stat, in cores: a p99
+ * window on a machine whose other processes took the cores is the
+ * machine's, not the server's.
+ */
+let lastCpu: { at: number; busy: number; steal: number; server: number } | null = null;
+async function cpuSample(): Promise<{ machineCores: number; stealCores: number; serverCores: number }> {
+  const f = (await readFile('/proc/stat', 'utf8')).split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal
+  const busy = f[0]! + f[1]! + f[2]! + f[5]! + f[6]!;
+  const st = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
+  const now = { at: performance.now(), busy, steal: f[7]!, server: Number(st[11]) + Number(st[12]) };
+  const prev = lastCpu;
+  lastCpu = now;
+  // A sample delayed past the next one (a starved soak) would divide by almost nothing: no number.
+  if (!prev || now.at - prev.at < sampleMs / 2) return { machineCores: NaN, stealCores: NaN, serverCores: NaN };
+  // Clock ticks are 1/100 s on Linux.
+  const cores = (ticks: number) => Math.round((ticks / 100 / ((now.at - prev.at) / 1000)) * 100) / 100;
+  return { machineCores: cores(now.busy - prev.busy), stealCores: cores(now.steal - prev.steal), serverCores: cores(now.server - prev.server) };
+}
+
 const t0 = performance.now();
 const stopAt = t0 + minutes * 60_000;
+await cpuSample();
+let sampling = false;
 const sampler = setInterval(async () => {
+  // The reads below await: on a starved machine the next tick can come first; it is skipped, not interleaved.
+  if (sampling) return;
+  sampling = true;
   const lat = window.sort((a, b) => a - b);
   const errors = windowErrors;
   window = [];
@@ -244,10 +275,12 @@ const sampler = setInterval(async () => {
   const s: Sample = {
     t: Math.round((performance.now() - t0) / 1000), ...(await procSample()), calls: lat.length, rate: lat.length / (sampleMs / 1000), p50: pct(0.5), p99: pct(0.99),
     loopP99Ms: loop, loopMaxMs: st?.eventLoop?.maxMs ?? null, errors, caches: st?.caches ?? null, refused: a ? a.refusedBytes + a.refusedWait + a.refusedDeadline : null,
+    gcMaxMs: st?.gc?.maxMs ?? null, gcTotalMs: st?.gc?.totalMs ?? null, ...(await cpuSample()),
   };
   samples.push(s);
+  sampling = false;
   const c = s.caches;
-  console.error(`${String(s.t).padStart(5)} s  rss ${s.rssMiB.toFixed(0).padStart(5)} MiB  fds ${String(s.fds).padStart(4)}  ${s.rate.toFixed(0).padStart(5)} calls/s  p99 ${s.p99.toFixed(1).padStart(7)} ms  loop p99/max ${loop === null ? '-' : loop.toFixed(1)}/${s.loopMaxMs?.toFixed(0) ?? '-'} ms  caches r ${c?.rewards ?? '-'} img ${c ? (c.imageBytes / 2 ** 20).toFixed(0) : '-'} MiB feat ${c ? (c.detailBytes / 2 ** 20).toFixed(0) : '-'} MiB  refused ${s.refused ?? '-'}  ${JSON.stringify(errors)}`);
+  console.error(`${String(s.t).padStart(5)} s  rss ${s.rssMiB.toFixed(0).padStart(5)} MiB  fds ${String(s.fds).padStart(4)}  ${s.rate.toFixed(0).padStart(5)} calls/s  p99 ${s.p99.toFixed(1).padStart(7)} ms  loop p99/max ${loop === null ? '-' : loop.toFixed(1)}/${s.loopMaxMs?.toFixed(0) ?? '-'} ms  caches r ${c?.rewards ?? '-'} img ${c ? (c.imageBytes / 2 ** 20).toFixed(0) : '-'} MiB feat ${c ? (c.detailBytes / 2 ** 20).toFixed(0) : '-'} MiB  refused ${s.refused ?? '-'}  gc max/total ${s.gcMaxMs ?? '-'}/${s.gcTotalMs ?? '-'} ms  cpu machine/steal/server ${s.machineCores}/${s.stealCores}/${s.serverCores} cores  ${JSON.stringify(errors)}`);
 }, sampleMs);
 
 // Open loop: start calls on a schedule whatever the latency, as many trainers would.
@@ -291,6 +324,13 @@ for (let from = warmupMs; from + p99WindowMs <= minutes * 60_000; from += p99Win
   const lat = allOk.filter(([t]) => t >= from && t < from + p99WindowMs).map(([, ms]) => ms).sort((x, y) => x - y);
   if (lat.length > 0) p99Windows.push({ fromS: from / 1000, calls: lat.length, p99: lat[Math.min(lat.length - 1, Math.floor(0.99 * lat.length))]! });
 }
+// What else each window held: the machine's and the server's CPU, GC, loop stalls, refusals, cache fill.
+const windowContext = (fromS: number) => {
+  const ss = samples.filter((x) => x.t > fromS && x.t <= fromS + p99WindowMs / 1000);
+  const max = (k: 'loopMaxMs' | 'gcMaxMs' | 'machineCores' | 'stealCores' | 'serverCores') => Math.max(...ss.map((x) => x[k] ?? NaN).filter(Number.isFinite));
+  return { machineCoresMax: max('machineCores'), stealCoresMax: max('stealCores'), serverCoresMax: max('serverCores'), loopMaxMs: max('loopMaxMs'), gcMaxMs: max('gcMaxMs'), refused: (ss.at(-1)?.refused ?? 0) - (ss[0]?.refused ?? 0) };
+};
+const p99Context = p99Windows.map((w) => ({ ...w, ...windowContext(w.fromS) }));
 const p99s = p99Windows.map((w) => w.p99);
 const p99Ratio = Math.max(...p99s) / median(p99s);
 const errorTotals: Record<string, number> = {};
@@ -302,12 +342,13 @@ const verdict = {
 };
 console.log(`\nsoak: ${minutes} min at ${rate} calls/s (saturation ~${saturation.toFixed(0)}), caches filled first in ${(fill.ms / 1000).toFixed(0)} s (${JSON.stringify(fill.caches)}), then warm-up ${warmupMs / 60_000} min, ${samples.length} samples`);
 console.log(`p99 per ${p99WindowMs / 1000} s window (ms): ${p99Windows.map((w) => w.p99.toFixed(0)).join(' ')}`);
+console.table(p99Context.map((w) => ({ fromS: w.fromS, calls: w.calls, p99Ms: Math.round(w.p99), machineCores: w.machineCoresMax, stealCores: w.stealCoresMax, serverCores: w.serverCoresMax, loopMaxMs: Math.round(w.loopMaxMs), gcMaxMs: w.gcMaxMs, refused: w.refused })));
 console.log(`RSS after warm-up ${firstRss.toFixed(0)} -> ${lastRss.toFixed(0)} MiB (drift ${(100 * rssDrift).toFixed(1)}%, limit 10%)  ${verdict.rssDrift.ok ? 'ok' : 'FAIL'}`);
 console.log(`open fds ${after[0]?.fds} -> ${after.at(-1)?.fds} (growth ${fdGrowth})  ${verdict.fdGrowth.ok ? 'ok' : 'FAIL'}`);
 console.log(`p99 of ${p99WindowMs / 1000} s windows: max / median ${p99Ratio.toFixed(2)} (median ${median(p99s).toFixed(1)} ms, limit 1.5x)  ${verdict.p99Ratio.ok ? 'ok' : 'FAIL'}`);
 console.log(`errors: ${JSON.stringify(errorTotals)}`);
 const out = values.json ?? join('bench-results', `soak-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
 await mkdir(join(out, '..'), { recursive: true });
-await writeFile(out, JSON.stringify({ minutes, rate, saturation, fill, warmupMs, p99WindowMs, p99Windows, samples, verdict, errors: errorTotals }, null, 2));
+await writeFile(out, JSON.stringify({ minutes, rate, saturation, fill, warmupMs, p99WindowMs, p99Windows: p99Context, samples, verdict, errors: errorTotals }, null, 2));
 console.log(`wrote ${out}`);
 process.exit(Object.values(verdict).every((v) => v.ok) ? 0 : 1);

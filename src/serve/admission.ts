@@ -14,8 +14,6 @@
  * Both refusals are RESOURCE_EXHAUSTED with a message naming the budget and
  * a retry hint (the `grpc-retry-pushback-ms` trailer).
  */
-import * as grpc from '@grpc/grpc-js';
-import * as http2 from 'node:http2';
 import { ServeError } from './errors.js';
 import { CallTiming } from './admission-timing.js';
 
@@ -92,10 +90,13 @@ export class StageRate {
  * How fast admitted work really drains: wall time per ms of estimated stage
  * time, measured over windows of >= 200 ms in which admitted work was
  * pending throughout. The stage rates see only the model's batches; a
- * request also costs its decode, its share of the event loop (its own and
- * the refusals'), GC, and whatever else runs on the machine, and the wait a
- * queue imposes is all of that. 0.3 per window follows a change within about
- * a second.
+ * request also costs its decode, its answer, GC, and whatever else runs on
+ * the machine, and the wait a queue imposes is all of that. The event-loop
+ * time spent refusing other calls is kept out (`exclude`): a flood's refusal
+ * storm lasts a second or two, and counted as drain time it made the factor
+ * 23-30 (idle flood, 2026-12-01), so the wait bound refused nearly every call
+ * for seconds after the storm had passed. 0.3 per window follows a change
+ * within about a second.
  */
 class DrainRate {
   /**
@@ -106,12 +107,20 @@ class DrainRate {
   factor = 4;
   private windowStart: number | null = null;
   private windowWork = 0;
+  /** Loop time within the window that went to refusals, not to admitted work (ms). */
+  private windowExcluded = 0;
   private closing = false;
 
   /** Admitted work went from none to some. */
   started(now: number): void {
     this.windowStart = now;
     this.windowWork = 0;
+    this.windowExcluded = 0;
+  }
+
+  /** `ms` of the current window's wall time were spent on something other than admitted work. */
+  exclude(ms: number): void {
+    if (this.windowStart !== null && ms > 0) this.windowExcluded += ms;
   }
 
   /** A request of `workMs` estimated stage time finished; `idle`: nothing admitted is left. */
@@ -134,23 +143,34 @@ class DrainRate {
 
   private close(now: number): void {
     if (this.windowStart === null || this.windowWork <= 0 || now - this.windowStart < 200) return;
-    const sample = Math.min(100, Math.max(0.5, (now - this.windowStart) / this.windowWork));
+    const spent = Math.max(0, now - this.windowStart - this.windowExcluded);
+    // At least 1: admitted work cannot drain faster than the model runs it.
+    // Lower samples come from work estimated and then not done (an image
+    // another request embedded meanwhile); before the estimate left cache
+    // hits out, a probe of repeated images measured 0.7, and a flood of new
+    // images that followed was admitted at a fraction of its cost.
+    const sample = Math.min(100, Math.max(1, spent / this.windowWork));
     this.factor = 0.7 * this.factor + 0.3 * sample;
     this.windowStart = now;
     this.windowWork = 0;
+    this.windowExcluded = 0;
   }
 }
 
 const NO_COST: RequestCost = { bytes: 0, images: 0, units: 0 };
 
 /**
- * The wait bound applies from this many requests ahead: two full vision
- * batches (maxBatchSize 8). With fewer ahead a refusal saves less than the
- * batch the request would join, and the estimate is least sure (a cold
- * server's first batches, a swap's warm-up): a trainer's few pipelined
- * requests are served, slowly, rather than refused.
+ * The wait bound applies from this many requests ahead: the depth of a
+ * closed-loop trainer with 64 calls in flight, the issue's "saturation"
+ * client. Such a client is then never refused by the wait bound, however
+ * busy the machine (on the shared machine, 2026-12-01, the estimate at 64
+ * in flight crossed 1000 ms for a third of its calls while their p99 was
+ * 650 ms), and the bound (admission.maxQueueWaitMs) decides only for a
+ * flood, thousands deep. Big requests are bounded by bytes meanwhile
+ * (admission.maxInflightBytes). It was 16 (two vision batches of 8) with a
+ * bound of 2000 ms.
  */
-const MIN_QUEUE_FOR_WAIT = 16;
+export const MIN_QUEUE_FOR_WAIT = 64;
 
 export class Admission {
   private inflight = 0;
@@ -261,16 +281,20 @@ export class Admission {
   }
 
   /**
-   * Admits the request or throws AdmissionRefused. `deadlineMs` is the time
+   * Admits the request or throws AdmissionRefused. `cost` is the work it
+   * will cause (what the caches do not answer); `carried`, everything it
+   * carries (the typical request at the headers). `deadlineMs` is the time
    * left before the caller's deadline (Infinity: none). The returned function
    * releases the reservation; call it once when the call ends, however it ends.
    */
-  admit(cost: RequestCost, deadlineMs: number): () => void {
+  admit(cost: RequestCost, deadlineMs: number, carried: RequestCost = cost): () => void {
     // Calls still arriving count at the typical cost; this one's own arrival reservation is already released.
     const refusal = this.check(cost, this.inflight + this.arriving * this.typical.bytes, deadlineMs);
     if (refusal) throw new AdmissionRefused(refusal.message, refusal.retryAfterMs);
+    // The typical request is what requests carry, every image and text as uncached: at the headers
+    // nothing says whether a call will hit the caches, and after a run of repeats the next calls may be new.
     const w = 0.1;
-    this.typical = { bytes: (1 - w) * this.typical.bytes + w * cost.bytes, images: (1 - w) * this.typical.images + w * cost.images, units: (1 - w) * this.typical.units + w * cost.units };
+    this.typical = { bytes: (1 - w) * this.typical.bytes + w * carried.bytes, images: (1 - w) * this.typical.images + w * carried.images, units: (1 - w) * this.typical.units + w * carried.units };
     const work = this.workMs(cost);
     if (this.pendingRequests === 0) this.drain.started(performance.now());
     this.inflight += cost.bytes;
@@ -291,6 +315,15 @@ export class Admission {
       this.drain.finished(work, performance.now(), this.pendingRequests === 0);
       this.stats.inflightBytes = this.inflight;
     };
+  }
+
+  /**
+   * `ms` of event-loop time went to refusing calls (deciding, answering,
+   * resetting, and grpc-js's setup of the refused calls in between): kept
+   * out of the drain rate, which is about how fast admitted work drains.
+   */
+  refusalLoopTime(ms: number): void {
+    this.drain.exclude(ms);
   }
 
   snapshot(): AdmissionStats {
@@ -323,83 +356,4 @@ function decodedBytes(data: Uint8Array): number {
     return view.getUint32(16) * view.getUint32(20) * 4;
   }
   return data.length * 16;
-}
-
-/**
- * The arrival gate as a grpc-js server interceptor on the unary `paths`
- * (Score, Compare): a refused call gets RESOURCE_EXHAUSTED with the pushback
- * trailer before its handler runs. Streams are gated per request instead.
- */
-export function arrivalGate(admission: Admission, paths: ReadonlySet<string>): grpc.ServerInterceptor {
-  const timing = admission.timing;
-  return (method, call) => {
-    if (!paths.has(method.path)) return new grpc.ServerInterceptingCall(call);
-    let release: (() => void) | null = null;
-    let headerAt = 0;
-    let messageAt = 0;
-    const done = () => {
-      release?.();
-      release = null;
-    };
-    return new grpc.ServerInterceptingCall(call, {
-      start: (next) => next({
-        onReceiveMetadata: (md, mdNext) => {
-          headerAt = performance.now();
-          const left = msLeft(call.getDeadline());
-          timing.header(left);
-          const admitted = admission.admitArrival(left);
-          if (typeof admitted !== 'function') {
-            const trailer = new grpc.Metadata();
-            trailer.set('grpc-retry-pushback-ms', String(admitted.retryAfterMs));
-            call.sendStatus({ code: grpc.status.RESOURCE_EXHAUSTED, details: admitted.message, metadata: trailer });
-            stopRequestBody(call);
-            timing.refusedAtHeader(performance.now() - headerAt);
-            return;
-          }
-          release = admitted;
-          timing.admittedAtHeader();
-          mdNext(md);
-        },
-        onReceiveMessage: (msg, msgNext) => {
-          messageAt = performance.now();
-          timing.message(messageAt - headerAt);
-          done();
-          msgNext(msg);
-        },
-        onCancel: done,
-      }),
-      sendStatus: (status, next) => {
-        done();
-        if (status.code === grpc.status.OK && messageAt > 0) {
-          const now = performance.now();
-          timing.answeredOk(now - headerAt, now - messageAt);
-        }
-        next(status);
-      },
-    });
-  };
-}
-
-/**
- * After a refusal at the headers, tell the client to stop sending the
- * request's message: RST_STREAM with NO_ERROR after the complete response,
- * as HTTP/2 allows (RFC 9113 section 8.1). Without it the client goes on
- * sending every refused call's message (a flood's: 10,000 x 28 KiB) through
- * the connection's flow-control window, where the messages of the calls that
- * were admitted queue behind them for seconds (measured: headers -> message
- * p50 13.5 s). grpc-js leaves the stream half-open (it pauses its readable
- * side, which keeps Node from closing it the way it does for a plain HTTP/2
- * server), and offers no API for this, so it is reached on the call the
- * first interceptor wraps; Node sends the RST_STREAM only once the trailers
- * are written. Absent (another grpc-js layout), the refusal still stands and
- * only the message's bytes are wasted.
- */
-function stopRequestBody(call: grpc.ServerInterceptingCallInterface): void {
-  const stream = (call as { stream?: Partial<http2.ServerHttp2Stream> }).stream;
-  if (typeof stream?.close === 'function' && stream.closed === false && stream.destroyed === false) stream.close(http2.constants.NGHTTP2_NO_ERROR);
-}
-
-function msLeft(deadline: grpc.Deadline): number {
-  const at = deadline instanceof Date ? deadline.getTime() : deadline;
-  return Number.isFinite(at) ? at - Date.now() : Infinity;
 }

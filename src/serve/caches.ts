@@ -43,6 +43,19 @@ export interface CacheStats {
   imageMisses: number;
 }
 
+/**
+ * Bytes an entry costs beyond its value's bytes: the key string, the typed
+ * array object and its backing-store record, the LRU's slots. Measured with
+ * scripts/cache-bytes.ts (Node 20.20, 100k entries, after a full GC):
+ * embedding 844 bytes per entry with 432 of floats (the default model's
+ * 108), detail 668 with 288, a 27 KiB image 27,942 with 27,648. Before they
+ * were counted, a 64 MiB embedding cache held ~125 MiB.
+ */
+export const ENTRY_OVERHEAD = { embedding: 412, detail: 380, image: 300 } as const;
+
+/** A reward entry (count-bounded): key, object and LRU slots, measured the same way. */
+export const REWARD_ENTRY_BYTES = 255;
+
 export class Caches {
   private readonly rewards: LRUCache<string, CachedReward> | null;
   private readonly embeddings: LRUCache<string, Float32Array> | null;
@@ -53,13 +66,14 @@ export class Caches {
 
   constructor(limits: CacheLimits, readonly enabled = true) {
     this.rewards = enabled ? new LRUCache({ max: limits.rewardEntries }) : null;
-    this.embeddings = enabled ? new LRUCache({ maxSize: limits.embeddingBytes, sizeCalculation: (v) => Math.max(1, v.byteLength) }) : null;
-    this.images = enabled ? new LRUCache({ maxSize: limits.imageBytes, sizeCalculation: (v) => Math.max(1, v.byteLength) }) : null;
-    // Measured (node --expose-gc, 200k entries of K + D = 72 floats): 288
-    // bytes of floats + 264 of heap (the typed array object, LRU slots); the
-    // key string is the reward cache's own.
+    // Sizes count each entry's whole cost (its value, key, objects and LRU
+    // slots), so the configured bytes are what the cache really holds.
+    this.embeddings = enabled ? new LRUCache({ maxSize: limits.embeddingBytes, sizeCalculation: (v) => v.byteLength + ENTRY_OVERHEAD.embedding }) : null;
+    this.images = enabled ? new LRUCache({ maxSize: limits.imageBytes, sizeCalculation: (v) => v.byteLength + ENTRY_OVERHEAD.image }) : null;
+    // The key string is the reward cache's own (the same string object), but
+    // the entry keeps it alive after the reward entry is evicted: counted.
     this.details = enabled && (limits.detailBytes ?? 0) > 0
-      ? new LRUCache({ maxSize: limits.detailBytes!, sizeCalculation: (v) => v.byteLength + 264 })
+      ? new LRUCache({ maxSize: limits.detailBytes!, sizeCalculation: (v) => v.byteLength + ENTRY_OVERHEAD.detail })
       : null;
   }
 
@@ -92,6 +106,16 @@ export class Caches {
     if (v) this.stats.rewardHits++;
     else this.stats.rewardMisses++;
     return v;
+  }
+
+  /** Whether a reward is cached, without counting a lookup or touching its recency (admission's estimate). */
+  hasReward(key: string): boolean {
+    return this.rewards?.has(key) ?? false;
+  }
+
+  /** Whether an embedding is cached, without counting a lookup or touching its recency. */
+  hasEmbedding(imageSha: string, visionSha: string): boolean {
+    return this.embeddings?.has(`${imageSha}:${visionSha}`) ?? false;
   }
 
   putReward(key: string, v: CachedReward): void {

@@ -154,20 +154,33 @@ export const DEFAULTS: ServeConfig = {
     feederHoldMs: 20,
   },
   cache: {
-    // ~150 bytes per entry: ~30 MB.
-    rewardEntries: 200_000,
-    // The default model's embedding is 108 floats (432 bytes): ~150k images.
-    embeddingBytes: 64 * MiB,
-    // Room for ~4.5k typical 28 KiB PNGs (the ShapesWorld images), or 256
-    // 512 KiB photos, for sha256 references. 128 MiB, not 256: with the
-    // in-flight budget below the documented peak must stay <= 600 MiB.
-    imageBytes: 128 * MiB,
+    // 255 bytes an entry (key, object, LRU slots; scripts/cache-bytes.ts):
+    // ~24 MiB. 100k, not 200k: with full caches the server held 491 MiB
+    // (npm run cache-rss, rewards at 120k of 200k, embeddings at half), and
+    // the flood's in-flight budget comes on top of that.
+    rewardEntries: 100_000,
+    // Counted with each entry's overhead (844 bytes with the default model's
+    // 108 floats): ~40k images, several trainers' working sets of images.
+    embeddingBytes: 32 * MiB,
+    // Room for ~1.7k typical 28 KiB PNGs (the ShapesWorld images), or 96
+    // 512 KiB photos, for sha256 references; a client that misses resends
+    // the bytes (NOT_FOUND), so a miss costs bandwidth, not an answer.
+    // 48 MiB: the memory sum below.
+    imageBytes: 48 * MiB,
   },
-  // Memory sum at the defaults (the <= 600 MiB target of a 10,000-call flood):
-  // caches 30 MB rewards + 64 MiB embeddings + 128 MiB images (~220 MiB),
-  // in-flight budget 64 MiB (counted request bytes; grpc-js buffers and the
-  // refused calls' messages come on top, ~2x), model + Node/onnxruntime
-  // baseline ~150 MiB: ~500 MiB, leaving headroom for GC slack.
+  // Memory at the defaults (the <= 600 MiB target of a 10,000-call flood).
+  // Every size-bounded cache counts its entries' real bytes (caches.ts).
+  // Measured by `npm run cache-rss` (2026-12-01, with images at 64 MiB):
+  // warm baseline 263-281 MiB (Node, onnxruntime, the default model and its
+  // arenas), and 508 MiB with every cache full (embeddings at 95%): the
+  // caches' 135 MiB plus ~110 MiB of heap overhead they bring.
+  //   baseline (warm)                                         ~280 MiB
+  //   caches: rewards 24 + embeddings 32 + images 48
+  //     + log.featureCacheBytes 16                            120 MiB
+  //   heap overhead with full caches                         ~110 MiB
+  //   admission.maxInflightBytes (counted request bytes)       64 MiB
+  //   sum                                                     ~575 MiB
+  // With these defaults every cache full measured 477 MiB (warm 225 MiB).
   admission: {
     // ~300 typical requests of a 128 px image (image + RGBA pixels + tensor
     // ~ 200 KiB each): several full vision batches queued, so the stages
@@ -179,14 +192,13 @@ export const DEFAULTS: ServeConfig = {
     // request is refused when the work admitted ahead of it (at the measured
     // drain rate) would keep it waiting longer than this. Bytes alone let a
     // flood queue ~300 requests, seconds of work at ~165 calls/s, so the
-    // admitted calls waited 5 s. 2000 ms: at 500 ms (the first default) a
-    // closed-loop client with 64 single items in flight, an ordinary trainer,
-    // was refused about half its calls on the idle machine (bench:serve,
-    // 2026-12-01: ~0.7 s of queue at ~90 calls/s) and its throughput
-    // collapsed; 2 s is ~3x that queue, still bounds a flood's admitted
-    // calls to seconds rather than minutes, and leaves a 5 s deadline time
-    // to retry once.
-    maxQueueWaitMs: 2000,
+    // admitted calls waited 5 s. 1000 ms: the issue wants a flood's admitted
+    // calls within 2x their p99 at saturation (~0.5 s at 64 in flight on the
+    // idle machine), and a closed-loop client with 64 single items in flight,
+    // an ordinary trainer, queues ~0.7 s at ~90 calls/s (bench:serve,
+    // 2026-12-01): 500 ms refused it half its calls; 1000 ms admits it.
+    // (2000 ms, the default before, let the flood's admitted calls wait 4x.)
+    maxQueueWaitMs: 1000,
   },
   connections: {
     // Streams per HTTP/2 connection: a trainer multiplexes its calls on a few
@@ -245,12 +257,13 @@ export const DEFAULTS: ServeConfig = {
     // All replicas' segments together (images are not counted): days of
     // logging at the default rate; rounds consume it within hours.
     maxBytes: 2048 * MiB,
-    // Heads + features of recently scored items (~550 bytes each with the
-    // default model, measured: ~60k items; ~2k with D = 4096), so a pair
+    // Heads + features of recently scored items (668 bytes each with the
+    // default model, overhead included: ~25k items; ~1k with D = 4096), so a pair
     // whose side came from the reward cache can still be logged. Keeping
-    // them in every reward cache entry would cost 200k x that: ~110 MB with
-    // the default model, 3.3 GB at D = 4096.
-    featureCacheBytes: 32 * MiB,
+    // them in every reward cache entry would cost 100k x that: ~55 MB with
+    // the default model, 1.6 GB at D = 4096.
+    // 16 MiB, not 32: the memory sum above.
+    featureCacheBytes: 16 * MiB,
   },
   admin: {
     enabled: true,
@@ -343,10 +356,10 @@ export const RULES = {
   ...stage('vision'),
   ...stage('encoder'),
   'encoder.feederHoldMs': { doc: 'longest an encoder batch waits while images queued for the vision stage run first (0: no wait)', min: 0, max: 1000 },
-  'cache.rewardEntries': { doc: 'reward cache entries', integer: true, min: 1 },
-  'cache.embeddingBytes': { doc: 'image embedding cache size in bytes', integer: true, min: 1 },
-  'cache.imageBytes': { doc: 'image bytes cache (for sha256 references) in bytes', integer: true, min: 1 },
-  'admission.maxInflightBytes': { doc: 'budget for bytes of requests in flight (images, decoded pixels, tensors, texts); beyond it RESOURCE_EXHAUSTED with grpc-retry-pushback-ms; 0: off. Peak memory ~ caches (rewards ~30 MB + embeddingBytes + imageBytes) + ~2x this + ~150 MiB model and runtime', integer: true, min: 0 },
+  'cache.rewardEntries': { doc: 'reward cache entries (~255 bytes each)', integer: true, min: 1 },
+  'cache.embeddingBytes': { doc: 'image embedding cache size in bytes, each entry counted with its overhead (~412 bytes)', integer: true, min: 1 },
+  'cache.imageBytes': { doc: 'image bytes cache (for sha256 references) in bytes, each entry counted with its overhead (~300 bytes)', integer: true, min: 1 },
+  'admission.maxInflightBytes': { doc: 'budget for bytes of requests in flight (images, decoded pixels, tensors, texts); beyond it RESOURCE_EXHAUSTED with grpc-retry-pushback-ms; 0: off. Peak memory ~ baseline ~280 MiB (Node, onnxruntime, default model, warm) + caches (rewardEntries x 255 B + embeddingBytes + imageBytes + log.featureCacheBytes: 120 MiB at the defaults) + ~110 MiB heap overhead with full caches + this: ~575 MiB at the defaults (npm run cache-rss measures it)', integer: true, min: 0 },
   'admission.maxQueueWaitMs': { doc: 'refuse (RESOURCE_EXHAUSTED, grpc-retry-pushback-ms) a request when the work admitted ahead of it, at the measured drain rate, would keep it waiting longer than this (ms); keeps admitted calls near their latency at saturation under a flood; 0: off', integer: true, min: 0 },
   'admission.deadlineShedding': { doc: 'refuse (RESOURCE_EXHAUSTED) before decoding a request whose deadline the queued work (recent batch times) cannot meet' },
   'connections.maxConcurrentStreams': { doc: 'concurrent HTTP/2 streams (calls) per connection (grpc.max_concurrent_streams)', integer: true, min: 1 },

@@ -45,6 +45,25 @@ export class Scorer {
 
   constructor(private readonly caches: Caches, private readonly images: ImageStage, private readonly dedupe: boolean) {}
 
+  /**
+   * The model work `units` would cause now: texts whose reward is not
+   * cached, and the distinct images of those whose embedding is not. A
+   * peek (no lookup counted, no recency touched), for admission's estimate:
+   * counting hits as work made a workload of repeats look cheaper per unit
+   * of work than it was (a drain factor below 1), and a flood of new images
+   * that followed was admitted at a fifth of its cost.
+   */
+  uncached(units: Unit[], v: ServedVersion): { images: number; units: number } {
+    const images = new Set<string>();
+    let texts = 0;
+    for (const u of units) {
+      if (this.caches.hasReward(rewardKey(v.name, v.version, u.digest))) continue;
+      texts++;
+      for (const img of u.images) if (!this.caches.hasEmbedding(img.sha, v.visionSha)) images.add(img.sha);
+    }
+    return { images: images.size, units: texts };
+  }
+
   /** `rt`: the call's trace, null when telemetry is off (then no span is built). */
   async score(units: Unit[], v: ServedVersion, live: Liveness, rt: RpcTrace | null = null): Promise<UnitScore[]> {
     throwIfDead(live);

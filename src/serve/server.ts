@@ -37,7 +37,9 @@ import { type ServedVersion, type StageSettings, type StageStats, VersionManager
 import { RoundMetricsPoller } from '../telemetry/round-metrics.js';
 import { batchHook } from '../telemetry/spans.js';
 import { startTelemetry, type Telemetry } from '../telemetry/telemetry.js';
-import { Admission, arrivalGate, StageRate, type AdmissionStats } from './admission.js';
+import { Admission, StageRate, type AdmissionStats } from './admission.js';
+import { arrivalGate } from './admission-gate.js';
+import { GcPauses } from './gc-pauses.js';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 
 export interface ServerStats {
@@ -283,11 +285,15 @@ export async function startServer(config: ServeConfig, log: Logger, opts: StartO
   await rounds?.start(ROUNDS_POLL_MS);
   // Event-loop delay per stats interval: a blocked loop shows here before it shows in p99.
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
-  if (config.statsIntervalMs > 0) loopDelay.enable();
+  const gc = new GcPauses();
+  if (config.statsIntervalMs > 0) {
+    loopDelay.enable();
+    gc.start();
+  }
   const statsTimer = config.statsIntervalMs > 0 ? setInterval(() => {
     const eventLoop = { p50Ms: loopDelay.percentile(50) / 1e6, p99Ms: loopDelay.percentile(99) / 1e6, maxMs: loopDelay.max / 1e6 };
     loopDelay.reset();
-    log.info('server.stats', { ...stats(), eventLoop, callTiming: admission.timing.take() });
+    log.info('server.stats', { ...stats(), eventLoop, gc: gc.take(), callTiming: admission.timing.take() });
   }, config.statsIntervalMs) : null;
   statsTimer?.unref();
 
@@ -308,6 +314,7 @@ export async function startServer(config: ServeConfig, log: Logger, opts: StartO
       await pairLog?.close();
       if (statsTimer) clearInterval(statsTimer);
       loopDelay.disable();
+      gc.stop();
       log.info('server.stopped', { reason, ms: Math.round(performance.now() - t0), stats: stats() });
       rounds?.stop();
       // Last: the spans and metrics of everything above get flushed.

@@ -234,8 +234,9 @@ export class RewardService {
       textBytes += u.text.response.length + u.text.prompt.length + u.text.system.length + u.text.reference.length;
     }
     const size = v.manifest.preprocess.image.size;
-    const cost = requestCost([...images.values()], units.length, textBytes, 3 * size * size * 4);
-    return admission.admit(cost, live.deadline - performance.now());
+    // Bytes for every image it carries (held however it is scored); work only for what the caches do not answer.
+    const carried = requestCost([...images.values()], units.length, textBytes, 3 * size * size * 4);
+    return admission.admit({ ...carried, ...this.opts.scorer.uncached(units, v) }, live.deadline - performance.now(), carried);
   }
 
   /** Runs `work` on the version active now; the pin holds until `work` settles. */

@@ -8,6 +8,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
+import { ENTRY_OVERHEAD } from '../../src/serve/caches.js';
 import { png, startTestServer, type TestServer } from '../serve/helpers.js';
 
 const exec = promisify(execFile);
@@ -47,7 +48,7 @@ describe('mrm score', () => {
   it('sends an image once per run, and resends its bytes when the server answers NOT_FOUND', async () => {
     const [a, b] = await Promise.all([png(250, 10, 10), png(10, 10, 250)]);
     // Room for one of the two images (and one embedding) only: b evicts a.
-    t = await startTestServer({ cache: { imageBytes: a.length + b.length - 1, embeddingBytes: 4 * 4 } });
+    t = await startTestServer({ cache: { imageBytes: a.length + b.length + 2 * ENTRY_OVERHEAD.image - 1, embeddingBytes: 4 * 4 + ENTRY_OVERHEAD.embedding } });
     await Promise.all([writeFile(join(t.dir, 'a.png'), a), writeFile(join(t.dir, 'b.png'), b)]);
     const line = (id: string, image: string, response: string) => JSON.stringify({ id, images: [image], prompt: 'what color', response });
     const file = join(t.dir, 'items.jsonl');

@@ -13,6 +13,7 @@
 import * as grpc from '@grpc/grpc-js';
 import * as http2 from 'node:http2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CONNECTION_WINDOW_BYTES } from '../../src/serve/admission-gate.js';
 import { png, startTestServer, type TestServer } from './helpers.js';
 
 let bytes: TestServer;
@@ -24,7 +25,8 @@ beforeAll(async () => {
   bytes = await startTestServer({ admission: { maxInflightBytes: 1, deadlineShedding: false, maxQueueWaitMs: 0 } });
   // Only the work bound: at the initial drain factor a typical request ahead is already over 1 ms.
   work = await startTestServer({ admission: { maxInflightBytes: 0, deadlineShedding: true, maxQueueWaitMs: 1 } });
-  images = await Promise.all(Array.from({ length: 60 }, (_, i) => png(i * 4, 255 - i * 4, (i * 13) % 256, 64)));
+  // More than the 64 requests ahead from which the wait bound applies (admission.ts MIN_QUEUE_FOR_WAIT).
+  images = await Promise.all(Array.from({ length: 120 }, (_, i) => png(i * 2, 255 - i * 2, (i * 13) % 256, 64)));
 });
 afterAll(async () => {
   await bytes?.close();
@@ -60,6 +62,23 @@ describe('the refusal at the headers', () => {
       // The admitted call is untouched: still open, waiting for its message.
       expect(first.req.closed).toBe(false);
       first.req.close(http2.constants.NGHTTP2_CANCEL);
+    } finally {
+      session.close();
+    }
+  }, 20_000);
+});
+
+describe('the connection window', () => {
+  it('is raised to CONNECTION_WINDOW_BYTES at the first Score call, so messages are not held to 64 KiB per turn of the loop', async () => {
+    const session = http2.connect(`http://${bytes.address}`);
+    try {
+      await new Promise((r) => session.once('connect', r));
+      // HTTP/2's initial connection window, as the client sees the server's.
+      expect(session.state.remoteWindowSize).toBe(65_535);
+      const call = open(session);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(session.state.remoteWindowSize).toBe(CONNECTION_WINDOW_BYTES);
+      call.req.close(http2.constants.NGHTTP2_CANCEL);
     } finally {
       session.close();
     }

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { Admission, AdmissionRefused, type Refusal, requestCost, StageRate } from '../../src/serve/admission.js';
+import { Admission, AdmissionRefused, MIN_QUEUE_FOR_WAIT, type Refusal, requestCost, StageRate } from '../../src/serve/admission.js';
 import { headerBomb } from '../fixtures/png.js';
 
 const MiB = 2 ** 20;
@@ -60,31 +60,43 @@ describe('admission', () => {
 
   it('refuses by work: when the work admitted ahead would keep a request waiting past admission.maxQueueWaitMs', () => {
     // 2 ms per image + 0.5 ms per text = 2.5 ms of stage time a request, x4 (the initial drain factor) = 10 ms.
-    const a = new Admission({ maxInflightBytes: 0, deadlineShedding: false, maxQueueWaitMs: 150 }, new StageRate(2), new StageRate(0.5));
+    const a = new Admission({ maxInflightBytes: 0, deadlineShedding: false, maxQueueWaitMs: 630 }, new StageRate(2), new StageRate(0.5));
     const one = { bytes: 1, images: 1, units: 1 };
-    const held = Array.from({ length: 16 }, () => a.admit(one, Infinity));
-    expect(a.snapshot().queueWaitMs).toBe(160);
-    expect(() => a.admit(one, Infinity)).toThrow(/work admitted ahead needs ~160 ms, more than the 150 ms a request may wait \(admission\.maxQueueWaitMs\)/);
+    const held = Array.from({ length: MIN_QUEUE_FOR_WAIT }, () => a.admit(one, Infinity));
+    expect(a.snapshot().queueWaitMs).toBe(640);
+    expect(() => a.admit(one, Infinity)).toThrow(/work admitted ahead needs ~640 ms, more than the 630 ms a request may wait \(admission\.maxQueueWaitMs\)/);
     // At the headers the refusal is a value (no Error built per refused call), with a pushback of the excess.
     const r = a.admitArrival(Infinity) as Refusal;
     expect(r.refused).toBe('wait');
     expect(r.retryAfterMs).toBe(10);
     expect(a.snapshot().refusedWait).toBe(2);
     held.pop()!();
-    expect(a.snapshot().queueWaitMs).toBe(150);
+    expect(a.snapshot().queueWaitMs).toBe(630);
     const arrival = a.admitArrival(Infinity);
     expect(arrival).toBeTypeOf('function');
     // Admitted at the headers, not yet read: counts as a typical request ahead of the next.
-    expect(a.snapshot().queueWaitMs).toBe(160);
+    expect(a.snapshot().queueWaitMs).toBe(640);
     expect((a.admitArrival(Infinity) as Refusal).refused).toBe('wait');
     (arrival as () => void)();
     held.forEach((h) => h());
   });
 
-  it('applies the wait bound only from 16 requests ahead: a few pipelined requests are served, slowly, not refused', () => {
+  it('counts a request at the work it causes, and the typical arrival at what requests carry', () => {
+    const a = new Admission({ maxInflightBytes: 0, deadlineShedding: false, maxQueueWaitMs: 1000 }, new StageRate(2), new StageRate(0.5));
+    // Repeats: each carries an image and a text, both cached, so it causes no work.
+    const held = Array.from({ length: 40 }, () => a.admit({ bytes: 1, images: 0, units: 0 }, Infinity, { bytes: 1, images: 1, units: 1 }));
+    expect(a.snapshot().queueWaitMs).toBe(0);
+    // A call at its headers is still counted as an uncached one: 2.5 ms x the initial drain factor 4.
+    const arriving = a.admitArrival(Infinity) as () => void;
+    expect(a.snapshot().queueWaitMs).toBe(10);
+    arriving();
+    held.forEach((h) => h());
+  });
+
+  it('applies the wait bound only from 64 requests ahead: a closed-loop trainer of 64 in flight is served, slowly, not refused', () => {
     const a = new Admission({ maxInflightBytes: 0, deadlineShedding: false, maxQueueWaitMs: 1 }, new StageRate(2), new StageRate(0.5));
     const held = [a.admit({ bytes: 1, images: 100, units: 100 }, Infinity)];
-    for (let i = 0; i < 15; i++) held.push(a.admit({ bytes: 1, images: 1, units: 1 }, Infinity));
+    for (let i = 0; i < MIN_QUEUE_FOR_WAIT - 1; i++) held.push(a.admit({ bytes: 1, images: 1, units: 1 }, Infinity));
     expect(() => a.admit({ bytes: 1, images: 1, units: 1 }, Infinity)).toThrow(AdmissionRefused);
     held.forEach((h) => h());
   });
@@ -111,6 +123,42 @@ describe('admission', () => {
       expect(a.snapshot().drainFactor).toBeLessThanOrEqual(5);
       // The wait estimate follows: 16 requests x 2.5 ms x ~5.
       expect(a.snapshot().queueWaitMs).toBeGreaterThan(185);
+      pending.forEach((p) => p());
+    });
+
+    it('keeps the event-loop time of refusals out: a refusal storm does not read as slow model work', () => {
+      vi.useFakeTimers({ toFake: ['performance', 'setImmediate'] });
+      const a = new Admission({ maxInflightBytes: 0, deadlineShedding: false, maxQueueWaitMs: 1000 }, new StageRate(2), new StageRate(0.5));
+      const one = { bytes: 1, images: 1, units: 1 };
+      // As above, batches of 8 (20 ms of stage time) every 100 ms of wall time, but 80 ms of each 100 went to
+      // refusing other calls: the admitted work drained at 20 ms per batch, a factor of 1.
+      const pending = Array.from({ length: 80 }, () => a.admit(one, Infinity));
+      for (let batch = 0; batch < 8; batch++) {
+        vi.advanceTimersByTime(100);
+        a.refusalLoopTime(80);
+        for (let i = 0; i < 8; i++) pending.shift()!();
+        vi.runAllTicks();
+        vi.advanceTimersToNextTimer();
+      }
+      // Four windows of samples of exactly 1 move the factor from 4 to 1 + 3 x 0.7^4 = 1.72 (5x counted whole: 4.76).
+      expect(a.snapshot().drainFactor).toBeCloseTo(1.72, 2);
+      pending.forEach((p) => p());
+    });
+
+    it('ignores refusal time while nothing admitted is pending (no window is open to take it)', () => {
+      vi.useFakeTimers({ toFake: ['performance', 'setImmediate'] });
+      const a = new Admission({ maxInflightBytes: 0, deadlineShedding: false, maxQueueWaitMs: 1000 }, new StageRate(2), new StageRate(0.5));
+      a.refusalLoopTime(10_000);
+      const one = { bytes: 1, images: 1, units: 1 };
+      const pending = Array.from({ length: 80 }, () => a.admit(one, Infinity));
+      for (let batch = 0; batch < 8; batch++) {
+        vi.advanceTimersByTime(100);
+        for (let i = 0; i < 8; i++) pending.shift()!();
+        vi.runAllTicks();
+        vi.advanceTimersToNextTimer();
+      }
+      // The same 5x as the first case: the earlier refusal time was not carried into the windows.
+      expect(a.snapshot().drainFactor).toBeGreaterThan(4.7);
       pending.forEach((p) => p());
     });
   });

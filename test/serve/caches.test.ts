@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Caches, itemDigest, rewardKey } from '../../src/serve/caches.js';
+import { Caches, ENTRY_OVERHEAD, itemDigest, rewardKey } from '../../src/serve/caches.js';
 import { SingleFlight } from '../../src/serve/single-flight.js';
 
 const text = (o: Partial<{ system: string; prompt: string; response: string; reference: string }> = {}) =>
@@ -24,19 +24,26 @@ describe('itemDigest', () => {
 });
 
 describe('Caches', () => {
-  it('bounds image bytes by total size and stores a copy, not a view of the message', () => {
-    const c = new Caches({ rewardEntries: 10, embeddingBytes: 1000, imageBytes: 100 });
+  it('bounds image bytes by total size, each entry counted with its overhead, and stores a copy, not a view of the message', () => {
+    const entry = 60 + ENTRY_OVERHEAD.image;
+    const c = new Caches({ rewardEntries: 10, embeddingBytes: 1000, imageBytes: 2 * entry - 1 });
     const message = new Uint8Array(1000).fill(7);
     const view = message.subarray(0, 60);
     c.putImage('a', view);
     expect(c.image('a')!.buffer).not.toBe(message.buffer);
     c.putImage('b', new Uint8Array(60));
-    // 120 bytes do not fit in 100: the least recently used image goes.
+    // Two entries of 60 bytes + overhead do not fit in one byte less than that: the least recently used image goes.
     expect(c.image('a')).toBeUndefined();
     expect(c.image('b')).toBeDefined();
-    c.putImage('huge', new Uint8Array(500));
+    c.putImage('huge', new Uint8Array(2 * entry));
     expect(c.image('huge')).toBeUndefined();
-    expect(c.sizes().imageBytes).toBe(60);
+    expect(c.sizes().imageBytes).toBe(entry);
+  });
+
+  it('counts an embedding at its floats plus its measured overhead', () => {
+    const c = new Caches({ rewardEntries: 10, embeddingBytes: 10_000, imageBytes: 100 });
+    c.putEmbedding('s', 'v', new Float32Array(108));
+    expect(c.sizes().embeddingBytes).toBe(432 + ENTRY_OVERHEAD.embedding);
   });
 
   it('stores nothing when disabled (the naive server)', () => {
@@ -62,5 +69,15 @@ describe('SingleFlight', () => {
     await expect(f.run('k', async () => { throw new Error('x'); })).rejects.toThrow('x');
     expect(await f.run('k', async () => 6)).toBe(6);
     expect(f.size).toBe(0);
+  });
+});
+
+describe('Caches peeks (admission)', () => {
+  it('tells whether a reward or an embedding is cached without counting a lookup', () => {
+    const c = new Caches({ rewardEntries: 10, embeddingBytes: 10_000, imageBytes: 100 });
+    c.putReward('k', { reward: 1, normalized: 1, spread: 0, truncated: false });
+    c.putEmbedding('s', 'v', new Float32Array(2));
+    expect([c.hasReward('k'), c.hasReward('x'), c.hasEmbedding('s', 'v'), c.hasEmbedding('s', 'other')]).toEqual([true, false, true, false]);
+    expect(c.stats).toMatchObject({ rewardHits: 0, rewardMisses: 0, embeddingHits: 0, embeddingMisses: 0 });
   });
 });
