@@ -1,8 +1,9 @@
 /**
  * The pair log's writer: one per server process. `append` is synchronous and
  * never throws: it puts the record on a bounded in-memory queue and returns.
- * One async loop (the pump) drains the queue: images first (content-addressed,
- * written atomically and durably), then the batch's frames in one write, and
+ * One async loop (the pump) drains the queue: the batch's new images first
+ * (appended to this writer's image pack, images.ts, and fsynced), then the
+ * batch's frames in one buffer and one write, and
  * a group commit (fsync) every `syncRecords` records or `syncIntervalMs`,
  * whichever comes first. After each fsync it reports what is durable: the
  * `syncedRecords` / `lastSyncedSeq` stats and a debug log line `pairlog.synced`.
@@ -15,15 +16,16 @@
  * for a second before the next try.
  */
 import { LRUCache } from 'lru-cache';
-import { access, mkdir, open, rm, stat, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, rm, stat, type FileHandle } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '../serve/log.js';
-import { recordFrame, SEGMENT_HEADER } from './codec.js';
+import { recordFrameBytes, SEGMENT_HEADER, writeRecordFrame } from './codec.js';
+import { ImagePackWriter } from './image-pack.js';
 import { nodeIo, type WriterIo } from './io.js';
 import type { PairRecord } from './record.js';
 import { recoverSegments, type RecoveryStats } from './recovery.js';
-import { END_FRAME, imagePath, isClosed, listSegments, safeHost, segmentFile, segmentsDir } from './segments.js';
+import { END_FRAME, isClosed, listSegments, safeHost, segmentFile, segmentsDir } from './segments.js';
 
 export interface WriterOptions {
   stateDir: string;
@@ -67,7 +69,8 @@ export interface WriterStats {
   dropped: Record<DropReason, number>;
   errors: number;
   lastError: { reason: string; code: string | null; message: string; time: string } | null;
-  images: { written: number; reused: number };
+  /** Images appended to this writer's packs, references to images it had stored already, packs opened. */
+  images: { written: number; reused: number; bytes: number; packs: number };
   recovery: RecoveryStats;
 }
 
@@ -95,7 +98,10 @@ export class PairLogWriter {
   private closing = false;
   private wake: (() => void) | null = null;
   private pump: Promise<void> | null = null;
+  // Images stored by this writer: a server sees the same few images again and
+  // again (a prompt's image over a GRPO step's groups); 100k shas is ~10 MB.
   private readonly knownImages = new LRUCache<string, true>({ max: 100_000 });
+  private readonly pack: ImagePackWriter;
   private readonly lastLogged = new Map<string, { at: number; suppressed: number }>();
   private readonly s: WriterStats;
 
@@ -105,11 +111,12 @@ export class PairLogWriter {
     this.pid = pid;
     this.startTime = startTime;
     this.name = `${host}-${pid}-${startTime}`;
+    this.pack = new ImagePackWriter(opts.stateDir, { host, pid, startTime }, this.io, opts.segmentBytes);
     this.s = {
       writer: this.name, segment: null, segmentsOpened: 0, segmentsDeleted: 0, queue: { length: 0, max: opts.queueRecords },
       appended: 0, written: 0, syncedRecords: 0, lastSyncedSeq: 0, bytesWritten: 0, syncs: 0,
       dropped: { queueFull: 0, writeError: 0, syncError: 0, missingImage: 0, closed: 0 }, errors: 0, lastError: null,
-      images: { written: 0, reused: 0 }, recovery,
+      images: { written: 0, reused: 0, bytes: 0, packs: 0 }, recovery,
     };
   }
 
@@ -189,6 +196,7 @@ export class PairLogWriter {
       }
       if (this.closing) {
         await this.closeSegment();
+        await this.pack.close();
         return;
       }
       const wakeAt = Math.min(this.unsynced > 0 ? due : Infinity, this.queue.length > 0 ? this.retryAt : Infinity);
@@ -197,17 +205,8 @@ export class PairLogWriter {
   }
 
   private async writeBatch(batch: QueuedRecord[]): Promise<void> {
-    // Images first, durable: a synced record never names an image that is not on disk.
-    const ready: QueuedRecord[] = [];
-    for (const q of batch) {
-      try {
-        if (await this.storeImages(q)) ready.push(q);
-        else this.drop('missingImage', 1, null);
-      } catch (err) {
-        this.drop('writeError', 1, err);
-        this.retryAt = performance.now() + RETRY_MS;
-      }
-    }
+    // Images first, durable: a record on disk never names an image that is not.
+    const ready = await this.storeImages(batch);
     if (ready.length === 0) return;
     try {
       await this.ensureSegment();
@@ -215,10 +214,13 @@ export class PairLogWriter {
       this.retryAt = performance.now() + RETRY_MS;
       return this.drop('writeError', ready.length, err);
     }
-    const frames = ready.map((q) => recordFrame(++this.seq, q.record));
-    const buf = concat(frames);
+    let bytes = 0;
+    for (const q of ready) bytes += recordFrameBytes(q.record);
+    const buf = Buffer.allocUnsafe(bytes);
+    let o = 0;
+    for (const q of ready) o = writeRecordFrame(buf, o, ++this.seq, q.record);
     try {
-      await this.io.write(this.fh!, buf, this.size);
+      await this.io.write(this.fh!, buf, this.size, 'segment');
     } catch (err) {
       this.drop('writeError', ready.length, err);
       this.retryAt = performance.now() + RETRY_MS;
@@ -239,7 +241,7 @@ export class PairLogWriter {
     const last = this.unsyncedLastSeq;
     this.unsynced = 0;
     try {
-      await this.io.sync(this.fh!);
+      await this.io.sync(this.fh!, 'segment');
     } catch (err) {
       // After a failed fsync the kernel may have dropped the dirty pages: the
       // records since the last good sync may or may not be on disk. Count them
@@ -264,7 +266,7 @@ export class PairLogWriter {
     const file = segmentFile(this.host, this.pid, this.startTime, ++this.segSeq);
     const fh = await open(join(segmentsDir(this.opts.stateDir), file), 'wx');
     try {
-      await this.io.write(fh, SEGMENT_HEADER, 0);
+      await this.io.write(fh, SEGMENT_HEADER, 0, 'segment');
     } catch (err) {
       await fh.close().catch(() => undefined);
       await rm(join(segmentsDir(this.opts.stateDir), file), { force: true }).catch(() => undefined);
@@ -290,8 +292,8 @@ export class PairLogWriter {
     this.fh = null;
     this.s.segment = null;
     try {
-      await this.io.write(fh, END_FRAME, this.size);
-      await this.io.sync(fh);
+      await this.io.write(fh, END_FRAME, this.size, 'segment');
+      await this.io.sync(fh, 'segment');
     } catch (err) {
       this.error('writeError', err);
     } finally {
@@ -339,26 +341,52 @@ export class PairLogWriter {
 
   // ------------------------------------------------------------------ images
 
-  /** False when an image's bytes are neither at hand nor already stored. */
-  private async storeImages(q: QueuedRecord): Promise<boolean> {
-    for (let i = 0; i < q.record.images.length; i++) {
-      const sha = q.record.images[i]!;
-      if (this.knownImages.has(sha)) {
-        this.s.images.reused++;
+  /**
+   * Stores the batch's new images (one pack append and fsync for all) and
+   * returns the records whose images are all stored. A record naming an image
+   * this writer has not stored and whose bytes it was not given is dropped
+   * (missingImage); when the pack write fails, the records that needed it are.
+   */
+  private async storeImages(batch: QueuedRecord[]): Promise<QueuedRecord[]> {
+    const fresh = new Map<string, Uint8Array>();
+    const ready: QueuedRecord[] = [];
+    let needFresh = 0;
+    for (const q of batch) {
+      const shas = q.record.images;
+      let ok = true;
+      let usesFresh = false;
+      for (let i = 0; i < shas.length && ok; i++) {
+        const sha = shas[i]!;
+        if (this.knownImages.has(sha)) continue;
+        usesFresh = true;
+        if (fresh.has(sha)) continue;
+        const bytes = q.imageBytes[i];
+        if (bytes) fresh.set(sha, bytes);
+        else ok = false;
+      }
+      if (!ok) {
+        this.drop('missingImage', 1, null);
         continue;
       }
-      const path = imagePath(this.opts.stateDir, sha);
-      if (await access(path).then(() => true, () => false)) {
-        this.s.images.reused++;
-      } else {
-        const bytes = q.imageBytes[i];
-        if (!bytes) return false;
-        await this.io.writeImage(path, bytes);
-        this.s.images.written++;
-      }
-      this.knownImages.set(sha, true);
+      ready.push(q);
+      if (usesFresh) needFresh++;
     }
-    return true;
+    let refs = 0;
+    for (const q of ready) refs += q.record.images.length;
+    if (fresh.size > 0) {
+      try {
+        this.s.images.bytes += await this.pack.append(fresh);
+      } catch (err) {
+        this.drop('writeError', needFresh, err);
+        this.retryAt = performance.now() + RETRY_MS;
+        return ready.filter((q) => q.record.images.every((sha) => this.knownImages.has(sha)));
+      }
+      for (const sha of fresh.keys()) this.knownImages.set(sha, true);
+      this.s.images.written += fresh.size;
+      this.s.images.packs = this.pack.opened;
+    }
+    this.s.images.reused += refs - fresh.size;
+    return ready;
   }
 
   // ------------------------------------------------------------------ failures
@@ -388,13 +416,3 @@ export class PairLogWriter {
   }
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0]!;
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
