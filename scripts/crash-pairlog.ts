@@ -9,7 +9,7 @@
  * synced (its last `pairlog.synced` log line before the kill), none twice,
  * none corrupt, every image a returned record names readable, and the
  * restarted server must have cut the torn tail. Calls cycle through 512
- * distinct images, so each process keeps storing new ones while it is killed.
+ * distinct images, so each process is storing new ones when it is killed.
  *
  * SIGKILL cannot tear a write(2) (the kernel finishes the syscall), so a
  * torn tail, what a power cut leaves, is made by hand: after each kill a
@@ -83,7 +83,8 @@ function load(port: number, images: Buffer[], random: () => number, concurrency 
   const text = () => Array.from({ length: 2 + Math.floor(random() * 4) }, () => WORDS[Math.floor(random() * WORDS.length)]).join(' ');
   const worker = async () => {
     while (running) {
-      const img = images[(n >> 4) % images.length]!;
+      // A new image every 8 calls: new ones keep coming without making the vision model the bottleneck.
+      const img = images[(n >> 7) % images.length]!;
       const pairs = Array.from({ length: 16 }, () => ({ images: [{ data: img }], prompt: `q ${n++}`, responseA: text(), responseB: text() }));
       try {
         await unary<CompareRequestMsg, CompareResponseMsg>(client.compare.bind(client), { pairs }, { deadline: Date.now() + 5000 });
