@@ -58,7 +58,10 @@ const pct = (x: number) => (Number.isFinite(x) ? `${(100 * x).toFixed(2)}%` : '-
 const LOADGEN = fileURLToPath(new URL('../bench-serve/loadgen.ts', import.meta.url));
 
 const PARTS: Part[] = [
-  { name: 'pairlog', url: /\/src\/pairlog\/|\/src\/serve\/pair-log\.ts/ },
+  // With the log on, the scorer also keeps every unit's heads and features
+  // (the detail cache) so that a pair can be logged later: that is the pair
+  // log's cost too, wherever it runs.
+  { name: 'pairlog', url: /\/src\/pairlog\/|\/src\/serve\/pair-log\.ts/, also: [{ url: /\/src\/serve\/caches\.ts$/, fn: /^(putDetail|detail)$/ }] },
   { name: 'telemetry', url: /\/src\/telemetry\/|\/node_modules\/@opentelemetry\// },
 ];
 

@@ -19,7 +19,11 @@ export interface Part {
   name: string;
   /** A stack frame's script URL belongs to the part when this matches it. */
   url: RegExp;
+  /** Frames of other files that belong to the part too: the script URL and the function name both match. */
+  also?: { url: RegExp; fn: RegExp }[];
 }
+
+const inPart = (p: Part, url: string, fn: string) => (url !== '' && p.url.test(url)) || (p.also ?? []).some((a) => a.url.test(url) && a.fn.test(fn));
 
 export interface Attribution {
   /** Microseconds of samples that were not (idle): the thread's busy time as the profiler saw it. */
@@ -39,9 +43,9 @@ export function attribute(profile: CpuProfile, parts: Part[]): Attribution {
   const maskOf = (id: number): number => {
     const known = memo.get(id);
     if (known !== undefined) return known;
-    const url = byId.get(id)!.callFrame.url;
+    const { url, functionName } = byId.get(id)!.callFrame;
     let m = 0;
-    parts.forEach((p, i) => { if (url && p.url.test(url)) m |= 1 << i; });
+    parts.forEach((p, i) => { if (inPart(p, url, functionName)) m |= 1 << i; });
     const up = parent.get(id);
     if (up !== undefined) m |= maskOf(up);
     memo.set(id, m);

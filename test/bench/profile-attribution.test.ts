@@ -29,4 +29,22 @@ describe('CPU profile attribution (bench:cost)', () => {
     // The digest called from the pair log is the pair log's cost too.
     expect(a.parts).toEqual({ pairlog: 50, digest: 30 });
   });
+
+  it('counts frames of other files that a part names by file and function', () => {
+    const withDetail: CpuProfile = {
+      ...profile,
+      nodes: [
+        { id: 1, callFrame: frame('(root)'), children: [2, 5] },
+        { id: 2, callFrame: frame('score', 'file:///x/src/serve/scorer.ts'), children: [3, 4] },
+        { id: 3, callFrame: frame('putDetail', 'file:///x/src/serve/caches.ts') },
+        { id: 4, callFrame: frame('putReward', 'file:///x/src/serve/caches.ts') },
+        { id: 5, callFrame: frame('(idle)') },
+      ],
+      samples: [2, 3, 4, 5, 2],
+      timeDeltas: [0, 10, 20, 30, 25],
+    };
+    const a = attribute(withDetail, [{ name: 'pairlog', url: /\/src\/pairlog\//, also: [{ url: /\/src\/serve\/caches\.ts$/, fn: /^putDetail$/ }] }]);
+    expect(a.busyUs).toBe(10 + 20 + 30);
+    expect(a.parts).toEqual({ pairlog: 20 });
+  });
 });
