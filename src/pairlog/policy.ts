@@ -101,6 +101,12 @@ export class TokenBucket {
 export interface PolicyStats {
   /** Candidate pairs looked at (every Compare pair, every adjacent group pair). */
   considered: number;
+  /**
+   * Candidates of calls that came while the token bucket was empty: not
+   * looked at (so neither qualified nor not). Under load at the default rate
+   * most calls are such calls, and then logging costs them one clock read.
+   */
+  skipped: number;
   qualified: number;
   duplicates: number;
   sampledOut: number;
@@ -112,7 +118,7 @@ export type Verdict = 'accept' | 'duplicate' | 'sampled-out' | 'rate-limited';
 
 /** The stateful half: dedupe, sampling, rate limit, in that order; a pair is marked seen only when accepted. */
 export class PairPolicy {
-  readonly stats: PolicyStats = { considered: 0, qualified: 0, duplicates: 0, sampledOut: 0, rateLimited: 0, accepted: 0 };
+  readonly stats: PolicyStats = { considered: 0, skipped: 0, qualified: 0, duplicates: 0, sampledOut: 0, rateLimited: 0, accepted: 0 };
   private readonly seen: LRUCache<string, true>;
   private readonly bucket: TokenBucket;
 
@@ -124,6 +130,13 @@ export class PairPolicy {
   /** Count one candidate; whether it is unsure is the caller's cheap test (unsure / adjacentPairs). */
   considered(n = 1): void {
     this.stats.considered += n;
+  }
+
+  /** A call's n candidates, before any is looked at: false (and counted skipped) when none could be logged now. */
+  open(n: number): boolean {
+    if (this.bucket.available()) return true;
+    this.stats.skipped += n;
+    return false;
   }
 
   /**

@@ -5,7 +5,9 @@
  * on its own. What runs in the request is arithmetic on numbers the request
  * already has; only a pair that is unsure, new, sampled and within the rate
  * gets a record built (no copies of features: views of the batch's output)
- * and queued. Nothing here throws into a call, and nothing waits on a disk.
+ * and queued; a call that comes while the rate limit's bucket is empty is not
+ * looked at at all (the policy's `skipped`), the common case under load at the
+ * default rate. Nothing here throws into a call, and nothing waits on a disk.
  *
  * A side answered from the reward cache has features only while the detail
  * cache (cache.featureCacheBytes) still holds them; a qualifying pair without
@@ -66,6 +68,7 @@ export class PairLogger {
   offerCompare(v: ServedVersion, units: Unit[], scores: UnitScore[]): void {
     try {
       const n = units.length / 2;
+      if (!this.policy.open(n)) return;
       this.policy.considered(n);
       let time: string | null = null;
       for (let p = 0; p < n; p++) {
@@ -86,7 +89,7 @@ export class PairLogger {
     try {
       let time: string | null = null;
       for (const g of groups) {
-        if (g.count < 2) continue;
+        if (g.count < 2 || !this.policy.open(g.count - 1)) continue;
         this.policy.considered(g.count - 1);
         const s = scores.slice(g.start, g.start + g.count);
         const pairs = adjacentPairs(s.map((x) => x.reward), (hi, lo) => unsure(s[hi]!.reward - s[lo]!.reward, this.config.band, s[hi]!.detail?.heads, s[lo]!.detail?.heads));

@@ -76,7 +76,11 @@ describe('PairPolicy', () => {
     expect(p.decide('a')).toBe('accept');
     expect(p.mayAccept()).toBe(false);
     expect(p.stats).toMatchObject({ qualified: 2, accepted: 1, rateLimited: 1 });
+    // A whole call's candidates are skipped, unlooked-at, while the bucket is empty.
+    expect(p.open(15)).toBe(false);
+    expect(p.stats).toMatchObject({ skipped: 15, qualified: 2 });
     t += 100;
+    expect(p.open(15)).toBe(true);
     expect(p.mayAccept()).toBe(true);
     expect(p.decide('b')).toBe('accept');
   });
