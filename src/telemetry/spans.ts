@@ -110,6 +110,8 @@ export class RpcTrace {
  */
 export function startRpcSpan(t: Telemetry, service: string, method: string, metadata: grpc.Metadata): RpcTrace | null {
   if (!t.enabled) return null;
+  // A new trace (no caller context): the ratio decides before anything is built.
+  if (metadata.get('traceparent').length === 0 && !t.sampleRoot()) return null;
   const parent = propagation.extract(ROOT_CONTEXT, metadata, metadataGetter);
   const span = t.tracer.startSpan(`${service}/${method}`, {
     kind: SpanKind.SERVER,
