@@ -65,7 +65,9 @@ const PARTS: Part[] = [
   // (the detail cache) so that a pair can be logged later: that is the pair
   // log's cost too, wherever it runs.
   { name: 'pairlog', url: /\/src\/pairlog\/|\/src\/serve\/pair-log\.ts/, also: [{ url: /\/src\/serve\/caches\.ts$/, fn: /^(putDetail|detail)$/ }] },
-  { name: 'telemetry', url: /\/src\/telemetry\/|\/node_modules\/@opentelemetry\// },
+  // RpcTrace.sync and .child run a call's own stages (validation, cache
+  // lookups) inside their spans: those stages are not telemetry's cost.
+  { name: 'telemetry', url: /\/src\/telemetry\/|\/node_modules\/@opentelemetry\//, wrappers: /^(sync|child)$/ },
 ];
 
 type Config = 'off' | 'log-default' | 'log-lifted' | 'tel-default' | 'tel-all';
