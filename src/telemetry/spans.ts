@@ -124,6 +124,8 @@ export function batchHook(t: Telemetry, stage: string): ((size: number, served: 
   if (!t.enabled) return undefined;
   return (size, served) => {
     t.metrics.batch(stage, size);
+    // Most batches serve no traced call: look before mapping anything.
+    if (!served.some((s) => s !== undefined)) return NOTHING;
     return startBatchSpan(t, stage, size, served.map((s) => s?.spanContext)) ?? NOTHING;
   };
 }
