@@ -230,7 +230,11 @@ export class PairLogWriter {
       let j = i;
       let bytes = 0;
       while (j < ready.length && (j === i || this.size + bytes < this.opts.segmentBytes)) bytes += sizes[j++]!;
-      if (!(await this.writeFrames(ready.slice(i, j), bytes))) return this.drop('writeError', ready.length - j, null);
+      if (!(await this.writeFrames(ready.slice(i, j), bytes))) {
+        // The rest of the batch goes too: writing pauses after a failed write.
+        if (j < ready.length) this.drop('writeError', ready.length - j, null);
+        return;
+      }
       i = j;
       if (this.size >= this.opts.segmentBytes) await this.rotate();
     }
