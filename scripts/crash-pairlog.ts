@@ -7,7 +7,9 @@
  * directory; after each restart a reader (one consumer, cursor committed
  * across rounds) must return every record the killed server had reported
  * synced (its last `pairlog.synced` log line before the kill), none twice,
- * none corrupt, and the restarted server must have cut the torn tail.
+ * none corrupt, every image a returned record names readable, and the
+ * restarted server must have cut the torn tail. Calls cycle through 512
+ * distinct images, so each process is storing new ones when it is killed.
  *
  * SIGKILL cannot tear a write(2) (the kernel finishes the syscall), so a
  * torn tail, what a power cut leaves, is made by hand: after each kill a
@@ -48,6 +50,8 @@ export interface RoundResult {
   missing: number;
   duplicates: number;
   corrupt: number;
+  /** Images named by returned records that the reader could not read. */
+  imagesMissing: number;
   /** Torn bytes at the killed segment's end (the kill's own, plus the injected prefix). */
   tornBytes: number;
   /** Bytes the restarted server logged as cut from that segment. */
@@ -79,7 +83,8 @@ function load(port: number, images: Buffer[], random: () => number, concurrency 
   const text = () => Array.from({ length: 2 + Math.floor(random() * 4) }, () => WORDS[Math.floor(random() * WORDS.length)]).join(' ');
   const worker = async () => {
     while (running) {
-      const img = images[n % images.length]!;
+      // A new image every 8 calls: new ones keep coming without making the vision model the bottleneck.
+      const img = images[(n >> 7) % images.length]!;
       const pairs = Array.from({ length: 16 }, () => ({ images: [{ data: img }], prompt: `q ${n++}`, responseA: text(), responseB: text() }));
       try {
         await unary<CompareRequestMsg, CompareResponseMsg>(client.compare.bind(client), { pairs }, { deadline: Date.now() + 5000 });
@@ -102,7 +107,7 @@ export async function crashRounds(rounds: number, opts: { seed?: number; onRound
   const dir = await mkdtemp(join(tmpdir(), 'mrm-crash-'));
   await writeTinyBundle(join(dir, 'bundle'));
   const stateDir = join(dir, 'state');
-  const images = await Promise.all([png(200, 10, 10), png(10, 200, 10), png(10, 10, 200)]);
+  const images = await Promise.all(Array.from({ length: 512 }, (_, i) => png(i & 255, 100 + (i >> 8), 7)));
   const seen = new Set<string>();
   const results: RoundResult[] = [];
   let server = await start(dir);
@@ -152,19 +157,21 @@ export async function crashRounds(rounds: number, opts: { seed?: number; onRound
       const reader = await PairLogReader.open(stateDir, 'crash');
       let duplicates = 0;
       let returned = 0;
+      let imagesMissing = 0;
       for await (const p of reader.records()) {
         const key = `${p.writer}#${p.seq}`;
         if (seen.has(key)) duplicates++;
         seen.add(key);
         if (p.writer === writer) returned++;
+        for (const sha of p.record.images) await reader.image(sha).catch(() => imagesMissing++);
       }
       await reader.commit();
       let missing = 0;
       for (let s = 1; s <= synced; s++) if (!seen.has(`${writer}#${s}`)) missing++;
       const corrupt = reader.stats.corruptBytes + reader.stats.badRecords;
       const pairsPerSec = (synced - seq0) / elapsed;
-      const ok = synced > 0 && missing === 0 && duplicates === 0 && corrupt === 0 && cut === tornBytes && tornBytes > 0;
-      const r = { round, killAfterMs, calls, synced, pairsPerSec, returned, missing, duplicates, corrupt, tornBytes, cut, ok };
+      const ok = synced > 0 && missing === 0 && duplicates === 0 && corrupt === 0 && imagesMissing === 0 && cut === tornBytes && tornBytes > 0;
+      const r = { round, killAfterMs, calls, synced, pairsPerSec, returned, missing, duplicates, corrupt, imagesMissing, tornBytes, cut, ok };
       results.push(r);
       opts.onRound?.(r);
     }
@@ -177,11 +184,11 @@ export async function crashRounds(rounds: number, opts: { seed?: number; onRound
 }
 
 export function table(results: RoundResult[]): string {
-  const cols = ['round', 'killAfterMs', 'calls', 'synced', 'pairsPerSec', 'returned', 'missing', 'duplicates', 'corrupt', 'tornBytes', 'cut', 'ok'] as const;
+  const cols = ['round', 'killAfterMs', 'calls', 'synced', 'pairsPerSec', 'returned', 'missing', 'duplicates', 'corrupt', 'imagesMissing', 'tornBytes', 'cut', 'ok'] as const;
   const fmt = (r: RoundResult, c: (typeof cols)[number]) => (c === 'pairsPerSec' ? r[c].toFixed(0) : String(r[c]));
   const rows = [cols.join('\t'), ...results.map((r) => cols.map((c) => fmt(r, c)).join('\t'))];
-  const sum = (k: 'synced' | 'returned' | 'missing' | 'duplicates' | 'corrupt') => results.reduce((n, r) => n + r[k], 0);
-  rows.push(`total: ${results.length} rounds, ${results.filter((r) => r.ok).length} ok; synced ${sum('synced')}, returned ${sum('returned')}, missing ${sum('missing')}, duplicates ${sum('duplicates')}, corrupt ${sum('corrupt')}; ` +
+  const sum = (k: 'synced' | 'returned' | 'missing' | 'duplicates' | 'corrupt' | 'imagesMissing') => results.reduce((n, r) => n + r[k], 0);
+  rows.push(`total: ${results.length} rounds, ${results.filter((r) => r.ok).length} ok; synced ${sum('synced')}, returned ${sum('returned')}, missing ${sum('missing')}, duplicates ${sum('duplicates')}, corrupt ${sum('corrupt')}, images missing ${sum('imagesMissing')}; ` +
     `min pairs/s ${Math.min(...results.map((r) => r.pairsPerSec)).toFixed(0)}`);
   return rows.join('\n');
 }

@@ -6,6 +6,12 @@
  * what switching it off would save. Samples of V8's own pseudo-frames are
  * kept apart: `(idle)` is the thread waiting and is no CPU; `(garbage
  * collector)` cannot be split between parts from a profile.
+ *
+ * A part's function that runs others' work as a callback (telemetry's
+ * RpcTrace.sync and .child wrap a call's validation and cache lookups in
+ * spans) would claim all of that work; such functions are the part's
+ * `wrappers`: below one, the project's own code outside the part is not the
+ * part's (library frames and the part's own still are).
  */
 export interface CpuProfile {
   nodes: { id: number; callFrame: { functionName: string; url: string }; children?: number[] }[];
@@ -19,7 +25,17 @@ export interface Part {
   name: string;
   /** A stack frame's script URL belongs to the part when this matches it. */
   url: RegExp;
+  /** Frames of other files that belong to the part too: the script URL and the function name both match. */
+  also?: { url: RegExp; fn: RegExp }[];
+  /** Names of the part's functions that call others' work (see above). */
+  wrappers?: RegExp;
 }
+
+/** The project's own code: its source folders, not its dependencies. */
+const PROJECT = /\/(src|scripts|trainer|bin)\//;
+const isProject = (url: string) => PROJECT.test(url) && !url.includes('/node_modules/');
+
+const inPart = (p: Part, url: string, fn: string) => (url !== '' && p.url.test(url)) || (p.also ?? []).some((a) => a.url.test(url) && a.fn.test(fn));
 
 export interface Attribution {
   /** Microseconds of samples that were not (idle): the thread's busy time as the profiler saw it. */
@@ -34,17 +50,32 @@ export function attribute(profile: CpuProfile, parts: Part[]): Attribution {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
   for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
-  // Per node: which parts its stack touches (bit mask), computed once per node.
+  // Per node and part, the state of its stack: 0 outside the part, 1 in it
+  // (the part's frame or what it calls), 2 in a wrapper of the part (which
+  // counts, but the project's other code below it does not). Two bits a part.
   const memo = new Map<number, number>();
-  const maskOf = (id: number): number => {
+  const stateOf = (id: number): number => {
     const known = memo.get(id);
     if (known !== undefined) return known;
-    const url = byId.get(id)!.callFrame.url;
-    let m = 0;
-    parts.forEach((p, i) => { if (url && p.url.test(url)) m |= 1 << i; });
+    const { url, functionName } = byId.get(id)!.callFrame;
     const up = parent.get(id);
-    if (up !== undefined) m |= maskOf(up);
+    const above = up === undefined ? 0 : stateOf(up);
+    let m = 0;
+    parts.forEach((p, i) => {
+      const was = (above >> (2 * i)) & 3;
+      let st: number;
+      if (inPart(p, url, functionName)) st = p.wrappers?.test(functionName) ? 2 : 1;
+      else if (was === 2) st = isProject(url) ? 0 : 2;
+      else st = was;
+      m |= st << (2 * i);
+    });
     memo.set(id, m);
+    return m;
+  };
+  const maskOf = (id: number): number => {
+    const st = stateOf(id);
+    let m = 0;
+    parts.forEach((_, i) => { if ((st >> (2 * i)) & 3) m |= 1 << i; });
     return m;
   };
   const out: Attribution = { busyUs: 0, idleUs: 0, gcUs: 0, parts: Object.fromEntries(parts.map((p) => [p.name, 0])) };

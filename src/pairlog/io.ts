@@ -1,19 +1,17 @@
 /**
  * The file operations the writer performs, behind one small interface so a
  * test can make them fail the way a full disk does (ENOSPC after a partial
- * write, a failing fsync) without filling a real disk.
+ * write, a failing fsync) without filling a real disk. `file` says which of
+ * the writer's two files it is: a record segment or an image pack.
  */
 import type { FileHandle } from 'node:fs/promises';
-import { mkdir } from 'node:fs/promises';
-import { dirname } from 'node:path';
-import { writeFileAtomic } from '../model/atomic.js';
+
+export type WriterFile = 'segment' | 'images';
 
 export interface WriterIo {
   /** Writes all of `buf` at `pos`; may have written part of it when it throws. */
-  write(fh: FileHandle, buf: Uint8Array, pos: number): Promise<void>;
-  sync(fh: FileHandle): Promise<void>;
-  /** Writes a content-addressed image atomically (temp file, fsync, rename). */
-  writeImage(path: string, bytes: Uint8Array): Promise<void>;
+  write(fh: FileHandle, buf: Uint8Array, pos: number, file: WriterFile): Promise<void>;
+  sync(fh: FileHandle, file: WriterFile): Promise<void>;
 }
 
 export const nodeIo: WriterIo = {
@@ -25,8 +23,4 @@ export const nodeIo: WriterIo = {
     }
   },
   sync: (fh) => fh.sync(),
-  async writeImage(path, bytes) {
-    await mkdir(dirname(path), { recursive: true });
-    await writeFileAtomic(path, bytes);
-  },
 };

@@ -22,7 +22,8 @@ import { join } from 'node:path';
 import { writeFileAtomic } from '../model/atomic.js';
 import { CodecError, decodeRecord, hasHeader, scanFrames, SEGMENT_HEADER } from './codec.js';
 import type { PairRecord } from './record.js';
-import { cursorsDir, imagePath, listSegments, readFrom, segmentsDir } from './segments.js';
+import { ImageError, LoggedImages } from './images.js';
+import { cursorsDir, listSegments, readFrom, segmentsDir } from './segments.js';
 
 export interface LoggedPair {
   record: PairRecord;
@@ -64,7 +65,11 @@ export class ReaderError extends Error {
 export class PairLogReader {
   readonly stats: ReaderStats = { records: 0, corruptBytes: 0, badRecords: 0, tornTails: 0 };
 
-  private constructor(readonly stateDir: string, readonly consumer: string, private cursor: Record<string, number>) {}
+  private readonly images: LoggedImages;
+
+  private constructor(readonly stateDir: string, readonly consumer: string, private cursor: Record<string, number>) {
+    this.images = new LoggedImages(stateDir);
+  }
 
   static async open(stateDir: string, consumer: string): Promise<PairLogReader> {
     if (!CONSUMER.test(consumer)) throw new ReaderError('bad-consumer', `consumer name ${JSON.stringify(consumer)}: expected 1-100 of A-Z a-z 0-9 . _ -`);
@@ -132,11 +137,11 @@ export class PairLogReader {
 
   /** The bytes of a logged image. */
   async image(sha: string): Promise<Buffer> {
-    if (!/^[0-9a-f]{64}$/.test(sha)) throw new ReaderError('missing-image', `not a sha256: ${JSON.stringify(sha)}`);
     try {
-      return await readFile(imagePath(this.stateDir, sha));
+      return await this.images.get(sha);
     } catch (err) {
-      throw new ReaderError('missing-image', `image ${sha} is not in ${imagePath(this.stateDir, sha)}`, { cause: err });
+      if (err instanceof ImageError) throw new ReaderError('missing-image', err.message, { cause: err });
+      throw err;
     }
   }
 }

@@ -3,7 +3,7 @@
  * named, listed and read. Shared by the writer, the reader and `mrm log`.
  *
  *   <stateDir>/pairlog/segments/<host>-<pid>-<startTime>-<seq>.seg
- *   <stateDir>/pairlog/images/<sha[0:2]>/<sha>
+ *   <stateDir>/pairlog/images/<host>-<pid>-<startTime>-<seq>.pack   (images.ts)
  *   <stateDir>/pairlog/cursors/<consumer>.json
  *
  * One writer per server process: host, pid and the process's start time (ms)
@@ -19,7 +19,6 @@ export const pairlogDir = (stateDir: string) => join(stateDir, 'pairlog');
 export const segmentsDir = (stateDir: string) => join(pairlogDir(stateDir), 'segments');
 export const imagesDir = (stateDir: string) => join(pairlogDir(stateDir), 'images');
 export const cursorsDir = (stateDir: string) => join(pairlogDir(stateDir), 'cursors');
-export const imagePath = (stateDir: string, sha: string) => join(imagesDir(stateDir), sha.slice(0, 2), sha);
 
 export interface SegmentName {
   file: string;

@@ -5,11 +5,11 @@
  * own counters (queue, drops, write errors) are the server's stats()
  * (PairLogger.stats), which an admin API reports.
  */
-import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CodecError, decodeRecord } from './codec.js';
 import type { LoggedPair } from './reader.js';
-import { imagesDir, listSegments, scanSegment, segmentsDir, type SegmentName } from './segments.js';
+import { imageTotals } from './images.js';
+import { listSegments, scanSegment, segmentsDir, type SegmentName } from './segments.js';
 
 export interface WriterSummary {
   writer: string;
@@ -70,25 +70,6 @@ export async function summarizeLog(stateDir: string): Promise<LogSummary> {
     }
   }
   return { stateDir, segments: segs.length, bytes, records, writers: [...writers.values()], errors, images: await imageTotals(stateDir) };
-}
-
-async function imageTotals(stateDir: string): Promise<{ count: number; bytes: number }> {
-  let count = 0;
-  let bytes = 0;
-  let shards: string[];
-  try {
-    shards = await readdir(imagesDir(stateDir));
-  } catch {
-    return { count, bytes };
-  }
-  for (const shard of shards) {
-    for (const f of await readdir(join(imagesDir(stateDir), shard)).catch(() => [] as string[])) {
-      if (f.startsWith('.')) continue; // a temp file being written
-      count++;
-      bytes += (await stat(join(imagesDir(stateDir), shard, f)).catch(() => ({ size: 0 }))).size;
-    }
-  }
-  return { count, bytes };
 }
 
 /** The newest `n` records by time, oldest of them first (reads each writer's segments newest-first until it has n). */

@@ -1,11 +1,19 @@
 /**
  * The pair log's writer: one per server process. `append` is synchronous and
  * never throws: it puts the record on a bounded in-memory queue and returns.
- * One async loop (the pump) drains the queue: images first (content-addressed,
- * written atomically and durably), then the batch's frames in one write, and
- * a group commit (fsync) every `syncRecords` records or `syncIntervalMs`,
- * whichever comes first. After each fsync it reports what is durable: the
- * `syncedRecords` / `lastSyncedSeq` stats and a debug log line `pairlog.synced`.
+ * One async loop (the pump) drains the queue once per group commit: when
+ * `syncRecords` records are queued or the oldest has waited `syncIntervalMs`,
+ * whichever comes first, it writes the batch's new images (appended to this
+ * writer's image pack, images.ts, and fsynced), then the batch's frames in one
+ * buffer and one write, then fsyncs the segment. After each fsync it reports
+ * what is durable: the `syncedRecords` / `lastSyncedSeq` stats and a debug log
+ * line `pairlog.synced`.
+ *
+ * Writing once per commit rather than as records arrive is the point: each
+ * asynchronous file call costs the event loop ~50-100 us (the request, its
+ * completion, the promise), far more than the bytes; written per request,
+ * the calls were most of the pair log's CPU. A queued record is no less
+ * durable than a written one until the fsync, so the crash window is the same.
  *
  * Failures never reach a caller: a full queue, a full disk, any write or
  * fsync error drops records, counts them by reason, logs (at most one line per
@@ -15,15 +23,16 @@
  * for a second before the next try.
  */
 import { LRUCache } from 'lru-cache';
-import { access, mkdir, open, rm, stat, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, rm, stat, type FileHandle } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '../serve/log.js';
-import { recordFrame, SEGMENT_HEADER } from './codec.js';
+import { recordFrameBytes, SEGMENT_HEADER, writeRecordFrame } from './codec.js';
+import { ImagePackWriter } from './image-pack.js';
 import { nodeIo, type WriterIo } from './io.js';
 import type { PairRecord } from './record.js';
 import { recoverSegments, type RecoveryStats } from './recovery.js';
-import { END_FRAME, imagePath, isClosed, listSegments, safeHost, segmentFile, segmentsDir } from './segments.js';
+import { END_FRAME, isClosed, listSegments, safeHost, segmentFile, segmentsDir } from './segments.js';
 
 export interface WriterOptions {
   stateDir: string;
@@ -67,12 +76,14 @@ export interface WriterStats {
   dropped: Record<DropReason, number>;
   errors: number;
   lastError: { reason: string; code: string | null; message: string; time: string } | null;
-  images: { written: number; reused: number };
+  /** Images appended to this writer's packs, references to images it had stored already, packs opened. */
+  images: { written: number; reused: number; bytes: number; packs: number };
   recovery: RecoveryStats;
 }
 
 const HEADER = SEGMENT_HEADER.length;
-const BATCH = 256;
+// Records per write: bounds the one buffer a write allocates (~1-2 KiB a record).
+const BATCH = 1024;
 const RETRY_MS = 1000;
 const LOG_EVERY_MS = 10_000;
 
@@ -90,12 +101,15 @@ export class PairLogWriter {
   private seq = 0;
   private unsynced = 0;
   private unsyncedLastSeq = 0;
-  private firstUnsyncedAt = 0;
+  private firstQueuedAt = 0;
   private retryAt = 0;
   private closing = false;
   private wake: (() => void) | null = null;
   private pump: Promise<void> | null = null;
+  // Images stored by this writer: a server sees the same few images again and
+  // again (a prompt's image over a GRPO step's groups); 100k shas is ~10 MB.
   private readonly knownImages = new LRUCache<string, true>({ max: 100_000 });
+  private readonly pack: ImagePackWriter;
   private readonly lastLogged = new Map<string, { at: number; suppressed: number }>();
   private readonly s: WriterStats;
 
@@ -105,11 +119,12 @@ export class PairLogWriter {
     this.pid = pid;
     this.startTime = startTime;
     this.name = `${host}-${pid}-${startTime}`;
+    this.pack = new ImagePackWriter(opts.stateDir, { host, pid, startTime }, this.io, opts.segmentBytes);
     this.s = {
       writer: this.name, segment: null, segmentsOpened: 0, segmentsDeleted: 0, queue: { length: 0, max: opts.queueRecords },
       appended: 0, written: 0, syncedRecords: 0, lastSyncedSeq: 0, bytesWritten: 0, syncs: 0,
       dropped: { queueFull: 0, writeError: 0, syncError: 0, missingImage: 0, closed: 0 }, errors: 0, lastError: null,
-      images: { written: 0, reused: 0 }, recovery,
+      images: { written: 0, reused: 0, bytes: 0, packs: 0 }, recovery,
     };
   }
 
@@ -138,7 +153,9 @@ export class PairLogWriter {
     if (this.queue.length >= this.opts.queueRecords) return this.drop('queueFull', 1, null), false;
     this.queue.push(q);
     this.s.appended++;
-    if (this.queue.length === 1) this.kick();
+    if (this.queue.length === 1) this.firstQueuedAt = performance.now();
+    // The pump sleeps until the first record's interval is up, or the batch is full.
+    if (this.queue.length === 1 || this.queue.length === this.opts.syncRecords) this.kick();
     return true;
   }
 
@@ -177,61 +194,72 @@ export class PairLogWriter {
   private async run(): Promise<void> {
     for (;;) {
       const now = performance.now();
+      const due = this.firstQueuedAt + this.opts.syncIntervalMs;
       // Closing: one last try for what is queued, even during the pause after an error.
-      if (this.queue.length > 0 && (now >= this.retryAt || this.closing)) {
-        await this.writeBatch(this.queue.splice(0, BATCH));
+      if (this.queue.length > 0 && (this.closing || (now >= this.retryAt && (now >= due || this.queue.length >= this.opts.syncRecords)))) {
+        do await this.writeBatch(this.queue.splice(0, BATCH));
+        while (this.queue.length > 0 && (this.closing || performance.now() >= this.retryAt));
         continue;
       }
-      const due = this.firstUnsyncedAt + this.opts.syncIntervalMs;
-      if (this.unsynced > 0 && (this.unsynced >= this.opts.syncRecords || now >= due || this.closing)) {
+      if (this.unsynced > 0) {
         await this.sync();
         continue;
       }
       if (this.closing) {
         await this.closeSegment();
+        await this.pack.close();
         return;
       }
-      const wakeAt = Math.min(this.unsynced > 0 ? due : Infinity, this.queue.length > 0 ? this.retryAt : Infinity);
+      const wakeAt = this.queue.length > 0 ? Math.max(due, this.retryAt) : Infinity;
       await this.sleep(wakeAt - now);
     }
   }
 
   private async writeBatch(batch: QueuedRecord[]): Promise<void> {
-    // Images first, durable: a synced record never names an image that is not on disk.
-    const ready: QueuedRecord[] = [];
-    for (const q of batch) {
+    // Images first, durable: a record on disk never names an image that is not.
+    const ready = await this.storeImages(batch);
+    const sizes = ready.map((q) => recordFrameBytes(q.record));
+    // One write per segment: a segment rotates once it reaches segmentBytes.
+    for (let i = 0; i < ready.length;) {
       try {
-        if (await this.storeImages(q)) ready.push(q);
-        else this.drop('missingImage', 1, null);
+        await this.ensureSegment();
       } catch (err) {
-        this.drop('writeError', 1, err);
         this.retryAt = performance.now() + RETRY_MS;
+        return this.drop('writeError', ready.length - i, err);
       }
+      let j = i;
+      let bytes = 0;
+      while (j < ready.length && (j === i || this.size + bytes < this.opts.segmentBytes)) bytes += sizes[j++]!;
+      if (!(await this.writeFrames(ready.slice(i, j), bytes))) {
+        // The rest of the batch goes too: writing pauses after a failed write.
+        if (j < ready.length) this.drop('writeError', ready.length - j, null);
+        return;
+      }
+      i = j;
+      if (this.size >= this.opts.segmentBytes) await this.rotate();
     }
-    if (ready.length === 0) return;
+  }
+
+  /** The records' frames in one buffer and one write; false (counted, cut back) when the write fails. */
+  private async writeFrames(records: QueuedRecord[], bytes: number): Promise<boolean> {
+    const buf = Buffer.allocUnsafe(bytes);
+    let o = 0;
+    for (const q of records) o = writeRecordFrame(buf, o, ++this.seq, q.record);
     try {
-      await this.ensureSegment();
+      await this.io.write(this.fh!, buf, this.size, 'segment');
     } catch (err) {
-      this.retryAt = performance.now() + RETRY_MS;
-      return this.drop('writeError', ready.length, err);
-    }
-    const frames = ready.map((q) => recordFrame(++this.seq, q.record));
-    const buf = concat(frames);
-    try {
-      await this.io.write(this.fh!, buf, this.size);
-    } catch (err) {
-      this.drop('writeError', ready.length, err);
+      // The seq numbers stay used: a gap in a writer's seqs is records it dropped.
+      this.drop('writeError', records.length, err);
       this.retryAt = performance.now() + RETRY_MS;
       await this.cutBack();
-      return;
+      return false;
     }
     this.size += buf.length;
-    this.s.written += ready.length;
+    this.s.written += records.length;
     this.s.bytesWritten += buf.length;
-    if (this.unsynced === 0) this.firstUnsyncedAt = performance.now();
-    this.unsynced += ready.length;
+    this.unsynced += records.length;
     this.unsyncedLastSeq = this.seq;
-    if (this.size >= this.opts.segmentBytes) await this.rotate();
+    return true;
   }
 
   private async sync(): Promise<void> {
@@ -239,7 +267,7 @@ export class PairLogWriter {
     const last = this.unsyncedLastSeq;
     this.unsynced = 0;
     try {
-      await this.io.sync(this.fh!);
+      await this.io.sync(this.fh!, 'segment');
     } catch (err) {
       // After a failed fsync the kernel may have dropped the dirty pages: the
       // records since the last good sync may or may not be on disk. Count them
@@ -264,7 +292,7 @@ export class PairLogWriter {
     const file = segmentFile(this.host, this.pid, this.startTime, ++this.segSeq);
     const fh = await open(join(segmentsDir(this.opts.stateDir), file), 'wx');
     try {
-      await this.io.write(fh, SEGMENT_HEADER, 0);
+      await this.io.write(fh, SEGMENT_HEADER, 0, 'segment');
     } catch (err) {
       await fh.close().catch(() => undefined);
       await rm(join(segmentsDir(this.opts.stateDir), file), { force: true }).catch(() => undefined);
@@ -290,8 +318,8 @@ export class PairLogWriter {
     this.fh = null;
     this.s.segment = null;
     try {
-      await this.io.write(fh, END_FRAME, this.size);
-      await this.io.sync(fh);
+      await this.io.write(fh, END_FRAME, this.size, 'segment');
+      await this.io.sync(fh, 'segment');
     } catch (err) {
       this.error('writeError', err);
     } finally {
@@ -339,26 +367,52 @@ export class PairLogWriter {
 
   // ------------------------------------------------------------------ images
 
-  /** False when an image's bytes are neither at hand nor already stored. */
-  private async storeImages(q: QueuedRecord): Promise<boolean> {
-    for (let i = 0; i < q.record.images.length; i++) {
-      const sha = q.record.images[i]!;
-      if (this.knownImages.has(sha)) {
-        this.s.images.reused++;
+  /**
+   * Stores the batch's new images (one pack append and fsync for all) and
+   * returns the records whose images are all stored. A record naming an image
+   * this writer has not stored and whose bytes it was not given is dropped
+   * (missingImage); when the pack write fails, the records that needed it are.
+   */
+  private async storeImages(batch: QueuedRecord[]): Promise<QueuedRecord[]> {
+    const fresh = new Map<string, Uint8Array>();
+    const ready: QueuedRecord[] = [];
+    let needFresh = 0;
+    for (const q of batch) {
+      const shas = q.record.images;
+      let ok = true;
+      let usesFresh = false;
+      for (let i = 0; i < shas.length && ok; i++) {
+        const sha = shas[i]!;
+        if (this.knownImages.has(sha)) continue;
+        usesFresh = true;
+        if (fresh.has(sha)) continue;
+        const bytes = q.imageBytes[i];
+        if (bytes) fresh.set(sha, bytes);
+        else ok = false;
+      }
+      if (!ok) {
+        this.drop('missingImage', 1, null);
         continue;
       }
-      const path = imagePath(this.opts.stateDir, sha);
-      if (await access(path).then(() => true, () => false)) {
-        this.s.images.reused++;
-      } else {
-        const bytes = q.imageBytes[i];
-        if (!bytes) return false;
-        await this.io.writeImage(path, bytes);
-        this.s.images.written++;
-      }
-      this.knownImages.set(sha, true);
+      ready.push(q);
+      if (usesFresh) needFresh++;
     }
-    return true;
+    let refs = 0;
+    for (const q of ready) refs += q.record.images.length;
+    if (fresh.size > 0) {
+      try {
+        this.s.images.bytes += await this.pack.append(fresh);
+      } catch (err) {
+        this.drop('writeError', needFresh, err);
+        this.retryAt = performance.now() + RETRY_MS;
+        return ready.filter((q) => q.record.images.every((sha) => this.knownImages.has(sha)));
+      }
+      for (const sha of fresh.keys()) this.knownImages.set(sha, true);
+      this.s.images.written += fresh.size;
+      this.s.images.packs = this.pack.opened;
+    }
+    this.s.images.reused += refs - fresh.size;
+    return ready;
   }
 
   // ------------------------------------------------------------------ failures
@@ -388,13 +442,3 @@ export class PairLogWriter {
   }
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0]!;
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}

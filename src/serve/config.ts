@@ -228,7 +228,7 @@ export const DEFAULTS: ServeConfig = {
   logLevel: 'info',
   log: {
     // On: the improvement loop learns from what the servers log; it costs
-    // serving little (bench:serve --log-compare measures it).
+    // serving little (npm run bench:cost measures it).
     enabled: true,
     // P(a > b) within 0.4..0.6 (|margin| <= 0.41): pairs the model orders no
     // better than a coin flip, plus any pair its heads disagree on. Wider
@@ -247,7 +247,10 @@ export const DEFAULTS: ServeConfig = {
     // ~1-2 KiB per queued record (texts, features): at most ~20 MB while the
     // disk stalls; at the default rate that is minutes of records.
     queueRecords: 10_000,
-    // A crash loses at most ~0.2 s of records; 5 fsyncs/s is noise on any disk.
+    // A crash loses at most ~0.2 s of records. The writer works once per
+    // commit (an image pack append and fsync when there are new images, one
+    // segment write and fsync): ~20 file calls a second, noise on any disk
+    // and ~1 ms a second of the event loop.
     syncIntervalMs: 200,
     // Bounds the unsynced window when the rate limit is raised.
     syncRecords: 1000,

@@ -5,7 +5,7 @@
  * which is how OpenTelemetry models fan-in.
  */
 import type * as grpc from '@grpc/grpc-js';
-import { propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Link, type Span, type SpanContext, type TextMapGetter } from '@opentelemetry/api';
+import { propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Link, type Span, type SpanContext, type TextMapGetter } from '@opentelemetry/api';
 import type { Telemetry } from './telemetry.js';
 
 const metadataGetter: TextMapGetter<grpc.Metadata> = {
@@ -69,7 +69,7 @@ export class RpcTrace {
   stage(stage: string): StageTrace {
     const tracer = this.t.tracer;
     const ctx = this.ctx;
-    const attributes = { 'mrm.stage': stage };
+    const attributes = stageAttributes(stage);
     const wait = tracer.startSpan('queue wait', { attributes }, ctx);
     let run: Span | null = null;
     return {
@@ -110,11 +110,11 @@ export class RpcTrace {
  */
 export function startRpcSpan(t: Telemetry, service: string, method: string, metadata: grpc.Metadata): RpcTrace | null {
   if (!t.enabled) return null;
+  // A new trace (no caller context): the ratio decides before anything is built.
+  if (metadata.get('traceparent').length === 0 && !t.sampleRoot()) return null;
   const parent = propagation.extract(ROOT_CONTEXT, metadata, metadataGetter);
-  const span = t.tracer.startSpan(`${service}/${method}`, {
-    kind: SpanKind.SERVER,
-    attributes: { 'rpc.system': 'grpc', 'rpc.service': service, 'rpc.method': method },
-  }, parent);
+  const { name, attributes } = rpcSpanOf(service, method);
+  const span = t.tracer.startSpan(name, { kind: SpanKind.SERVER, attributes }, parent);
   if (!span.isRecording()) return null;
   return new RpcTrace(t, span, parent);
 }
@@ -124,6 +124,8 @@ export function batchHook(t: Telemetry, stage: string): ((size: number, served: 
   if (!t.enabled) return undefined;
   return (size, served) => {
     t.metrics.batch(stage, size);
+    // Most batches serve no traced call: look before mapping anything.
+    if (!served.some((s) => s !== undefined)) return NOTHING;
     return startBatchSpan(t, stage, size, served.map((s) => s?.spanContext)) ?? NOTHING;
   };
 }
@@ -146,6 +148,22 @@ export function startBatchSpan(t: Telemetry, stage: string, size: number, served
 }
 
 const NOTHING = (): void => undefined;
+
+// Span names and attributes made once per method and stage, not per call: the
+// SDK copies attributes into the span, so one object can serve every call.
+const rpcSpans = new Map<string, { name: string; attributes: Attributes }>();
+function rpcSpanOf(service: string, method: string): { name: string; attributes: Attributes } {
+  const name = `${service}/${method}`;
+  let v = rpcSpans.get(name);
+  if (!v) rpcSpans.set(name, (v = { name, attributes: { 'rpc.system': 'grpc', 'rpc.service': service, 'rpc.method': method } }));
+  return v;
+}
+const stageAttrs = new Map<string, Attributes>();
+function stageAttributes(stage: string): Attributes {
+  let v = stageAttrs.get(stage);
+  if (!v) stageAttrs.set(stage, (v = { 'mrm.stage': stage }));
+  return v;
+}
 
 /** Marks a span as failed with the error that ended it. */
 function failed(span: Span, err: unknown): void {

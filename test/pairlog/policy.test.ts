@@ -68,6 +68,23 @@ describe('PairPolicy', () => {
     expect(Array.from({ length: 4 }, (_, i) => p.decide(`n${i}`))).toEqual(['accept', 'accept', 'accept', 'rate-limited']);
   });
 
+  it('mayAccept: with the bucket empty a pair is rate-limited before its key is built; it takes no token', () => {
+    let t = 0;
+    const p = new PairPolicy({ ...cfg, ratePerSec: 10, burst: 1, dedupeEntries: 100 }, Math.random, () => t);
+    expect(p.mayAccept()).toBe(true);
+    expect(p.mayAccept()).toBe(true); // a look, not a take
+    expect(p.decide('a')).toBe('accept');
+    expect(p.mayAccept()).toBe(false);
+    expect(p.stats).toMatchObject({ qualified: 2, accepted: 1, rateLimited: 1 });
+    // A whole call's candidates are skipped, unlooked-at, while the bucket is empty.
+    expect(p.open(15)).toBe(false);
+    expect(p.stats).toMatchObject({ skipped: 15, qualified: 2 });
+    t += 100;
+    expect(p.open(15)).toBe(true);
+    expect(p.mayAccept()).toBe(true);
+    expect(p.decide('b')).toBe('accept');
+  });
+
   it('token bucket refills continuously', () => {
     let t = 0;
     const b = new TokenBucket(2, 1, () => t);

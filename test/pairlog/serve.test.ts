@@ -100,8 +100,8 @@ describe('pair log under a full disk', () => {
     let full = false;
     const io: WriterIo = {
       ...nodeIo,
-      write: async (fh, buf, pos) => { if (full) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }); return nodeIo.write(fh, buf, pos); },
-      writeImage: async (p, b) => { if (full) throw Object.assign(new Error('ENOSPC: no space left on device, open'), { code: 'ENOSPC' }); return nodeIo.writeImage(p, b); },
+      // Record segments and image packs alike.
+      write: async (fh, buf, pos, file) => { if (full) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }); return nodeIo.write(fh, buf, pos, file); },
     };
     const t = await startTestServer({ log: LOG }, { pairlogIo: io });
     try {

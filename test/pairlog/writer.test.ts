@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { encodeRecord, frame } from '../../src/pairlog/codec.js';
 import { nodeIo, type WriterIo } from '../../src/pairlog/io.js';
 import { PairLogReader, type LoggedPair } from '../../src/pairlog/reader.js';
-import { imagePath, listSegments, segmentsDir } from '../../src/pairlog/segments.js';
+import { listSegments, segmentsDir } from '../../src/pairlog/segments.js';
 import { PairLogWriter, type WriterOptions } from '../../src/pairlog/writer.js';
 import { silentLogger } from '../../src/serve/log.js';
 import { until } from '../serve/helpers.js';
@@ -213,10 +213,10 @@ describe('a full disk (fault hook)', () => {
     let full = false;
     const io: WriterIo = {
       ...nodeIo,
-      async write(fh, buf, pos) {
-        if (!full || buf.length <= 13) return nodeIo.write(fh, buf, pos);
+      async write(fh, buf, pos, file) {
+        if (!full || buf.length <= 13) return nodeIo.write(fh, buf, pos, file);
         // Half the bytes land, then the disk is full: a torn frame on disk.
-        await nodeIo.write(fh, buf.subarray(0, buf.length >> 1), pos);
+        await nodeIo.write(fh, buf.subarray(0, buf.length >> 1), pos, file);
         throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
       },
     };
@@ -241,15 +241,35 @@ describe('a full disk (fault hook)', () => {
     expect(reader.stats).toMatchObject({ corruptBytes: 0, tornTails: 0, badRecords: 0 });
   });
 
-  it('a failing image write drops that record only', async () => {
+  it('a failing image write drops the records that needed the image, and the rest are written', async () => {
     const dir = await state();
-    const io: WriterIo = { ...nodeIo, writeImage: async () => { throw Object.assign(new Error('ENOSPC'), { code: 'ENOSPC' }); } };
+    let full = true;
+    const io: WriterIo = {
+      ...nodeIo,
+      async write(fh, buf, pos, file) {
+        if (!full || file !== 'images' || buf.length <= 8) return nodeIo.write(fh, buf, pos, file);
+        // A torn image frame on disk, then ENOSPC: the pack is cut back and abandoned.
+        await nodeIo.write(fh, buf.subarray(0, buf.length >> 1), pos, file);
+        throw Object.assign(new Error('ENOSPC'), { code: 'ENOSPC' });
+      },
+    };
     const w = await PairLogWriter.open(opts(dir, { io }));
+    const other = Buffer.from('other image');
+    const noImage = (i: number) => ({ record: { ...record(i), images: [] }, imageBytes: [] });
     w.append(queued(1));
+    w.append(noImage(2));
+    await until(() => w.stats().dropped.writeError === 1 && w.stats().written === 1);
+    full = false;
+    w.append({ record: { ...record(3), images: [SHA('b')] }, imageBytes: [other] });
     await w.close();
     expect(w.stats().dropped.writeError).toBe(1);
-    await expect(readdir(join(dir, 'pairlog', 'images'))).rejects.toMatchObject({ code: 'ENOENT' });
-    await expect(stat(imagePath(dir, SHA('a')))).rejects.toBeTruthy();
+    expect(w.stats().images).toMatchObject({ written: 1, packs: 2 });
+    const { pairs, reader } = await readAll(dir);
+    expect(pairs.map((p) => p.seq)).toEqual([1, 2]);
+    expect(pairs.map((p) => p.record.prompt)).toEqual(['prompt 2 ✓', 'prompt 3 ✓']);
+    await expect(reader.image(SHA('a'))).rejects.toMatchObject({ kind: 'missing-image' });
+    expect(await reader.image(SHA('b'))).toEqual(other);
     void truncate;
   });
+
 });

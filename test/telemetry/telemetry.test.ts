@@ -31,6 +31,22 @@ describe('telemetry exporters', () => {
     expect(startRpcSpan(off, 'mrm.v1.RewardService', 'Score', new grpc.Metadata())).toBeNull();
   });
 
+  it('draws the ratio for a new trace before building a span; a caller\'s trace context decides by its own flag', () => {
+    // One Telemetry with the SDK behind it (the API allows one registration a process): only the draw differs.
+    const draws = [true, false];
+    const at: Telemetry = { ...t, sampleRoot: () => draws.shift()! };
+    expect(startRpcSpan(at, 'mrm.v1.RewardService', 'Score', new grpc.Metadata())?.span.isRecording()).toBe(true);
+    expect(startRpcSpan(at, 'mrm.v1.RewardService', 'Score', new grpc.Metadata())).toBeNull();
+    const never: Telemetry = { ...t, sampleRoot: () => false };
+    const md = (flags: string) => {
+      const m = new grpc.Metadata();
+      m.set('traceparent', `00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-${flags}`);
+      return m;
+    };
+    expect(startRpcSpan(never, 'mrm.v1.RewardService', 'Score', md('01'))).not.toBeNull();
+    expect(startRpcSpan(never, 'mrm.v1.RewardService', 'Score', md('00'))).toBeNull();
+  });
+
   it('serves metrics on the Prometheus endpoint as they move', async () => {
     t.metrics.call('Score', 'OK', 3.2);
     t.metrics.call('Score', 'OK', 1.1);

@@ -7,7 +7,7 @@
  * must see, and only for those.
  */
 import { readFile, writeFile } from 'node:fs/promises';
-import { imagePath } from '../../src/pairlog/segments.js';
+import { LoggedImages } from '../../src/pairlog/images.js';
 import type { RoundFolder } from '../../src/rounds/folder.js';
 import type { RoundPair } from '../dt2it/round-pair.js';
 
@@ -47,14 +47,16 @@ export async function loadPairs(folder: RoundFolder, name: string): Promise<Stor
 
 export class ImageStore {
   private readonly cache = new Map<string, Promise<Uint8Array>>();
+  private readonly logged: LoggedImages;
 
-  constructor(private readonly stateDir: string) {}
+  constructor(stateDir: string) {
+    this.logged = new LoggedImages(stateDir);
+  }
 
   bytes(ref: string): Promise<Uint8Array> {
     let p = this.cache.get(ref);
     if (!p) {
-      const file = ref.startsWith('log:') ? imagePath(this.stateDir, ref.slice(4)) : ref;
-      p = readFile(file).then((b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength));
+      p = (ref.startsWith('log:') ? this.logged.get(ref.slice(4)) : readFile(ref)).then((b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength));
       this.cache.set(ref, p);
     }
     return p;
