@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { Batcher, type BatcherOptions } from '../../src/serve/batcher.js';
 import { ServeError } from '../../src/serve/errors.js';
 
@@ -48,16 +48,24 @@ describe('Batcher', () => {
   });
 
   it('waits up to maxQueueDelayMs for company when idle', async () => {
-    const s = stage();
-    const b = new Batcher(opts({ maxQueueDelayMs: 30 }), s.run);
-    const p = [b.submit([1], FOREVER), b.submit([2], FOREVER)].flat();
-    await new Promise((r) => setTimeout(r, 10));
-    expect(s.batches).toEqual([]);
-    p.push(...b.submit([3], FOREVER));
-    await new Promise((r) => setTimeout(r, 40));
-    expect(s.batches).toEqual([[1, 2, 3]]);
-    await s.finishOne();
-    expect(await Promise.all(p)).toEqual([10, 20, 30]);
+    // Fake clock: on a loaded CI machine a real 10 ms sleep can overshoot the 30 ms delay.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    try {
+      const s = stage();
+      const b = new Batcher(opts({ maxQueueDelayMs: 30 }), s.run);
+      const p = [b.submit([1], FOREVER), b.submit([2], FOREVER)].flat();
+      await vi.advanceTimersByTimeAsync(10);
+      expect(s.batches).toEqual([]);
+      p.push(...b.submit([3], FOREVER));
+      await vi.advanceTimersByTimeAsync(19);
+      expect(s.batches).toEqual([]);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(s.batches).toEqual([[1, 2, 3]]);
+      await s.finishOne();
+      expect(await Promise.all(p)).toEqual([10, 20, 30]);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('does not wait for company that cannot come', async () => {
