@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .scene import HEAD_SPLITS as ATTRIBUTE_SPLITS
+
 
 class Vision(nn.Module):
     """Convs with BatchNorm (exported as a plain BatchNormalization node in
@@ -27,7 +29,7 @@ class Vision(nn.Module):
     px cells left a linear probe reading colour presence at the majority
     rate (README, "Measured")."""
 
-    def __init__(self, size, channels=(16, 32, 48, 64, 64), grid=8, strides=(1, 2, 2, 2, 2)):
+    def __init__(self, size, channels=(16, 32, 48, 64, 64), grid=8, strides=(1, 2, 2, 2, 2), attributes=False):
         super().__init__()
         if len(strides) != len(channels):
             raise ValueError(f'{len(channels)} conv channels but {len(strides)} strides')
@@ -37,15 +39,31 @@ class Vision(nn.Module):
             c_in, s_out = c, (s_out + st - 1) // st
         self.convs = nn.Sequential(*layers)
         self.pool = nn.AdaptiveAvgPool2d(grid) if s_out != grid else nn.Identity()
-        self.grid, self.cells = grid, c_in
-        self.dv = grid * grid * c_in
+        # attributes: a 1x1 conv reading each cell's colour, kind and size
+        # (the scene head vision pretraining trains, scene.py), whose softmaxed
+        # readings are appended to the cell's features. Without them the
+        # encoder had to find "red circle" in 64 unnamed channels through the
+        # Bradley-Terry loss alone and stayed at chance (README, "Measured");
+        # with them a cell says what it holds in the same terms as the text,
+        # the way a VLM's pretrained vision encoder hands over features that
+        # already separate the concepts the captions name.
+        self.attr = nn.Conv2d(c_in, sum(ATTRIBUTE_SPLITS), 1) if attributes else None
+        self.grid = grid
+        self.cells = c_in + (sum(ATTRIBUTE_SPLITS) if attributes else 0)
+        self.dv = grid * grid * self.cells
 
     def cell_map(self, pixels):
-        """[N, C, G, G]: the grid before flattening (the scene loss reads it)."""
+        """[N, C, G, G]: the conv grid before the attribute readings (the scene loss reads it)."""
         return self.pool(self.convs(pixels))
+
+    def attribute_logits(self, cell_map):
+        """(colour, kind, size) logits, each [N, classes, G, G]; class 0 = no shape."""
+        return torch.split(self.attr(cell_map), ATTRIBUTE_SPLITS, dim=1)
 
     def forward(self, pixels):
         x = self.cell_map(pixels)
+        if self.attr is not None:
+            x = torch.cat([x] + [torch.softmax(lg, dim=1) for lg in self.attribute_logits(x)], dim=1)
         return x.permute(0, 2, 3, 1).reshape(x.shape[0], self.dv)
 
 
@@ -108,7 +126,7 @@ class CrossBlock(nn.Module):
 
 
 class Encoder(nn.Module):
-    def __init__(self, vocab_size, vision, max_images, max_prompt, max_response, d=64, heads=4, layers=2, fusion='self'):
+    def __init__(self, vocab_size, vision, max_images, max_prompt, max_response, d=64, heads=4, layers=2, fusion='self', sink=False):
         super().__init__()
         self.cells, self.per_image = vision.cells, vision.grid * vision.grid
         self.max_images = max_images
@@ -124,6 +142,13 @@ class Encoder(nn.Module):
         self.fusion = fusion
         self.blocks = nn.ModuleList((CrossBlock if fusion == 'cross' else Block)(d, heads) for _ in range(layers))
         self.ln_mem = nn.LayerNorm(d) if fusion == 'cross' else None
+        # sink: one learned memory slot every text token may attend to,
+        # besides the cells. Softmax attention only averages, so without it
+        # "how many red circles" reads the same from one matching cell as from
+        # three; the weight left on the sink falls with the number of matches,
+        # which makes counts readable. It also gives a pair with no image
+        # somewhere definite to attend.
+        self.sink = nn.Parameter(torch.randn(1, 1, d) * 0.02) if sink and fusion == 'cross' else None
         self.ln = nn.LayerNorm(d)
         self.d = d
 
@@ -145,6 +170,9 @@ class Encoder(nn.Module):
             # evenly over them (finite, the same for both answers).
             mem_bias = ((1.0 - img_keep) * -1e4).reshape(n, 1, 1, img_keep.shape[1])
             mem = self.ln_mem(img)
+            if self.sink is not None:
+                mem = torch.cat([self.sink.expand(n, 1, self.d), mem], dim=1)
+                mem_bias = torch.cat([torch.zeros_like(mem_bias[..., :1]), mem_bias], dim=3)
             for blk in self.blocks:
                 x = blk(x, bias, mem, mem_bias)
             # The reshape to a constant width is a no-op that lets ONNX shape
@@ -175,9 +203,9 @@ class RewardModel(nn.Module):
     def __init__(self, cfg):
         super().__init__()
         self.cfg = cfg
-        self.vision = Vision(cfg['size'], tuple(cfg['channels']), cfg['grid'], tuple(cfg['strides']))
+        self.vision = Vision(cfg['size'], tuple(cfg['channels']), cfg['grid'], tuple(cfg['strides']), cfg.get('attributes', False))
         self.encoder = Encoder(cfg['vocab_size'], self.vision, cfg['max_images'], cfg['max_prompt'], cfg['max_response'],
-                               cfg['d'], cfg['heads'], cfg['layers'], cfg.get('fusion', 'self'))
+                               cfg['d'], cfg['heads'], cfg['layers'], cfg.get('fusion', 'self'), cfg.get('sink', False))
         self.head = Head(cfg['d'], cfg['k'])
 
     def rewards(self, emb, mask, prompt_ids, response_ids):
