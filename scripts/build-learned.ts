@@ -29,6 +29,7 @@ const env = (k: string, d: number) => (process.env[k] ? Number(process.env[k]) :
 const pairs = env('MRM_LEARNED_PAIRS', 20000);
 const pretrainEpochs = env('MRM_LEARNED_PRETRAIN_EPOCHS', 0.7);
 const epochs = env('MRM_LEARNED_EPOCHS', 2);
+const groundSteps = env('MRM_LEARNED_GROUND_STEPS', 1500);
 const threads = env('MRM_LEARNED_THREADS', 2);
 const work = `var/build-learned/${pairs}`;
 
@@ -49,6 +50,7 @@ const r = await trainTorch({
   data: join(work, 'train'), evalData: join(work, 'heldout'), out: staging, checkpoints: join(work, 'ckpt'),
   resume: process.env.MRM_LEARNED_RESUME === '1', epochs, batch: 32, threads, seed: 1,
   extraArgs: ['--log-every', '25', '--checkpoint-every', '100', '--pretrain-epochs', String(pretrainEpochs), '--freeze-vision',
+    '--channels', '24,48,64,64', '--strides', '2,2,2,2', '--attributes', '--sink', '--ground-steps', String(groundSteps),
     '--d', '64', '--layers', '3', '--heads', '4'],
   onEvent: (e) => console.log(JSON.stringify(e)),
 });

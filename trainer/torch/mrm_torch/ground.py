@@ -99,10 +99,10 @@ def ground(model, data, tok, pre, cache, *, steps, batch, lr, seed, emit, log_ev
     """Trains model.encoder and model.head in place; returns held-out metrics."""
     scenes = scenes_of(data)
     rows = [i for i, s in enumerate(scenes) if s is not None and s['shapes']]
-    if len(rows) < 20:
-        raise ValueError(f'{len(rows)} images carry a ShapesWorld scene record; the grounding stage needs at least 20')
+    if len(rows) < 2:
+        raise ValueError(f'{len(rows)} images carry a ShapesWorld scene record; the grounding stage needs at least 2')
     rows = [rows[i] for i in np.random.RandomState(seed + 17).permutation(len(rows))]
-    n_hold = max(10, len(rows) // 10)
+    n_hold = max(1, len(rows) // 10)
     hold, train = rows[:n_hold], rows[n_hold:]
     rng = random.Random(seed)
     hold_ex = draw(scenes, hold, random.Random(seed + 1), 1000)

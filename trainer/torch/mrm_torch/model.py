@@ -29,7 +29,7 @@ class Vision(nn.Module):
     px cells left a linear probe reading colour presence at the majority
     rate (README, "Measured")."""
 
-    def __init__(self, size, channels=(16, 32, 48, 64, 64), grid=8, strides=(1, 2, 2, 2, 2), attributes=False):
+    def __init__(self, size, channels=(16, 32, 48, 64, 64), grid=8, strides=(1, 2, 2, 2, 2), attributes='none'):
         super().__init__()
         if len(strides) != len(channels):
             raise ValueError(f'{len(channels)} conv channels but {len(strides)} strides')
@@ -47,9 +47,16 @@ class Vision(nn.Module):
         # with them a cell says what it holds in the same terms as the text,
         # the way a VLM's pretrained vision encoder hands over features that
         # already separate the concepts the captions name.
-        self.attr = nn.Conv2d(c_in, sum(ATTRIBUTE_SPLITS), 1) if attributes else None
+        # 'only' hands over the readings alone: appended to 64 conv channels
+        # they are 14 of 78 inputs of one projection, and the grounding stage
+        # left colour questions at chance (README, "Measured").
+        attributes = {True: 'append', False: 'none'}.get(attributes, attributes)
+        if attributes not in ('none', 'append', 'only'):
+            raise ValueError(f"attributes must be 'none', 'append' or 'only', got {attributes!r}")
+        self.attributes = attributes
+        self.attr = nn.Conv2d(c_in, sum(ATTRIBUTE_SPLITS), 1) if attributes != 'none' else None
         self.grid = grid
-        self.cells = c_in + (sum(ATTRIBUTE_SPLITS) if attributes else 0)
+        self.cells = {'none': c_in, 'append': c_in + sum(ATTRIBUTE_SPLITS), 'only': sum(ATTRIBUTE_SPLITS)}[attributes]
         self.dv = grid * grid * self.cells
 
     def cell_map(self, pixels):
@@ -63,7 +70,8 @@ class Vision(nn.Module):
     def forward(self, pixels):
         x = self.cell_map(pixels)
         if self.attr is not None:
-            x = torch.cat([x] + [torch.softmax(lg, dim=1) for lg in self.attribute_logits(x)], dim=1)
+            readings = [torch.softmax(lg, dim=1) for lg in self.attribute_logits(x)]
+            x = torch.cat(readings if self.attributes == 'only' else [x] + readings, dim=1)
         return x.permute(0, 2, 3, 1).reshape(x.shape[0], self.dv)
 
 
@@ -203,7 +211,7 @@ class RewardModel(nn.Module):
     def __init__(self, cfg):
         super().__init__()
         self.cfg = cfg
-        self.vision = Vision(cfg['size'], tuple(cfg['channels']), cfg['grid'], tuple(cfg['strides']), cfg.get('attributes', False))
+        self.vision = Vision(cfg['size'], tuple(cfg['channels']), cfg['grid'], tuple(cfg['strides']), cfg.get('attributes', 'none'))
         self.encoder = Encoder(cfg['vocab_size'], self.vision, cfg['max_images'], cfg['max_prompt'], cfg['max_response'],
                                cfg['d'], cfg['heads'], cfg['layers'], cfg.get('fusion', 'self'), cfg.get('sink', False))
         self.head = Head(cfg['d'], cfg['k'])

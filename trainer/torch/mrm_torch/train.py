@@ -39,7 +39,7 @@ DEFAULT_PREPROCESS = {
 
 
 # What a pretrained tower must share with a run that starts from it.
-TOWER_KEYS = ('size', 'channels', 'strides', 'grid', 'attributes')
+TOWER_KEYS = ('size', 'channels', 'strides', 'grid')
 
 
 def blas_library():
@@ -91,8 +91,8 @@ def parse_args(argv):
     ap.add_argument('--eval-every', type=int, default=0, help='held-out accuracy (--eval-data) every this many steps; 0 = at the end only')
     ap.add_argument('--fusion', choices=['cross', 'self'], default='cross',
                     help='text attends to image cells (cross) or one self-attended sequence of both (self, 3x the CPU)')
-    ap.add_argument('--attributes', action='store_true',
-                    help="the tower appends each cell's colour/kind/size readings (its pretrained scene head) to the cell's features")
+    ap.add_argument('--attributes', nargs='?', const='append', default='none', choices=['none', 'append', 'only'],
+                    help="each cell's colour/kind/size readings (the tower's pretrained scene head) appended to its conv features, or alone")
     ap.add_argument('--sink', action='store_true', help='a learned memory slot beside the image cells in cross-attention (counts become readable)')
     ap.add_argument('--ground-steps', type=int, default=0,
                     help='grounding stage (ground.py): steps of claims about the training images, true or false, before the pairs; 0 = none')
@@ -168,7 +168,9 @@ def main(argv=None):
     vck = os.path.join(ckdir, 'vision.pt')
     if a.vision_from:
         state = torch.load(a.vision_from)
-        if {k: state['cfg'].get(k, False) for k in TOWER_KEYS} != {k: cfg[k] for k in TOWER_KEYS}:
+        # The attribute conv is the same whether its readings are appended or alone.
+        has_attr = lambda c: c.get('attributes', 'none') not in ('none', False)
+        if {k: state['cfg'][k] for k in TOWER_KEYS} != {k: cfg[k] for k in TOWER_KEYS} or has_attr(state['cfg']) != has_attr(cfg):
             raise SystemExit(f'{a.vision_from}: a tower of another shape ({", ".join(TOWER_KEYS)}) than this run\'s')
         model.vision.load_state_dict(state['vision'])
         metrics.update(state['metrics'])
