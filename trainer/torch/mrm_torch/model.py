@@ -134,7 +134,8 @@ class CrossBlock(nn.Module):
 
 
 class Encoder(nn.Module):
-    def __init__(self, vocab_size, vision, max_images, max_prompt, max_response, d=64, heads=4, layers=2, fusion='self', sink=False):
+    def __init__(self, vocab_size, vision, max_images, max_prompt, max_response, d=64, heads=4, layers=2, fusion='self', sink=False,
+                 reading_words=None):
         super().__init__()
         self.cells, self.per_image = vision.cells, vision.grid * vision.grid
         self.max_images = max_images
@@ -145,6 +146,18 @@ class Encoder(nn.Module):
         self.prompt_pos = nn.Parameter(torch.randn(1, max_prompt, d) * 0.02)
         self.response_pos = nn.Parameter(torch.randn(1, max_response, d) * 0.02)
         self.segment = nn.Parameter(torch.randn(3, d) * 0.02)
+        # reading_words (with the tower's readings alone as cells): for each of
+        # the 14 reading classes, the token ids of the words that name it (a
+        # kind's singular and plural), or none for "no shape". A cell is then
+        # embedded as its readings times those words' own embeddings, so "red"
+        # in the text and a cell read as red start out as the same vector and
+        # stay tied as both learn, instead of a random projection the pair
+        # loss has to align with the words (which it did not, README).
+        self.reading_words = [list(w) for w in reading_words] if reading_words else None
+        if self.reading_words is not None:
+            if vision.cells != len(self.reading_words):
+                raise ValueError(f'{len(self.reading_words)} reading words for {vision.cells}-number cells')
+            self.reading_null = nn.Parameter(torch.randn(sum(1 for w in self.reading_words if not w), d) * 0.02)
         if fusion not in ('self', 'cross'):
             raise ValueError(f"fusion must be 'self' or 'cross', got {fusion!r}")
         self.fusion = fusion
@@ -160,10 +173,21 @@ class Encoder(nn.Module):
         self.ln = nn.LayerNorm(d)
         self.d = d
 
+    def reading_table(self):
+        """[14, D]: each reading class's embedding, the mean of its words' token embeddings (a learned vector for "none")."""
+        rows, j = [], 0
+        for ids in self.reading_words:
+            if ids:
+                rows.append(torch.stack([self.tok.weight[i] for i in ids]).mean(0, keepdim=True))
+            else:
+                rows.append(self.reading_null[j:j + 1])
+                j += 1
+        return torch.cat(rows)
+
     def forward(self, image_embeddings, image_mask, prompt_ids, response_ids):
         n = image_embeddings.shape[0]
         cells = image_embeddings.reshape(n, self.max_images * self.per_image, self.cells)
-        img = self.img(cells) + self.img_pos + self.segment[0]
+        img = (cells @ self.reading_table() if self.reading_words is not None else self.img(cells)) + self.img_pos + self.segment[0]
         # Positions sliced to the ids' width: training trims a batch's
         # all-padding columns (padding is masked, so the CLS state is the
         # same), the export always gives the manifest's full widths.
@@ -213,7 +237,8 @@ class RewardModel(nn.Module):
         self.cfg = cfg
         self.vision = Vision(cfg['size'], tuple(cfg['channels']), cfg['grid'], tuple(cfg['strides']), cfg.get('attributes', 'none'))
         self.encoder = Encoder(cfg['vocab_size'], self.vision, cfg['max_images'], cfg['max_prompt'], cfg['max_response'],
-                               cfg['d'], cfg['heads'], cfg['layers'], cfg.get('fusion', 'self'), cfg.get('sink', False))
+                               cfg['d'], cfg['heads'], cfg['layers'], cfg.get('fusion', 'self'), cfg.get('sink', False),
+                               cfg.get('reading_words'))
         self.head = Head(cfg['d'], cfg['k'])
 
     def rewards(self, emb, mask, prompt_ids, response_ids):

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from .data import dataset_digest
 from .export import write_bundle
+from .scene import COLORS, KINDS, SIZES
 from .ground import ground
 from .model import RewardModel
 from .pretrain import pretrain_vision
@@ -40,6 +41,18 @@ DEFAULT_PREPROCESS = {
 
 # What a pretrained tower must share with a run that starts from it.
 TOWER_KEYS = ('size', 'channels', 'strides', 'grid')
+
+
+def reading_words(tok):
+    """Token ids naming each reading class, in the scene head's order (scene.py):
+    [] for each "no shape" class, a kind's singular and plural."""
+    def ids(words):
+        missing = [w for w in words if w not in tok.ids]
+        if missing:
+            raise SystemExit(f'--tie-readings: the tokenizer has no id of its own for {missing}')
+        return [tok.ids[w] for w in words]
+    return ([[]] + [ids([c]) for c in COLORS] + [[]] + [ids([k, k + 's']) for k in KINDS]
+            + [[]] + [ids([z]) for z in SIZES])
 
 
 def blas_library():
@@ -93,6 +106,8 @@ def parse_args(argv):
                     help='text attends to image cells (cross) or one self-attended sequence of both (self, 3x the CPU)')
     ap.add_argument('--attributes', nargs='?', const='append', default='none', choices=['none', 'append', 'only'],
                     help="each cell's colour/kind/size readings (the tower's pretrained scene head) appended to its conv features, or alone")
+    ap.add_argument('--tie-readings', action='store_true',
+                    help="with --attributes only: a cell's embedding is its readings times the embeddings of the words naming them")
     ap.add_argument('--sink', action='store_true', help='a learned memory slot beside the image cells in cross-attention (counts become readable)')
     ap.add_argument('--ground-steps', type=int, default=0,
                     help='grounding stage (ground.py): steps of claims about the training images, true or false, before the pairs; 0 = none')
@@ -157,7 +172,9 @@ def main(argv=None):
            'strides': [int(c) for c in a.strides.split(',')], 'grid': a.grid,
            'vocab_size': tok.vocab_size, 'max_images': pre['image']['maxImages'], 'max_prompt': pre['text']['maxPromptTokens'],
            'max_response': pre['text']['maxResponseTokens'], 'd': a.d, 'heads': a.heads, 'layers': a.layers, 'k': a.k, 'fusion': a.fusion,
-           'attributes': a.attributes, 'sink': a.sink}
+           'attributes': a.attributes, 'sink': a.sink, 'reading_words': reading_words(tok) if a.tie_readings else None}
+    if a.tie_readings and a.attributes != 'only':
+        raise SystemExit('--tie-readings needs --attributes only')
     model = RewardModel(cfg)
     emit('start', pairs=n, images=len(data.pixels_u8), steps=total, steps_per_epoch=steps_per_epoch, batch=a.batch,
          params=sum(p.numel() for p in model.parameters()), load_seconds=round(time.time() - t0, 2), digest=digest,
