@@ -108,6 +108,8 @@ def parse_args(argv):
                     help="each cell's colour/kind/size readings (the tower's pretrained scene head) appended to its conv features, or alone")
     ap.add_argument('--tie-readings', action='store_true',
                     help="with --attributes only: a cell's embedding is its readings times the embeddings of the words naming them")
+    ap.add_argument('--attend-occupied', action='store_true',
+                    help='with --attributes only: cross-attention weighs each cell by the P(shape) the tower reads in it')
     ap.add_argument('--sink', action='store_true', help='a learned memory slot beside the image cells in cross-attention (counts become readable)')
     ap.add_argument('--ground-steps', type=int, default=0,
                     help='grounding stage (ground.py): steps of claims about the training images, true or false, before the pairs; 0 = none')
@@ -172,9 +174,10 @@ def main(argv=None):
            'strides': [int(c) for c in a.strides.split(',')], 'grid': a.grid,
            'vocab_size': tok.vocab_size, 'max_images': pre['image']['maxImages'], 'max_prompt': pre['text']['maxPromptTokens'],
            'max_response': pre['text']['maxResponseTokens'], 'd': a.d, 'heads': a.heads, 'layers': a.layers, 'k': a.k, 'fusion': a.fusion,
-           'attributes': a.attributes, 'sink': a.sink, 'reading_words': reading_words(tok) if a.tie_readings else None}
-    if a.tie_readings and a.attributes != 'only':
-        raise SystemExit('--tie-readings needs --attributes only')
+           'attributes': a.attributes, 'sink': a.sink, 'reading_words': reading_words(tok) if a.tie_readings else None,
+           'attend_occupied': a.attend_occupied}
+    if (a.tie_readings or a.attend_occupied) and a.attributes != 'only':
+        raise SystemExit('--tie-readings and --attend-occupied need --attributes only')
     model = RewardModel(cfg)
     emit('start', pairs=n, images=len(data.pixels_u8), steps=total, steps_per_epoch=steps_per_epoch, batch=a.batch,
          params=sum(p.numel() for p in model.parameters()), load_seconds=round(time.time() - t0, 2), digest=digest,
