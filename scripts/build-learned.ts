@@ -5,7 +5,8 @@
  * then PyTorch through `mrm train`'s engine: the vision tower (4 stride-2
  * convs to an 8x8 grid, 8x cheaper than a stride-1 first layer for the same
  * cell accuracy) pretrained on the scene records of the training images,
- * frozen, its cells handing over their colour/kind/size readings; then the
+ * frozen, its cells handing over their colour/kind/size readings (embedded
+ * through the words that name them, attention weighted to occupied cells); then the
  * grounding stage (claims about the training images, true or false) and
  * Bradley-Terry on the pairs; the bundle moved into place. Data and
  * checkpoints stay in var/build-learned, so an interrupted build continues
@@ -54,7 +55,7 @@ const r = await trainTorch({
   data: join(work, 'train'), evalData: join(work, 'heldout'), out: staging, checkpoints: join(work, 'ckpt'),
   resume: process.env.MRM_LEARNED_RESUME === '1', epochs, batch: 32, threads, seed: 1,
   extraArgs: ['--log-every', '25', '--checkpoint-every', '100', '--pretrain-epochs', String(pretrainEpochs), '--freeze-vision',
-    '--channels', '24,48,64,64', '--strides', '2,2,2,2', '--attributes', 'only', '--sink', '--ground-steps', String(groundSteps),
+    '--channels', '24,48,64,64', '--strides', '2,2,2,2', '--attributes', 'only', '--tie-readings', '--attend-occupied', '--sink', '--ground-steps', String(groundSteps),
     '--d', '64', '--layers', '3', '--heads', '4'],
   onEvent: (e) => console.log(JSON.stringify(e)),
 });

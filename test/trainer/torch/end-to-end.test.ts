@@ -25,10 +25,11 @@ import { runPython, writeShapesData } from './helpers.js';
 
 // A tinier model than the shipped one: the point is the path, not accuracy.
 // The shipped recipe's path, tiny: the tower pretrained on the PNGs' scene
-// records with its attribute readings, frozen, the grounding stage on
+// records, its cells' readings alone (tied to their words, attention on
+// occupied cells), frozen, the grounding stage on
 // claims about the images, then the pair steps.
 const TINY = ['--channels', '8,16,16,16', '--strides', '2,2,2,2', '--d', '32', '--layers', '1', '--heads', '2', '--log-every', '1',
-  '--pretrain-epochs', '1', '--pretrain-batch', '8', '--freeze-vision', '--attributes', '--sink', '--ground-steps', '2', '--ground-batch', '4'];
+  '--pretrain-epochs', '1', '--pretrain-batch', '8', '--freeze-vision', '--attributes', 'only', '--tie-readings', '--attend-occupied', '--sink', '--ground-steps', '2', '--ground-batch', '4'];
 
 let dir: string;
 let trained: TorchTrainResult;
