@@ -25,9 +25,11 @@ import { runPython, writeShapesData } from './helpers.js';
 
 // A tinier model than the shipped one: the point is the path, not accuracy.
 // The shipped recipe's path, tiny: the tower pretrained on the PNGs' scene
-// records, then frozen for the pair steps.
+// records, its cells' readings alone (tied to their words, attention on
+// occupied cells), frozen, the grounding stage on
+// claims about the images, then the pair steps.
 const TINY = ['--channels', '8,16,16,16', '--strides', '2,2,2,2', '--d', '32', '--layers', '1', '--heads', '2', '--log-every', '1',
-  '--pretrain-epochs', '1', '--pretrain-batch', '8', '--freeze-vision'];
+  '--pretrain-epochs', '1', '--pretrain-batch', '8', '--freeze-vision', '--attributes', 'only', '--tie-readings', '--attend-occupied', '--sink', '--ground-steps', '2', '--ground-batch', '4'];
 
 let dir: string;
 let trained: TorchTrainResult;
@@ -58,7 +60,8 @@ describe('mrm_torch end to end', () => {
     expect(kinds[0]).toBe('start');
     expect(kinds.filter((k) => k === 'step')).toHaveLength(2);
     expect(kinds.indexOf('pretrained')).toBeGreaterThan(kinds.indexOf('pretrain_step'));
-    expect(kinds.indexOf('pretrained')).toBeLessThan(kinds.indexOf('step'));
+    expect(kinds.indexOf('pretrained')).toBeLessThan(kinds.indexOf('ground_step'));
+    expect(kinds.indexOf('grounded')).toBeLessThan(kinds.indexOf('step'));
     expect(kinds.at(-1)).toBe('done');
     const m = trained.manifest;
     expect(m.name).toBe('shapes-mrm-learned');
@@ -68,6 +71,7 @@ describe('mrm_torch end to end', () => {
     expect(m.calibration.std).toBeGreaterThan(0);
     expect(m.metrics['train.accuracy.overall']).toBeGreaterThanOrEqual(0);
     expect(m.metrics['pretrain.cell_accuracy.shapes']).toBeGreaterThanOrEqual(0);
+    expect(m.metrics['ground.accuracy.overall']).toBeGreaterThanOrEqual(0);
   });
 
   it('serves it: rewards over gRPC equal PyTorch rewards within 1e-4', async () => {

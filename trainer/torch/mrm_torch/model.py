@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .scene import HEAD_SPLITS as ATTRIBUTE_SPLITS
+
 
 class Vision(nn.Module):
     """Convs with BatchNorm (exported as a plain BatchNormalization node in
@@ -27,7 +29,7 @@ class Vision(nn.Module):
     px cells left a linear probe reading colour presence at the majority
     rate (README, "Measured")."""
 
-    def __init__(self, size, channels=(16, 32, 48, 64, 64), grid=8, strides=(1, 2, 2, 2, 2)):
+    def __init__(self, size, channels=(16, 32, 48, 64, 64), grid=8, strides=(1, 2, 2, 2, 2), attributes='none'):
         super().__init__()
         if len(strides) != len(channels):
             raise ValueError(f'{len(channels)} conv channels but {len(strides)} strides')
@@ -37,15 +39,39 @@ class Vision(nn.Module):
             c_in, s_out = c, (s_out + st - 1) // st
         self.convs = nn.Sequential(*layers)
         self.pool = nn.AdaptiveAvgPool2d(grid) if s_out != grid else nn.Identity()
-        self.grid, self.cells = grid, c_in
-        self.dv = grid * grid * c_in
+        # attributes: a 1x1 conv reading each cell's colour, kind and size
+        # (the scene head vision pretraining trains, scene.py), whose softmaxed
+        # readings are appended to the cell's features. Without them the
+        # encoder had to find "red circle" in 64 unnamed channels through the
+        # Bradley-Terry loss alone and stayed at chance (README, "Measured");
+        # with them a cell says what it holds in the same terms as the text,
+        # the way a VLM's pretrained vision encoder hands over features that
+        # already separate the concepts the captions name.
+        # 'only' hands over the readings alone: appended to 64 conv channels
+        # they are 14 of 78 inputs of one projection, and the grounding stage
+        # left colour questions at chance (README, "Measured").
+        attributes = {True: 'append', False: 'none'}.get(attributes, attributes)
+        if attributes not in ('none', 'append', 'only'):
+            raise ValueError(f"attributes must be 'none', 'append' or 'only', got {attributes!r}")
+        self.attributes = attributes
+        self.attr = nn.Conv2d(c_in, sum(ATTRIBUTE_SPLITS), 1) if attributes != 'none' else None
+        self.grid = grid
+        self.cells = {'none': c_in, 'append': c_in + sum(ATTRIBUTE_SPLITS), 'only': sum(ATTRIBUTE_SPLITS)}[attributes]
+        self.dv = grid * grid * self.cells
 
     def cell_map(self, pixels):
-        """[N, C, G, G]: the grid before flattening (the scene loss reads it)."""
+        """[N, C, G, G]: the conv grid before the attribute readings (the scene loss reads it)."""
         return self.pool(self.convs(pixels))
+
+    def attribute_logits(self, cell_map):
+        """(colour, kind, size) logits, each [N, classes, G, G]; class 0 = no shape."""
+        return torch.split(self.attr(cell_map), ATTRIBUTE_SPLITS, dim=1)
 
     def forward(self, pixels):
         x = self.cell_map(pixels)
+        if self.attr is not None:
+            readings = [torch.softmax(lg, dim=1) for lg in self.attribute_logits(x)]
+            x = torch.cat(readings if self.attributes == 'only' else [x] + readings, dim=1)
         return x.permute(0, 2, 3, 1).reshape(x.shape[0], self.dv)
 
 
@@ -108,8 +134,17 @@ class CrossBlock(nn.Module):
 
 
 class Encoder(nn.Module):
-    def __init__(self, vocab_size, vision, max_images, max_prompt, max_response, d=64, heads=4, layers=2, fusion='self'):
+    def __init__(self, vocab_size, vision, max_images, max_prompt, max_response, d=64, heads=4, layers=2, fusion='self', sink=False,
+                 reading_words=None, attend_occupied=False):
         super().__init__()
+        # attend_occupied (readings alone as cells): each cell's attention
+        # logit gets log P(the cell holds a shape), the tower's own reading.
+        # About 3 cells in 64 hold a shape, so attention spread evenly at
+        # init returned the empty background with a 5% trace of the shapes,
+        # and the grounding stage did not move off the text priors in 200
+        # steps (README). With the sink, an image with nothing matching
+        # still has somewhere to put its weight.
+        self.attend_occupied = attend_occupied
         self.cells, self.per_image = vision.cells, vision.grid * vision.grid
         self.max_images = max_images
         self.tok = nn.Embedding(vocab_size, d, padding_idx=0)
@@ -119,18 +154,48 @@ class Encoder(nn.Module):
         self.prompt_pos = nn.Parameter(torch.randn(1, max_prompt, d) * 0.02)
         self.response_pos = nn.Parameter(torch.randn(1, max_response, d) * 0.02)
         self.segment = nn.Parameter(torch.randn(3, d) * 0.02)
+        # reading_words (with the tower's readings alone as cells): for each of
+        # the 14 reading classes, the token ids of the words that name it (a
+        # kind's singular and plural), or none for "no shape". A cell is then
+        # embedded as its readings times those words' own embeddings, so "red"
+        # in the text and a cell read as red start out as the same vector and
+        # stay tied as both learn, instead of a random projection the pair
+        # loss has to align with the words (which it did not, README).
+        self.reading_words = [list(w) for w in reading_words] if reading_words else None
+        if self.reading_words is not None:
+            if vision.cells != len(self.reading_words):
+                raise ValueError(f'{len(self.reading_words)} reading words for {vision.cells}-number cells')
+            self.reading_null = nn.Parameter(torch.randn(sum(1 for w in self.reading_words if not w), d) * 0.02)
         if fusion not in ('self', 'cross'):
             raise ValueError(f"fusion must be 'self' or 'cross', got {fusion!r}")
         self.fusion = fusion
         self.blocks = nn.ModuleList((CrossBlock if fusion == 'cross' else Block)(d, heads) for _ in range(layers))
         self.ln_mem = nn.LayerNorm(d) if fusion == 'cross' else None
+        # sink: one learned memory slot every text token may attend to,
+        # besides the cells. Softmax attention only averages, so without it
+        # "how many red circles" reads the same from one matching cell as from
+        # three; the weight left on the sink falls with the number of matches,
+        # which makes counts readable. It also gives a pair with no image
+        # somewhere definite to attend.
+        self.sink = nn.Parameter(torch.randn(1, 1, d) * 0.02) if sink and fusion == 'cross' else None
         self.ln = nn.LayerNorm(d)
         self.d = d
+
+    def reading_table(self):
+        """[14, D]: each reading class's embedding, the mean of its words' token embeddings (a learned vector for "none")."""
+        rows, j = [], 0
+        for ids in self.reading_words:
+            if ids:
+                rows.append(torch.stack([self.tok.weight[i] for i in ids]).mean(0, keepdim=True))
+            else:
+                rows.append(self.reading_null[j:j + 1])
+                j += 1
+        return torch.cat(rows)
 
     def forward(self, image_embeddings, image_mask, prompt_ids, response_ids):
         n = image_embeddings.shape[0]
         cells = image_embeddings.reshape(n, self.max_images * self.per_image, self.cells)
-        img = self.img(cells) + self.img_pos + self.segment[0]
+        img = (cells @ self.reading_table() if self.reading_words is not None else self.img(cells)) + self.img_pos + self.segment[0]
         # Positions sliced to the ids' width: training trims a batch's
         # all-padding columns (padding is masked, so the CLS state is the
         # same), the export always gives the manifest's full widths.
@@ -144,7 +209,14 @@ class Encoder(nn.Module):
             # No image at all: every cell is masked and attention spreads
             # evenly over them (finite, the same for both answers).
             mem_bias = ((1.0 - img_keep) * -1e4).reshape(n, 1, 1, img_keep.shape[1])
+            if self.attend_occupied:
+                # Reading 0 of a cell is P(no shape) of the colour head.
+                occupied = (1.0 - cells[:, :, 0]).clamp(min=1e-4)
+                mem_bias = mem_bias + torch.log(occupied).reshape(n, 1, 1, occupied.shape[1])
             mem = self.ln_mem(img)
+            if self.sink is not None:
+                mem = torch.cat([self.sink.expand(n, 1, self.d), mem], dim=1)
+                mem_bias = torch.cat([torch.zeros_like(mem_bias[..., :1]), mem_bias], dim=3)
             for blk in self.blocks:
                 x = blk(x, bias, mem, mem_bias)
             # The reshape to a constant width is a no-op that lets ONNX shape
@@ -175,9 +247,10 @@ class RewardModel(nn.Module):
     def __init__(self, cfg):
         super().__init__()
         self.cfg = cfg
-        self.vision = Vision(cfg['size'], tuple(cfg['channels']), cfg['grid'], tuple(cfg['strides']))
+        self.vision = Vision(cfg['size'], tuple(cfg['channels']), cfg['grid'], tuple(cfg['strides']), cfg.get('attributes', 'none'))
         self.encoder = Encoder(cfg['vocab_size'], self.vision, cfg['max_images'], cfg['max_prompt'], cfg['max_response'],
-                               cfg['d'], cfg['heads'], cfg['layers'], cfg.get('fusion', 'self'))
+                               cfg['d'], cfg['heads'], cfg['layers'], cfg.get('fusion', 'self'), cfg.get('sink', False),
+                               cfg.get('reading_words'), cfg.get('attend_occupied', False))
         self.head = Head(cfg['d'], cfg['k'])
 
     def rewards(self, emb, mask, prompt_ids, response_ids):

@@ -63,8 +63,10 @@ def pretrain_vision(vision, data, *, epochs, batch, lr, seed, emit, log_every=20
     ids = ids[np.random.RandomState(seed).permutation(len(ids))]
     n_hold = max(10, len(ids) // 10)
     hold, train = np.sort(ids[:n_hold]), ids[n_hold:]
-    head = SceneHead(vision.cells)
-    params = list(vision.parameters()) + list(head.parameters())
+    # A tower with attribute readings trains its own 1x1 conv (kept: the
+    # encoder reads its softmax); otherwise a separate head, dropped after.
+    head = vision.attribute_logits if vision.attr is not None else SceneHead(vision.cells)
+    params = list(vision.parameters()) + ([] if vision.attr is not None else list(head.parameters()))
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
     steps_per_epoch = max(1, len(train) // batch)
     total = max(1, int(epochs * steps_per_epoch))

@@ -18,6 +18,8 @@ import torch.nn.functional as F
 
 from .data import dataset_digest
 from .export import write_bundle
+from .scene import COLORS, KINDS, SIZES
+from .ground import ground
 from .model import RewardModel
 from .pretrain import pretrain_vision
 from .tensors import PairTensors, embed_all, trim
@@ -35,6 +37,22 @@ DEFAULT_PREPROCESS = {
     'image': {'size': 128, 'channelOrder': 'rgb', 'mean': [0.5, 0.5, 0.5], 'std': [0.25, 0.25, 0.25], 'maxImages': 2, 'maxPixels': 16777216},
     'text': {'promptTemplate': '{system}\n{prompt}', 'responseTemplate': '{response}', 'maxPromptTokens': 64, 'maxResponseTokens': 128},
 }
+
+
+# What a pretrained tower must share with a run that starts from it.
+TOWER_KEYS = ('size', 'channels', 'strides', 'grid')
+
+
+def reading_words(tok):
+    """Token ids naming each reading class, in the scene head's order (scene.py):
+    [] for each "no shape" class, a kind's singular and plural."""
+    def ids(words):
+        missing = [w for w in words if w not in tok.ids]
+        if missing:
+            raise SystemExit(f'--tie-readings: the tokenizer has no id of its own for {missing}')
+        return [tok.ids[w] for w in words]
+    return ([[]] + [ids([c]) for c in COLORS] + [[]] + [ids([k, k + 's']) for k in KINDS]
+            + [[]] + [ids([z]) for z in SIZES])
 
 
 def blas_library():
@@ -86,6 +104,17 @@ def parse_args(argv):
     ap.add_argument('--eval-every', type=int, default=0, help='held-out accuracy (--eval-data) every this many steps; 0 = at the end only')
     ap.add_argument('--fusion', choices=['cross', 'self'], default='cross',
                     help='text attends to image cells (cross) or one self-attended sequence of both (self, 3x the CPU)')
+    ap.add_argument('--attributes', nargs='?', const='append', default='none', choices=['none', 'append', 'only'],
+                    help="each cell's colour/kind/size readings (the tower's pretrained scene head) appended to its conv features, or alone")
+    ap.add_argument('--tie-readings', action='store_true',
+                    help="with --attributes only: a cell's embedding is its readings times the embeddings of the words naming them")
+    ap.add_argument('--attend-occupied', action='store_true',
+                    help='with --attributes only: cross-attention weighs each cell by the P(shape) the tower reads in it')
+    ap.add_argument('--sink', action='store_true', help='a learned memory slot beside the image cells in cross-attention (counts become readable)')
+    ap.add_argument('--ground-steps', type=int, default=0,
+                    help='grounding stage (ground.py): steps of claims about the training images, true or false, before the pairs; 0 = none')
+    ap.add_argument('--ground-batch', type=int, default=64, help='questions per grounding step (each with a true and a false claim)')
+    ap.add_argument('--ground-lr', type=float, default=2e-3)
     ap.add_argument('--threads', type=int, default=1)
     ap.add_argument('--log-every', type=int, default=10)
     ap.add_argument('--checkpoint-every', type=int, default=50, help='steps between checkpoints')
@@ -144,7 +173,11 @@ def main(argv=None):
     cfg = {'size': pre['image']['size'], 'channels': [int(c) for c in a.channels.split(',')],
            'strides': [int(c) for c in a.strides.split(',')], 'grid': a.grid,
            'vocab_size': tok.vocab_size, 'max_images': pre['image']['maxImages'], 'max_prompt': pre['text']['maxPromptTokens'],
-           'max_response': pre['text']['maxResponseTokens'], 'd': a.d, 'heads': a.heads, 'layers': a.layers, 'k': a.k, 'fusion': a.fusion}
+           'max_response': pre['text']['maxResponseTokens'], 'd': a.d, 'heads': a.heads, 'layers': a.layers, 'k': a.k, 'fusion': a.fusion,
+           'attributes': a.attributes, 'sink': a.sink, 'reading_words': reading_words(tok) if a.tie_readings else None,
+           'attend_occupied': a.attend_occupied}
+    if (a.tie_readings or a.attend_occupied) and a.attributes != 'only':
+        raise SystemExit('--tie-readings and --attend-occupied need --attributes only')
     model = RewardModel(cfg)
     emit('start', pairs=n, images=len(data.pixels_u8), steps=total, steps_per_epoch=steps_per_epoch, batch=a.batch,
          params=sum(p.numel() for p in model.parameters()), load_seconds=round(time.time() - t0, 2), digest=digest,
@@ -155,8 +188,10 @@ def main(argv=None):
     vck = os.path.join(ckdir, 'vision.pt')
     if a.vision_from:
         state = torch.load(a.vision_from)
-        if {k: state['cfg'][k] for k in ('size', 'channels', 'strides', 'grid')} != {k: cfg[k] for k in ('size', 'channels', 'strides', 'grid')}:
-            raise SystemExit(f'{a.vision_from}: a tower of another shape (size, channels, strides, grid) than this run\'s')
+        # The attribute conv is the same whether its readings are appended or alone.
+        has_attr = lambda c: c.get('attributes', 'none') not in ('none', False)
+        if {k: state['cfg'][k] for k in TOWER_KEYS} != {k: cfg[k] for k in TOWER_KEYS} or has_attr(state['cfg']) != has_attr(cfg):
+            raise SystemExit(f'{a.vision_from}: a tower of another shape ({", ".join(TOWER_KEYS)}) than this run\'s')
         model.vision.load_state_dict(state['vision'])
         metrics.update(state['metrics'])
         emit('pretrained', source=a.vision_from, **metrics)
@@ -191,7 +226,11 @@ def main(argv=None):
         model.load_state_dict(state['model'])
         opt.load_state_dict(state['opt'])
         step = state['step']
+        metrics.update(state.get('ground_metrics', {}))
         emit('resume', step=step, checkpoint=ck)
+        grounded = state.get('grounded', False)
+    else:
+        grounded = False
     # A frozen tower's embeddings once, after any resume so they are the weights the run continues with.
     cache = embed_all(model.vision, data) if a.freeze_vision else None
     ev_cache = embed_all(model.vision, ev) if a.freeze_vision and ev is not None and a.eval_every else None
@@ -203,10 +242,27 @@ def main(argv=None):
             return a.lr * (s + 1) / warm
         return a.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * (s - warm) / max(1, total - warm))))
 
+    ground_metrics = {k: v for k, v in metrics.items() if k.startswith('ground.')}
+
     def save(path):
         tmp = path + '.tmp'
-        torch.save({'model': model.state_dict(), 'opt': opt.state_dict(), 'step': step, 'cfg': cfg, 'digest': digest}, tmp)
+        torch.save({'model': model.state_dict(), 'opt': opt.state_dict(), 'step': step, 'cfg': cfg, 'digest': digest,
+                    'grounded': grounded, 'ground_metrics': ground_metrics}, tmp)
         os.replace(tmp, path)
+
+    if a.ground_steps and not grounded:
+        # System prompts as the pair data uses them (the first one it has), so
+        # grounding sees prompts of both shapes.
+        system = next((r['system'] for r in data.records if r['system']), None)
+        ground_metrics = ground(model, data, tok, pre, cache, steps=a.ground_steps, batch=a.ground_batch, lr=a.ground_lr,
+                                seed=a.seed, emit=emit, log_every=a.log_every, eval_every=a.eval_every, system=system)
+        metrics.update(ground_metrics)
+        grounded = True
+        save(ck)
+        emit('grounded', **{k: round(v, 4) for k, v in ground_metrics.items()})
+        if ev is not None and a.eval_every:
+            rows = np.arange(min(len(ev), 600))
+            emit('eval', step=step, **{k: round(v, 4) for k, v in slice_metrics([ev.records[i] for i in rows], *score_pairs(model, ev, rows=rows, cache=ev_cache)).items()})
 
     def train_mode():
         model.train()

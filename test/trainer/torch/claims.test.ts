@@ -1,0 +1,78 @@
+/**
+ * The grounding stage's claims (trainer/torch/mrm_torch/claims.py) are the
+ * generator's sentences: for scenes the TypeScript sampler draws, every
+ * question Python asks is one questions.ts can ask of that scene, every
+ * claim it calls true is the TypeScript reference claim of an askable
+ * question (training templates 0-2, either numerals), and every claim it
+ * calls false is not. So the stage teaches the grammar the pairs use, and
+ * never the held-out paraphrase template.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { claimText, questionText, referenceAnswer, type Question } from '../../../trainer/shapes/questions.js';
+import { TRAIN_CLAIM_TEMPLATES } from '../../../trainer/shapes/paraphrase.js';
+import { Rng } from '../../../trainer/shapes/rng.js';
+import { sampleScene } from '../../../trainer/shapes/sampler.js';
+import { UnaskableQuestion } from '../../../trainer/shapes/errors.js';
+import { COLORS, KINDS, SIZES, type Scene } from '../../../trainer/shapes/world.js';
+import { runPython } from './helpers.js';
+
+function questions(scene: Scene): Question[] {
+  const qs: Question[] = [];
+  const sizes = [undefined, ...SIZES];
+  for (const kind of KINDS) {
+    for (const color of [undefined, ...COLORS]) for (const template of [0, 1] as const) qs.push({ type: 'count', kind, color, template });
+    for (const size of sizes) qs.push({ type: 'color', kind, size });
+    for (const color of COLORS) for (const size of sizes) qs.push({ type: 'existence', kind, color, size });
+  }
+  for (const s of scene.shapes) {
+    for (const o of scene.shapes) {
+      if (s === o) continue;
+      for (const form of ['where', 'left-right'] as const) {
+        qs.push({ type: 'position', subject: { color: s.color, kind: s.kind }, object: { color: o.color, kind: o.kind }, form });
+      }
+    }
+  }
+  for (const template of [0, 1, 2] as const) qs.push({ type: 'description', template });
+  return qs;
+}
+
+/** Question texts and true claims of every askable question, per scene. */
+function truth(scene: Scene): { asked: Set<string>; claims: Set<string> } {
+  const asked = new Set<string>();
+  const claims = new Set<string>();
+  for (const q of questions(scene)) {
+    const a = referenceAnswer(q, scene);
+    if (a instanceof UnaskableQuestion) continue;
+    asked.add(questionText(q));
+    for (let t = 0; t < TRAIN_CLAIM_TEMPLATES; t++) for (const n of ['digits', 'words'] as const) claims.add(claimText(q, a, n, t));
+  }
+  return { asked, claims };
+}
+
+describe('mrm_torch.claims', () => {
+  it('asks askable questions and calls a claim true exactly when the TypeScript grammar does', async () => {
+    const rng = new Rng(31);
+    const scenes = Array.from({ length: 60 }, () => sampleScene(rng));
+    const dir = await mkdtemp(join(tmpdir(), 'mrm-claims-'));
+    try {
+      await writeFile(join(dir, 'scenes.json'), JSON.stringify(scenes));
+      const rows = (await runPython('mrm_torch.claims', [join(dir, 'scenes.json'), '20'])).trim().split('\n')
+        .map((l) => JSON.parse(l) as [number, string, string, string, string]);
+      const truths = scenes.map(truth);
+      const types = new Set(rows.map((r) => r[1]));
+      expect([...types].sort()).toEqual(['color', 'count', 'description', 'existence', 'position']);
+      expect(rows.length).toBeGreaterThan(600);
+      for (const [i, , question, yes, no] of rows) {
+        const t = truths[i]!;
+        expect(t.asked.has(question), question).toBe(true);
+        expect(t.claims.has(yes), `${question} -> ${yes}`).toBe(true);
+        expect(t.claims.has(no), `${question} -> ${no}`).toBe(false);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+});
