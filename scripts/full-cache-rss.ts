@@ -16,36 +16,29 @@
  *   npm run cache-rss -- [--json FILE] [--max-minutes 20 (per fill)] [--server-flags="..."]
  */
 import * as grpc from '@grpc/grpc-js';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { createRewardClient, unary } from '../src/serve/proto.js';
+import { startServe } from './serve-process.js';
 
 const { values } = parseArgs({ options: { json: { type: 'string' }, 'server-flags': { type: 'string', default: '' }, 'max-minutes': { type: 'string', default: '20' } } });
 const log = (msg: string) => process.stderr.write(`cache-rss: ${msg}\n`);
 
 interface Sizes { rewards: number; embeddings: number; embeddingBytes: number; images: number; imageBytes: number; details: number; detailBytes: number }
 const state = await mkdtemp(join(tmpdir(), 'mrm-cache-rss-'));
-const server = spawn(process.execPath, ['bin/mrm.js', 'serve', '--host', '127.0.0.1', '--port', '0', '--admin-port', '0', '--state-dir', state, '--stats-interval-ms', '1000',
-  ...values['server-flags']!.split(' ').filter(Boolean)], { stdio: ['ignore', 'ignore', 'pipe'] });
-process.on('exit', () => { if (server.exitCode === null) server.kill('SIGKILL'); });
 let sizes: Sizes | null = null;
 interface Limits { cache: { rewardEntries: number; embeddingBytes: number; imageBytes: number }; log: { featureCacheBytes: number; enabled: boolean } }
 let limits: Limits | null = null;
-const port = await new Promise<number>((resolve, reject) => {
-  server.once('exit', (c) => reject(new Error(`mrm serve exited with ${c}`)));
-  createInterface({ input: server.stderr! }).on('line', (line) => {
-    let rec: Record<string, unknown>;
-    try { rec = JSON.parse(line) as Record<string, unknown>; } catch { return; }
-    if (rec.event === 'server.serving') resolve(rec.port as number);
+const { server, port } = await startServe({
+  stateDir: state, statsIntervalMs: 1000, serverFlags: values['server-flags']!,
+  onLine: (rec) => {
     if (rec.event === 'server.config') limits = (rec as unknown as { config: Limits }).config;
     if (rec.event === 'server.stats') sizes = (rec as { caches: Sizes }).caches;
-  });
+  },
 });
 const client = createRewardClient(`127.0.0.1:${port}`);
 const rssMiB = async () => Number(/VmRSS:\s+(\d+) kB/.exec(await readFile(`/proc/${server.pid}/status`, 'utf8'))![1]) / 1024;

@@ -26,15 +26,14 @@
  * 1.5x) and writes JSON (default bench-results/soak-<time>.json).
  */
 import * as grpc from '@grpc/grpc-js';
-import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { createRewardClient, type RewardClient, unary } from '../src/serve/proto.js';
 import { sampleSplit } from '../trainer/shapes/pairs.js';
 import { renderPng } from '../trainer/shapes/raster.js';
+import { startServe } from './serve-process.js';
 
 const { values } = parseArgs({
   options: {
@@ -55,21 +54,16 @@ if (!(minutes > 0) || !(sampleMs > 0)) throw new Error('--minutes and --sample-s
 
 // ---------------------------------------------------------------- the server
 const state = await mkdtemp(join(tmpdir(), 'mrm-soak-'));
-const server = spawn(process.execPath, ['bin/mrm.js', 'serve', '--host', '127.0.0.1', '--port', '0', '--admin-port', '0', '--state-dir', state,
-  '--stats-interval-ms', String(sampleMs), ...values['server-flags']!.split(' ').filter(Boolean)], { stdio: ['ignore', 'ignore', 'pipe'] });
 let lastStats: StatsLine | null = null;
 let statsSeq = 0;
-const port = await new Promise<number>((resolve, reject) => {
-  server.once('exit', (c) => reject(new Error(`mrm serve exited with ${c}`)));
-  createInterface({ input: server.stderr! }).on('line', (line) => {
-    let rec: Record<string, unknown>;
-    try { rec = JSON.parse(line); } catch { return; }
-    if (rec.event === 'server.serving') resolve(rec.port as number);
+const { server, port } = await startServe({
+  stateDir: state, statsIntervalMs: sampleMs, serverFlags: values['server-flags']!,
+  onLine: (rec) => {
     if (rec.event === 'server.stats') {
       lastStats = rec as unknown as StatsLine;
       statsSeq++;
     }
-  });
+  },
 });
 const pid = server.pid!;
 const addr = `127.0.0.1:${port}`;
@@ -217,6 +211,8 @@ interface Sample {
   t: number; rssMiB: number; fds: number; calls: number; rate: number; p50: number; p99: number;
   loopP99Ms: number | null; loopMaxMs: number | null; errors: Record<string, number>;
   caches: StatsLine['caches'] | null; refused: number | null;
+  /** The server's refusals so far by budget (admission.maxInflightBytes, maxQueueWaitMs, deadlineShedding). */
+  refusedBy: { bytes: number; wait: number; deadline: number } | null;
   /** GC pauses in the server's last stats interval. */
   gcMaxMs: number | null; gcTotalMs: number | null;
   /** Cores busy on the whole machine, stolen by the hypervisor, and used by the server, over the sample. */
@@ -275,6 +271,7 @@ const sampler = setInterval(async () => {
   const s: Sample = {
     t: Math.round((performance.now() - t0) / 1000), ...(await procSample()), calls: lat.length, rate: lat.length / (sampleMs / 1000), p50: pct(0.5), p99: pct(0.99),
     loopP99Ms: loop, loopMaxMs: st?.eventLoop?.maxMs ?? null, errors, caches: st?.caches ?? null, refused: a ? a.refusedBytes + a.refusedWait + a.refusedDeadline : null,
+    refusedBy: a ? { bytes: a.refusedBytes, wait: a.refusedWait, deadline: a.refusedDeadline } : null,
     gcMaxMs: st?.gc?.maxMs ?? null, gcTotalMs: st?.gc?.totalMs ?? null, ...(await cpuSample()),
   };
   samples.push(s);
@@ -347,6 +344,9 @@ console.log(`RSS after warm-up ${firstRss.toFixed(0)} -> ${lastRss.toFixed(0)} M
 console.log(`open fds ${after[0]?.fds} -> ${after.at(-1)?.fds} (growth ${fdGrowth})  ${verdict.fdGrowth.ok ? 'ok' : 'FAIL'}`);
 console.log(`p99 of ${p99WindowMs / 1000} s windows: max / median ${p99Ratio.toFixed(2)} (median ${median(p99s).toFixed(1)} ms, limit 1.5x)  ${verdict.p99Ratio.ok ? 'ok' : 'FAIL'}`);
 console.log(`errors: ${JSON.stringify(errorTotals)}`);
+// Which budget refused during the measured minutes: a refusal below saturation says which bound is too tight.
+const by0 = after[0]?.refusedBy, by1 = after.at(-1)?.refusedBy;
+if (by0 && by1) console.log(`refusals by budget after warm-up: bytes ${by1.bytes - by0.bytes}, wait ${by1.wait - by0.wait}, deadline ${by1.deadline - by0.deadline}`);
 const out = values.json ?? join('bench-results', `soak-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
 await mkdir(join(out, '..'), { recursive: true });
 await writeFile(out, JSON.stringify({ minutes, rate, saturation, fill, warmupMs, p99WindowMs, p99Windows: p99Context, samples, verdict, errors: errorTotals }, null, 2));

@@ -1,0 +1,41 @@
+/**
+ * A throwaway `mrm serve` for the overload scripts (flood, soak, cache-rss):
+ * loopback, any free port, no admin port, its own state directory, its JSON
+ * log lines handed to the caller as they come. Resolves once the server
+ * says `server.serving`; the server is killed when the script exits, however
+ * it exits (a failing client included).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+
+export interface ServeProcess {
+  server: ChildProcess;
+  pid: number;
+  port: number;
+}
+
+export async function startServe(opts: {
+  stateDir: string;
+  statsIntervalMs: number;
+  /** Extra `mrm serve` flags, space-separated as given on the script's command line. */
+  serverFlags?: string;
+  /** Node flags for the server process (e.g. --cpu-prof). */
+  nodeArgs?: string[];
+  /** Every JSON log line of the server, parsed. */
+  onLine?: (rec: Record<string, unknown>) => void;
+}): Promise<ServeProcess> {
+  const server = spawn(process.execPath, [...(opts.nodeArgs ?? []), 'bin/mrm.js', 'serve', '--host', '127.0.0.1', '--port', '0', '--admin-port', '0',
+    '--state-dir', opts.stateDir, '--stats-interval-ms', String(opts.statsIntervalMs), ...(opts.serverFlags ?? '').split(' ').filter(Boolean)],
+  { stdio: ['ignore', 'ignore', 'pipe'] });
+  process.on('exit', () => { if (server.exitCode === null) server.kill('SIGKILL'); });
+  const port = await new Promise<number>((resolve, reject) => {
+    server.once('exit', (c) => reject(new Error(`mrm serve exited with ${c}`)));
+    createInterface({ input: server.stderr! }).on('line', (line) => {
+      let rec: Record<string, unknown>;
+      try { rec = JSON.parse(line) as Record<string, unknown>; } catch { return; }
+      if (rec.event === 'server.serving') resolve(rec.port as number);
+      opts.onLine?.(rec);
+    });
+  });
+  return { server, pid: server.pid!, port };
+}
