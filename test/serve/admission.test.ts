@@ -106,18 +106,29 @@ describe('admission', () => {
       vi.useRealTimers();
     });
 
-    it('learns how much longer than the stage estimate admitted work really takes, counting a batch whole', () => {
-      vi.useFakeTimers({ toFake: ['performance', 'setImmediate'] });
-      const a = new Admission({ maxInflightBytes: 0, deadlineShedding: false, maxQueueWaitMs: 1000 }, new StageRate(2), new StageRate(0.5));
-      const one = { bytes: 1, images: 1, units: 1 };
-      // Work stays pending throughout; batches of 8 requests (20 ms of estimated stage time) finish every 100 ms of wall time: 5x.
-      const pending = Array.from({ length: 80 }, () => a.admit(one, Infinity));
+    /**
+     * 80 requests of 1 image and 1 unit admitted at once, then finished in batches of 8 (20 ms of
+     * estimated stage time) every 100 ms of fake wall time, `refusalMs` of each 100 spent refusing.
+     */
+    const drainBatches = (a: Admission, refusalMs = 0) => {
+      const pending = Array.from({ length: 80 }, () => a.admit({ bytes: 1, images: 1, units: 1 }, Infinity));
       for (let batch = 0; batch < 8; batch++) {
         vi.advanceTimersByTime(100);
+        if (refusalMs > 0) a.refusalLoopTime(refusalMs);
         for (let i = 0; i < 8; i++) pending.shift()!();
         vi.runAllTicks();
         vi.advanceTimersToNextTimer();
       }
+      return pending;
+    };
+
+    const admission = () => new Admission({ maxInflightBytes: 0, deadlineShedding: false, maxQueueWaitMs: 1000 }, new StageRate(2), new StageRate(0.5));
+
+    it('learns how much longer than the stage estimate admitted work really takes, counting a batch whole', () => {
+      vi.useFakeTimers({ toFake: ['performance', 'setImmediate'] });
+      const a = admission();
+      // Work stays pending throughout; batches of 8 requests (20 ms of estimated stage time) finish every 100 ms of wall time: 5x.
+      const pending = drainBatches(a);
       // Every window of 200 ms held two whole batches: samples of exactly 5 move the factor from 4 towards 5.
       expect(a.snapshot().drainFactor).toBeGreaterThan(4.7);
       expect(a.snapshot().drainFactor).toBeLessThanOrEqual(5);
@@ -128,18 +139,10 @@ describe('admission', () => {
 
     it('keeps the event-loop time of refusals out: a refusal storm does not read as slow model work', () => {
       vi.useFakeTimers({ toFake: ['performance', 'setImmediate'] });
-      const a = new Admission({ maxInflightBytes: 0, deadlineShedding: false, maxQueueWaitMs: 1000 }, new StageRate(2), new StageRate(0.5));
-      const one = { bytes: 1, images: 1, units: 1 };
+      const a = admission();
       // As above, batches of 8 (20 ms of stage time) every 100 ms of wall time, but 80 ms of each 100 went to
       // refusing other calls: the admitted work drained at 20 ms per batch, a factor of 1.
-      const pending = Array.from({ length: 80 }, () => a.admit(one, Infinity));
-      for (let batch = 0; batch < 8; batch++) {
-        vi.advanceTimersByTime(100);
-        a.refusalLoopTime(80);
-        for (let i = 0; i < 8; i++) pending.shift()!();
-        vi.runAllTicks();
-        vi.advanceTimersToNextTimer();
-      }
+      const pending = drainBatches(a, 80);
       // Four windows of samples of exactly 1 move the factor from 4 to 1 + 3 x 0.7^4 = 1.72 (5x counted whole: 4.76).
       expect(a.snapshot().drainFactor).toBeCloseTo(1.72, 2);
       pending.forEach((p) => p());
@@ -147,16 +150,9 @@ describe('admission', () => {
 
     it('ignores refusal time while nothing admitted is pending (no window is open to take it)', () => {
       vi.useFakeTimers({ toFake: ['performance', 'setImmediate'] });
-      const a = new Admission({ maxInflightBytes: 0, deadlineShedding: false, maxQueueWaitMs: 1000 }, new StageRate(2), new StageRate(0.5));
+      const a = admission();
       a.refusalLoopTime(10_000);
-      const one = { bytes: 1, images: 1, units: 1 };
-      const pending = Array.from({ length: 80 }, () => a.admit(one, Infinity));
-      for (let batch = 0; batch < 8; batch++) {
-        vi.advanceTimersByTime(100);
-        for (let i = 0; i < 8; i++) pending.shift()!();
-        vi.runAllTicks();
-        vi.advanceTimersToNextTimer();
-      }
+      const pending = drainBatches(a);
       // The same 5x as the first case: the earlier refusal time was not carried into the windows.
       expect(a.snapshot().drainFactor).toBeGreaterThan(4.7);
       pending.forEach((p) => p());
