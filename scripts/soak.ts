@@ -138,7 +138,7 @@ interface StatsLine {
   eventLoop?: { p99Ms: number; maxMs: number };
   gc?: { count: number; totalMs: number; maxMs: number };
   caches?: { rewards: number; embeddingBytes: number; imageBytes: number; detailBytes: number };
-  admission?: { refusedBytes: number; refusedWait: number; refusedDeadline: number };
+  admission?: { refusedBytes: number; refusedWait: number; refusedDeadline: number; drainFactor: number; queueWaitMs: number };
 }
 /**
  * Sends every pool image once (image and embedding caches), then groups of
@@ -213,6 +213,8 @@ interface Sample {
   caches: StatsLine['caches'] | null; refused: number | null;
   /** The server's refusals so far by budget (admission.maxInflightBytes, maxQueueWaitMs, deadlineShedding). */
   refusedBy: { bytes: number; wait: number; deadline: number } | null;
+  /** Admission's estimate at the server's last stats line: the drain factor and the wait it gives the queue ahead. */
+  drainFactor: number | null; queueWaitMs: number | null;
   /** GC pauses in the server's last stats interval. */
   gcMaxMs: number | null; gcTotalMs: number | null;
   /** Cores busy on the whole machine, stolen by the hypervisor, and used by the server, over the sample. */
@@ -272,12 +274,13 @@ const sampler = setInterval(async () => {
     t: Math.round((performance.now() - t0) / 1000), ...(await procSample()), calls: lat.length, rate: lat.length / (sampleMs / 1000), p50: pct(0.5), p99: pct(0.99),
     loopP99Ms: loop, loopMaxMs: st?.eventLoop?.maxMs ?? null, errors, caches: st?.caches ?? null, refused: a ? a.refusedBytes + a.refusedWait + a.refusedDeadline : null,
     refusedBy: a ? { bytes: a.refusedBytes, wait: a.refusedWait, deadline: a.refusedDeadline } : null,
+    drainFactor: a?.drainFactor ?? null, queueWaitMs: a?.queueWaitMs ?? null,
     gcMaxMs: st?.gc?.maxMs ?? null, gcTotalMs: st?.gc?.totalMs ?? null, ...(await cpuSample()),
   };
   samples.push(s);
   sampling = false;
   const c = s.caches;
-  console.error(`${String(s.t).padStart(5)} s  rss ${s.rssMiB.toFixed(0).padStart(5)} MiB  fds ${String(s.fds).padStart(4)}  ${s.rate.toFixed(0).padStart(5)} calls/s  p99 ${s.p99.toFixed(1).padStart(7)} ms  loop p99/max ${loop === null ? '-' : loop.toFixed(1)}/${s.loopMaxMs?.toFixed(0) ?? '-'} ms  caches r ${c?.rewards ?? '-'} img ${c ? (c.imageBytes / 2 ** 20).toFixed(0) : '-'} MiB feat ${c ? (c.detailBytes / 2 ** 20).toFixed(0) : '-'} MiB  refused ${s.refused ?? '-'}  gc max/total ${s.gcMaxMs ?? '-'}/${s.gcTotalMs ?? '-'} ms  cpu machine/steal/server ${s.machineCores}/${s.stealCores}/${s.serverCores} cores  ${JSON.stringify(errors)}`);
+  console.error(`${String(s.t).padStart(5)} s  rss ${s.rssMiB.toFixed(0).padStart(5)} MiB  fds ${String(s.fds).padStart(4)}  ${s.rate.toFixed(0).padStart(5)} calls/s  p99 ${s.p99.toFixed(1).padStart(7)} ms  loop p99/max ${loop === null ? '-' : loop.toFixed(1)}/${s.loopMaxMs?.toFixed(0) ?? '-'} ms  caches r ${c?.rewards ?? '-'} img ${c ? (c.imageBytes / 2 ** 20).toFixed(0) : '-'} MiB feat ${c ? (c.detailBytes / 2 ** 20).toFixed(0) : '-'} MiB  refused ${s.refused ?? '-'} (wait est ${s.queueWaitMs?.toFixed(0) ?? '-'} ms, drain x${s.drainFactor?.toFixed(1) ?? '-'})  gc max/total ${s.gcMaxMs ?? '-'}/${s.gcTotalMs ?? '-'} ms  cpu machine/steal/server ${s.machineCores}/${s.stealCores}/${s.serverCores} cores  ${JSON.stringify(errors)}`);
 }, sampleMs);
 
 // Open loop: start calls on a schedule whatever the latency, as many trainers would.
