@@ -20,7 +20,7 @@
  * layout before packs, a file per image at images/<sha[0:2]>/<sha>, is still
  * read.
  */
-import { open, readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FRAME_OVERHEAD, frameHeader, scanFrames } from './codec.js';
 import { imagesDir, readFrom, safeHost } from './segments.js';
@@ -67,22 +67,6 @@ async function listPacks(stateDir: string): Promise<string[]> {
   }
 }
 
-async function readAt(path: string, offset: number, length: number): Promise<Buffer> {
-  const fh = await open(path, 'r');
-  try {
-    const buf = Buffer.allocUnsafe(length);
-    let got = 0;
-    while (got < length) {
-      const { bytesRead } = await fh.read(buf, got, length - got, offset + got);
-      if (bytesRead === 0) break;
-      got += bytesRead;
-    }
-    return buf.subarray(0, got);
-  } finally {
-    await fh.close();
-  }
-}
-
 export class ImageError extends Error {
   override readonly name = 'ImageError';
   readonly kind = 'missing-image';
@@ -105,8 +89,8 @@ export class LoggedImages {
     if (!this.index.has(sha)) await this.refresh();
     const at = this.index.get(sha);
     if (at) {
-      const bytes = await readAt(join(imagesDir(this.stateDir), at.pack), at.offset, at.length);
-      if (bytes.length === at.length) return bytes;
+      const bytes = await readFrom(join(imagesDir(this.stateDir), at.pack), at.offset, at.length);
+      if (bytes.length === at.length) return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
       throw new ImageError(`image ${sha} in ${at.pack} at ${at.offset}: ${bytes.length} of ${at.length} bytes (the pack was cut short)`);
     }
     try {

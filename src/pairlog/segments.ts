@@ -64,13 +64,16 @@ export async function listSegments(stateDir: string): Promise<SegmentName[]> {
   return files.map(parseSegmentName).filter((s): s is SegmentName => s !== null).sort(compareSegments);
 }
 
-/** Bytes of a file from `offset` to its current end (a segment another process may be appending to). */
-export async function readFrom(path: string, offset: number): Promise<Uint8Array> {
+/**
+ * Bytes of a file from `offset`: `length` of them, or up to its current end
+ * (a segment another process may be appending to). Fewer when the file is shorter.
+ */
+export async function readFrom(path: string, offset: number, length?: number): Promise<Uint8Array> {
   const fh = await open(path, 'r');
   try {
-    const { size } = await fh.stat();
-    if (size <= offset) return new Uint8Array(0);
-    const buf = new Uint8Array(size - offset);
+    const want = length ?? (await fh.stat()).size - offset;
+    if (want <= 0) return new Uint8Array(0);
+    const buf = new Uint8Array(want);
     let got = 0;
     while (got < buf.length) {
       const { bytesRead } = await fh.read(buf, got, buf.length - got, offset + got);
