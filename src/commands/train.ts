@@ -23,15 +23,22 @@ const HELP = `usage: mrm train --engine torch --data DIR --out DIR [options]
   --checkpoints DIR  checkpoint directory (default OUT.ckpt)
   --resume           continue from the last checkpoint there
   --name NAME        bundle name (default shapes-mrm-learned)
-  --python PATH      the python with torch and onnx (default /usr/bin/python3)`;
+  --python PATH      the python with torch and onnx (default /usr/bin/python3)
+  -- FLAGS...        everything after a lone -- goes to the engine unchanged:
+                     the recipe's stages (vision pretraining, grounding, ...);
+                     PYTHONPATH=trainer/torch /usr/bin/python3 -m mrm_torch.train --help
+                     lists them, scripts/build-learned.ts shows the shipped recipe`;
 
 export async function run(argv: string[]): Promise<void> {
-  const { values } = parse(argv, {
+  const dashes = argv.indexOf('--');
+  const engineArgs = dashes < 0 ? [] : argv.slice(dashes + 1);
+  const { values, positionals } = parse(dashes < 0 ? argv : argv.slice(0, dashes), {
     engine: { type: 'string' }, data: { type: 'string' }, out: { type: 'string' }, 'eval-data': { type: 'string' },
     epochs: { type: 'string' }, 'max-steps': { type: 'string' }, batch: { type: 'string' }, lr: { type: 'string' },
     seed: { type: 'string' }, threads: { type: 'string' }, checkpoints: { type: 'string' }, resume: { type: 'boolean' },
     name: { type: 'string' }, python: { type: 'string' },
   }, HELP);
+  if (positionals.length > 0) throw new UsageError(`unexpected argument ${positionals[0]}; engine flags go after a lone -- (--help)`);
   oneOf(values, 'engine', ['torch'] as const, 'torch');
   if (values.engine === undefined) throw new UsageError(`--engine is required (torch)\n\n${HELP}`);
   const data = str(values, 'data');
@@ -53,6 +60,7 @@ export async function run(argv: string[]): Promise<void> {
       resume: Boolean(values.resume),
       name: str(values, 'name'),
       python: str(values, 'python'),
+      extraArgs: engineArgs,
       onEvent: (e) => console.log(progressLine(e)),
       onStderr: (line) => { if (process.env.MRM_DEBUG) console.error(line); },
     });

@@ -7,7 +7,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -91,5 +91,24 @@ describe('trainTorch failures', () => {
     const usage = spawnSync(process.execPath, ['bin/mrm.js', 'train', '--engine', 'jax', '--data', dir, '--out', join(dir, 'x')], { encoding: 'utf8' });
     expect(usage.status).toBe(2);
     expect(usage.stderr).toMatch(/--engine: expected one of torch, got 'jax'/);
+  }, 60_000);
+
+  it('mrm train hands everything after a lone -- to the engine, and refuses a stray argument', async () => {
+    const argsFile = join(dir, 'engine-args.txt');
+    const python = await fakePython('recording-python', `printf '%s\\n' "$ARGS" > ${argsFile}`);
+    // The fake's argument loop shifts "$@" away, so the wrapper keeps a copy in ARGS first.
+    const wrapper = join(dir, 'args-python');
+    await writeFile(wrapper, `#!/bin/sh\nARGS="$*" exec ${python} "$@"\n`);
+    await chmod(wrapper, 0o755);
+    const out = join(dir, 'cli-extra');
+    const r = spawnSync(process.execPath, ['bin/mrm.js', 'train', '--engine', 'torch', '--data', join(dir, 'empty-data'), '--out', out, '--python', wrapper, '--', '--ground-steps', '7', '--sink'], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const passed = (await readFile(argsFile, 'utf8')).trim();
+    expect(passed).toMatch(/ --ground-steps 7 --sink$/);
+    expect(passed).toMatch(/^-m mrm_torch\.train --data /);
+    const stray = spawnSync(process.execPath, ['bin/mrm.js', 'train', '--engine', 'torch', '--data', dir, '--out', join(dir, 'y'), 'extra'], { encoding: 'utf8' });
+    expect(stray.status).toBe(2);
+    expect(stray.stderr).toMatch(/unexpected argument extra; engine flags go after a lone --/);
   }, 60_000);
 });
