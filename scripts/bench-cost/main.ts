@@ -74,9 +74,9 @@ const LOADGEN = fileURLToPath(new URL('../bench-serve/loadgen.ts', import.meta.u
 
 const PARTS: Part[] = [
   // With the log on, the scorer also keeps every unit's heads and features
-  // (the detail cache) so that a pair can be logged later: that is the pair
-  // log's cost too, wherever it runs.
-  { name: 'pairlog', url: /\/src\/pairlog\/|\/src\/serve\/pair-log\.ts/, also: [{ url: /\/src\/serve\/caches\.ts$/, fn: /^(putDetail|detail)$/ }] },
+  // (the detail cache, src/serve/detail-store.ts) so that a pair can be
+  // logged later: that is the pair log's cost too, wherever it runs.
+  { name: 'pairlog', url: /\/src\/pairlog\/|\/src\/serve\/(pair-log|detail-store)\.ts/, also: [{ url: /\/src\/serve\/caches\.ts$/, fn: /^(putDetail|detail)$/ }] },
   // RpcTrace.sync and .child run a call's own stages (validation, cache
   // lookups) inside their spans: those stages are not telemetry's cost.
   { name: 'telemetry', url: /\/src\/telemetry\/|\/node_modules\/@opentelemetry\//, wrappers: /^(sync|child)$/ },
