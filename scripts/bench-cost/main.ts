@@ -1,5 +1,5 @@
 /**
- * npm run bench:cost -- [--runs 3] [--pairs 2] [--warm-seconds 3] [--seconds 6] [--concurrency 8] [--model DIR]
+ * npm run bench:cost -- [--runs 3] [--pairs 2] [--warm-seconds 6] [--seconds 6] [--concurrency 8] [--model DIR]
  *                       [--configs log-default,log-lifted,tel-default,tel-all] [--workloads group16,single]
  *                       [--keep-prof DIR]
  *
@@ -13,8 +13,9 @@
  * of warm-up on the same server (the load generator's handshake): a fresh
  * server's first seconds are JIT, the model's first batches and the log's
  * one-time work (its first segment and image files, its token bucket's
- * burst, the dedupe map's growth); counted, they made every server look
- * twice as slow and the log's burst look like its steady cost.
+ * burst), telemetry's (the first trace export, ~5 s in, loads the OTLP
+ * transport); counted, they made every server look twice as slow and the
+ * log's burst look like its steady cost.
  *
  * 1. Inside the server: a run with the feature on, profiled (`node
  *    --cpu-prof`, every thread), gives the feature's CPU per reward: samples
@@ -91,7 +92,9 @@ const partOf = (c: Feature) => (c.startsWith('log') ? 'pairlog' : 'telemetry');
 const { values } = parseArgs({ options: {
   runs: { type: 'string', default: '3' },
   pairs: { type: 'string', default: '2' },
-  'warm-seconds': { type: 'string', default: '3' },
+  // Longer than the trace exporter's batch delay (5 s): its first export
+  // loads the OTLP HTTP transport's modules, a one-time cost.
+  'warm-seconds': { type: 'string', default: '6' },
   seconds: { type: 'string', default: '6' },
   concurrency: { type: 'string', default: '8' },
   model: { type: 'string', default: 'models/shapes-mrm' },
@@ -107,10 +110,10 @@ if (!(warmSeconds >= 0)) throw new Error(`--warm-seconds: a number >= 0, got ${v
 /**
  * Calls a second to render items for (the warm-up and the timed run end at
  * their seconds or when the items run out): above what the server answers on
- * one core (~70 group calls/s, ~220 single calls/s idle), so that the window
+ * one core (~130-150 group calls/s, ~210 single calls/s warm), so that the window
  * is the seconds asked for, not the item count.
  */
-const RATE: Record<Workload, number> = { group16: 100, single: 300 };
+const RATE: Record<Workload, number> = { group16: 160, single: 250 };
 const seconds = Number(values.seconds);
 const concurrency = Number(values.concurrency);
 const pick = <T extends string>(flag: string, list: string, known: readonly T[]): T[] => {
@@ -171,7 +174,8 @@ async function measureOne(config: Config, workload: Workload, seed: number, rece
     const rate = RATE[workload];
     const spec: LoadgenSpec = {
       addr: `127.0.0.1:${port}`, seed, workload, levels: [concurrency], seconds, cacheHits: 0, serverPid: pid,
-      warm: { seconds: warmSeconds, calls: Math.ceil(rate * warmSeconds) }, calls: Math.ceil(rate * seconds), handshake: true,
+      // Distinct warm-up items for up to 3 s (enough to spend the log's burst on new pairs), repeated for the rest.
+      warm: { seconds: warmSeconds, calls: Math.ceil(rate * Math.min(3, warmSeconds)) }, calls: Math.ceil(rate * seconds), handshake: true,
     };
     // The window opens when the load generator's warm-up is over (records
     // logged by then are left out of the window's count).

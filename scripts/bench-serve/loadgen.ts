@@ -28,7 +28,12 @@ export interface LoadgenSpec {
   addr: string; seed: number; workload: Workload; levels: number[]; seconds: number; cacheHits: number;
   /** The server process, for its CPU time from /proc; null or absent: not measured. */
   serverPid?: number | null;
-  /** Warm-up length in seconds (default: warmFor(c) calls, however long they take) and calls rendered for it. */
+  /**
+   * Warm-up length in seconds (default: warmFor(c) calls, however long they
+   * take) and distinct items rendered for it, sent over and over until the
+   * seconds are up (repeats are reward cache hits: cheap calls that still
+   * pass every feature's per-call code).
+   */
   warm?: { seconds: number; calls: number };
   /** Calls rendered for the timed run (default callsFor); it ends at `seconds` or when they run out. */
   calls?: number;
@@ -52,7 +57,8 @@ export async function loadgen(spec: LoadgenSpec): Promise<void> {
     const n = warm + (spec.calls ?? callsFor(spec.workload, c, spec.seconds));
     const items = await makeItems(seed, offset, n, per);
     offset += n;
-    await drive(client, spec.workload, items.slice(0, warm), c, spec.warm?.seconds ?? spec.seconds);
+    const warmItems = spec.warm ? cycle(items.slice(0, warm), Math.ceil(spec.warm.seconds * 2000)) : items.slice(0, warm);
+    await drive(client, spec.workload, warmItems, c, spec.warm?.seconds ?? spec.seconds);
     if (spec.handshake) await handshake();
     results.push({ ...(await withCpu(pid, () => drive(client, spec.workload, items.slice(warmFor(c)), c, spec.seconds))), concurrency: c });
   }
@@ -67,6 +73,9 @@ export async function loadgen(spec: LoadgenSpec): Promise<void> {
   client.close();
   process.stdout.write(JSON.stringify(results) + '\n');
 }
+
+/** n items: xs, again and again (at most 2,000 calls a second: more than any server here answers, so the seconds end a cycled warm-up). */
+const cycle = <T>(xs: T[], n: number): T[] => (xs.length === 0 ? xs : Array.from({ length: n }, (_, i) => xs[i % xs.length]!));
 
 /** Tells the parent the warm-up is over and waits for its go (one line on stdin). */
 async function handshake(): Promise<void> {
