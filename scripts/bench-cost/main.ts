@@ -274,11 +274,16 @@ async function runLoadgen(spec: LoadgenSpec, opened: () => Promise<void>, closed
         result = line;
       }
     }
-  } finally {
-    const code = await exit;
+  } catch (err) {
+    // It would wait for its go line until the timer; this error is the one to report.
+    proc.kill('SIGKILL');
+    await exit;
     clearTimeout(timer);
-    if (code !== 0) throw new Error(`load generator exited with ${String(code)}`);
+    throw err;
   }
+  const code = await exit;
+  clearTimeout(timer);
+  if (code !== 0) throw new Error(`load generator exited with ${String(code)}`);
   if (result === null) throw new Error('load generator printed no result');
   const levels = JSON.parse(result) as LevelResult[];
   const errors = Object.entries(levels[0]!.errors);
