@@ -146,6 +146,8 @@ interface Measurement extends RunCpu {
   p99: number;
   /** The timed run's length (it ends early when its items run out). */
   seconds: number;
+  /** The machine's 1-minute load average as the window closed: how busy the other tenants kept it. */
+  loadavg1: number;
   mainMsPerReward: number;
   /** Profiled runs: each part's CPU us per reward, and garbage collection's share of the main thread's busy samples. */
   partUs: Record<string, number> | null;
@@ -192,6 +194,7 @@ async function measureOne(config: Config, workload: Workload, seed: number, rece
       t1 = process.hrtime.bigint();
       after = await threadCpu(pid);
     });
+    const loadavg1 = Number((await readFile('/proc/loadavg', 'utf8').catch(() => 'NaN')).split(' ')[0]);
     server.kill('SIGTERM');
     await exited;
     const mainTid = pid;
@@ -222,7 +225,7 @@ async function measureOne(config: Config, workload: Workload, seed: number, rece
     // it may be counted in it (at most one group commit's worth).
     const loggedRecords = config.startsWith('log') ? (await summarizeLog(state)).records - warmRecords : null;
     return {
-      config, workload, seed, profiled, rewards: level.rewards, rewardsPerSec: level.rewardsPerSec, p99: level.p99, seconds: level.seconds,
+      config, workload, seed, profiled, rewards: level.rewards, rewardsPerSec: level.rewardsPerSec, p99: level.p99, seconds: level.seconds, loadavg1,
       cpuMsPerReward: (mainMs + otherMs) / level.rewards, mainMsPerReward: mainMs / level.rewards, otherMsPerReward: otherMs / level.rewards,
       partUs, gcShareOfMain, loggedRecords,
     };
