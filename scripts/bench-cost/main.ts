@@ -218,6 +218,7 @@ async function measureOne(config: Config, workload: Workload, seed: number, rece
         const keep = join(values['keep-prof'], `${config}-${workload}-${seed}`);
         await mkdir(keep, { recursive: true });
         await cp(profDir, keep, { recursive: true });
+        await writeFile(join(keep, 'window.json'), JSON.stringify(window) + '\n');
       }
     }
     // Records of the window: the log's segments were read when the window
