@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { Caches, rewardKey } from '../src/serve/caches.js';
+import { DETAIL_ENTRY_OVERHEAD } from '../src/serve/detail-store.js';
 
 const { values } = parseArgs({ options: { entries: { type: 'string', default: '100000' }, json: { type: 'string' } } });
 const n = Number(values.entries);
@@ -28,8 +29,8 @@ function used(): number {
 }
 
 /** Bytes per entry of `fill(caches, i)` over n entries, limits set so that nothing is evicted. */
-function measure(fill: (c: Caches, i: number) => void, entries = n): number {
-  const caches = new Caches({ rewardEntries: entries + 1, embeddingBytes: 4096 * MiB, imageBytes: 4096 * MiB, detailBytes: 4096 * MiB });
+function measure(fill: (c: Caches, i: number) => void, entries = n, detailBytes = 0): number {
+  const caches = new Caches({ rewardEntries: entries + 1, embeddingBytes: 4096 * MiB, imageBytes: 4096 * MiB, detailBytes });
   const before = used();
   for (let i = 0; i < entries; i++) fill(caches, i);
   const perEntry = (used() - before) / entries;
@@ -43,7 +44,8 @@ const visionSha = hex();
 const rows = {
   reward: measure((c, i) => c.putReward(rewardKey('shapes-mrm', 3, hex()), { reward: i / n, normalized: i / n - 0.5, spread: 0.1, truncated: false })),
   embedding: measure((c) => c.putEmbedding(hex(), visionSha, new Float32Array(108))),
-  detail: measure((c) => c.putDetail(rewardKey('shapes-mrm', 3, hex()), new Float32Array(8), new Float32Array(64))),
+  // The detail store preallocates its slots for the budget (at its first put): a budget of exactly n entries.
+  detail: measure((c) => c.putDetail(rewardKey('shapes-mrm', 3, hex()), new Float32Array(8), new Float32Array(64)), n, n * (72 * 4 + DETAIL_ENTRY_OVERHEAD)),
   // A ShapesWorld 128 px PNG is ~27 KiB; fewer entries, each large.
   image27KiB: measure((c) => c.putImage(hex(), new Uint8Array(27 * 1024)), Math.min(n, 4000)),
 };

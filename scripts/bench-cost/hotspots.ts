@@ -10,6 +10,8 @@
  * --last S keeps the samples of each profile's last S seconds only: the
  * server is stopped as its load ends, so that is the loaded window, without
  * the startup's module loading and warm-up (which otherwise dominate).
+ * Without it, a window.json in DIR (bench:cost --keep-prof writes one: its
+ * measured window) keeps exactly that window's samples.
  *
  * Self time, unlike profile.ts's inclusive shares: a sample counts for the
  * frame on top of its stack only, so the rows add up to the thread's busy
@@ -67,7 +69,7 @@ const OWNERLESS = new Set(['node internals', 'native/V8 builtins', 'other']);
 /** `fromUs`: samples before this time (the profile's clock, us) are left out. */
 const label = (fn: string, url: string) => `${fn || '(anonymous)'} ${url.replace(/^.*\/(node_modules\/|src\/|scripts\/)/, '$1').replace(/\?tsx-namespace=\d+$/, '')}`;
 
-export function selfTimes(p: CpuProfile, fromUs = -Infinity): SelfTimes {
+export function selfTimes(p: CpuProfile, fromUs = -Infinity, toUs = Infinity): SelfTimes {
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
   for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
@@ -106,7 +108,7 @@ export function selfTimes(p: CpuProfile, fromUs = -Infinity): SelfTimes {
   let t = p.startTime;
   for (let i = 0; i < p.samples.length; i++) {
     t += p.timeDeltas[i]!;
-    if (t < fromUs) continue;
+    if (t < fromUs || t > toUs) continue;
     const dt = p.timeDeltas[i + 1] ?? 0;
     const { functionName, url } = byId.get(p.samples[i]!)!.callFrame;
     if (functionName === '(idle)') continue;
@@ -129,9 +131,14 @@ async function main(): Promise<void> {
   if (!dir) throw new Error('usage: hotspots.ts DIR [--top N]');
   const files = (await readdir(dir)).filter((f) => f.endsWith('.cpuprofile')).sort();
   const top = Number(values.top);
+  // bench:cost --keep-prof leaves its measured window (the profile's clock, us) beside the profiles.
+  const window = values.last === undefined
+    ? (JSON.parse(await readFile(join(dir, 'window.json'), 'utf8').catch(() => 'null')) as { from: number; to: number } | null)
+    : null;
+  if (window) console.log(`window of bench:cost: ${((window.to - window.from) / 1e6).toFixed(2)} s`);
   for (const f of files) {
     const p = JSON.parse(await readFile(join(dir, f), 'utf8')) as CpuProfile;
-    const s = selfTimes(p, values.last === undefined ? -Infinity : p.endTime - Number(values.last) * 1e6);
+    const s = window ? selfTimes(p, window.from, window.to) : selfTimes(p, values.last === undefined ? -Infinity : p.endTime - Number(values.last) * 1e6);
     if (s.busyUs === 0) continue;
     // Node names profiles CPU.<date>.<time>.<pid>.<threadId>.<seq>.cpuprofile; thread 0 is the main thread.
     const thread = f.split('.')[4] === '0' ? 'main thread' : `worker thread ${f.split('.')[4]}`;

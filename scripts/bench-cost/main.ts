@@ -1,26 +1,38 @@
 /**
- * npm run bench:cost -- [--runs 3] [--seconds 6] [--concurrency 8] [--model DIR]
+ * npm run bench:cost -- [--runs 3] [--pairs 2] [--warm-seconds 6] [--seconds 6] [--concurrency 8] [--model DIR]
  *                       [--configs log-default,log-lifted,tel-default,tel-all] [--workloads group16,single]
  *                       [--keep-prof DIR]
  *
  * What the pair log and telemetry cost the server, two ways, both printed.
  * On this 2-core VM two runs of one configuration differ by up to 30% in
  * throughput and 15% in CPU per reward (hypervisor steal, ~12% even idle),
- * so a plain on/off comparison cannot see a 5% cost; the profile can.
+ * so one on/off comparison cannot see a 5% cost; the profile can, and many
+ * pairs' ratios can say whether a difference is more than noise.
+ *
+ * Every run's window is the load generator's timed run after --warm-seconds
+ * of warm-up on the same server (the load generator's handshake): a fresh
+ * server's first seconds are JIT, the model's first batches and the log's
+ * one-time work (its first segment and image files, its token bucket's
+ * burst), telemetry's (the first trace export, ~5 s in, loads the OTLP
+ * transport); counted, they made every server look twice as slow and the
+ * log's burst look like its steady cost.
  *
  * 1. Inside the server: a run with the feature on, profiled (`node
  *    --cpu-prof`, every thread), gives the feature's CPU per reward: samples
  *    whose stack passes through its code, over the thread's busy samples,
  *    times the thread's CPU time from /proc (scripts/bench-cost/shares.ts).
- *    Its share is that over the CPU per reward of an UNPROFILED run of the
- *    same configuration next to it: the profiler costs ~0.6 ms a reward in
+ *    Its share is that over the CPU per reward of the UNPROFILED runs of the
+ *    same configuration (median): the profiler costs ~0.6 ms a reward in
  *    other threads, which would make every share read low. What a profile
  *    cannot attribute, the libuv pool's file writes and the exporters'
- *    sockets, is the other threads' extra CPU against the 'off' run next to
- *    it (printed apart, and added in the second share; noisy).
- * 2. Direct A/B: the unprofiled runs of 'off' and the configuration, back
- *    to back (off, on, off, on, ...), throughput and CPU per reward, ratio
- *    per pair, median over the pairs.
+ *    sockets, is the other threads' extra CPU against the 'off' runs
+ *    (printed apart, and added in the second share; noisy).
+ * 2. Direct A/B: --pairs pairs a run of unprofiled 'off' and feature runs,
+ *    each pair back to back on the same items, in alternating order (off
+ *    first, then on first: ABBA, so a drift of the machine favours neither).
+ *    Throughput and CPU per reward, ratio per pair; the median over all
+ *    pairs of all runs, its quartiles, how many pairs fell below 1 and the
+ *    sign test's p for that split (is the median's side of 1 noise?).
  *
  * Each run is its own fresh server pinned to core 0, the load generator
  * (scripts/bench-serve/loadgen.ts) on core 1, groups of 16 and single items
@@ -39,7 +51,8 @@
  *
  * The feature's share is inclusive (what it calls counts) and leaves out
  * garbage collection (printed: its share of the main thread, profiled run).
- * Prints a table of medians over the runs and writes bench-results/cost-<time>.json.
+ * Prints a table of medians over the runs and writes bench-results/cost-<time>.json
+ * (every run's numbers under `raw`).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { cpus, tmpdir } from 'node:os';
@@ -54,17 +67,17 @@ import { OtlpReceiver, freePort } from '../../test/telemetry/otlp-receiver.js';
 import type { LevelResult, Workload } from '../bench-serve/items.js';
 import type { LoadgenSpec } from '../bench-serve/loadgen.js';
 import { attribute, type CpuProfile, type Part } from './profile.js';
-import { costOf, median, partUsPerReward, type Cost, type RunCpu } from './shares.js';
-import { threadCpu } from '../bench-serve/proc.js';
+import { costOf, median, medianRun, partUsPerReward, spreadOf, type Cost, type RunCpu, type Spread } from './shares.js';
+import { threadCpu, type ThreadCpu } from '../bench-serve/proc.js';
 
 const pct = (x: number) => (Number.isFinite(x) ? `${(100 * x).toFixed(2)}%` : '-');
 const LOADGEN = fileURLToPath(new URL('../bench-serve/loadgen.ts', import.meta.url));
 
 const PARTS: Part[] = [
   // With the log on, the scorer also keeps every unit's heads and features
-  // (the detail cache) so that a pair can be logged later: that is the pair
-  // log's cost too, wherever it runs.
-  { name: 'pairlog', url: /\/src\/pairlog\/|\/src\/serve\/pair-log\.ts/, also: [{ url: /\/src\/serve\/caches\.ts$/, fn: /^(putDetail|detail)$/ }] },
+  // (the detail cache, src/serve/detail-store.ts) so that a pair can be
+  // logged later: that is the pair log's cost too, wherever it runs.
+  { name: 'pairlog', url: /\/src\/pairlog\/|\/src\/serve\/(pair-log|detail-store)\.ts/, also: [{ url: /\/src\/serve\/caches\.ts$/, fn: /^(putDetail|detail)$/ }] },
   // RpcTrace.sync and .child run a call's own stages (validation, cache
   // lookups) inside their spans: those stages are not telemetry's cost.
   { name: 'telemetry', url: /\/src\/telemetry\/|\/node_modules\/@opentelemetry\//, wrappers: /^(sync|child)$/ },
@@ -78,6 +91,10 @@ const partOf = (c: Feature) => (c.startsWith('log') ? 'pairlog' : 'telemetry');
 
 const { values } = parseArgs({ options: {
   runs: { type: 'string', default: '3' },
+  pairs: { type: 'string', default: '2' },
+  // Longer than the trace exporter's batch delay (5 s): its first export
+  // loads the OTLP HTTP transport's modules, a one-time cost.
+  'warm-seconds': { type: 'string', default: '6' },
   seconds: { type: 'string', default: '6' },
   concurrency: { type: 'string', default: '8' },
   model: { type: 'string', default: 'models/shapes-mrm' },
@@ -86,6 +103,17 @@ const { values } = parseArgs({ options: {
   'keep-prof': { type: 'string' },
 } });
 const runs = Number(values.runs);
+const pairsPerRun = Number(values.pairs);
+const warmSeconds = Number(values['warm-seconds']);
+if (!Number.isInteger(pairsPerRun) || pairsPerRun < 1) throw new Error(`--pairs: a positive integer, got ${values.pairs}`);
+if (!(warmSeconds >= 0)) throw new Error(`--warm-seconds: a number >= 0, got ${values['warm-seconds']}`);
+/**
+ * Calls a second to render items for (the warm-up and the timed run end at
+ * their seconds or when the items run out): above what the server answers on
+ * one core (~130-150 group calls/s, ~210 single calls/s warm), so that the window
+ * is the seconds asked for, not the item count.
+ */
+const RATE: Record<Workload, number> = { group16: 160, single: 250 };
 const seconds = Number(values.seconds);
 const concurrency = Number(values.concurrency);
 const pick = <T extends string>(flag: string, list: string, known: readonly T[]): T[] => {
@@ -114,8 +142,12 @@ function flagsFor(c: Config, receiverPort: number, promPort: number): string[] {
 }
 
 interface Measurement extends RunCpu {
-  config: Config; workload: Workload; run: number; profiled: boolean;
+  config: Config; workload: Workload; seed: number; profiled: boolean;
   p99: number;
+  /** The timed run's length (it ends early when its items run out). */
+  seconds: number;
+  /** The machine's 1-minute load average as the window closed: how busy the other tenants kept it. */
+  loadavg1: number;
   mainMsPerReward: number;
   /** Profiled runs: each part's CPU us per reward, and garbage collection's share of the main thread's busy samples. */
   partUs: Record<string, number> | null;
@@ -123,7 +155,7 @@ interface Measurement extends RunCpu {
   loggedRecords: number | null;
 }
 
-async function measureOne(config: Config, workload: Workload, run: number, receiver: OtlpReceiver, profiled: boolean): Promise<Measurement> {
+async function measureOne(config: Config, workload: Workload, seed: number, receiver: OtlpReceiver, profiled: boolean): Promise<Measurement> {
   const state = await mkdtemp(join(tmpdir(), 'mrm-cost-'));
   const profDir = join(state, 'prof');
   const flags = flagsFor(config, receiver.port, await freePort());
@@ -141,12 +173,28 @@ async function measureOne(config: Config, workload: Workload, run: number, recei
     if (!port) throw new Error(`mrm serve (${config}) exited before serving`);
     server.stderr!.resume();
     const pid = server.pid!;
-    const spec: LoadgenSpec = { addr: `127.0.0.1:${port}`, seed: 7000 + 100 * run, workload, levels: [concurrency], seconds, cacheHits: 0, serverPid: pid };
-    const before = await threadCpu(pid);
-    const t0 = process.hrtime.bigint();
-    const level = await runLoadgen(spec);
-    const t1 = process.hrtime.bigint();
-    const after = await threadCpu(pid);
+    const rate = RATE[workload];
+    const spec: LoadgenSpec = {
+      addr: `127.0.0.1:${port}`, seed, workload, levels: [concurrency], seconds, cacheHits: 0, serverPid: pid,
+      // Distinct warm-up items for up to 3 s (enough to spend the log's burst on new pairs), repeated for the rest.
+      warm: { seconds: warmSeconds, calls: Math.ceil(rate * Math.min(3, warmSeconds)) }, calls: Math.ceil(rate * seconds), handshake: true,
+    };
+    // The window opens when the load generator's warm-up is over (records
+    // logged by then are left out of the window's count).
+    let before = new Map<number, ThreadCpu>();
+    let warmRecords = 0;
+    let after = before;
+    let t0 = 0n;
+    let t1 = 0n;
+    const level = await runLoadgen(spec, async () => {
+      if (config.startsWith('log')) warmRecords = (await summarizeLog(state)).records;
+      before = await threadCpu(pid);
+      t0 = process.hrtime.bigint();
+    }, async () => {
+      t1 = process.hrtime.bigint();
+      after = await threadCpu(pid);
+    });
+    const loadavg1 = Number((await readFile('/proc/loadavg', 'utf8').catch(() => 'NaN')).split(' ')[0]);
     server.kill('SIGTERM');
     await exited;
     const mainTid = pid;
@@ -167,14 +215,18 @@ async function measureOne(config: Config, workload: Workload, run: number, recei
       const main = threads.find((t) => t.main)!.attribution;
       gcShareOfMain = main.busyUs > 0 ? main.gcUs / main.busyUs : 0;
       if (values['keep-prof']) {
-        const keep = join(values['keep-prof'], `${config}-${workload}-${run}`);
+        const keep = join(values['keep-prof'], `${config}-${workload}-${seed}`);
         await mkdir(keep, { recursive: true });
         await cp(profDir, keep, { recursive: true });
+        await writeFile(join(keep, 'window.json'), JSON.stringify(window) + '\n');
       }
     }
-    const loggedRecords = config.startsWith('log') ? (await summarizeLog(state)).records : null;
+    // Records of the window: the log's segments were read when the window
+    // opened; those are only the synced ones, so a few written just before
+    // it may be counted in it (at most one group commit's worth).
+    const loggedRecords = config.startsWith('log') ? (await summarizeLog(state)).records - warmRecords : null;
     return {
-      config, workload, run, profiled, rewards: level.rewards, rewardsPerSec: level.rewardsPerSec, p99: level.p99,
+      config, workload, seed, profiled, rewards: level.rewards, rewardsPerSec: level.rewardsPerSec, p99: level.p99, seconds: level.seconds, loadavg1,
       cpuMsPerReward: (mainMs + otherMs) / level.rewards, mainMsPerReward: mainMs / level.rewards, otherMsPerReward: otherMs / level.rewards,
       partUs, gcShareOfMain, loggedRecords,
     };
@@ -205,16 +257,39 @@ async function readProfiles(dir: string): Promise<{ main: boolean; profile: CpuP
   return Promise.all(files.map(async (f) => ({ main: f.split('.')[4] === '0', profile: JSON.parse(await readFile(join(dir, f), 'utf8')) as CpuProfile })));
 }
 
-async function runLoadgen(spec: LoadgenSpec): Promise<LevelResult> {
+/**
+ * Runs the load generator with its handshake: `opened` when its warm-up is
+ * over (then it is told to go), `closed` as soon as its result line arrives
+ * (before it closes its channel and exits), so the window is the timed run.
+ */
+async function runLoadgen(spec: LoadgenSpec, opened: () => Promise<void>, closed: () => Promise<void>): Promise<LevelResult> {
   const [cmd, argv] = pinned('1', process.execPath, [...process.execArgv, LOADGEN, JSON.stringify(spec)]);
-  const proc = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
-  const timer = setTimeout(() => proc.kill('SIGKILL'), (spec.seconds + 120) * 1000);
-  let out = '';
-  proc.stdout!.on('data', (b: Buffer) => { out += b.toString(); });
-  const code = await new Promise((r) => proc.once('exit', r));
+  const proc = spawn(cmd, argv, { stdio: ['pipe', 'pipe', 'inherit'] });
+  const exit = new Promise((r) => proc.once('exit', r));
+  const timer = setTimeout(() => proc.kill('SIGKILL'), (spec.seconds + (spec.warm?.seconds ?? 0) + 180) * 1000);
+  let result: string | null = null;
+  try {
+    for await (const line of createInterface({ input: proc.stdout! })) {
+      if (line === 'warm') {
+        await opened();
+        proc.stdin!.end('go\n');
+      } else if (line.startsWith('[')) {
+        await closed();
+        result = line;
+      }
+    }
+  } catch (err) {
+    // It would wait for its go line until the timer; this error is the one to report.
+    proc.kill('SIGKILL');
+    await exit;
+    clearTimeout(timer);
+    throw err;
+  }
+  const code = await exit;
   clearTimeout(timer);
   if (code !== 0) throw new Error(`load generator exited with ${String(code)}`);
-  const levels = JSON.parse(out) as LevelResult[];
+  if (result === null) throw new Error('load generator printed no result');
+  const levels = JSON.parse(result) as LevelResult[];
   const errors = Object.entries(levels[0]!.errors);
   if (errors.length > 0) throw new Error(`load generator saw errors: ${JSON.stringify(levels[0]!.errors)}`);
   return levels[0]!;
@@ -223,7 +298,8 @@ async function runLoadgen(spec: LoadgenSpec): Promise<LevelResult> {
 const receiver = new OtlpReceiver();
 await receiver.start();
 const all: Measurement[] = [];
-interface Trio { config: Feature; workload: Workload; run: number; off: Measurement; on: Measurement; prof: Measurement; cost: Cost }
+interface Pair { off: Measurement; on: Measurement; throughputRatio: number; cpuRatio: number }
+interface Trio { config: Feature; workload: Workload; run: number; pairs: Pair[]; prof: Measurement; cost: Cost }
 const trios: Trio[] = [];
 try {
   for (let run = 0; run < runs; run++) {
@@ -231,14 +307,23 @@ try {
     const order = configs.map((_, i) => configs[(i + run) % configs.length]!);
     for (const w of workloads) {
       for (const config of order) {
-        // off and on back to back (the A/B pair), then on profiled.
-        const off = await measureOne('off', w, run, receiver, false);
-        const on = await measureOne(config, w, run, receiver, false);
-        const prof = await measureOne(config, w, run, receiver, true);
-        all.push(off, on, prof);
-        const cost = costOf(off, on, prof.partUs![partOf(config)]!);
-        trios.push({ config, workload: w, run, off, on, prof, cost });
-        console.error(`run ${run + 1}/${runs} ${config} ${w}: feature ${cost.featureUs.toFixed(1)} us/r = ${pct(cost.share)} of ${(1000 * on.cpuMsPerReward).toFixed(0)} us/r; A/B r/s x${cost.throughputRatio.toFixed(3)}, cpu/r x${cost.cpuRatio.toFixed(3)}`);
+        // The A/B pairs, off and on back to back with the same items, in
+        // alternating order (off-on, on-off, ...: ABBA) so that a drift in
+        // the machine's speed over a round favours neither; then on, profiled.
+        const pairs: Pair[] = [];
+        for (let k = 0; k < pairsPerRun; k++) {
+          const seed = 7000 + 100 * run + k;
+          const first = await measureOne(k % 2 === 0 ? 'off' : config, w, seed, receiver, false);
+          const second = await measureOne(k % 2 === 0 ? config : 'off', w, seed, receiver, false);
+          const [off, on] = k % 2 === 0 ? [first, second] : [second, first];
+          all.push(off, on);
+          pairs.push({ off, on, throughputRatio: on.rewardsPerSec / off.rewardsPerSec, cpuRatio: on.cpuMsPerReward / off.cpuMsPerReward });
+        }
+        const prof = await measureOne(config, w, 7000 + 100 * run + 50, receiver, true);
+        all.push(prof);
+        const cost = costOf(medianRun(pairs.map((p) => p.off)), medianRun(pairs.map((p) => p.on)), prof.partUs![partOf(config)]!);
+        trios.push({ config, workload: w, run, pairs, prof, cost });
+        console.error(`run ${run + 1}/${runs} ${config} ${w}: feature ${cost.featureUs.toFixed(1)} us/r = ${pct(cost.share)} of ${(1000 * medianRun(pairs.map((p) => p.on)).cpuMsPerReward).toFixed(0)} us/r; A/B r/s ${pairs.map((p) => `x${p.throughputRatio.toFixed(3)}`).join(' ')}, cpu/r ${pairs.map((p) => `x${p.cpuRatio.toFixed(3)}`).join(' ')}`);
       }
     }
   }
@@ -250,40 +335,46 @@ const pad = (x: string, n: number) => x.padStart(n);
 const fx = (x: number | null, d: number) => (x === null || !Number.isFinite(x) ? '-' : x.toFixed(d));
 const loadavg = (await readFile('/proc/loadavg', 'utf8').catch(() => '')).trim();
 console.log(`\nfeature cost (${runs} runs, ${seconds} s, ${concurrency} in flight, ${pin ? 'server on core 0, load on core 1' : 'unpinned'}; medians; default trace ratio ${DEFAULTS.telemetry.traceSampleRatio}, default log band ${DEFAULTS.log.band} and rate ${DEFAULTS.log.ratePerSec}/s; loadavg ${loadavg})`);
-console.log(`${'config'.padEnd(12)} ${'workload'.padEnd(8)} | ${pad('cpu/r', 6)} ${pad('feat us', 7)} ${pad('share', 6)} ${pad('+other', 7)} ${pad('w/other', 7)} ${pad('gc%', 5)} | ${pad('records', 7)} ${pad('us/rec', 6)} | ${pad('A/B r/s', 7)} ${pad('cpu/r', 6)} | share per run`);
+console.log(`${'config'.padEnd(12)} ${'workload'.padEnd(8)} | ${pad('cpu/r', 6)} ${pad('feat us', 7)} ${pad('share', 6)} ${pad('+other', 7)} ${pad('w/other', 7)} ${pad('gc%', 5)} | ${pad('records', 7)} ${pad('us/rec', 6)} | ${pad('A/B r/s', 7)} ${pad('q1-q3', 11)} ${pad('<1', 5)} ${pad('p', 5)} | ${pad('cpu/r', 6)} ${pad('q1-q3', 11)} | share per run`);
 const rows = [];
+const range = (s: Spread) => `${fx(s.q1, 3)}-${fx(s.q3, 3)}`;
 for (const config of configs) {
   for (const w of workloads) {
     const ts = trios.filter((t) => t.config === config && t.workload === w);
     const m = (f: (t: Trio) => number) => median(ts.map(f));
     const records = config.startsWith('log') ? m((t) => t.prof.loggedRecords ?? 0) : null;
+    const pairs = ts.flatMap((t) => t.pairs);
     const row = {
       config, workload: w,
-      offCpuUsPerReward: m((t) => 1000 * t.off.cpuMsPerReward),
-      onCpuUsPerReward: m((t) => 1000 * t.on.cpuMsPerReward),
+      offCpuUsPerReward: median(pairs.map((p) => 1000 * p.off.cpuMsPerReward)),
+      onCpuUsPerReward: median(pairs.map((p) => 1000 * p.on.cpuMsPerReward)),
       featureUsPerReward: m((t) => t.cost.featureUs),
       share: m((t) => t.cost.share),
       otherExtraUs: m((t) => t.cost.otherExtraUs),
       shareWithOther: m((t) => t.cost.shareWithOther),
       gcShareOfMain: m((t) => t.prof.gcShareOfMain ?? 0),
       loggedRecords: records,
+      windowSeconds: m((t) => t.prof.seconds),
       // The feature's CPU per record written (profiled run): us per reward times rewards over records.
       usPerRecord: records === null ? null : m((t) => (t.prof.loggedRecords ? (t.cost.featureUs * t.prof.rewards) / t.prof.loggedRecords : Number.NaN)),
-      throughputRatio: m((t) => t.cost.throughputRatio),
-      cpuRatio: m((t) => t.cost.cpuRatio),
+      // Every A/B pair of every run: on over off.
+      throughput: spreadOf(pairs.map((p) => p.throughputRatio)),
+      cpu: spreadOf(pairs.map((p) => p.cpuRatio)),
       perRun: ts.map((t) => t.cost.share),
     };
     rows.push(row);
-    console.log(`${config.padEnd(12)} ${w.padEnd(8)} | ${pad(fx(row.onCpuUsPerReward, 0), 6)} ${pad(fx(row.featureUsPerReward, 1), 7)} ${pad(pct(row.share), 6)} ${pad(fx(row.otherExtraUs, 1), 7)} ${pad(pct(row.shareWithOther), 7)} ${pad((100 * row.gcShareOfMain).toFixed(1), 5)} | ${pad(String(row.loggedRecords ?? '-'), 7)} ${pad(fx(row.usPerRecord, 0), 6)} | ${pad(fx(row.throughputRatio, 3), 7)} ${pad(fx(row.cpuRatio, 3), 6)} | ${row.perRun.map(pct).join(', ')}`);
+    console.log(`${config.padEnd(12)} ${w.padEnd(8)} | ${pad(fx(row.onCpuUsPerReward, 0), 6)} ${pad(fx(row.featureUsPerReward, 1), 7)} ${pad(pct(row.share), 6)} ${pad(fx(row.otherExtraUs, 1), 7)} ${pad(pct(row.shareWithOther), 7)} ${pad((100 * row.gcShareOfMain).toFixed(1), 5)} | ${pad(String(row.loggedRecords ?? '-'), 7)} ${pad(fx(row.usPerRecord, 0), 6)} | ${pad(fx(row.throughput.median, 3), 7)} ${pad(range(row.throughput), 11)} ${pad(`${row.throughput.below}/${row.throughput.n}`, 5)} ${pad(fx(row.throughput.pSign, 2), 5)} | ${pad(fx(row.cpu.median, 3), 6)} ${pad(range(row.cpu), 11)} | ${row.perRun.map(pct).join(', ')}`);
   }
 }
 console.log([
+  `Windows: the timed run after a ${warmSeconds} s warm-up on the same server (one-time work and the log's burst left out), ${pairsPerRun} A/B pair(s) a run.`,
   'cpu/r: server CPU us per reward, unprofiled, feature on. feat us: the feature\'s own frames per reward (profiled run, inclusive).',
-  'share: feat us / cpu/r. +other: other threads\' extra CPU per reward vs the off run beside it (libuv pool writes, exporter I/O; noisy);',
-  'w/other: share with +other (when positive) added. A/B: unprofiled on / off, run back to back: throughput and CPU per reward ratios.',
+  'share: feat us / cpu/r. +other: other threads\' extra CPU per reward vs the off runs beside it (libuv pool writes, exporter I/O; noisy);',
+  'w/other: share with +other (when positive) added. records: logged in the profiled window. A/B: unprofiled on / off with the same items,',
+  'back to back in alternating order; median over all pairs, q1-q3 their quartiles, <1 how many pairs had on below off, p the sign test\'s.',
   'The 5% targets of issues #8 and #10 read against share and w/other; the A/B ratios show the same from outside, within this machine\'s noise.',
 ].join('\n'));
 await mkdir('bench-results', { recursive: true });
 const file = join('bench-results', `cost-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-await writeFile(file, JSON.stringify({ meta: { runs, seconds, concurrency, configs, workloads, model: values.model, pinned: pin, date: new Date().toISOString(), loadavg }, rows, raw: all }, null, 2) + '\n');
+await writeFile(file, JSON.stringify({ meta: { runs, pairs: pairsPerRun, warmSeconds, seconds, concurrency, configs, workloads, model: values.model, pinned: pin, date: new Date().toISOString(), loadavg }, rows, raw: all }, null, 2) + '\n');
 console.log(`wrote ${file}`);

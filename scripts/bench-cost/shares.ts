@@ -75,3 +75,50 @@ export const median = (xs: number[]): number => {
   const m = s.length >> 1;
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
+
+/** The quantile q of sorted values, linear between neighbours (q 0.5 is the median). */
+function quantile(sorted: number[], q: number): number {
+  const at = q * (sorted.length - 1);
+  const lo = Math.floor(at);
+  const hi = Math.min(sorted.length - 1, lo + 1);
+  return sorted[lo]! + (at - lo) * (sorted[hi]! - sorted[lo]!);
+}
+
+/**
+ * How a set of on/off ratios spreads. `below` counts the ratios under 1:
+ * with n pairs and no real effect each falls either side with even odds, so
+ * `pSign`, the two-sided sign test's p, says whether the median's side of 1
+ * could be noise (all 6 of 6 on one side: p 0.031; 5 of 6: 0.22).
+ */
+export interface Spread { n: number; median: number; q1: number; q3: number; min: number; max: number; below: number; pSign: number }
+
+export function spreadOf(xs: number[]): Spread {
+  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  const n = s.length;
+  if (n === 0) return { n: 0, median: Number.NaN, q1: Number.NaN, q3: Number.NaN, min: Number.NaN, max: Number.NaN, below: 0, pSign: Number.NaN };
+  const below = s.filter((x) => x < 1).length;
+  const above = s.filter((x) => x > 1).length;
+  return { n, median: median(s), q1: quantile(s, 0.25), q3: quantile(s, 0.75), min: s[0]!, max: s[n - 1]!, below, pSign: signTest(below, above) };
+}
+
+/** Two-sided sign test: P(a split at least this uneven) with k of m on one side under even odds (ties left out). */
+export function signTest(below: number, above: number): number {
+  const m = below + above;
+  if (m === 0) return 1;
+  const k = Math.min(below, above);
+  let tail = 0;
+  let c = 1; // C(m, 0)
+  for (let i = 0; i <= k; i++) {
+    tail += c;
+    c = (c * (m - i)) / (i + 1);
+  }
+  return Math.min(1, (2 * tail) / 2 ** m);
+}
+
+/** A run made of the medians of runs' fields, for a configuration's share over several unprofiled runs. */
+export function medianRun(rs: RunCpu[]): RunCpu {
+  return {
+    rewards: median(rs.map((r) => r.rewards)), rewardsPerSec: median(rs.map((r) => r.rewardsPerSec)),
+    cpuMsPerReward: median(rs.map((r) => r.cpuMsPerReward)), otherMsPerReward: median(rs.map((r) => r.otherMsPerReward)),
+  };
+}

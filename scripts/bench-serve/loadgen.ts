@@ -6,11 +6,18 @@
  *
  * Drives each concurrency level (a warm-up, then the timed run) against a
  * loopback server and prints one JSON line: LevelResult[].
+ *
+ * With `handshake` (one level only), it prints the line `warm` after the
+ * warm-up and waits for a line on stdin before the timed run, so that the
+ * parent can start its own window (CPU per thread, profile clip) exactly
+ * there: the warm-up's one-time work (JIT, first allocations, a token
+ * bucket's burst) then counts in neither side of an on/off comparison.
  */
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { readFile, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { sha256Hex } from '../../src/model/digest.js';
 import { createRewardClient, HEALTH_PROTO, LOADER_OPTIONS, type RewardClient, unary } from '../../src/serve/proto.js';
@@ -21,6 +28,17 @@ export interface LoadgenSpec {
   addr: string; seed: number; workload: Workload; levels: number[]; seconds: number; cacheHits: number;
   /** The server process, for its CPU time from /proc; null or absent: not measured. */
   serverPid?: number | null;
+  /**
+   * Warm-up length in seconds (default: warmFor(c) calls, however long they
+   * take) and distinct items rendered for it, sent over and over until the
+   * seconds are up (repeats are reward cache hits: cheap calls that still
+   * pass every feature's per-call code).
+   */
+  warm?: { seconds: number; calls: number };
+  /** Calls rendered for the timed run (default callsFor); it ends at `seconds` or when they run out. */
+  calls?: number;
+  /** See the header: `warm` on stdout after the warm-up, then wait for a line on stdin. */
+  handshake?: boolean;
 }
 
 type Timed = Omit<LevelResult, 'concurrency' | 'serverCpuMsPerReward' | 'clientCpuMsPerReward'>;
@@ -33,11 +51,15 @@ export async function loadgen(spec: LoadgenSpec): Promise<void> {
   const pid = spec.serverPid ?? null;
   let offset = 0;
   const results: LevelResult[] = [];
+  if (spec.handshake && spec.levels.length !== 1) throw new Error('loadgen: handshake needs exactly one level');
   for (const c of spec.levels) {
-    const n = warmFor(c) + callsFor(spec.workload, c, spec.seconds);
+    const warm = spec.warm?.calls ?? warmFor(c);
+    const n = warm + (spec.calls ?? callsFor(spec.workload, c, spec.seconds));
     const items = await makeItems(seed, offset, n, per);
     offset += n;
-    await drive(client, spec.workload, items.slice(0, warmFor(c)), c, spec.seconds);
+    const warmItems = spec.warm ? cycle(items.slice(0, warm), Math.ceil(spec.warm.seconds * 2000)) : items.slice(0, warm);
+    await drive(client, spec.workload, warmItems, c, spec.warm?.seconds ?? spec.seconds);
+    if (spec.handshake) await handshake();
     results.push({ ...(await withCpu(pid, () => drive(client, spec.workload, items.slice(warmFor(c)), c, spec.seconds))), concurrency: c });
   }
   if (spec.cacheHits > 0) {
@@ -50,6 +72,20 @@ export async function loadgen(spec: LoadgenSpec): Promise<void> {
   }
   client.close();
   process.stdout.write(JSON.stringify(results) + '\n');
+}
+
+/** n items: xs, again and again (at most 2,000 calls a second: more than any server here answers, so the seconds end a cycled warm-up). */
+const cycle = <T>(xs: T[], n: number): T[] => (xs.length === 0 ? xs : Array.from({ length: n }, (_, i) => xs[i % xs.length]!));
+
+/** Tells the parent the warm-up is over and waits for its go (one line on stdin). */
+async function handshake(): Promise<void> {
+  process.stdout.write('warm\n');
+  const lines = createInterface({ input: process.stdin });
+  await new Promise<void>((resolve, reject) => {
+    lines.once('line', () => resolve());
+    lines.once('close', () => reject(new Error('loadgen: stdin closed before the go line')));
+  });
+  lines.close();
 }
 
 // ---------------------------------------------------------------- CPU time

@@ -42,13 +42,47 @@ export function headsDisagree(a: ArrayLike<number>, b: ArrayLike<number>): boole
   return false;
 }
 
+/**
+ * The band as a bound on |margin|: |sigmoid(m) - 0.5| <= band exactly when
+ * |m| <= logit(0.5 + band), since sigmoid is monotone and odd around 0.5.
+ * Computed once per config, it spares every candidate pair an exp.
+ */
+export function marginLimit(band: number): number {
+  return band >= 0.5 ? Infinity : Math.log((0.5 + band) / (0.5 - band));
+}
+
 export function inBand(margin: number, band: number): boolean {
-  return Math.abs(sigmoid(margin) - 0.5) <= band;
+  return Math.abs(margin) <= marginLimit(band);
 }
 
 /** Unsure of this pair's order? `heads` may be absent (then only the band decides). */
 export function unsure(margin: number, band: number, headsA?: ArrayLike<number>, headsB?: ArrayLike<number>): boolean {
-  return inBand(margin, band) || (headsA !== undefined && headsB !== undefined && headsDisagree(headsA, headsB));
+  return unsureWithin(margin, marginLimit(band), headsA, headsB);
+}
+
+/** unsure() with the band given as marginLimit(band): the serving path's form. */
+export function unsureWithin(margin: number, limit: number, headsA?: ArrayLike<number>, headsB?: ArrayLike<number>): boolean {
+  return Math.abs(margin) <= limit || (headsA !== undefined && headsB !== undefined && headsDisagree(headsA, headsB));
+}
+
+/**
+ * Indices start..start+count-1 of `scores` by reward, highest first (ties
+ * in index order), written into `out` (a scratch array the caller reuses:
+ * this runs for most group calls with the log on, and allocates nothing).
+ * Adjacent entries are the group's candidate pairs (see adjacentPairs).
+ */
+export function rewardOrder(scores: ArrayLike<{ reward: number }>, start: number, count: number, out: number[]): number[] {
+  out.length = count;
+  for (let i = 0; i < count; i++) {
+    const r = scores[start + i]!.reward;
+    let j = i;
+    while (j > 0 && scores[out[j - 1]!]!.reward < r) {
+      out[j] = out[j - 1]!;
+      j--;
+    }
+    out[j] = start + i;
+  }
+  return out;
 }
 
 /**

@@ -13,6 +13,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import { contentRecord, sha256Hex } from '../model/digest.js';
+import { DetailStore } from './detail-store.js';
 
 export interface CachedReward {
   reward: number;
@@ -48,10 +49,10 @@ export interface CacheStats {
  * array object and its backing-store record, the LRU's slots. Measured with
  * scripts/cache-bytes.ts (Node 20.20, 100k entries, after a full GC):
  * embedding 844 bytes per entry with 432 of floats (the default model's
- * 108), detail 668 with 288, a 27 KiB image 27,942 with 27,648. Before they
- * were counted, a 64 MiB embedding cache held ~125 MiB.
+ * 108), a 27 KiB image 27,942 with 27,648. Before they were counted, a
+ * 64 MiB embedding cache held ~125 MiB. (Details: detail-store.ts.)
  */
-export const ENTRY_OVERHEAD = { embedding: 412, detail: 380, image: 300 } as const;
+export const ENTRY_OVERHEAD = { embedding: 412, image: 300 } as const;
 
 /** A reward entry (count-bounded): key, object and LRU slots, measured the same way. */
 export const REWARD_ENTRY_BYTES = 255;
@@ -60,8 +61,7 @@ export class Caches {
   private readonly rewards: LRUCache<string, CachedReward> | null;
   private readonly embeddings: LRUCache<string, Float32Array> | null;
   private readonly images: LRUCache<string, Uint8Array> | null;
-  /** [K heads..., D features...] in one array: one object per entry. */
-  private readonly details: LRUCache<string, Float32Array> | null;
+  private readonly details: DetailStore | null;
   readonly stats: CacheStats = { rewardHits: 0, rewardMisses: 0, embeddingHits: 0, embeddingMisses: 0, imageHits: 0, imageMisses: 0 };
 
   constructor(limits: CacheLimits, readonly enabled = true) {
@@ -70,30 +70,21 @@ export class Caches {
     // slots), so the configured bytes are what the cache really holds.
     this.embeddings = enabled ? new LRUCache({ maxSize: limits.embeddingBytes, sizeCalculation: (v) => v.byteLength + ENTRY_OVERHEAD.embedding }) : null;
     this.images = enabled ? new LRUCache({ maxSize: limits.imageBytes, sizeCalculation: (v) => v.byteLength + ENTRY_OVERHEAD.image }) : null;
-    // The key string is the reward cache's own (the same string object), but
-    // the entry keeps it alive after the reward entry is evicted: counted.
-    this.details = enabled && (limits.detailBytes ?? 0) > 0
-      ? new LRUCache({ maxSize: limits.detailBytes!, sizeCalculation: (v) => v.byteLength + ENTRY_OVERHEAD.detail })
-      : null;
+    this.details = enabled && (limits.detailBytes ?? 0) > 0 ? new DetailStore(limits.detailBytes!) : null;
   }
 
   get keepsDetails(): boolean {
     return this.details !== null;
   }
 
-  /** Heads [K] and features of a scored item, if still cached; not counted in stats. */
+  /** Heads [K] and features of a scored item (copies), if still cached; not counted in stats. */
   detail(key: string, k: number): { heads: Float32Array; features: Float32Array } | undefined {
-    const v = this.details?.get(key);
-    return v ? { heads: v.subarray(0, k), features: v.subarray(k) } : undefined;
+    return this.details?.get(key, k);
   }
 
   /** Stores a copy (the arguments are views into a whole batch's arrays). */
   putDetail(key: string, heads: Float32Array, features: Float32Array): void {
-    if (!this.details) return;
-    const v = new Float32Array(heads.length + features.length);
-    v.set(heads);
-    v.set(features, heads.length);
-    this.details.set(key, v);
+    this.details?.put(key, heads, features);
   }
 
   /** Image bytes without counting a lookup (the pair log's, not a request's). */
@@ -155,7 +146,7 @@ export class Caches {
   sizes(): { rewards: number; embeddings: number; embeddingBytes: number; images: number; imageBytes: number; details: number; detailBytes: number } {
     return {
       details: this.details?.size ?? 0,
-      detailBytes: this.details?.calculatedSize ?? 0,
+      detailBytes: this.details?.usedBytes ?? 0,
       rewards: this.rewards?.size ?? 0,
       embeddings: this.embeddings?.size ?? 0,
       embeddingBytes: this.embeddings?.calculatedSize ?? 0,

@@ -15,7 +15,7 @@
  */
 import { hash } from 'node:crypto';
 import type { LoggedSide, PairRecord, PairSource } from '../pairlog/record.js';
-import { adjacentPairs, PairPolicy, pairKey, unsure, type PolicyConfig, type PolicyStats } from '../pairlog/policy.js';
+import { marginLimit, PairPolicy, pairKey, rewardOrder, unsureWithin, type PolicyConfig, type PolicyStats } from '../pairlog/policy.js';
 import { PairLogWriter, type WriterStats } from '../pairlog/writer.js';
 import type { WriterIo } from '../pairlog/io.js';
 import type { Caches } from './caches.js';
@@ -45,6 +45,10 @@ const RECENT_MS = 60_000;
 
 export class PairLogger {
   private readonly policy: PairPolicy;
+  /** The band as a bound on |margin| (marginLimit). */
+  private readonly limit: number;
+  /** Scratch for a group's reward order: reused, a group call allocates nothing until a pair is logged. */
+  private readonly order: number[] = [];
   private withoutFeatures = 0;
   private internalErrors = 0;
   private lastDrops = { total: 0, at: 0 };
@@ -52,6 +56,7 @@ export class PairLogger {
   private constructor(private readonly config: LogConfig, private readonly writer: PairLogWriter, private readonly caches: Caches, private readonly log: Logger) {
     const p: PolicyConfig = { band: config.band, sampleRate: config.sampleRate, ratePerSec: config.ratePerSec, burst: config.burst, dedupeEntries: config.dedupeEntries };
     this.policy = new PairPolicy(p);
+    this.limit = marginLimit(config.band);
   }
 
   static async open(config: LogConfig, stateDir: string, caches: Caches, log: Logger, io?: WriterIo): Promise<PairLogger> {
@@ -74,7 +79,7 @@ export class PairLogger {
       for (let p = 0; p < n; p++) {
         const a = scores[2 * p]!;
         const b = scores[2 * p + 1]!;
-        if (unsure(a.reward - b.reward, this.config.band, a.detail?.heads, b.detail?.heads)) {
+        if (unsureWithin(a.reward - b.reward, this.limit, a.detail?.heads, b.detail?.heads)) {
           time ??= new Date().toISOString();
           this.offer(v, 'compare', units[2 * p]!, a, units[2 * p + 1]!, b, time);
         }
@@ -91,10 +96,17 @@ export class PairLogger {
       for (const g of groups) {
         if (g.count < 2 || !this.policy.open(g.count - 1)) continue;
         this.policy.considered(g.count - 1);
-        const s = scores.slice(g.start, g.start + g.count);
-        const pairs = adjacentPairs(s.map((x) => x.reward), (hi, lo) => unsure(s[hi]!.reward - s[lo]!.reward, this.config.band, s[hi]!.detail?.heads, s[lo]!.detail?.heads));
-        if (pairs.length > 0) time ??= new Date().toISOString();
-        for (const [hi, lo] of pairs) this.offer(v, 'group', units[g.start + hi]!, s[hi]!, units[g.start + lo]!, s[lo]!, time!);
+        // The adjacent pairs in reward order (policy.adjacentPairs), without its arrays and closure.
+        const order = rewardOrder(scores, g.start, g.count, this.order);
+        for (let i = 0; i + 1 < g.count; i++) {
+          const hi = order[i]!;
+          const lo = order[i + 1]!;
+          const a = scores[hi]!;
+          const b = scores[lo]!;
+          if (!unsureWithin(a.reward - b.reward, this.limit, a.detail?.heads, b.detail?.heads)) continue;
+          time ??= new Date().toISOString();
+          this.offer(v, 'group', units[hi]!, a, units[lo]!, b, time);
+        }
       }
     } catch (err) {
       this.internal(err);

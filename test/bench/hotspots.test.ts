@@ -43,4 +43,11 @@ describe('hotspots (self time by module and owner)', () => {
     const s = selfTimes(profile, 60);
     expect(s.busyUs).toBe(5 + 25);
   });
+
+  it('and after `toUs` (bench:cost\'s window.json)', () => {
+    // Samples at 0, 10 and 50 are in: score 10, processChunkSync 40, handle 20.
+    const s = selfTimes(profile, 0, 60);
+    expect(s.busyUs).toBe(10 + 40 + 20);
+    expect(s.byModule.get('GC')).toBeUndefined();
+  });
 });

@@ -1,6 +1,6 @@
 /** Which pairs are logged: band, head disagreement, group adjacency, dedupe, sampling, rate limit. */
 import { describe, expect, it } from 'vitest';
-import { adjacentPairs, headsDisagree, inBand, PairPolicy, pairKey, TokenBucket, unsure } from '../../src/pairlog/policy.js';
+import { adjacentPairs, headsDisagree, inBand, marginLimit, PairPolicy, pairKey, rewardOrder, sigmoid, TokenBucket, unsure, unsureWithin } from '../../src/pairlog/policy.js';
 
 describe('unsure', () => {
   it('is P(a > b) within the band of 0.5', () => {
@@ -30,6 +30,37 @@ describe('adjacentPairs', () => {
     const close = (hi: number, lo: number) => unsure(rewards[hi]! - rewards[lo]!, 0.1);
     expect(adjacentPairs(rewards, close)).toEqual([[1, 3], [2, 0]]);
     expect(adjacentPairs([1], () => true)).toEqual([]);
+  });
+});
+
+describe('the serving path\'s forms', () => {
+  it('the band as a margin bound decides as |sigmoid(margin) - 0.5| <= band does', () => {
+    let checked = 0;
+    for (const band of [0, 0.01, 0.1, 0.25, 0.49, 0.5, 0.7]) {
+      const limit = marginLimit(band);
+      for (let m = -6; m <= 6; m += 0.0137) {
+        // Within a hair of the boundary the two computations may round apart: not a decision either way.
+        if (Math.abs(Math.abs(sigmoid(m) - 0.5) - band) < 1e-12) continue;
+        expect(Math.abs(m) <= limit).toBe(Math.abs(sigmoid(m) - 0.5) <= band);
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThan(5000);
+    expect(marginLimit(0.1)).toBeCloseTo(Math.log(1.5), 12);
+    expect(unsureWithin(3, marginLimit(0.1), [5, -1], [0, 0])).toBe(true);
+    expect(unsureWithin(3, marginLimit(0.1), [5, 1], [0, 0])).toBe(false);
+  });
+
+  it('rewardOrder gives adjacentPairs\' order over a slice (ties in index order), in a reused array', () => {
+    const scores = [9, 0.1, 3, 0.2, 3, 2.9, -5, 9].map((reward) => ({ reward }));
+    const out: number[] = [7, 7, 7, 7, 7, 7, 7, 7, 7, 7];
+    const order = rewardOrder(scores, 1, 6, out);
+    expect(order).toBe(out);
+    // Indices are absolute: scores[1..6] by reward, the tie 2 / 4 in index order.
+    expect(order).toEqual([2, 4, 5, 3, 1, 6]);
+    const pairs = adjacentPairs(scores.slice(1, 7).map((s) => s.reward), () => true).map(([h, l]) => [h + 1, l + 1]);
+    expect(order.slice(0, -1).map((h, i) => [h, order[i + 1]])).toEqual(pairs);
+    expect(rewardOrder(scores, 0, 1, out)).toEqual([0]);
   });
 });
 
