@@ -30,7 +30,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DEFAULTS } from '../../src/serve/config.js';
-import { rewardServerOptions } from '../../src/serve/grpc-options.js';
+import { connectionWindowInterceptor, rewardServerOptions } from '../../src/serve/grpc-options.js';
 import { loadPackage, rewardServiceDefinition, type ScoreRequestMsg } from '../../src/serve/proto.js';
 import type { LevelResult, Workload } from '../bench-serve/items.js';
 import type { LoadgenSpec } from '../bench-serve/loadgen.js';
@@ -40,8 +40,8 @@ const SELF = fileURLToPath(import.meta.url);
 
 /** Results of the real shape and size: distinct numbers, so nothing encodes as a default. */
 function echoServer(): Promise<number> {
-  // The real server's options (not its admission interceptor: that is our code, measured in the server column).
-  const server = new grpc.Server(rewardServerOptions(DEFAULTS));
+  // The real server's options and connection window; not its admission (our code, in the server column).
+  const server = new grpc.Server({ ...rewardServerOptions(DEFAULTS), interceptors: [connectionWindowInterceptor()] });
   let n = 0;
   const result = (id = '') => { n++; return { reward: n * 0.001, normalizedReward: -n * 0.002, spread: 0.01, cached: false, truncated: false, id }; };
   server.addService(rewardServiceDefinition(loadPackage()), {
