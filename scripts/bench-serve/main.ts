@@ -170,14 +170,25 @@ async function measure(o: { model: string; runs: number; seconds: number; seed: 
   return m;
 }
 
+const USAGE = `npm run bench:serve -- [--model DIR] [--runs 3] [--seconds 6] [--levels 1,8,32,64] [--no-pin] [--no-unpinned]
+                        [--server-flags "--encoder-max-batch-size 32"] [--server-node-flags=--single-threaded-gc] [--seed 7]
+npm run bench:serve -- --telemetry-compare [--trace-sample R] [--runs 3] [--seconds 6]
+npm run bench:serve -- --log-compare [--log-band 0.2] [--log-rate 1000000] [--runs 3] [--seconds 6]
+
+Both workloads (single items, groups of 16) at every level of --levels, mrm serve against the naive
+server and the in-process limit; the header of scripts/bench-serve/main.ts says what each number is.
+Focused tools: scripts/bench-serve/lone.ts (one in flight: the tail, GC pauses, loop delay),
+scripts/bench-serve/threads.ts (CPU per thread at one level), scripts/bench-cost/grpc-floor.ts (the gRPC floor).`;
+
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: {
     model: { type: 'string' }, runs: { type: 'string' }, seconds: { type: 'string' },
     'server-flags': { type: 'string' }, 'server-node-flags': { type: 'string' }, seed: { type: 'string' }, levels: { type: 'string' },
     'no-pin': { type: 'boolean', default: false }, 'no-unpinned': { type: 'boolean', default: false },
     'log-compare': { type: 'boolean' }, 'log-band': { type: 'string' }, 'log-rate': { type: 'string' },
-    'telemetry-compare': { type: 'boolean' }, 'trace-sample': { type: 'string' },
+    'telemetry-compare': { type: 'boolean' }, 'trace-sample': { type: 'string' }, help: { type: 'boolean', short: 'h' },
   } });
+  if (values.help) return void console.log(USAGE);
   const model = values.model ?? 'models/shapes-mrm';
   const runs = Number(values.runs ?? 3);
   const seconds = Number(values.seconds ?? 6);

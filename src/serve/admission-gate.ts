@@ -10,6 +10,7 @@
 import * as grpc from '@grpc/grpc-js';
 import * as http2 from 'node:http2';
 import type { Admission } from './admission.js';
+import { widenConnectionWindow } from './grpc-options.js';
 
 /**
  * Measures the event-loop time of refusals, for admission's drain rate: from
@@ -124,28 +125,6 @@ export function arrivalGate(admission: Admission, paths: ReadonlySet<string>): g
 function stopRequestBody(call: grpc.ServerInterceptingCallInterface): void {
   const stream = (call as { stream?: Partial<http2.ServerHttp2Stream> }).stream;
   if (typeof stream?.close === 'function' && stream.closed === false && stream.destroyed === false) stream.close(http2.constants.NGHTTP2_NO_ERROR);
-}
-
-/**
- * The connection-level HTTP/2 receive window, raised from the protocol's
- * 64 KiB default (which Node keeps, and grpc-js offers no server option
- * for). Node returns connection window as it receives DATA, but the
- * WINDOW_UPDATE goes out only after the event-loop turn that read it: with
- * 64 KiB a client could send about two 28 KiB messages per turn of the
- * server's loop, so under load (turns of tens of ms) an admitted call's
- * message took seconds to follow its headers, shared round-robin with every
- * other open stream's. 1 MiB is ~36 such messages a turn. Memory stays
- * bounded by the per-stream windows (64 KiB each, unchanged) and
- * connections.maxConcurrentStreams, as before: the received bytes wait in
- * the streams either way.
- */
-export const CONNECTION_WINDOW_BYTES = 1024 * 1024;
-
-function widenConnectionWindow(call: grpc.ServerInterceptingCallInterface, widened: WeakSet<http2.Http2Session>): void {
-  const session = (call as { stream?: Partial<http2.ServerHttp2Stream> }).stream?.session;
-  if (!session || widened.has(session) || typeof session.setLocalWindowSize !== 'function' || session.destroyed) return;
-  widened.add(session);
-  session.setLocalWindowSize(CONNECTION_WINDOW_BYTES);
 }
 
 function msLeft(deadline: grpc.Deadline): number {

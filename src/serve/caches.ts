@@ -54,6 +54,13 @@ export interface CacheStats {
  */
 export const ENTRY_OVERHEAD = { embedding: 412, image: 300 } as const;
 
+/**
+ * A received image is cached without a copy when it is at least this share of
+ * the buffer under it: at most 1/16 of the entry's bytes is not image (a
+ * group's texts next to its one image, for instance).
+ */
+const KEEP_VIEW_SHARE = 15 / 16;
+
 /** A reward entry (count-bounded): key, object and LRU slots, measured the same way. */
 export const REWARD_ENTRY_BYTES = 255;
 
@@ -69,7 +76,8 @@ export class Caches {
     // Sizes count each entry's whole cost (its value, key, objects and LRU
     // slots), so the configured bytes are what the cache really holds.
     this.embeddings = enabled ? new LRUCache({ maxSize: limits.embeddingBytes, sizeCalculation: (v) => v.byteLength + ENTRY_OVERHEAD.embedding }) : null;
-    this.images = enabled ? new LRUCache({ maxSize: limits.imageBytes, sizeCalculation: (v) => v.byteLength + ENTRY_OVERHEAD.image }) : null;
+    // An image kept as a view holds its whole buffer: counted (putImage).
+    this.images = enabled ? new LRUCache({ maxSize: limits.imageBytes, sizeCalculation: (v) => v.buffer.byteLength + ENTRY_OVERHEAD.image }) : null;
     this.details = enabled && (limits.detailBytes ?? 0) > 0 ? new DetailStore(limits.detailBytes!) : null;
   }
 
@@ -135,12 +143,17 @@ export class Caches {
   }
 
   /**
-   * Stores a copy: decoded message fields are views into the whole received
-   * message, and caching a view would keep all of it alive while the cache
-   * counts one image. An image larger than the whole cache is not stored.
+   * Decoded message fields are views into the whole received message. A view
+   * that is nearly all of its buffer (a single item's image: the message is
+   * the image and ~150 bytes around it) is stored as it is, and counted at
+   * the buffer's size; any other view is copied, so that a cached image never
+   * keeps a large message alive. The copy it saves was ~30 us and 27 KiB of
+   * garbage per new image on this machine. An image larger than the whole
+   * cache is not stored.
    */
   putImage(sha: string, bytes: Uint8Array): void {
-    if (this.images && !this.images.has(sha)) this.images.set(sha, new Uint8Array(bytes));
+    if (!this.images || this.images.has(sha)) return;
+    this.images.set(sha, bytes.byteLength >= bytes.buffer.byteLength * KEEP_VIEW_SHARE ? bytes : new Uint8Array(bytes));
   }
 
   sizes(): { rewards: number; embeddings: number; embeddingBytes: number; images: number; imageBytes: number; details: number; detailBytes: number } {

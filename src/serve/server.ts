@@ -27,6 +27,7 @@ import { loadVersion, openRegistry } from './loader.js';
 import { errorFields, type Logger } from './log.js';
 import type { WriterIo } from '../pairlog/io.js';
 import { PairLogger, type PairLogHealth, type PairLogStats } from './pair-log.js';
+import { rewardServerOptions } from './grpc-options.js';
 import { loadPackage, REWARD_SERVICE, rewardServiceDefinition } from './proto.js';
 import { Scorer } from './scorer.js';
 import { RewardService } from './service.js';
@@ -110,15 +111,7 @@ export async function startServer(config: ServeConfig, log: Logger, opts: StartO
   const server = new grpc.Server({
     // Unary calls meet admission at their headers, before their messages are read (admission.ts).
     interceptors: [arrivalGate(admission, new Set(['Score', 'Compare'].map((m) => `/${REWARD_SERVICE}/${m}`)))],
-    'grpc.max_receive_message_length': config.maxMessageBytes,
-    'grpc.max_send_message_length': -1,
-    'grpc.max_concurrent_streams': config.connections.maxConcurrentStreams,
-    'grpc.keepalive_time_ms': config.connections.keepaliveTimeMs,
-    'grpc.keepalive_timeout_ms': config.connections.keepaliveTimeoutMs,
-    'grpc.max_connection_idle_ms': config.connections.maxIdleMs,
-    'grpc.max_connection_age_ms': config.connections.maxAgeMs,
-    // Calls in flight when a connection reaches its age get this long to finish.
-    'grpc.max_connection_age_grace_ms': config.shutdownGraceMs,
+    ...rewardServerOptions(config),
   });
   const caches = new Caches({ ...config.cache, detailBytes: config.log.enabled ? config.log.featureCacheBytes : 0 }, config.caches);
   // A pair log that cannot open (unwritable or full state directory) must not keep the server from serving.

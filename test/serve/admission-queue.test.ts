@@ -13,7 +13,7 @@
 import * as grpc from '@grpc/grpc-js';
 import * as http2 from 'node:http2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CONNECTION_WINDOW_BYTES } from '../../src/serve/admission-gate.js';
+import { CONNECTION_WINDOW_BYTES } from '../../src/serve/grpc-options.js';
 import { png, startTestServer, type TestServer } from './helpers.js';
 
 let bytes: TestServer;

@@ -24,7 +24,7 @@ describe('itemDigest', () => {
 });
 
 describe('Caches', () => {
-  it('bounds image bytes by total size, each entry counted with its overhead, and stores a copy, not a view of the message', () => {
+  it('bounds image bytes by total size, each entry counted with its overhead, and copies a view that is a small part of its message', () => {
     const entry = 60 + ENTRY_OVERHEAD.image;
     const c = new Caches({ rewardEntries: 10, embeddingBytes: 1000, imageBytes: 2 * entry - 1 });
     const message = new Uint8Array(1000).fill(7);
@@ -38,6 +38,22 @@ describe('Caches', () => {
     c.putImage('huge', new Uint8Array(2 * entry));
     expect(c.image('huge')).toBeUndefined();
     expect(c.sizes().imageBytes).toBe(entry);
+  });
+
+  it('keeps a view that is nearly all of its buffer (a single item\'s image) without a copy, counted at the buffer\'s size', () => {
+    const c = new Caches({ rewardEntries: 10, embeddingBytes: 1000, imageBytes: 10_000 });
+    const message = new Uint8Array(1000).fill(7);
+    const image = message.subarray(20, 1000);
+    c.putImage('a', image);
+    expect(c.image('a')!.buffer).toBe(message.buffer);
+    expect(c.sizes().imageBytes).toBe(1000 + ENTRY_OVERHEAD.image);
+    // 15/16 of the buffer is the least kept as a view: one byte less is copied.
+    const edge = new Uint8Array(1600);
+    c.putImage('b', edge.subarray(0, 1500));
+    c.putImage('c', edge.subarray(0, 1499));
+    expect(c.image('b')!.buffer).toBe(edge.buffer);
+    expect(c.image('c')!.buffer).not.toBe(edge.buffer);
+    expect(c.image('c')!.byteLength).toBe(1499);
   });
 
   it('counts an embedding at its floats plus its measured overhead', () => {
