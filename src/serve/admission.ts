@@ -16,6 +16,7 @@
  */
 import { ServeError } from './errors.js';
 import { CallTiming } from './admission-timing.js';
+import { LoopLag } from './admission-loop.js';
 
 export interface AdmissionConfig {
   /** Bytes of requests in flight; 0 turns the check off. */
@@ -24,6 +25,8 @@ export interface AdmissionConfig {
   deadlineShedding: boolean;
   /** Longest estimated wait behind the work already admitted (ms); beyond it RESOURCE_EXHAUSTED; 0: off. */
   maxQueueWaitMs: number;
+  /** Event-loop lateness that, sustained under a backlog of arrivals, refuses every new call (admission-loop.ts); 0: off. */
+  maxLoopLagMs: number;
 }
 
 /** What admitting one request costs, counted from its message alone. */
@@ -41,6 +44,10 @@ export interface AdmissionStats {
   refusedDeadline: number;
   /** Refused because the estimated wait behind admitted work exceeded admission.maxQueueWaitMs. */
   refusedWait: number;
+  /** Refused because the event loop stayed late past admission.maxLoopLagMs under a backlog (admission-loop.ts). */
+  refusedLoop: number;
+  /** Ticks of the loop detector later than admission.maxLoopLagMs, so far. */
+  loopLateTicks: number;
   inflightBytes: number;
   peakInflightBytes: number;
   /** Current estimates of per-entry stage time (ms). */
@@ -60,7 +67,7 @@ export class AdmissionRefused extends ServeError {
 
 /** A refusal as a plain value: at a call's headers it is answered at once, without the cost of an Error (a stack capture per refused call). */
 export interface Refusal {
-  readonly refused: 'bytes' | 'wait' | 'deadline';
+  readonly refused: 'bytes' | 'wait' | 'deadline' | 'loop';
   readonly message: string;
   readonly retryAfterMs: number;
 }
@@ -189,6 +196,22 @@ export class Admission {
    * tensor, and one image.
    */
   private typical: RequestCost = { bytes: 284 * 1024, images: 1, units: 1 };
+  /**
+   * The work (what the caches will not answer) of a typical admitted
+   * request, the same weighted mean: a call at its headers is counted at it
+   * in the wait estimate. Counted at what it carries instead (every image
+   * uncached), the soak's mix, whose images the caches hold, was counted at
+   * several times the work the drain factor was measured against, and the
+   * burst that follows a long loop turn (~100-300 calls) read as seconds of
+   * wait: 8.5% of the soak's calls were refused at 80% load (2026-12-01).
+   * After a run of cache hits a flood of new images starts counted low, and
+   * the estimate catches up as their messages are read (each checked at its
+   * real work, `admit`), within a few dozen calls; the loop rule and the
+   * bytes budget bound the calls admitted meanwhile.
+   */
+  private typicalWork: RequestCost = { bytes: 0, images: 1, units: 1 };
+  /** The storm detector (admission-loop.ts); null when admission.maxLoopLagMs is 0. Its ticks start with `loop.start()`. */
+  readonly loop: LoopLag | null;
   readonly stats: AdmissionStats;
   /** Where calls' time goes (headers, message, answer), per stats interval. */
   readonly timing = new CallTiming();
@@ -198,7 +221,8 @@ export class Admission {
     readonly vision: StageRate,
     readonly encoder: StageRate,
   ) {
-    this.stats = { admitted: 0, refusedBytes: 0, refusedDeadline: 0, refusedWait: 0, inflightBytes: 0, peakInflightBytes: 0, visionMsPerImage: vision.perEntry, encoderMsPerUnit: encoder.perEntry, drainFactor: this.drain.factor, queueWaitMs: 0 };
+    this.loop = config.maxLoopLagMs > 0 ? new LoopLag(config.maxLoopLagMs) : null;
+    this.stats = { admitted: 0, refusedBytes: 0, refusedDeadline: 0, refusedWait: 0, refusedLoop: 0, loopLateTicks: 0, inflightBytes: 0, peakInflightBytes: 0, visionMsPerImage: vision.perEntry, encoderMsPerUnit: encoder.perEntry, drainFactor: this.drain.factor, queueWaitMs: 0 };
   }
 
   /** Estimated stage time of a request (ms). */
@@ -209,12 +233,12 @@ export class Admission {
 
   /**
    * The estimated time until a request admitted now would be done: the work
-   * admitted ahead of it (arriving calls at the typical cost) and its own,
+   * admitted ahead of it (arriving calls at the typical work) and its own,
    * at the measured drain rate.
    */
   expectedMs(cost: RequestCost): number {
-    const images = this.pendingImages + this.arriving * this.typical.images + cost.images;
-    const units = this.pendingUnits + this.arriving * this.typical.units + cost.units;
+    const images = this.pendingImages + this.arriving * this.typicalWork.images + cost.images;
+    const units = this.pendingUnits + this.arriving * this.typicalWork.units + cost.units;
     return (images * this.vision.perEntry + units * this.encoder.perEntry) * this.drain.factor;
   }
 
@@ -228,7 +252,10 @@ export class Admission {
    * a value (no Error: this runs once per refused call of a flood).
    */
   admitArrival(deadlineMs: number): (() => void) | Refusal {
-    const refusal = this.check(this.typical, this.inflight + this.arriving * this.typical.bytes, deadlineMs);
+    this.loop?.arrived();
+    // What a typical request carries (bytes), at the work a typical one causes.
+    const cost = { bytes: this.typical.bytes, images: this.typicalWork.images, units: this.typicalWork.units };
+    const refusal = this.check(cost, this.inflight + this.arriving * this.typical.bytes, deadlineMs);
     if (refusal) return refusal;
     this.arriving++;
     let released = false;
@@ -242,6 +269,15 @@ export class Admission {
   /** A Refusal when `cost` does not fit next to `held` bytes, would wait too long, or cannot meet the deadline; else null. */
   private check(cost: RequestCost, held: number, deadlineMs: number): Refusal | null {
     const { maxInflightBytes, maxQueueWaitMs } = this.config;
+    const loop = this.loop;
+    if (loop && loop.overloaded(performance.now())) {
+      this.stats.refusedLoop++;
+      return {
+        refused: 'loop',
+        message: `server overloaded: its event loop has been late by more than ${loop.targetMs} ms turn after turn for ${loop.intervalMs} ms while calls kept arriving faster than they finished (admission.maxLoopLagMs); retry after ~${loop.intervalMs} ms`,
+        retryAfterMs: loop.intervalMs,
+      };
+    }
     // Something admitted is always ahead when these refuse: a lone request is slow rather than impossible.
     const busy = held > 0 || this.pendingRequests > 0;
     if (maxInflightBytes > 0 && busy && held + cost.bytes > maxInflightBytes) {
@@ -291,10 +327,10 @@ export class Admission {
     // Calls still arriving count at the typical cost; this one's own arrival reservation is already released.
     const refusal = this.check(cost, this.inflight + this.arriving * this.typical.bytes, deadlineMs);
     if (refusal) throw new AdmissionRefused(refusal.message, refusal.retryAfterMs);
-    // The typical request is what requests carry, every image and text as uncached: at the headers
-    // nothing says whether a call will hit the caches, and after a run of repeats the next calls may be new.
+    // The typical bytes are what requests carry, every image and text: held whether or not the caches answer.
     const w = 0.1;
     this.typical = { bytes: (1 - w) * this.typical.bytes + w * carried.bytes, images: (1 - w) * this.typical.images + w * carried.images, units: (1 - w) * this.typical.units + w * carried.units };
+    this.typicalWork = { bytes: 0, images: (1 - w) * this.typicalWork.images + w * cost.images, units: (1 - w) * this.typicalWork.units + w * cost.units };
     const work = this.workMs(cost);
     if (this.pendingRequests === 0) this.drain.started(performance.now());
     this.inflight += cost.bytes;
@@ -312,6 +348,7 @@ export class Admission {
       this.pendingImages -= cost.images;
       this.pendingUnits -= cost.units;
       this.pendingRequests--;
+      this.loop?.finished();
       this.drain.finished(work, performance.now(), this.pendingRequests === 0);
       this.stats.inflightBytes = this.inflight;
     };
@@ -327,7 +364,7 @@ export class Admission {
   }
 
   snapshot(): AdmissionStats {
-    return { ...this.stats, visionMsPerImage: this.vision.perEntry, encoderMsPerUnit: this.encoder.perEntry, drainFactor: this.drain.factor, queueWaitMs: Math.round(this.expectedMs(NO_COST)) };
+    return { ...this.stats, visionMsPerImage: this.vision.perEntry, encoderMsPerUnit: this.encoder.perEntry, drainFactor: this.drain.factor, queueWaitMs: Math.round(this.expectedMs(NO_COST)), loopLateTicks: this.loop?.lateTicks ?? 0 };
   }
 }
 

@@ -107,6 +107,8 @@ export async function startServer(config: ServeConfig, log: Logger, opts: StartO
     : undefined;
   // Initial stage rates: the default model on one core (bench:serve); the batches correct them within ~10.
   const admission = new Admission(config.admission, new StageRate(1), new StageRate(0.2));
+  // The storm detector's ticks (admission-loop.ts), unref'd; stopped at shutdown.
+  const stopLoopTicks = admission.loop?.start();
   const server = new grpc.Server({
     // Unary calls meet admission at their headers, before their messages are read (admission.ts).
     interceptors: [arrivalGate(admission, new Set(['Score', 'Compare'].map((m) => `/${REWARD_SERVICE}/${m}`)))],
@@ -313,6 +315,7 @@ export async function startServer(config: ServeConfig, log: Logger, opts: StartO
       // After the last call: every pair offered is queued; flush, sync, close the segment.
       await pairLog?.close();
       if (statsTimer) clearInterval(statsTimer);
+      stopLoopTicks?.();
       loopDelay.disable();
       gc.stop();
       log.info('server.stopped', { reason, ms: Math.round(performance.now() - t0), stats: stats() });
