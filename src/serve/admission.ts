@@ -75,8 +75,17 @@ export interface Refusal {
 /**
  * Per-entry time of a stage as an exponentially weighted mean over recent
  * batches: the weight 0.2 follows load changes within ~10 batches without
- * jumping on one slow batch.
+ * jumping on one slow batch. A batch's time is taken on the main thread, so
+ * it includes the loop turn its result waited behind: one batch behind a
+ * 280 ms turn (GC, a stolen core, a flood's HEADERS) reads ~35 ms an image
+ * against ~2.5, and at weight 0.2 it alone would triple the estimate, so the
+ * wait bound refused the burst that follows such a turn. A sample counts at
+ * most twice the current estimate (SAMPLE_GROWTH): a real slowdown still
+ * shows within a few batches (x1.2 per batch), a stall no more than that.
  */
+/** How much more than the current estimate one sample may count (StageRate, DrainRate). */
+export const SAMPLE_GROWTH = 2;
+
 export class StageRate {
   private msPerEntry: number;
   constructor(initialMsPerEntry: number) {
@@ -85,7 +94,7 @@ export class StageRate {
 
   observe(batchMs: number, entries: number): void {
     if (entries <= 0) return;
-    this.msPerEntry = 0.8 * this.msPerEntry + 0.2 * (batchMs / entries);
+    this.msPerEntry = 0.8 * this.msPerEntry + 0.2 * Math.min(batchMs / entries, SAMPLE_GROWTH * this.msPerEntry);
   }
 
   get perEntry(): number {
@@ -156,7 +165,12 @@ class DrainRate {
     // another request embedded meanwhile); before the estimate left cache
     // hits out, a probe of repeated images measured 0.7, and a flood of new
     // images that followed was admitted at a fraction of its cost.
-    const sample = Math.min(100, Math.max(1, spent / this.windowWork));
+    // At most twice the current factor a window, as StageRate's samples: the
+    // windows of a flood hold the loop time of HEADERS that RefusalTurns
+    // cannot see (grpc-js reading them between our callbacks), which made the
+    // factor 30.7 within a second of the idle flood (2026-12-01) and the
+    // estimate 1,104,507 ms; the storm is the loop rule's (admission-loop.ts).
+    const sample = Math.min(100, SAMPLE_GROWTH * this.factor, Math.max(1, spent / this.windowWork));
     this.factor = 0.7 * this.factor + 0.3 * sample;
     this.windowStart = now;
     this.windowWork = 0;

@@ -51,6 +51,18 @@ describe('admission', () => {
     expect(r.perEntry).toBeCloseTo(2, 1);
   });
 
+  it('does not jump on one batch that waited behind a long loop turn, and still follows a real slowdown', () => {
+    const r = new StageRate(2.5);
+    // A batch of 8 whose result waited behind a 280 ms turn: 35 ms an image, counted as at most 2 x 2.5.
+    r.observe(280, 8);
+    expect(r.perEntry).toBeCloseTo(0.8 * 2.5 + 0.2 * 5, 5);
+    for (let i = 0; i < 5; i++) r.observe(20, 8);
+    expect(r.perEntry).toBeLessThan(2.8);
+    // The machine really is 4x slower: the estimate gets there within ~15 batches.
+    for (let i = 0; i < 15; i++) r.observe(80, 8);
+    expect(r.perEntry).toBeGreaterThan(9);
+  });
+
   it('counts a PNG at its decoded size from the header, before decoding', () => {
     const bomb = headerBomb(4000, 3000);
     const c = requestCost([{ data: bomb }, {}], 2, 100, 196_608);
@@ -154,6 +166,22 @@ describe('admission', () => {
       const pending = drainBatches(a, 80);
       // Four windows of samples of exactly 1 move the factor from 4 to 1 + 3 x 0.7^4 = 1.72 (5x counted whole: 4.76).
       expect(a.snapshot().drainFactor).toBeCloseTo(1.72, 2);
+      pending.forEach((p) => p());
+    });
+
+    it('moves at most to twice its value a window: a flood window whose loop time it cannot see does not make it explode', () => {
+      vi.useFakeTimers({ toFake: ['performance', 'setImmediate'] });
+      const a = admission();
+      // Batches of 8 (20 ms of stage time) every 1000 ms: samples of 50 (the idle flood's read 30.7 within a second).
+      const pending = Array.from({ length: 40 }, () => a.admit({ bytes: 1, images: 1, units: 1 }, Infinity));
+      for (let batch = 0; batch < 2; batch++) {
+        vi.advanceTimersByTime(1000);
+        for (let i = 0; i < 8; i++) pending.shift()!();
+        vi.runAllTicks();
+        vi.advanceTimersToNextTimer();
+      }
+      // Two windows, each sample at most twice the factor: 4 -> 0.7x4 + 0.3x8 = 5.2 -> 0.7x5.2 + 0.3x10.4 = 6.76.
+      expect(a.snapshot().drainFactor).toBeCloseTo(6.76, 2);
       pending.forEach((p) => p());
     });
 
