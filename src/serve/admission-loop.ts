@@ -77,7 +77,7 @@ export class LoopLag {
     else this.streak = { from: dueAt, ticks: 1, arrived: 0, finished: 0 };
   }
 
-  /** A call's headers (or a stream's request) arrived. */
+  /** A unary call's headers arrived at the gate (admitted or refused). */
   arrived(): void {
     if (this.streak) this.streak.arrived++;
   }
