@@ -200,16 +200,16 @@ export class Admission {
   private pendingUnits = 0;
   /** Requests admitted and not finished (message-level reservations). */
   private pendingRequests = 0;
-  /** Calls past the arrival gate whose message has not yet come (each counted at the typical cost). */
+  /** Calls past the arrival gate whose message has not yet come (each counted at the typical bytes and work). */
   private arriving = 0;
   private readonly drain = new DrainRate();
   /**
-   * A typical admitted request's cost, as a weighted mean (0.1: stable over
-   * a burst, follows a change of image size within a few dozen calls). It
-   * starts at one 128 px PNG request: 28 KiB PNG + 64 KiB pixels + 192 KiB
-   * tensor, and one image.
+   * The bytes a typical admitted request carries, as a weighted mean (0.1:
+   * stable over a burst, follows a change of image size within a few dozen
+   * calls). It starts at one 128 px PNG request: 28 KiB PNG + 64 KiB pixels
+   * + 192 KiB tensor.
    */
-  private typical: RequestCost = { bytes: 284 * 1024, images: 1, units: 1 };
+  private typicalBytes = 284 * 1024;
   /**
    * The work (what the caches will not answer) of a typical admitted
    * request, the same weighted mean: a call at its headers is counted at it
@@ -223,7 +223,7 @@ export class Admission {
    * real work, `admit`), within a few dozen calls; the loop rule and the
    * bytes budget bound the calls admitted meanwhile.
    */
-  private typicalWork: RequestCost = { bytes: 0, images: 1, units: 1 };
+  private typicalWork = { images: 1, units: 1 };
   /** The storm detector (admission-loop.ts); null when admission.maxLoopLagMs is 0. Its ticks start with `loop.start()`. */
   readonly loop: LoopLag | null;
   readonly stats: AdmissionStats;
@@ -268,8 +268,8 @@ export class Admission {
   admitArrival(deadlineMs: number): (() => void) | Refusal {
     this.loop?.arrived();
     // What a typical request carries (bytes), at the work a typical one causes.
-    const cost = { bytes: this.typical.bytes, images: this.typicalWork.images, units: this.typicalWork.units };
-    const refusal = this.check(cost, this.inflight + this.arriving * this.typical.bytes, deadlineMs);
+    const cost = { bytes: this.typicalBytes, ...this.typicalWork };
+    const refusal = this.check(cost, this.inflight + this.arriving * this.typicalBytes, deadlineMs);
     if (refusal) return refusal;
     this.arriving++;
     let released = false;
@@ -339,12 +339,12 @@ export class Admission {
    */
   admit(cost: RequestCost, deadlineMs: number, carried: RequestCost = cost): () => void {
     // Calls still arriving count at the typical cost; this one's own arrival reservation is already released.
-    const refusal = this.check(cost, this.inflight + this.arriving * this.typical.bytes, deadlineMs);
+    const refusal = this.check(cost, this.inflight + this.arriving * this.typicalBytes, deadlineMs);
     if (refusal) throw new AdmissionRefused(refusal.message, refusal.retryAfterMs);
     // The typical bytes are what requests carry, every image and text: held whether or not the caches answer.
     const w = 0.1;
-    this.typical = { bytes: (1 - w) * this.typical.bytes + w * carried.bytes, images: (1 - w) * this.typical.images + w * carried.images, units: (1 - w) * this.typical.units + w * carried.units };
-    this.typicalWork = { bytes: 0, images: (1 - w) * this.typicalWork.images + w * cost.images, units: (1 - w) * this.typicalWork.units + w * cost.units };
+    this.typicalBytes = (1 - w) * this.typicalBytes + w * carried.bytes;
+    this.typicalWork = { images: (1 - w) * this.typicalWork.images + w * cost.images, units: (1 - w) * this.typicalWork.units + w * cost.units };
     const work = this.workMs(cost);
     if (this.pendingRequests === 0) this.drain.started(performance.now());
     this.inflight += cost.bytes;
