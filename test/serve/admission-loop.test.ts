@@ -117,6 +117,40 @@ describe('the storm rule (admission.maxLoopLagMs)', () => {
       expect(a.admitArrival(Infinity)).toBeTypeOf('function');
     });
 
+    it("a flood's HEADERS: one saturation's worth admitted by the wait bound, the rest refused while the loop stays late, calls admitted after", () => {
+      vi.useFakeTimers({ toFake: ['performance'] });
+      // The defaults (config.ts): 64 MiB, deadline shedding, 200 ms, 50 ms; the default model's stage rates.
+      const a = new Admission({ maxInflightBytes: 64 * 2 ** 20, deadlineShedding: true, maxQueueWaitMs: 200, maxLoopLagMs: 50 }, new StageRate(2.3), new StageRate(0.15));
+      const lag = a.loop!;
+      const t0 = performance.now();
+      let due = t0 + 10;
+      const reasons: Record<string, number> = {};
+      const admitted: (() => void)[] = [];
+      // 10,000 HEADERS in 20 loop turns of 100 ms (500 a turn, ~0.2 ms each), half with 5 s deadlines; each turn holds
+      // up the detector's tick by its length. Nothing admitted finishes meanwhile (the worst case for the estimate).
+      for (let turn = 0; turn < 20; turn++) {
+        for (let i = 0; i < 500; i++) {
+          vi.advanceTimersByTime(0.2);
+          const r = a.admitArrival(i % 2 === 0 ? 5000 - (performance.now() - t0) : Infinity);
+          if (typeof r === 'function') admitted.push(r);
+          else reasons[r.refused] = (reasons[r.refused] ?? 0) + 1;
+        }
+        lag.tick(due, performance.now(), performance.now() + 10);
+        due = performance.now() + 10;
+      }
+      // The wait bound stops the first turn at 64 ahead (~64 x 2.45 ms x the initial factor 4 = 627 ms > 200);
+      // from the third late turn the storm rule refuses everything, with nothing left for the estimate to decide.
+      expect(admitted.length).toBe(64);
+      expect(reasons.wait).toBeGreaterThan(400);
+      expect(reasons.loop).toBeGreaterThan(8000);
+      expect(reasons.wait! + reasons.loop! + (reasons.deadline ?? 0)).toBe(10_000 - 64);
+      // The admitted calls are served; the loop is on time again: the next call is admitted.
+      admitted.forEach((r) => r());
+      vi.advanceTimersByTime(10);
+      lag.tick(due, due + 1, due + 11);
+      expect(a.admitArrival(Infinity)).toBeTypeOf('function');
+    });
+
     it('ticks on a timer of its own that stops with the server', () => {
       vi.useFakeTimers({ toFake: ['performance', 'setTimeout', 'clearTimeout'] });
       const lag = new LoopLag(50);
