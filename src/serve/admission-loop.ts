@@ -21,7 +21,7 @@
  * calls that arrived during one, then the loop is on time again; the soak at
  * 80% load has such turns of 120-280 ms every few seconds. So "overloaded"
  * needs STORM_TICKS late ticks in a row spanning admission.maxLoopLagMs'
- * interval (the streak), and a backlog: at least MIN_BACKLOG more calls
+ * interval (the streak), and a backlog: more than MIN_BACKLOG more calls
  * arrived than finished during the streak (a starved machine with a handful
  * of calls is slow, not flooded, and refusing them would not make it
  * faster). Then even a call with nothing admitted ahead is refused: unlike
@@ -31,10 +31,11 @@
 /** Late ticks in a row before the loop counts as overloaded: more than one long turn and the turn that reads its backlog. */
 export const STORM_TICKS = 3;
 /**
- * How many more calls must have arrived than finished during the streak:
+ * More calls than this must have arrived than finished during the streak:
  * 64, the calls a closed-loop trainer keeps in flight (admission.ts
- * MIN_QUEUE_FOR_WAIT), so such a client on a starved machine is never
- * refused by this rule.
+ * MIN_QUEUE_FOR_WAIT). Such a client sends a call only when one finishes,
+ * so over any streak its arrivals exceed its finishes by at most 64, and on
+ * a starved machine it is never refused by this rule.
  */
 export const MIN_BACKLOG = 64;
 /**
@@ -90,7 +91,7 @@ export class LoopLag {
   /** Whether the loop has been late for a whole interval while calls piled up (see the file's comment). */
   overloaded(now: number): boolean {
     const s = this.streak;
-    if (!s || s.arrived - s.finished < MIN_BACKLOG || now - s.from < this.intervalMs) return false;
+    if (!s || s.arrived - s.finished <= MIN_BACKLOG || now - s.from < this.intervalMs) return false;
     // The streak's ticks so far, and the pending one if this turn has already made it late.
     const overdue = now - this.due > this.targetMs ? 1 : 0;
     return s.ticks + overdue >= STORM_TICKS;

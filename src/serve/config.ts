@@ -208,7 +208,7 @@ export const DEFAULTS: ServeConfig = {
     maxQueueWaitMs: 200,
     // The storm rule (admission-loop.ts): every new call is refused while
     // the event loop has been late by more than this turn after turn for
-    // 100 ms and 64 more calls arrived than finished meanwhile. A loop
+    // 100 ms and over 64 more calls arrived than finished meanwhile. A loop
     // turn that long holds the sockets' unread HEADERS as long, which no
     // wait estimate sees: in the 1000 ms flood the median call reached the
     // gate 2.3 s after its client sent it. 50 ms is a quarter of the 2x
@@ -381,7 +381,7 @@ export const RULES = {
   'cache.imageBytes': { doc: 'image bytes cache (for sha256 references) in bytes, each entry counted with its overhead (~300 bytes)', integer: true, min: 1 },
   'admission.maxInflightBytes': { doc: 'budget for bytes of requests in flight (images, decoded pixels, tensors, texts); beyond it RESOURCE_EXHAUSTED with grpc-retry-pushback-ms; 0: off. Peak memory ~ baseline ~280 MiB (Node, onnxruntime, default model, warm) + caches (rewardEntries x 255 B + embeddingBytes + imageBytes + log.featureCacheBytes: 120 MiB at the defaults) + ~110 MiB heap overhead with full caches + this: ~575 MiB at the defaults (npm run cache-rss measures it)', integer: true, min: 0 },
   'admission.maxQueueWaitMs': { doc: 'refuse (RESOURCE_EXHAUSTED, grpc-retry-pushback-ms) a request when the work admitted ahead of it, at the measured drain rate, would keep it waiting longer than this (ms), from 64 requests ahead (a closed-loop client of 64 in flight is never refused by it); keeps the admitted calls of a flood near their latency at saturation; 0: off', integer: true, min: 0 },
-  'admission.maxLoopLagMs': { doc: 'refuse (RESOURCE_EXHAUSTED, grpc-retry-pushback-ms) every new call while the event loop has been late by more than this (ms) for 3+ turns in a row over 100 ms and 64+ more calls arrived than finished meanwhile (a flood of HEADERS: calls read that late already waited in the sockets); 0: off', integer: true, min: 0 },
+  'admission.maxLoopLagMs': { doc: 'refuse (RESOURCE_EXHAUSTED, grpc-retry-pushback-ms) every new call while the event loop has been late by more than this (ms) for 3+ turns in a row over 100 ms and over 64 more calls arrived than finished meanwhile (a flood of HEADERS: calls read that late already waited in the sockets); 0: off', integer: true, min: 0 },
   'admission.deadlineShedding': { doc: 'refuse (RESOURCE_EXHAUSTED) before decoding a request whose deadline the queued work (recent batch times) cannot meet' },
   'connections.maxConcurrentStreams': { doc: 'concurrent HTTP/2 streams (calls) per connection (grpc.max_concurrent_streams)', integer: true, min: 1 },
   'connections.maxOpenStreams': { doc: 'ScoreStreams open at once on the server; the excess is refused with RESOURCE_EXHAUSTED', integer: true, min: 1 },

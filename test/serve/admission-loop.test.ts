@@ -68,8 +68,11 @@ describe('the storm rule (admission.maxLoopLagMs)', () => {
       for (let j = 0; j < 8; j++) lag.finished();
     }
     expect(lag.overloaded(c.now)).toBe(false);
-    // The same turns with the calls piling up beyond the backlog a 64-in-flight client keeps.
-    c.arrive(MIN_BACKLOG);
+    // A closed-loop client of 64 in flight, starting the streak with none: at most 64 more arrivals than finishes.
+    c.arrive(MIN_BACKLOG - 20);
+    expect(lag.overloaded(c.now)).toBe(false);
+    // The calls pile up beyond that.
+    c.arrive(1);
     expect(lag.overloaded(c.now)).toBe(true);
   });
 
@@ -79,7 +82,7 @@ describe('the storm rule (admission.maxLoopLagMs)', () => {
     c.turn(0);
     c.turn(70);
     c.turn(70);
-    c.arrive(MIN_BACKLOG);
+    c.arrive(MIN_BACKLOG + 1);
     // Two late ticks so far, 150 ms of streak; the pending tick is due at now + 10 and not yet late.
     expect(lag.overloaded(c.now)).toBe(false);
     // 61 ms into the current turn its tick is late too: the third.
