@@ -72,20 +72,20 @@ export interface Refusal {
   readonly retryAfterMs: number;
 }
 
-/**
- * Per-entry time of a stage as an exponentially weighted mean over recent
- * batches: the weight 0.2 follows load changes within ~10 batches without
- * jumping on one slow batch. A batch's time is taken on the main thread, so
- * it includes the loop turn its result waited behind: one batch behind a
- * 280 ms turn (GC, a stolen core, a flood's HEADERS) reads ~35 ms an image
- * against ~2.5, and at weight 0.2 it alone would triple the estimate, so the
- * wait bound refused the burst that follows such a turn. A sample counts at
- * most twice the current estimate (SAMPLE_GROWTH): a real slowdown still
- * shows within a few batches (x1.2 per batch), a stall no more than that.
- */
 /** How much more than the current estimate one sample may count (StageRate, DrainRate). */
 export const SAMPLE_GROWTH = 2;
 
+/**
+ * Per-entry time of a stage as an exponentially weighted mean over recent
+ * batches: the weight 0.2 follows load changes within ~10 batches without
+ * jumping on one slow batch. The batch times are the model worker's own
+ * (batcher.ts runClock): taken on the main thread, from dispatch to result,
+ * they included the loop turn the result waited behind, and one batch behind
+ * a 280 ms turn (GC, a flood's HEADERS) read ~35 ms an image against ~2.5.
+ * The worker can still stall (a stolen core, its own GC), so a sample counts
+ * at most twice the current estimate (SAMPLE_GROWTH): a real slowdown still
+ * shows within a few batches (x1.2 per batch), a single stall no more than that.
+ */
 export class StageRate {
   private msPerEntry: number;
   constructor(initialMsPerEntry: number) {
