@@ -126,12 +126,17 @@ class DrainRate {
   /** Loop time within the window that went to refusals, not to admitted work (ms). */
   private windowExcluded = 0;
   private closing = false;
+  /** The busy clocks (Admission.busyClocks) at the window's start. */
+  private windowBusy: BusyClocks | null = null;
+
+  constructor(private readonly clocks: () => BusyClocks | null) {}
 
   /** Admitted work went from none to some. */
   started(now: number): void {
     this.windowStart = now;
     this.windowWork = 0;
     this.windowExcluded = 0;
+    this.windowBusy = this.clocks();
   }
 
   /** `ms` of the current window's wall time were spent on something other than admitted work. */
@@ -159,7 +164,20 @@ class DrainRate {
 
   private close(now: number): void {
     if (this.windowStart === null || this.windowWork <= 0 || now - this.windowStart < 200) return;
-    const spent = Math.max(0, now - this.windowStart - this.windowExcluded);
+    let spent = Math.max(0, now - this.windowStart - this.windowExcluded);
+    // Only the time the busiest of the two threads worked: below saturation
+    // the window's wall time also holds the gaps between arrivals, and the
+    // factor read the offered load, not how fast a backlog drains (at 80%
+    // load, 1/0.8 of it: the wait estimate of the burst after a long loop
+    // turn was then about the turn's length, and the bound refused it). At
+    // saturation the busiest thread works the whole window: the same as wall time.
+    const busy = this.clocks();
+    if (busy && this.windowBusy) {
+      const loop = busy.loopMs - this.windowBusy.loopMs - this.windowExcluded;
+      const worker = busy.workerMs - this.windowBusy.workerMs;
+      spent = Math.min(spent, Math.max(0, loop, worker));
+    }
+    this.windowBusy = busy;
     // At least 1: admitted work cannot drain faster than the model runs it.
     // Lower samples come from work estimated and then not done (an image
     // another request embedded meanwhile); before the estimate left cache
@@ -179,6 +197,12 @@ class DrainRate {
 }
 
 const NO_COST: RequestCost = { bytes: 0, images: 0, units: 0 };
+
+/** Cumulative busy ms of the main event loop and of the model worker. */
+export interface BusyClocks {
+  loopMs: number;
+  workerMs: number;
+}
 
 /**
  * The wait bound applies from this many requests ahead: the depth of a
@@ -202,7 +226,14 @@ export class Admission {
   private pendingRequests = 0;
   /** Calls past the arrival gate whose message has not yet come (each counted at the typical bytes and work). */
   private arriving = 0;
-  private readonly drain = new DrainRate();
+  /**
+   * The main thread's busy time (event-loop utilization, ms) and the model
+   * worker's (its time on requests, ms), both cumulative; the server sets it
+   * once the versions exist. Unset (tests of the estimate alone), the drain
+   * rate counts wall time.
+   */
+  busyClocks: (() => BusyClocks) | null = null;
+  private readonly drain = new DrainRate(() => this.busyClocks?.() ?? null);
   /**
    * The bytes a typical admitted request carries, as a weighted mean (0.1:
    * stable over a burst, follows a change of image size within a few dozen

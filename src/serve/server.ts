@@ -137,6 +137,8 @@ export async function startServer(config: ServeConfig, log: Logger, opts: StartO
   const images = new ImageStage(caches, config.caches);
   const scorer = new Scorer(caches, images, config.caches);
   const versions = new VersionManager();
+  // The drain rate counts the busiest thread's time (admission.ts DrainRate): the loop's and the active version's worker's.
+  admission.busyClocks = () => ({ loopMs: performance.eventLoopUtilization().active, workerMs: versions.active?.host.runMs ?? 0 });
   const service = new RewardService({
     versions,
     scorer,

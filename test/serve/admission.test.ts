@@ -169,6 +169,23 @@ describe('admission', () => {
       pending.forEach((p) => p());
     });
 
+    it("counts the busiest thread's time, not the gaps between arrivals below saturation", () => {
+      vi.useFakeTimers({ toFake: ['performance', 'setImmediate'] });
+      const a = admission();
+      // The same batches (20 ms of stage time every 100 ms of wall), but the main loop was busy only 60 ms of each
+      // 100 and the worker 20: the rest were gaps between arrivals, which a backlog would not have.
+      const t0 = performance.now();
+      a.busyClocks = () => {
+        const wall = performance.now() - t0;
+        return { loopMs: 0.6 * wall, workerMs: 0.2 * wall };
+      };
+      const pending = drainBatches(a);
+      // Samples of exactly 3 (60 ms of loop per 20 ms of stage time) move the factor from 4 to 3 + 0.7^4 = 3.24
+      // (counted in wall time: 5, above 4.7).
+      expect(a.snapshot().drainFactor).toBeCloseTo(3.24, 2);
+      pending.forEach((p) => p());
+    });
+
     it('moves at most to twice its value a window: a flood window whose loop time it cannot see does not make it explode', () => {
       vi.useFakeTimers({ toFake: ['performance', 'setImmediate'] });
       const a = admission();
