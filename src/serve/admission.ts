@@ -103,7 +103,8 @@ export class StageRate {
 }
 
 /**
- * How fast admitted work really drains: wall time per ms of estimated stage
+ * How fast admitted work really drains: wall time (or, given busy clocks,
+ * the busier thread's busy time: see `close`) per ms of estimated stage
  * time, measured over windows of >= 200 ms in which admitted work was
  * pending throughout. The stage rates see only the model's batches; a
  * request also costs its decode, its answer, GC, and whatever else runs on
