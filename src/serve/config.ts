@@ -203,8 +203,14 @@ export const DEFAULTS: ServeConfig = {
     // HEADERS slow the loop. 1000 ms, the default before, admitted ~640
     // calls in the flood's first second, which then waited 2.8 s in the
     // server (p99; admitted p99 at the clients 20x the saturation p99).
-    // The soak at 80% load counts its bursts at their real work (cache hits
-    // are free; admission.ts typicalWork) and stays far below 200 ms.
+    // The other side: at 80% load (the soak) a burst piles up only behind a
+    // long loop turn, and it is counted at its real work (cache hits are
+    // free: admission.ts typicalWork) at the rate a backlog drains (the
+    // drain factor counts busy time, not the gaps between arrivals), i.e.
+    // ~80% of the turn's length: the bound refuses only after turns longer
+    // than ~250 ms (the idle soak's longest per 30 s were 173-280 ms).
+    // Before, arrivals counted as uncached at the offered load's rate, and it
+    // refused 8.5% of the soak's calls at 1000 ms.
     maxQueueWaitMs: 200,
     // The storm rule (admission-loop.ts): every new call is refused while
     // the event loop has been late by more than this turn after turn for
