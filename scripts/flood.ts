@@ -186,6 +186,8 @@ const report = {
     refusedBytes: adm.refusedBytes ?? null,
     refusedDeadline: adm.refusedDeadline ?? null,
     refusedWait: adm.refusedWait ?? null,
+    refusedLoop: adm.refusedLoop ?? null,
+    loopLateTicks: adm.loopLateTicks ?? null,
     drainFactor: adm.drainFactor ?? null,
     peakInflightBytes: adm.peakInflightBytes ?? null,
   },

@@ -138,7 +138,7 @@ interface StatsLine {
   eventLoop?: { p99Ms: number; maxMs: number };
   gc?: { count: number; totalMs: number; maxMs: number };
   caches?: { rewards: number; embeddingBytes: number; imageBytes: number; detailBytes: number };
-  admission?: { refusedBytes: number; refusedWait: number; refusedDeadline: number; drainFactor: number; queueWaitMs: number };
+  admission?: { refusedBytes: number; refusedWait: number; refusedDeadline: number; refusedLoop?: number; drainFactor: number; queueWaitMs: number };
 }
 /**
  * Sends every pool image once (image and embedding caches), then groups of
@@ -211,8 +211,8 @@ interface Sample {
   t: number; rssMiB: number; fds: number; calls: number; rate: number; p50: number; p99: number;
   loopP99Ms: number | null; loopMaxMs: number | null; errors: Record<string, number>;
   caches: StatsLine['caches'] | null; refused: number | null;
-  /** The server's refusals so far by budget (admission.maxInflightBytes, maxQueueWaitMs, deadlineShedding). */
-  refusedBy: { bytes: number; wait: number; deadline: number } | null;
+  /** The server's refusals so far by budget (admission.maxInflightBytes, maxQueueWaitMs, deadlineShedding, maxLoopLagMs). */
+  refusedBy: { bytes: number; wait: number; deadline: number; loop: number } | null;
   /** Admission's estimate at the server's last stats line: the drain factor and the wait it gives the queue ahead. */
   drainFactor: number | null; queueWaitMs: number | null;
   /** GC pauses in the server's last stats interval. */
@@ -272,8 +272,8 @@ const sampler = setInterval(async () => {
   const a = st?.admission;
   const s: Sample = {
     t: Math.round((performance.now() - t0) / 1000), ...(await procSample()), calls: lat.length, rate: lat.length / (sampleMs / 1000), p50: pct(0.5), p99: pct(0.99),
-    loopP99Ms: loop, loopMaxMs: st?.eventLoop?.maxMs ?? null, errors, caches: st?.caches ?? null, refused: a ? a.refusedBytes + a.refusedWait + a.refusedDeadline : null,
-    refusedBy: a ? { bytes: a.refusedBytes, wait: a.refusedWait, deadline: a.refusedDeadline } : null,
+    loopP99Ms: loop, loopMaxMs: st?.eventLoop?.maxMs ?? null, errors, caches: st?.caches ?? null, refused: a ? a.refusedBytes + a.refusedWait + a.refusedDeadline + (a.refusedLoop ?? 0) : null,
+    refusedBy: a ? { bytes: a.refusedBytes, wait: a.refusedWait, deadline: a.refusedDeadline, loop: a.refusedLoop ?? 0 } : null,
     drainFactor: a?.drainFactor ?? null, queueWaitMs: a?.queueWaitMs ?? null,
     gcMaxMs: st?.gc?.maxMs ?? null, gcTotalMs: st?.gc?.totalMs ?? null, ...(await cpuSample()),
   };
@@ -349,7 +349,7 @@ console.log(`p99 of ${p99WindowMs / 1000} s windows: max / median ${p99Ratio.toF
 console.log(`errors: ${JSON.stringify(errorTotals)}`);
 // Which budget refused during the measured minutes: a refusal below saturation says which bound is too tight.
 const by0 = after[0]?.refusedBy, by1 = after.at(-1)?.refusedBy;
-if (by0 && by1) console.log(`refusals by budget after warm-up: bytes ${by1.bytes - by0.bytes}, wait ${by1.wait - by0.wait}, deadline ${by1.deadline - by0.deadline}`);
+if (by0 && by1) console.log(`refusals by budget after warm-up: bytes ${by1.bytes - by0.bytes}, wait ${by1.wait - by0.wait}, deadline ${by1.deadline - by0.deadline}, loop ${by1.loop - by0.loop}`);
 const out = values.json ?? join('bench-results', `soak-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
 await mkdir(join(out, '..'), { recursive: true });
 await writeFile(out, JSON.stringify({ minutes, rate, saturation, fill, warmupMs, p99WindowMs, p99Windows: p99Context, samples, verdict, errors: errorTotals }, null, 2));

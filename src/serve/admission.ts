@@ -16,6 +16,7 @@
  */
 import { ServeError } from './errors.js';
 import { CallTiming } from './admission-timing.js';
+import { LoopLag } from './admission-loop.js';
 
 export interface AdmissionConfig {
   /** Bytes of requests in flight; 0 turns the check off. */
@@ -24,6 +25,8 @@ export interface AdmissionConfig {
   deadlineShedding: boolean;
   /** Longest estimated wait behind the work already admitted (ms); beyond it RESOURCE_EXHAUSTED; 0: off. */
   maxQueueWaitMs: number;
+  /** Event-loop lateness that, sustained under a backlog of arrivals, refuses every new call (admission-loop.ts); 0: off. */
+  maxLoopLagMs: number;
 }
 
 /** What admitting one request costs, counted from its message alone. */
@@ -41,6 +44,10 @@ export interface AdmissionStats {
   refusedDeadline: number;
   /** Refused because the estimated wait behind admitted work exceeded admission.maxQueueWaitMs. */
   refusedWait: number;
+  /** Refused because the event loop stayed late past admission.maxLoopLagMs under a backlog (admission-loop.ts). */
+  refusedLoop: number;
+  /** Ticks of the loop detector later than admission.maxLoopLagMs, so far. */
+  loopLateTicks: number;
   inflightBytes: number;
   peakInflightBytes: number;
   /** Current estimates of per-entry stage time (ms). */
@@ -60,15 +67,24 @@ export class AdmissionRefused extends ServeError {
 
 /** A refusal as a plain value: at a call's headers it is answered at once, without the cost of an Error (a stack capture per refused call). */
 export interface Refusal {
-  readonly refused: 'bytes' | 'wait' | 'deadline';
+  readonly refused: 'bytes' | 'wait' | 'deadline' | 'loop';
   readonly message: string;
   readonly retryAfterMs: number;
 }
 
+/** How much more than the current estimate one sample may count (StageRate, DrainRate). */
+export const SAMPLE_GROWTH = 2;
+
 /**
  * Per-entry time of a stage as an exponentially weighted mean over recent
  * batches: the weight 0.2 follows load changes within ~10 batches without
- * jumping on one slow batch.
+ * jumping on one slow batch. The batch times are the model worker's own
+ * (batcher.ts runClock): taken on the main thread, from dispatch to result,
+ * they included the loop turn the result waited behind, and one batch behind
+ * a 280 ms turn (GC, a flood's HEADERS) read ~35 ms an image against ~2.5.
+ * The worker can still stall (a stolen core, its own GC), so a sample counts
+ * at most twice the current estimate (SAMPLE_GROWTH): a real slowdown still
+ * shows within a few batches (x1.2 per batch), a single stall no more than that.
  */
 export class StageRate {
   private msPerEntry: number;
@@ -78,7 +94,7 @@ export class StageRate {
 
   observe(batchMs: number, entries: number): void {
     if (entries <= 0) return;
-    this.msPerEntry = 0.8 * this.msPerEntry + 0.2 * (batchMs / entries);
+    this.msPerEntry = 0.8 * this.msPerEntry + 0.2 * Math.min(batchMs / entries, SAMPLE_GROWTH * this.msPerEntry);
   }
 
   get perEntry(): number {
@@ -87,7 +103,8 @@ export class StageRate {
 }
 
 /**
- * How fast admitted work really drains: wall time per ms of estimated stage
+ * How fast admitted work really drains: wall time (or, given busy clocks,
+ * the busier thread's busy time: see `close`) per ms of estimated stage
  * time, measured over windows of >= 200 ms in which admitted work was
  * pending throughout. The stage rates see only the model's batches; a
  * request also costs its decode, its answer, GC, and whatever else runs on
@@ -110,12 +127,17 @@ class DrainRate {
   /** Loop time within the window that went to refusals, not to admitted work (ms). */
   private windowExcluded = 0;
   private closing = false;
+  /** The busy clocks (Admission.busyClocks) at the window's start. */
+  private windowBusy: BusyClocks | null = null;
+
+  constructor(private readonly clocks: () => BusyClocks | null) {}
 
   /** Admitted work went from none to some. */
   started(now: number): void {
     this.windowStart = now;
     this.windowWork = 0;
     this.windowExcluded = 0;
+    this.windowBusy = this.clocks();
   }
 
   /** `ms` of the current window's wall time were spent on something other than admitted work. */
@@ -143,13 +165,31 @@ class DrainRate {
 
   private close(now: number): void {
     if (this.windowStart === null || this.windowWork <= 0 || now - this.windowStart < 200) return;
-    const spent = Math.max(0, now - this.windowStart - this.windowExcluded);
+    let spent = Math.max(0, now - this.windowStart - this.windowExcluded);
+    // Only the time the busiest of the two threads worked: below saturation
+    // the window's wall time also holds the gaps between arrivals, and the
+    // factor read the offered load, not how fast a backlog drains (at 80%
+    // load, 1/0.8 of it: the wait estimate of the burst after a long loop
+    // turn was then about the turn's length, and the bound refused it). At
+    // saturation the busiest thread works the whole window: the same as wall time.
+    const busy = this.clocks();
+    if (busy && this.windowBusy) {
+      const loop = busy.loopMs - this.windowBusy.loopMs - this.windowExcluded;
+      const worker = busy.workerMs - this.windowBusy.workerMs;
+      spent = Math.min(spent, Math.max(0, loop, worker));
+    }
+    this.windowBusy = busy;
     // At least 1: admitted work cannot drain faster than the model runs it.
     // Lower samples come from work estimated and then not done (an image
     // another request embedded meanwhile); before the estimate left cache
     // hits out, a probe of repeated images measured 0.7, and a flood of new
     // images that followed was admitted at a fraction of its cost.
-    const sample = Math.min(100, Math.max(1, spent / this.windowWork));
+    // At most twice the current factor a window, as StageRate's samples: the
+    // windows of a flood hold the loop time of HEADERS that RefusalTurns
+    // cannot see (grpc-js reading them between our callbacks), which made the
+    // factor 30.7 within a second of the idle flood (2026-12-01) and the
+    // estimate 1,104,507 ms; the storm is the loop rule's (admission-loop.ts).
+    const sample = Math.min(100, SAMPLE_GROWTH * this.factor, Math.max(1, spent / this.windowWork));
     this.factor = 0.7 * this.factor + 0.3 * sample;
     this.windowStart = now;
     this.windowWork = 0;
@@ -158,6 +198,12 @@ class DrainRate {
 }
 
 const NO_COST: RequestCost = { bytes: 0, images: 0, units: 0 };
+
+/** Cumulative busy ms of the main event loop and of the model worker. */
+export interface BusyClocks {
+  loopMs: number;
+  workerMs: number;
+}
 
 /**
  * The wait bound applies from this many requests ahead: the depth of a
@@ -179,16 +225,39 @@ export class Admission {
   private pendingUnits = 0;
   /** Requests admitted and not finished (message-level reservations). */
   private pendingRequests = 0;
-  /** Calls past the arrival gate whose message has not yet come (each counted at the typical cost). */
+  /** Calls past the arrival gate whose message has not yet come (each counted at the typical bytes and work). */
   private arriving = 0;
-  private readonly drain = new DrainRate();
   /**
-   * A typical admitted request's cost, as a weighted mean (0.1: stable over
-   * a burst, follows a change of image size within a few dozen calls). It
-   * starts at one 128 px PNG request: 28 KiB PNG + 64 KiB pixels + 192 KiB
-   * tensor, and one image.
+   * The main thread's busy time (event-loop utilization, ms) and the model
+   * worker's (its time on requests, ms), both cumulative; the server sets it
+   * once the versions exist. Unset (tests of the estimate alone), the drain
+   * rate counts wall time.
    */
-  private typical: RequestCost = { bytes: 284 * 1024, images: 1, units: 1 };
+  busyClocks: (() => BusyClocks) | null = null;
+  private readonly drain = new DrainRate(() => this.busyClocks?.() ?? null);
+  /**
+   * The bytes a typical admitted request carries, as a weighted mean (0.1:
+   * stable over a burst, follows a change of image size within a few dozen
+   * calls). It starts at one 128 px PNG request: 28 KiB PNG + 64 KiB pixels
+   * + 192 KiB tensor.
+   */
+  private typicalBytes = 284 * 1024;
+  /**
+   * The work (what the caches will not answer) of a typical admitted
+   * request, the same weighted mean: a call at its headers is counted at it
+   * in the wait estimate. Counted at what it carries instead (every image
+   * uncached), the soak's mix, whose images the caches hold, was counted at
+   * several times the work the drain factor was measured against, and the
+   * burst that follows a long loop turn (~100-300 calls) read as seconds of
+   * wait: 8.5% of the soak's calls were refused at 80% load (2026-12-01).
+   * After a run of cache hits a flood of new images starts counted low, and
+   * the estimate catches up as their messages are read (each checked at its
+   * real work, `admit`), within a few dozen calls; the loop rule and the
+   * bytes budget bound the calls admitted meanwhile.
+   */
+  private typicalWork = { images: 1, units: 1 };
+  /** The storm detector (admission-loop.ts); null when admission.maxLoopLagMs is 0. Its ticks start with `loop.start()`. */
+  readonly loop: LoopLag | null;
   readonly stats: AdmissionStats;
   /** Where calls' time goes (headers, message, answer), per stats interval. */
   readonly timing = new CallTiming();
@@ -198,7 +267,8 @@ export class Admission {
     readonly vision: StageRate,
     readonly encoder: StageRate,
   ) {
-    this.stats = { admitted: 0, refusedBytes: 0, refusedDeadline: 0, refusedWait: 0, inflightBytes: 0, peakInflightBytes: 0, visionMsPerImage: vision.perEntry, encoderMsPerUnit: encoder.perEntry, drainFactor: this.drain.factor, queueWaitMs: 0 };
+    this.loop = config.maxLoopLagMs > 0 ? new LoopLag(config.maxLoopLagMs) : null;
+    this.stats = { admitted: 0, refusedBytes: 0, refusedDeadline: 0, refusedWait: 0, refusedLoop: 0, loopLateTicks: 0, inflightBytes: 0, peakInflightBytes: 0, visionMsPerImage: vision.perEntry, encoderMsPerUnit: encoder.perEntry, drainFactor: this.drain.factor, queueWaitMs: 0 };
   }
 
   /** Estimated stage time of a request (ms). */
@@ -209,12 +279,12 @@ export class Admission {
 
   /**
    * The estimated time until a request admitted now would be done: the work
-   * admitted ahead of it (arriving calls at the typical cost) and its own,
+   * admitted ahead of it (arriving calls at the typical work) and its own,
    * at the measured drain rate.
    */
   expectedMs(cost: RequestCost): number {
-    const images = this.pendingImages + this.arriving * this.typical.images + cost.images;
-    const units = this.pendingUnits + this.arriving * this.typical.units + cost.units;
+    const images = this.pendingImages + this.arriving * this.typicalWork.images + cost.images;
+    const units = this.pendingUnits + this.arriving * this.typicalWork.units + cost.units;
     return (images * this.vision.perEntry + units * this.encoder.perEntry) * this.drain.factor;
   }
 
@@ -228,7 +298,10 @@ export class Admission {
    * a value (no Error: this runs once per refused call of a flood).
    */
   admitArrival(deadlineMs: number): (() => void) | Refusal {
-    const refusal = this.check(this.typical, this.inflight + this.arriving * this.typical.bytes, deadlineMs);
+    this.loop?.arrived();
+    // What a typical request carries (bytes), at the work a typical one causes.
+    const cost = { bytes: this.typicalBytes, ...this.typicalWork };
+    const refusal = this.check(cost, this.inflight + this.arriving * this.typicalBytes, deadlineMs);
     if (refusal) return refusal;
     this.arriving++;
     let released = false;
@@ -242,6 +315,15 @@ export class Admission {
   /** A Refusal when `cost` does not fit next to `held` bytes, would wait too long, or cannot meet the deadline; else null. */
   private check(cost: RequestCost, held: number, deadlineMs: number): Refusal | null {
     const { maxInflightBytes, maxQueueWaitMs } = this.config;
+    const loop = this.loop;
+    if (loop && loop.overloaded(performance.now())) {
+      this.stats.refusedLoop++;
+      return {
+        refused: 'loop',
+        message: `server overloaded: its event loop has been late by more than ${loop.targetMs} ms turn after turn for ${loop.intervalMs} ms while calls kept arriving faster than they finished (admission.maxLoopLagMs); retry after ~${loop.intervalMs} ms`,
+        retryAfterMs: loop.intervalMs,
+      };
+    }
     // Something admitted is always ahead when these refuse: a lone request is slow rather than impossible.
     const busy = held > 0 || this.pendingRequests > 0;
     if (maxInflightBytes > 0 && busy && held + cost.bytes > maxInflightBytes) {
@@ -289,12 +371,12 @@ export class Admission {
    */
   admit(cost: RequestCost, deadlineMs: number, carried: RequestCost = cost): () => void {
     // Calls still arriving count at the typical cost; this one's own arrival reservation is already released.
-    const refusal = this.check(cost, this.inflight + this.arriving * this.typical.bytes, deadlineMs);
+    const refusal = this.check(cost, this.inflight + this.arriving * this.typicalBytes, deadlineMs);
     if (refusal) throw new AdmissionRefused(refusal.message, refusal.retryAfterMs);
-    // The typical request is what requests carry, every image and text as uncached: at the headers
-    // nothing says whether a call will hit the caches, and after a run of repeats the next calls may be new.
+    // The typical bytes are what requests carry, every image and text: held whether or not the caches answer.
     const w = 0.1;
-    this.typical = { bytes: (1 - w) * this.typical.bytes + w * carried.bytes, images: (1 - w) * this.typical.images + w * carried.images, units: (1 - w) * this.typical.units + w * carried.units };
+    this.typicalBytes = (1 - w) * this.typicalBytes + w * carried.bytes;
+    this.typicalWork = { images: (1 - w) * this.typicalWork.images + w * cost.images, units: (1 - w) * this.typicalWork.units + w * cost.units };
     const work = this.workMs(cost);
     if (this.pendingRequests === 0) this.drain.started(performance.now());
     this.inflight += cost.bytes;
@@ -312,6 +394,7 @@ export class Admission {
       this.pendingImages -= cost.images;
       this.pendingUnits -= cost.units;
       this.pendingRequests--;
+      this.loop?.finished();
       this.drain.finished(work, performance.now(), this.pendingRequests === 0);
       this.stats.inflightBytes = this.inflight;
     };
@@ -327,7 +410,7 @@ export class Admission {
   }
 
   snapshot(): AdmissionStats {
-    return { ...this.stats, visionMsPerImage: this.vision.perEntry, encoderMsPerUnit: this.encoder.perEntry, drainFactor: this.drain.factor, queueWaitMs: Math.round(this.expectedMs(NO_COST)) };
+    return { ...this.stats, visionMsPerImage: this.vision.perEntry, encoderMsPerUnit: this.encoder.perEntry, drainFactor: this.drain.factor, queueWaitMs: Math.round(this.expectedMs(NO_COST)), loopLateTicks: this.loop?.lateTicks ?? 0 };
   }
 }
 

@@ -70,6 +70,14 @@ export interface BatcherOptions {
   feederHoldMs?: number;
   /** Told each batch's run time and size (admission's stage-time estimates). */
   onBatchTimed?: (ms: number, entries: number) => void;
+  /**
+   * The clock of the thread that runs the batches (its ms of work so far,
+   * model-host.ts runMs): when given, onBatchTimed hears the batch's time
+   * on it rather than the wall time from dispatch to result, which includes
+   * the main-loop turn the result waited behind (under a flood's HEADERS or
+   * a GC pause, several times the model's time).
+   */
+  runClock?: () => number;
 }
 
 /** What a stage needs of another stage that runs on the same thread. */
@@ -241,6 +249,7 @@ export class Batcher<I, O> implements ThreadMate {
 
     this.inFlight = true;
     const t0 = performance.now();
+    const run0 = this.options.runClock?.() ?? 0;
     const onBatch = this.options.onBatch;
     let endBatch: (() => void) | null = null;
     if (onBatch) {
@@ -265,7 +274,7 @@ export class Batcher<I, O> implements ThreadMate {
       this.inFlight = false;
       const end = performance.now();
       for (const e of batch) if (e.live.deadline < end) this.stats.late++;
-      this.options.onBatchTimed?.(end - t0, batch.length);
+      this.options.onBatchTimed?.(this.options.runClock ? this.options.runClock() - run0 : end - t0, batch.length);
       this.stats.batches++;
       this.stats.entries += batch.length;
       this.stats.largestBatch = Math.max(this.stats.largestBatch, batch.length);

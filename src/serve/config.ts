@@ -54,7 +54,7 @@ export interface ServeConfig {
   vision: StageConfig;
   encoder: EncoderStageConfig;
   cache: { rewardEntries: number; embeddingBytes: number; imageBytes: number };
-  admission: { maxInflightBytes: number; deadlineShedding: boolean; maxQueueWaitMs: number };
+  admission: { maxInflightBytes: number; deadlineShedding: boolean; maxQueueWaitMs: number; maxLoopLagMs: number };
   connections: { maxConcurrentStreams: number; maxOpenStreams: number; keepaliveTimeMs: number; keepaliveTimeoutMs: number; maxIdleMs: number; maxAgeMs: number };
   shutdownGraceMs: number;
   statsIntervalMs: number;
@@ -190,15 +190,38 @@ export const DEFAULTS: ServeConfig = {
     deadlineShedding: true,
     // Admission by work, as Triton's and TF Serving's bounded queues: a
     // request is refused when the work admitted ahead of it (at the measured
-    // drain rate) would keep it waiting longer than this. Bytes alone let a
-    // flood queue ~300 requests, seconds of work at ~165 calls/s, so the
-    // admitted calls waited 5 s. 1000 ms: the issue wants a flood's admitted
-    // calls within 2x their p99 at saturation (~0.5 s at 64 in flight on the
-    // idle machine), and a closed-loop client with 64 single items in flight,
-    // an ordinary trainer, queues ~0.7 s at ~90 calls/s (bench:serve,
-    // 2026-12-01): 500 ms refused it half its calls; 1000 ms admits it.
-    // (2000 ms, the default before, let the flood's admitted calls wait 4x.)
-    maxQueueWaitMs: 1000,
+    // drain rate) would keep it waiting longer than this, from 64 requests
+    // ahead (admission.ts MIN_QUEUE_FOR_WAIT: a closed-loop trainer with 64
+    // in flight is never refused by it, however slow the machine). Bytes
+    // alone let a flood queue ~300 requests, seconds of work. 200 ms: the
+    // issue wants a flood's admitted calls within 2x their p99 at
+    // saturation, and saturation (64 uncached single items in flight, idle
+    // machine 2026-12-01) is p50 100 / p99 172 ms, i.e. ~100 ms of queue
+    // ahead of each call. A flood's admitted calls may then queue twice
+    // that, ~128 typical requests, and still be answered within
+    // 2 x 172 ms with their own ~30 ms of work, while the flood's own
+    // HEADERS slow the loop. 1000 ms, the default before, admitted ~640
+    // calls in the flood's first second, which then waited 2.8 s in the
+    // server (p99; admitted p99 at the clients 20x the saturation p99).
+    // The other side: at 80% load (the soak) a burst piles up only behind a
+    // long loop turn, and it is counted at its real work (cache hits are
+    // free: admission.ts typicalWork) at the rate a backlog drains (the
+    // drain factor counts busy time, not the gaps between arrivals), i.e.
+    // ~80% of the turn's length: the bound refuses only after turns longer
+    // than ~250 ms (the idle soak's longest per 30 s were 173-280 ms).
+    // Before, arrivals counted as uncached at the offered load's rate, and it
+    // refused 8.5% of the soak's calls at 1000 ms.
+    maxQueueWaitMs: 200,
+    // The storm rule (admission-loop.ts): every new call is refused while
+    // the event loop has been late by more than this turn after turn for
+    // 100 ms and over 64 more calls arrived than finished meanwhile. A loop
+    // turn that long holds the sockets' unread HEADERS as long, which no
+    // wait estimate sees: in the 1000 ms flood the median call reached the
+    // gate 2.3 s after its client sent it. 50 ms is a quarter of the 2x
+    // budget above; the soak at 80% load has loop p99 25-50 ms (10 ms
+    // resolution) and single long turns (GC, a stolen core) of 120-280 ms,
+    // which the rule ignores (it needs 3 late turns in a row and a backlog).
+    maxLoopLagMs: 50,
   },
   connections: {
     // Streams per HTTP/2 connection: a trainer multiplexes its calls on a few
@@ -366,7 +389,8 @@ export const RULES = {
   'cache.embeddingBytes': { doc: 'image embedding cache size in bytes, each entry counted with its overhead (~412 bytes)', integer: true, min: 1 },
   'cache.imageBytes': { doc: 'image bytes cache (for sha256 references) in bytes, each entry counted with its overhead (~300 bytes)', integer: true, min: 1 },
   'admission.maxInflightBytes': { doc: 'budget for bytes of requests in flight (images, decoded pixels, tensors, texts); beyond it RESOURCE_EXHAUSTED with grpc-retry-pushback-ms; 0: off. Peak memory ~ baseline ~280 MiB (Node, onnxruntime, default model, warm) + caches (rewardEntries x 255 B + embeddingBytes + imageBytes + log.featureCacheBytes: 120 MiB at the defaults) + ~110 MiB heap overhead with full caches + this: ~575 MiB at the defaults (npm run cache-rss measures it)', integer: true, min: 0 },
-  'admission.maxQueueWaitMs': { doc: 'refuse (RESOURCE_EXHAUSTED, grpc-retry-pushback-ms) a request when the work admitted ahead of it, at the measured drain rate, would keep it waiting longer than this (ms); keeps admitted calls near their latency at saturation under a flood; 0: off', integer: true, min: 0 },
+  'admission.maxQueueWaitMs': { doc: 'refuse (RESOURCE_EXHAUSTED, grpc-retry-pushback-ms) a request when the work admitted ahead of it, at the measured drain rate, would keep it waiting longer than this (ms), from 64 requests ahead (a closed-loop client of 64 in flight is never refused by it); keeps the admitted calls of a flood near their latency at saturation; 0: off', integer: true, min: 0 },
+  'admission.maxLoopLagMs': { doc: 'refuse (RESOURCE_EXHAUSTED, grpc-retry-pushback-ms) every new call while the event loop has been late by more than this (ms) for 3+ turns in a row over 100 ms and over 64 more calls arrived than finished meanwhile (a flood of HEADERS: calls read that late already waited in the sockets); 0: off', integer: true, min: 0 },
   'admission.deadlineShedding': { doc: 'refuse (RESOURCE_EXHAUSTED) before decoding a request whose deadline the queued work (recent batch times) cannot meet' },
   'connections.maxConcurrentStreams': { doc: 'concurrent HTTP/2 streams (calls) per connection (grpc.max_concurrent_streams)', integer: true, min: 1 },
   'connections.maxOpenStreams': { doc: 'ScoreStreams open at once on the server; the excess is refused with RESOURCE_EXHAUSTED', integer: true, min: 1 },

@@ -39,10 +39,14 @@ export type HostRequest =
    */
   | { id: number; op: 'score'; packed: PackedItems; detail: boolean };
 
-export type HostResponse =
+export type HostResponse = (
   | { id: number; ok: true; embeddings: Float32Array }
   | { id: number; ok: true; rewards: Float32Array; normalized: Float32Array; spread: Float32Array; heads?: Float32Array; features?: Float32Array }
-  | { id: number; ok: false; error: { name: string; message: string; kind?: string } };
+  | { id: number; ok: false; error: { name: string; message: string; kind?: string } }
+) & {
+  /** How long the worker spent on the request (ms), measured there: the model's time without the main loop's. */
+  runMs?: number;
+};
 
 export interface Scores {
   rewards: Float32Array;
@@ -69,6 +73,7 @@ function startWorker(init: WorkerInit): Worker {
 }
 
 export class ModelHost {
+  private runMsTotal = 0;
   private nextId = 0;
   private readonly pending = new Map<number, { resolve: (r: HostResponse) => void; reject: (e: unknown) => void }>();
   private dead: ServeError | null = null;
@@ -83,6 +88,7 @@ export class ModelHost {
   ) {
     this.shape = packShapeOf(manifest, dims(manifest).dv);
     worker.on('message', (res: HostResponse) => {
+      this.runMsTotal += res.runMs ?? 0;
       const p = this.pending.get(res.id);
       this.pending.delete(res.id);
       p?.resolve(res);
@@ -154,6 +160,16 @@ export class ModelHost {
     const packed = packItems(items, this.shape);
     const transfer = [packed.emb.buffer, packed.mask.buffer, packed.prompt.buffer, packed.response.buffer] as ArrayBuffer[];
     return (await this.call({ id: this.nextId++, op: 'score', packed, detail }, transfer)) as Scores & HostResponse;
+  }
+
+  /**
+   * The worker's time on requests so far (ms, as the worker measured it).
+   * The worker runs one request at a time, so its growth over a batch is
+   * that batch's model time, without the main-loop turns its result waited
+   * behind before the main thread saw it (admission's stage rates).
+   */
+  get runMs(): number {
+    return this.runMsTotal;
   }
 
   /** Frees the sessions, then ends the thread. */

@@ -83,11 +83,13 @@ port.on('message', (msg: HostRequest | { op: 'release' }) => {
       return;
     }
     let res: HostResponse;
+    const t0 = performance.now();
     try {
       res = await handle(runtime, msg);
     } catch (err) {
       res = { id: msg.id, ok: false, error: describe(err) };
     }
+    res.runMs = performance.now() - t0;
     // Our own arrays and onnxruntime's outputs (embeddings, heads, features: whole buffers, see owned()) move without a copy;
     // rewards and spread are ours (summarizeHeads).
     const transfer = !res.ok ? []

@@ -108,6 +108,8 @@ export async function startServer(config: ServeConfig, log: Logger, opts: StartO
     : undefined;
   // Initial stage rates: the default model on one core (bench:serve); the batches correct them within ~10.
   const admission = new Admission(config.admission, new StageRate(1), new StageRate(0.2));
+  // The storm detector's ticks (admission-loop.ts), unref'd; stopped at shutdown.
+  const stopLoopTicks = admission.loop?.start();
   const server = new grpc.Server({
     // Unary calls meet admission at their headers, before their messages are read (admission.ts).
     interceptors: [arrivalGate(admission, new Set(['Score', 'Compare'].map((m) => `/${REWARD_SERVICE}/${m}`)))],
@@ -128,6 +130,8 @@ export async function startServer(config: ServeConfig, log: Logger, opts: StartO
   const images = new ImageStage(caches, config.caches);
   const scorer = new Scorer(caches, images, config.caches);
   const versions = new VersionManager();
+  // The drain rate counts the busiest thread's time (admission.ts DrainRate): the loop's and the active version's worker's.
+  admission.busyClocks = () => ({ loopMs: performance.eventLoopUtilization().active, workerMs: versions.active?.host.runMs ?? 0 });
   const service = new RewardService({
     versions,
     scorer,
@@ -306,6 +310,7 @@ export async function startServer(config: ServeConfig, log: Logger, opts: StartO
       // After the last call: every pair offered is queued; flush, sync, close the segment.
       await pairLog?.close();
       if (statsTimer) clearInterval(statsTimer);
+      stopLoopTicks?.();
       loopDelay.disable();
       gc.stop();
       log.info('server.stopped', { reason, ms: Math.round(performance.now() - t0), stats: stats() });

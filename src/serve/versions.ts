@@ -91,7 +91,7 @@ export class ServedVersion {
     const { dv, d, k } = dims(this.manifest);
     const details = settings.details ?? false;
     this.vision = new Batcher<Float32Array, Float32Array>({
-      name: `vision v${this.version}`, mergeRequests: settings.batching, ...settings.vision, onBatch: settings.onBatch?.vision, onBatchTimed: stats.timed?.vision,
+      name: `vision v${this.version}`, mergeRequests: settings.batching, ...settings.vision, onBatch: settings.onBatch?.vision, onBatchTimed: stats.timed?.vision, runClock: () => host.runMs,
       // Company for the vision stage can only come from a request still decoding its images.
       expectCompany: () => this.preparingImages > 0,
     }, (images) => host.embedEach(images, per, dv), stats.vision);
@@ -100,6 +100,7 @@ export class ServedVersion {
       mergeRequests: settings.batching,
       ...settings.encoder,
       onBatchTimed: stats.timed?.encoder,
+      runClock: () => host.runMs,
       // Company can only come from pinned requests that have not queued yet
       // (still decoding or embedding): a lone request does not wait.
       expectCompany: (queued) => this.refs > queued,

@@ -22,9 +22,9 @@ let images: Buffer[];
 
 beforeAll(async () => {
   // Any second call while one is in flight is refused by bytes (a lone call is always admitted).
-  bytes = await startTestServer({ admission: { maxInflightBytes: 1, deadlineShedding: false, maxQueueWaitMs: 0 } });
+  bytes = await startTestServer({ admission: { maxInflightBytes: 1, deadlineShedding: false, maxQueueWaitMs: 0, maxLoopLagMs: 0 } });
   // Only the work bound: at the initial drain factor a typical request ahead is already over 1 ms.
-  work = await startTestServer({ admission: { maxInflightBytes: 0, deadlineShedding: true, maxQueueWaitMs: 1 } });
+  work = await startTestServer({ admission: { maxInflightBytes: 0, deadlineShedding: true, maxQueueWaitMs: 1, maxLoopLagMs: 0 } });
   // More than the 64 requests ahead from which the wait bound applies (admission.ts MIN_QUEUE_FOR_WAIT).
   images = await Promise.all(Array.from({ length: 120 }, (_, i) => png(i * 2, 255 - i * 2, (i * 13) % 256, 64)));
 });

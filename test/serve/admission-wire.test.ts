@@ -16,7 +16,7 @@ let images: Buffer[];
 let large: Buffer[];
 
 beforeAll(async () => {
-  t = await startTestServer({ admission: { maxInflightBytes: BUDGET, deadlineShedding: true, maxQueueWaitMs: 0 } });
+  t = await startTestServer({ admission: { maxInflightBytes: BUDGET, deadlineShedding: true, maxQueueWaitMs: 0, maxLoopLagMs: 0 } });
   images = await Promise.all(Array.from({ length: 120 }, (_, i) => png(i, 255 - i, (i * 7) % 256, 64)));
   // Not seen before, and 4x the pixels: a stream's requests arrive one by one, so each must weigh more.
   large = await Promise.all(Array.from({ length: 120 }, (_, i) => png(255 - i, i, (i * 11) % 256, 160)));

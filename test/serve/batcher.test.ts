@@ -47,6 +47,33 @@ describe('Batcher', () => {
     await b.idle();
   });
 
+  it("tells onBatchTimed the batch's time on the running thread's clock, not the wall time its result took to be seen", async () => {
+    const s = stage();
+    let threadMs = 0;
+    const timed: [number, number][] = [];
+    const b = new Batcher(opts({ runClock: () => threadMs, onBatchTimed: (ms, n) => timed.push([ms, n]) }), (xs: number[]) => {
+      // The thread works 12 ms on this batch; the wall time until the main loop sees the result is longer (a real await).
+      threadMs += 12;
+      return s.run(xs);
+    });
+    const out = b.submit([1, 2, 3], FOREVER);
+    await new Promise((r) => setTimeout(r, 30));
+    await s.finishOne();
+    expect(await Promise.all(out)).toEqual([10, 20, 30]);
+    expect(timed).toEqual([[12, 3]]);
+    // Without a thread clock: the wall time (here >= the 30 ms it waited).
+    const wall: number[] = [];
+    const s2 = stage();
+    const b2 = new Batcher(opts({ onBatchTimed: (ms) => wall.push(ms) }), s2.run);
+    const out2 = b2.submit([1], FOREVER);
+    await new Promise((r) => setTimeout(r, 30));
+    await s2.finishOne();
+    await Promise.all(out2);
+    expect(wall[0]).toBeGreaterThanOrEqual(25);
+    await b.idle();
+    await b2.idle();
+  });
+
   it('waits up to maxQueueDelayMs for company when idle', async () => {
     // Fake clock: on a loaded CI machine a real 10 ms sleep can overshoot the 30 ms delay.
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });

@@ -282,7 +282,8 @@ describe('a client that sends a large message slowly', () => {
     const results = await statuses;
     for (const s of results) {
       // Admitted at its headers and cut at its deadline; or, on a slow machine where the calls ahead already
-      // exceed its 1.5 s (admission.deadlineShedding) or admission.maxQueueWaitMs, refused at its headers:
+      // exceed its 1.5 s (admission.deadlineShedding) or admission.maxQueueWaitMs (or the loop stays late,
+      // admission.maxLoopLagMs), refused at its headers:
       // either way it ends and holds nothing.
       expect([grpc.status.DEADLINE_EXCEEDED, grpc.status.RESOURCE_EXHAUSTED]).toContain(s.code);
       // Ended at the deadline (1.5 s), not when the 3.5 MiB would have arrived (~22 s at this pace).

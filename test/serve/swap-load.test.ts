@@ -22,8 +22,9 @@ describe('swap under load', () => {
     try {
       // This checks the swap's correctness at a fixed open-loop rate; on a starved machine that rate can exceed
       // what the server drains, and admission.maxQueueWaitMs (tested in admission-queue.test.ts) would then
-      // rightly refuse calls, so it is off here, as the 60 s deadline already assumes unbounded queueing.
-      const r = await swapUnderLoad({ model: join(dir, 'bundle'), seconds: 5, activations: 1, rate: RATE, image: await png(200, 40, 40), deadlineMs: 60_000, serverFlags: ['--admission-max-queue-wait-ms', '0'] });
+      // rightly refuse calls, so it is off here, as the 60 s deadline already assumes unbounded queueing; so is
+      // the storm rule (admission.maxLoopLagMs, admission-loop.ts), which a starved loop with a backlog would trip.
+      const r = await swapUnderLoad({ model: join(dir, 'bundle'), seconds: 5, activations: 1, rate: RATE, image: await png(200, 40, 40), deadlineMs: 60_000, serverFlags: ['--admission-max-queue-wait-ms', '0', '--admission-max-loop-lag-ms', '0'] });
       const report = `\n${table(r)}\n${JSON.stringify(r.admin)}`;
       expect(r.swaps, report).toMatchObject({ ok: 2, failed: 0 });
       expect(r.failed, report).toBe(0);
