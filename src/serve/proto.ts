@@ -34,8 +34,35 @@ export function loadPackage(): protoLoader.PackageDefinition {
   return protoLoader.loadSync([REWARD_PROTO, HEALTH_PROTO, ...REFLECTION_PROTOS], LOADER_OPTIONS);
 }
 
+/**
+ * A request whose bytes do not decode as its message type. grpc-js answers a
+ * deserializer that throws with INTERNAL ("Error deserializing request"),
+ * which tells the caller the server broke; the bytes are the caller's, so
+ * the reward service's deserializers return this value instead and the
+ * handler answers INVALID_ARGUMENT with protobuf's reason (service.ts).
+ */
+export class UndecodableMessage {
+  constructor(readonly type: string, readonly reason: string) {}
+
+  get message(): string {
+    return `not a valid ${this.type} message (protobuf: ${this.reason})`;
+  }
+}
+
 export function rewardServiceDefinition(pkg: protoLoader.PackageDefinition): grpc.ServiceDefinition {
-  return pkg[REWARD_SERVICE] as grpc.ServiceDefinition;
+  const service = pkg[REWARD_SERVICE] as grpc.ServiceDefinition;
+  return Object.fromEntries(Object.entries(service).map(([name, method]) => {
+    const decode = method.requestDeserialize;
+    const type = `${REWARD_SERVICE.slice(0, REWARD_SERVICE.lastIndexOf('.'))}.${(method as { requestType?: { type?: { name?: string } } }).requestType?.type?.name ?? `${name}Request`}`;
+    const requestDeserialize = (bytes: Buffer): unknown => {
+      try {
+        return decode(bytes);
+      } catch (err) {
+        return new UndecodableMessage(type, err instanceof Error ? err.message : String(err));
+      }
+    };
+    return [name, { ...method, requestDeserialize }];
+  })) as grpc.ServiceDefinition;
 }
 
 export interface ImageMsg {

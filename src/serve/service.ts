@@ -10,6 +10,7 @@ import { errorFields, type Logger } from './log.js';
 import type {
   CompareRequestMsg, CompareResponseMsg, ModelVersionMsg, ResultMsg, ScoreRequestMsg, ScoreResponseMsg,
 } from './proto.js';
+import { UndecodableMessage } from './proto.js';
 import { planCompare, planScore, type RequestLimits, type Unit } from './request.js';
 import { AdmissionRefused, requestCost, type Admission } from './admission.js';
 import type { PairLogger } from './pair-log.js';
@@ -185,6 +186,7 @@ export class RewardService {
   }
 
   private async score(req: ScoreRequestMsg, live: Liveness, rt: RpcTrace | null): Promise<ScoreResponseMsg> {
+    decoded(req);
     return this.pinned(async (v) => {
       const limits = this.limitsFor(v);
       const plan = rt ? rt.sync('validate', () => planScore(req, limits)) : planScore(req, limits);
@@ -201,6 +203,7 @@ export class RewardService {
   }
 
   private async compare(req: CompareRequestMsg, live: Liveness, rt: RpcTrace | null): Promise<CompareResponseMsg> {
+    decoded(req);
     return this.pinned(async (v) => {
       const limits = this.limitsFor(v);
       const plan = rt ? rt.sync('validate', () => planCompare(req, limits)) : planCompare(req, limits);
@@ -266,6 +269,11 @@ export class RewardService {
     if (s.internal) this.opts.log.error('rpc.internal_error', { method, error: errorFields(err) });
     return s;
   }
+}
+
+/** A request the deserializer could not decode is the caller's mistake (proto.ts). */
+function decoded(req: object): void {
+  if (req instanceof UndecodableMessage) throw new ServeError('invalid-request', req.message, 'request');
 }
 
 function liveness(call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>): Liveness {

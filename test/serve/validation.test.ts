@@ -106,6 +106,16 @@ describe('wire-level input', () => {
     expect(err.details).toContain('not valid UTF-8');
   });
 
+  it('refuses bytes that are not a ScoreRequest with INVALID_ARGUMENT naming the type, not INTERNAL', async () => {
+    // Field 1 (items) with wire type 0 (a varint): protobuf cannot read it as a message.
+    const err = await failure(new Promise((resolve, reject) => {
+      t.client.makeUnaryRequest('/mrm.v1.RewardService/Score', (b: Buffer) => b, (b: Buffer) => b, Buffer.from([0x08, 0x96, 0x01]), (e, r) => (e ? reject(e) : resolve(r)));
+    }));
+    expect(err.code).toBe(INVALID);
+    expect(err.details).toMatch(/^request: not a valid mrm\.v1\.ScoreRequest message \(protobuf: .+\)$/);
+    expect((await t.score({ items: [ok({ images: [{ data: good }] })] })).items).toHaveLength(1);
+  });
+
   it('refuses a message over maxMessageBytes with RESOURCE_EXHAUSTED (grpc-js)', async () => {
     const err = await failure(t.score({ items: [ok({ images: [{ data: Buffer.alloc(300 * 1024, 7) }] })] }));
     expect(err.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
