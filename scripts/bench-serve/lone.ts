@@ -97,8 +97,16 @@ async function one(flags: string[], seconds: number, seed: number, pin: boolean)
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: {
     runs: { type: 'string', default: '3' }, seconds: { type: 'string', default: '6' }, seed: { type: 'string', default: '7' },
-    variants: { type: 'string', default: 'server,naive,no-caches,no-batching' },
+    variants: { type: 'string', default: 'server,naive,no-caches,no-batching' }, help: { type: 'boolean', short: 'h' },
   } });
+  if (values.help) {
+    console.log(`usage: npx tsx scripts/bench-serve/lone.ts [--runs 3] [--seconds 6] [--seed 7] [--variants ${Object.keys(VARIANTS).join(',')}]
+
+  One request in flight against mrm serve in each variant, alternating, the
+  server on core 0 and this client on core 1: latency, the tail's excess over
+  2x p50, and the server's GC pauses and loop delay over the same seconds.`);
+    return;
+  }
   const names = values.variants.split(',');
   for (const n of names) if (!VARIANTS[n]) throw new Error(`--variants: unknown ${n} (known: ${Object.keys(VARIANTS).join(', ')})`);
   // The client on core 1, the server on core 0: as bench:serve's pinned table.
