@@ -6,13 +6,13 @@
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import type { RoundEventMsg } from './admin-rounds.js';
-import { LOADER_OPTIONS } from './proto.js';
+import { decodingAsValues, LOADER_OPTIONS } from './proto.js';
 
 export const ADMIN_PROTO = 'mrm/v1/admin.proto';
 export const ADMIN_SERVICE = 'mrm.v1.AdminService';
 
 export function adminServiceDefinition(): grpc.ServiceDefinition {
-  return protoLoader.loadSync(ADMIN_PROTO, LOADER_OPTIONS)[ADMIN_SERVICE] as grpc.ServiceDefinition;
+  return decodingAsValues(protoLoader.loadSync(ADMIN_PROTO, LOADER_OPTIONS)[ADMIN_SERVICE] as grpc.ServiceDefinition, ADMIN_SERVICE);
 }
 
 export interface VersionSummaryMsg {

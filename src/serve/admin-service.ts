@@ -16,6 +16,7 @@ import type { Registry, VersionInfo } from '../model/registry.js';
 import type { AdminAuth } from './admin-auth.js';
 import type { AdminRounds, RoundEventMsg } from './admin-rounds.js';
 import type { ActivateResponseMsg, GetModelResponseMsg, ListModelsResponseMsg, LogStatsResponseMsg, SwapStatusMsg, VersionSummaryMsg } from './admin-proto.js';
+import { UndecodableMessage } from './proto.js';
 import { errorFields, type Logger } from './log.js';
 import { SwapError, type Swapper } from './swapper.js';
 import type { VersionSource } from './version-source.js';
@@ -125,7 +126,8 @@ export class AdminService {
       cb({ code: grpc.status.UNAVAILABLE, details });
       return;
     }
-    work(call.request).then(
+    const req = call.request as unknown;
+    (req instanceof UndecodableMessage ? Promise.reject(new AdminError('invalid-argument', `request: ${req.message}`)) : work(call.request)).then(
       (res) => {
         done('OK');
         cb(null, res);

@@ -50,10 +50,15 @@ export class UndecodableMessage {
 }
 
 export function rewardServiceDefinition(pkg: protoLoader.PackageDefinition): grpc.ServiceDefinition {
-  const service = pkg[REWARD_SERVICE] as grpc.ServiceDefinition;
+  return decodingAsValues(pkg[REWARD_SERVICE] as grpc.ServiceDefinition, REWARD_SERVICE);
+}
+
+/** The service with deserializers that return an UndecodableMessage instead of throwing. */
+export function decodingAsValues(service: grpc.ServiceDefinition, serviceName: string): grpc.ServiceDefinition {
+  const pkgName = serviceName.slice(0, serviceName.lastIndexOf('.'));
   return Object.fromEntries(Object.entries(service).map(([name, method]) => {
     const decode = method.requestDeserialize;
-    const type = `${REWARD_SERVICE.slice(0, REWARD_SERVICE.lastIndexOf('.'))}.${(method as { requestType?: { type?: { name?: string } } }).requestType?.type?.name ?? `${name}Request`}`;
+    const type = `${pkgName}.${(method as { requestType?: { type?: { name?: string } } }).requestType?.type?.name ?? `${name}Request`}`;
     const requestDeserialize = (bytes: Buffer): unknown => {
       try {
         return decode(bytes);

@@ -109,6 +109,29 @@ describe('versions', () => {
   });
 });
 
+describe('wire-level input', () => {
+  it('answers bytes that are not an ActivateRequest with INVALID_ARGUMENT naming the type, after auth; nothing changes', async () => {
+    const before = await readFile(registry.activeFile, 'utf8');
+    // Field 1 (version) as a length-delimited field running past the end.
+    const garbage = Buffer.from([0x0a, 0x7f, 0x01]);
+    const send = (md: grpc.Metadata) => new Promise<grpc.ServiceError>((resolve, reject) => {
+      const c = new grpc.Client(`127.0.0.1:${t.server.adminPort}`, grpc.credentials.createInsecure());
+      c.makeUnaryRequest('/mrm.v1.AdminService/Activate', (b: Buffer) => b, (b: Buffer) => b, garbage, md, (e) => {
+        c.close();
+        if (e) resolve(e);
+        else reject(new Error('expected a failure'));
+      });
+    });
+    const withToken = new grpc.Metadata();
+    withToken.set('authorization', `Bearer ${TOKEN}`);
+    const bad = await send(withToken);
+    expect(bad.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(bad.details).toMatch(/^request: not a valid mrm\.v1\.ActivateRequest message \(protobuf: .+\)$/);
+    expect((await send(new grpc.Metadata())).code).toBe(grpc.status.UNAUTHENTICATED);
+    expect(await readFile(registry.activeFile, 'utf8')).toBe(before);
+  });
+});
+
 describe('broken bundles through Activate', () => {
   BROKEN.forEach(({ what, reason, make }, i) => {
     it(`refuses ${what} with FAILED_PRECONDITION naming the reason; the old version keeps serving`, async () => {
