@@ -177,7 +177,7 @@ class CrossBlock(nn.Module):
 
 class Encoder(nn.Module):
     def __init__(self, vocab_size, vision, max_images, max_prompt, max_response, d=64, heads=4, layers=2, fusion='self', sink=False,
-                 reading_words=None, attend_occupied=False, pos_code=False, count_head=False):
+                 reading_words=None, attend_occupied=False, pos_code=False, count_head=False, slot_code=False):
         super().__init__()
         # attend_occupied (readings alone as cells): each cell's attention
         # logit gets log P(the cell holds a shape), the tower's own reading.
@@ -208,6 +208,11 @@ class Encoder(nn.Module):
         else:
             self.pos_proj = None
         self.count_head = count_head
+        # slot_code: one vector per image slot at a token embedding's scale,
+        # so "Image 1" and "Image 2" can be bound to their slot's cells (T2I);
+        # the learned per-cell positions that otherwise tell them apart start
+        # at 0.02 and the fixed position code is the same in both slots.
+        self.slot_emb = nn.Parameter(torch.randn(max_images, d)) if slot_code else None
         # reading_words (with the tower's readings alone as cells): for each of
         # the 14 reading classes, the token ids of the words that name it (a
         # kind's singular and plural), or none for "no shape". A cell is then
@@ -254,6 +259,8 @@ class Encoder(nn.Module):
         img = (cells @ self.reading_table() if self.reading_words is not None else self.img(cells)) + self.img_pos + self.segment[0]
         if self.pos_proj is not None:
             img = img + self.pos_proj(self.pos_code)
+        if self.slot_emb is not None:
+            img = img + self.slot_emb.repeat_interleave(self.per_image, dim=0)
         # Positions sliced to the ids' width: training trims a batch's
         # all-padding columns (padding is masked, so the CLS state is the
         # same), the export always gives the manifest's full widths.
@@ -319,7 +326,7 @@ class RewardModel(nn.Module):
         self.encoder = Encoder(cfg['vocab_size'], self.vision, cfg['max_images'], cfg['max_prompt'], cfg['max_response'],
                                cfg['d'], cfg['heads'], cfg['layers'], cfg.get('fusion', 'self'), cfg.get('sink', False),
                                cfg.get('reading_words'), cfg.get('attend_occupied', False), cfg.get('pos_code', False),
-                               cfg.get('count_head', False))
+                               cfg.get('count_head', False), cfg.get('slot_code', False))
         self.head = Head(cfg['d'], cfg['k'])
 
     def rewards(self, emb, mask, prompt_ids, response_ids):

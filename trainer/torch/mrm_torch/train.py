@@ -97,6 +97,8 @@ def parse_args(argv):
     ap.add_argument('--pretrain-epochs', type=float, default=0.0,
                     help='vision pretraining on the images\' scene records (scene.py) before pair training; 0 = none')
     ap.add_argument('--pretrain-lr', type=float, default=3e-3)
+    ap.add_argument('--pretrain-occupied-weight', type=float, default=8.0,
+                    help='weight of a cell holding a shape centre in the pretraining loss (empty cells 1)')
     ap.add_argument('--pretrain-batch', type=int, default=64, help='images per pretraining step')
     ap.add_argument('--vision-from', help="a pretrained tower to start from (a run's OUT.ckpt/vision.pt) instead of pretraining")
     ap.add_argument('--freeze-vision', action='store_true',
@@ -112,6 +114,8 @@ def parse_args(argv):
                     help='with --attributes only: cross-attention weighs each cell by the P(shape) the tower reads in it')
     ap.add_argument('--pos-code', action='store_true',
                     help="a fixed code of each cell's x and y (and sin/cos of them) added to the cells, so relations can be read")
+    ap.add_argument('--slot-code', action='store_true',
+                    help='a vector per image slot at token scale added to its cells, so "Image 1"/"Image 2" can find their image (T2I)')
     ap.add_argument('--count-head', action='store_true',
                     help='with --fusion cross: a summed, sigmoid-gated cross-attention beside the softmax one, so counts can be read')
     ap.add_argument('--init-from', help="start the encoder and heads from a run's OUT.ckpt/grounded.pt or final.pt (same config)")
@@ -182,7 +186,7 @@ def main(argv=None):
            'vocab_size': tok.vocab_size, 'max_images': pre['image']['maxImages'], 'max_prompt': pre['text']['maxPromptTokens'],
            'max_response': pre['text']['maxResponseTokens'], 'd': a.d, 'heads': a.heads, 'layers': a.layers, 'k': a.k, 'fusion': a.fusion,
            'attributes': a.attributes, 'sink': a.sink, 'reading_words': reading_words(tok) if a.tie_readings else None,
-           'attend_occupied': a.attend_occupied, 'pos_code': a.pos_code, 'count_head': a.count_head}
+           'attend_occupied': a.attend_occupied, 'pos_code': a.pos_code, 'count_head': a.count_head, 'slot_code': a.slot_code}
     if (a.tie_readings or a.attend_occupied) and a.attributes != 'only':
         raise SystemExit('--tie-readings and --attend-occupied need --attributes only')
     model = RewardModel(cfg)
@@ -213,7 +217,8 @@ def main(argv=None):
             emit('resume_pretrain', checkpoint=vck)
         else:
             metrics.update(pretrain_vision(model.vision, data, epochs=a.pretrain_epochs, batch=a.pretrain_batch, lr=a.pretrain_lr,
-                                           seed=a.seed, emit=emit, log_every=a.log_every))
+                                           seed=a.seed, emit=emit, log_every=a.log_every,
+                                           occupied_weight=a.pretrain_occupied_weight))
             torch.save({'vision': model.vision.state_dict(), 'cfg': cfg, 'digest': digest, 'metrics': metrics}, vck + '.tmp')
             os.replace(vck + '.tmp', vck)
         emit('pretrained', **metrics)
@@ -222,7 +227,9 @@ def main(argv=None):
         state = torch.load(a.init_from)
         if state['cfg'] != cfg:
             raise SystemExit(f'{a.init_from}: weights of another model config than this run\'s')
-        model.load_state_dict(state['model'])
+        # Encoder and heads only: the tower is --vision-from's or pretraining's.
+        model.encoder.load_state_dict({k[len('encoder.'):]: v for k, v in state['model'].items() if k.startswith('encoder.')})
+        model.head.load_state_dict({k[len('head.'):]: v for k, v in state['model'].items() if k.startswith('head.')})
         emit('init_from', source=a.init_from)
     if a.freeze_vision:
         for p in model.vision.parameters():
