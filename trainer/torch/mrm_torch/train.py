@@ -225,12 +225,17 @@ def main(argv=None):
         pretrained = True
     if a.init_from:
         state = torch.load(a.init_from)
-        if state['cfg'] != cfg:
-            raise SystemExit(f'{a.init_from}: weights of another model config than this run\'s')
         # Encoder and heads only: the tower is --vision-from's or pretraining's.
-        model.encoder.load_state_dict({k[len('encoder.'):]: v for k, v in state['model'].items() if k.startswith('encoder.')})
-        model.head.load_state_dict({k[len('head.'):]: v for k, v in state['model'].items() if k.startswith('head.')})
-        emit('init_from', source=a.init_from)
+        # A module this run adds (a flag the earlier run did not have, e.g.
+        # --pos-code) starts fresh; every weight both have must match in shape.
+        own = {**{'encoder.' + k: v for k, v in model.encoder.state_dict().items()}, **{'head.' + k: v for k, v in model.head.state_dict().items()}}
+        theirs = {k: v for k, v in state['model'].items() if k in own}
+        bad = [k for k, v in theirs.items() if v.shape != own[k].shape]
+        extra = [k for k in state['model'] if k.startswith(('encoder.', 'head.')) and k not in own]
+        if bad or extra:
+            raise SystemExit(f'{a.init_from}: weights of another model config than this run\'s ({", ".join((bad + extra)[:4])})')
+        model.load_state_dict(theirs, strict=False)
+        emit('init_from', source=a.init_from, loaded=len(theirs), fresh=sorted(set(own) - set(theirs)))
     if a.freeze_vision:
         for p in model.vision.parameters():
             p.requires_grad_(False)
