@@ -74,14 +74,53 @@ def _overlap(a, b):
     return sum((ca & cb).values()) - abs(len(a['shapes']) - len(b['shapes']))
 
 
-def t2i_example(scenes, rows, rng):
-    """((image row 1, image row 2), 't2i', prompt, true answer, false answer), or None."""
+def t2i_draw(scenes, rows, rng):
+    """(better row, worse row, spec, numerals), or None when no drawn candidate is a non-match."""
     a = rows[rng.randrange(len(rows))]
     spec = spec_of(scenes[a], rng)
     others = [r for r in (rows[rng.randrange(len(rows))] for _ in range(CANDIDATES)) if r != a and not fits(spec, scenes[r])]
     if not others:
         return None
     b = max(others, key=lambda r: _overlap(scenes[a], scenes[r])) if rng.random() < 0.5 else others[0]
+    return a, b, spec, rng.choice(['digits', 'words'])
+
+
+def t2i_example(scenes, rows, rng):
+    """((image row 1, image row 2), 't2i', prompt, true answer, false answer), or None."""
+    d = t2i_draw(scenes, rows, rng)
+    if d is None:
+        return None
+    a, b, spec, numerals = d
     first = rng.random() < 0.5
-    text = PROMPT.format(caption(spec, rng.choice(['digits', 'words'])))
+    text = PROMPT.format(caption(spec, numerals))
     return ((a, b) if first else (b, a)), 't2i', text, ANSWERS[0 if first else 1], ANSWERS[1 if first else 0]
+
+
+def ts_spec(spec):
+    """The spec as t2i.ts's CaptionSpec (for the TypeScript test)."""
+    attrs = lambda x: {'kind': x['kind'], 'color': x['color'], 'size': x['size']}
+    if spec[0] == 'relation':
+        return {'type': 'relation', 'subject': attrs(spec[1]), 'object': attrs(spec[2]), 'relation': spec[3]}
+    return {'type': 'groups', 'groups': [{'count': n, **({'size': z} if spec[1] else {}), 'color': c, 'kind': k} for n, z, c, k in spec[2]]}
+
+
+def main(argv=None):
+    """python3 -m mrm_torch.t2i_claims SCENES.json N: N draws over the scenes
+    (a JSON array), one JSON array [better, worse, spec, numerals, caption] per
+    line; test/trainer/torch/claims.test.ts checks them with t2i.ts."""
+    import json
+    import random
+    import sys
+    args = sys.argv[1:] if argv is None else argv
+    with open(args[0], encoding='utf-8') as f:
+        scenes = json.load(f)
+    rng, rows = random.Random(0), [i for i, sc in enumerate(scenes) if sc['shapes']]
+    for _ in range(int(args[1])):
+        d = t2i_draw(scenes, rows, rng)
+        if d is not None:
+            a, b, spec, numerals = d
+            print(json.dumps([a, b, ts_spec(spec), numerals, caption(spec, numerals)]))
+
+
+if __name__ == '__main__':
+    main()
