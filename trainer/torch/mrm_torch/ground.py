@@ -34,9 +34,11 @@ def scenes_of(data):
     return [scene_of_png(data.image_bytes[p]) for p in sorted(data.image_bytes)]
 
 
-def draw(scenes, rows, rng, n, t2i=0.0):
+def draw(scenes, rows, rng, n, t2i=0.0, position=0.0):
     """n (image row or (row 1, row 2), qtype, question, true, false) examples
-    from the given image rows, a share `t2i` of them two-image T2I questions."""
+    from the given image rows, a share `t2i` of them two-image T2I questions
+    and a share `position` of the rest position questions (on top of the
+    fifth a uniform draw of the question type gives)."""
     out = []
     while len(out) < n:
         if t2i and rng.random() < t2i:
@@ -45,7 +47,7 @@ def draw(scenes, rows, rng, n, t2i=0.0):
                 out.append(c)
             continue
         i = rows[rng.randrange(len(rows))]
-        c = claim_pair(scenes[i], rng)
+        c = claim_pair(scenes[i], rng, 'position' if position and rng.random() < position else None)
         if c is not None:
             out.append((i, *c))
     return out
@@ -107,7 +109,7 @@ def accuracy(model, batcher, examples, systems, batch=128):
     return out
 
 
-def ground(model, data, tok, pre, cache, *, steps, batch, lr, seed, emit, log_every=25, eval_every=0, system=None, t2i=0.0):
+def ground(model, data, tok, pre, cache, *, steps, batch, lr, seed, emit, log_every=25, eval_every=0, system=None, t2i=0.0, position=0.0):
     """Trains model.encoder and model.head in place; returns held-out metrics."""
     scenes = scenes_of(data)
     rows = [i for i, s in enumerate(scenes) if s is not None and s['shapes']]
@@ -136,7 +138,7 @@ def ground(model, data, tok, pre, cache, *, steps, batch, lr, seed, emit, log_ev
             g['lr'] = lr * (step + 1) / warm if step < warm else lr * (0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * (step - warm) / max(1, steps - warm))))
         model.train()
         model.vision.eval()
-        ex = draw(scenes, train, rng, batch, t2i)
+        ex = draw(scenes, train, rng, batch, t2i, position)
         heads = model.rewards(*batcher(ex, pick_sys(rng, batch)))
         target = torch.cat([torch.ones(batch, 1), torch.zeros(batch, 1)]).expand_as(heads)
         loss = F.binary_cross_entropy_with_logits(heads, target)

@@ -124,6 +124,8 @@ def parse_args(argv):
                     help='grounding stage (ground.py): steps of claims about the training images, true or false, before the pairs; 0 = none')
     ap.add_argument('--ground-batch', type=int, default=64, help='questions per grounding step (each with a true and a false claim)')
     ap.add_argument('--ground-lr', type=float, default=2e-3)
+    ap.add_argument('--ground-position', type=float, default=0.0,
+                    help='share of single-image grounding questions drawn as position questions (besides the uniform draw); 0 = none')
     ap.add_argument('--ground-t2i', type=float, default=0.0,
                     help='share of grounding questions that are two-image T2I questions (t2i_claims.py); 0 = none')
     ap.add_argument('--threads', type=int, default=1)
@@ -280,7 +282,8 @@ def main(argv=None):
         # grounding sees prompts of both shapes.
         system = next((r['system'] for r in data.records if r['system']), None)
         ground_metrics = ground(model, data, tok, pre, cache, steps=a.ground_steps, batch=a.ground_batch, lr=a.ground_lr,
-                                seed=a.seed, emit=emit, log_every=a.log_every, eval_every=a.eval_every, system=system, t2i=a.ground_t2i)
+                                seed=a.seed, emit=emit, log_every=a.log_every, eval_every=a.eval_every, system=system, t2i=a.ground_t2i,
+                                position=a.ground_position)
         metrics.update(ground_metrics)
         grounded = True
         save(ck)
