@@ -177,7 +177,7 @@ class CrossBlock(nn.Module):
 
 class Encoder(nn.Module):
     def __init__(self, vocab_size, vision, max_images, max_prompt, max_response, d=64, heads=4, layers=2, fusion='self', sink=False,
-                 reading_words=None, attend_occupied=False, pos_code=False, count_head=False, slot_code=False):
+                 reading_words=None, attend_occupied=False, pos_code=False, count_head=False, slot_code=False, text_pos_std=0.02):
         super().__init__()
         # attend_occupied (readings alone as cells): each cell's attention
         # logit gets log P(the cell holds a shape), the tower's own reading.
@@ -193,8 +193,14 @@ class Encoder(nn.Module):
         self.img = nn.Linear(vision.cells, d)
         self.cls = nn.Parameter(torch.zeros(1, 1, d))
         self.img_pos = nn.Parameter(torch.randn(1, max_images * self.per_image, d) * 0.02)
-        self.prompt_pos = nn.Parameter(torch.randn(1, max_prompt, d) * 0.02)
-        self.response_pos = nn.Parameter(torch.randn(1, max_response, d) * 0.02)
+        # text_pos_std: the text positions' init scale. 0.02 (the default,
+        # as in BERT) is 50x below nn.Embedding's std-1 token vectors here, so
+        # at init the text is nearly a bag of words, and the claims that only
+        # word order tells apart ("Image 1 is better than Image 2" against
+        # "Image 2 is better than Image 1"; which shape is the subject of
+        # "left of") start out identical (README, round 4).
+        self.prompt_pos = nn.Parameter(torch.randn(1, max_prompt, d) * text_pos_std)
+        self.response_pos = nn.Parameter(torch.randn(1, max_response, d) * text_pos_std)
         self.segment = nn.Parameter(torch.randn(3, d) * 0.02)
         # pos_code: a fixed code of each cell's place (position_code), the
         # same for both image slots, through a learned projection whose init
@@ -326,7 +332,8 @@ class RewardModel(nn.Module):
         self.encoder = Encoder(cfg['vocab_size'], self.vision, cfg['max_images'], cfg['max_prompt'], cfg['max_response'],
                                cfg['d'], cfg['heads'], cfg['layers'], cfg.get('fusion', 'self'), cfg.get('sink', False),
                                cfg.get('reading_words'), cfg.get('attend_occupied', False), cfg.get('pos_code', False),
-                               cfg.get('count_head', False), cfg.get('slot_code', False))
+                               cfg.get('count_head', False), cfg.get('slot_code', False),
+                               cfg.get('text_pos_std', 0.02))
         self.head = Head(cfg['d'], cfg['k'])
 
     def rewards(self, emb, mask, prompt_ids, response_ids):
