@@ -16,6 +16,7 @@ import { TRAIN_CLAIM_TEMPLATES } from '../../../trainer/shapes/paraphrase.js';
 import { Rng } from '../../../trainer/shapes/rng.js';
 import { sampleScene } from '../../../trainer/shapes/sampler.js';
 import { UnaskableQuestion } from '../../../trainer/shapes/errors.js';
+import { captionText, sceneMatchesCaption, type CaptionSpec } from '../../../trainer/shapes/t2i.js';
 import { COLORS, KINDS, SIZES, type Scene } from '../../../trainer/shapes/world.js';
 import { runPython } from './helpers.js';
 
@@ -70,6 +71,29 @@ describe('mrm_torch.claims', () => {
         expect(t.asked.has(question), question).toBe(true);
         expect(t.claims.has(yes), `${question} -> ${yes}`).toBe(true);
         expect(t.claims.has(no), `${question} -> ${no}`).toBe(false);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+
+  // The grounding stage's T2I questions (t2i_claims.py): the caption is the
+  // one t2i.ts writes for the spec, and it fits the better image and not the
+  // worse one by t2i.ts's own rule.
+  it('writes T2I captions as t2i.ts does, fitting the better image only', async () => {
+    const rng = new Rng(37);
+    const scenes = Array.from({ length: 80 }, () => sampleScene(rng));
+    const dir = await mkdtemp(join(tmpdir(), 'mrm-t2i-claims-'));
+    try {
+      await writeFile(join(dir, 'scenes.json'), JSON.stringify(scenes));
+      const rows = (await runPython('mrm_torch.t2i_claims', [join(dir, 'scenes.json'), '300'])).trim().split('\n')
+        .map((l) => JSON.parse(l) as [number, number, CaptionSpec, 'digits' | 'words', string]);
+      expect(rows.length).toBeGreaterThan(250);
+      expect(new Set(rows.map((r) => r[2].type))).toEqual(new Set(['groups', 'relation']));
+      for (const [better, worse, spec, numerals, caption] of rows) {
+        expect(captionText(spec, numerals)).toBe(caption);
+        expect(sceneMatchesCaption(spec, scenes[better]!), caption).toBe(true);
+        expect(sceneMatchesCaption(spec, scenes[worse]!), caption).toBe(false);
       }
     } finally {
       await rm(dir, { recursive: true, force: true });

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 
 from .claims import QTYPES, claim_pair
 from .scene import scene_of_png
+from .t2i_claims import t2i_example
 from .tensors import trim
 from .text import encode_text, pack
 
@@ -33,12 +34,20 @@ def scenes_of(data):
     return [scene_of_png(data.image_bytes[p]) for p in sorted(data.image_bytes)]
 
 
-def draw(scenes, rows, rng, n):
-    """n (image row, qtype, question, true, false) examples from the given image rows."""
+def draw(scenes, rows, rng, n, t2i=0.0, position=0.0):
+    """n (image row or (row 1, row 2), qtype, question, true, false) examples
+    from the given image rows, a share `t2i` of them two-image T2I questions
+    and a share `position` of the rest position questions (on top of the
+    fifth a uniform draw of the question type gives)."""
     out = []
     while len(out) < n:
+        if t2i and rng.random() < t2i:
+            c = t2i_example(scenes, rows, rng)
+            if c is not None:
+                out.append(c)
+            continue
         i = rows[rng.randrange(len(rows))]
-        c = claim_pair(scenes[i], rng)
+        c = claim_pair(scenes[i], rng, 'position' if position and rng.random() < position else None)
         if c is not None:
             out.append((i, *c))
     return out
@@ -59,12 +68,15 @@ class Batcher:
         return self.vision(self.data.pixels(np.asarray(rows)))
 
     def __call__(self, examples, systems):
-        rows = [e[0] for e in examples]
         b = len(examples)
         emb = torch.zeros(b, self.m, self.vision.dv)
-        emb[:, 0] = self.embed(rows)
         mask = torch.zeros(b, self.m)
-        mask[:, 0] = 1.0
+        for slot in range(self.m):
+            # A T2I example's rows are a tuple, one per slot; others have one image.
+            at = [j for j, e in enumerate(examples) if (isinstance(e[0], tuple) and slot < len(e[0])) or (slot == 0 and not isinstance(e[0], tuple))]
+            if at:
+                emb[at, slot] = self.embed([examples[j][0][slot] if isinstance(examples[j][0], tuple) else examples[j][0] for j in at])
+                mask[at, slot] = 1.0
         prompts, resp = [], []
         for (_, _, q, _, _), sys_ in zip(examples, systems):
             prompts.append(encode_text(self.tok, self.tspec, sys_, q, 'x')[0])
@@ -87,15 +99,17 @@ def accuracy(model, batcher, examples, systems, batch=128):
             r = model.rewards(*batcher(ex, systems[s:s + batch])).mean(1)
             right += (r[:len(ex)] > r[len(ex):]).tolist()
     right = np.array(right, dtype=float)
-    out = {'ground.accuracy.overall': float(right.mean())}
-    for q in QTYPES:
+    # overall over the single-image questions, comparable with runs without T2I.
+    single = np.array([e[1] != 't2i' for e in examples])
+    out = {'ground.accuracy.overall': float(right[single].mean())}
+    for q in QTYPES + ['t2i']:
         sel = np.array([e[1] == q for e in examples])
         if sel.any():
             out[f'ground.accuracy.{q}'] = float(right[sel].mean())
     return out
 
 
-def ground(model, data, tok, pre, cache, *, steps, batch, lr, seed, emit, log_every=25, eval_every=0, system=None):
+def ground(model, data, tok, pre, cache, *, steps, batch, lr, seed, emit, log_every=25, eval_every=0, system=None, t2i=0.0, position=0.0):
     """Trains model.encoder and model.head in place; returns held-out metrics."""
     scenes = scenes_of(data)
     rows = [i for i, s in enumerate(scenes) if s is not None and s['shapes']]
@@ -106,6 +120,9 @@ def ground(model, data, tok, pre, cache, *, steps, batch, lr, seed, emit, log_ev
     hold, train = rows[:n_hold], rows[n_hold:]
     rng = random.Random(seed)
     hold_ex = draw(scenes, hold, random.Random(seed + 1), 1000)
+    if t2i:
+        # Held-out T2I questions apart, so the single-image numbers stay comparable across runs.
+        hold_ex += draw(scenes, hold, random.Random(seed + 3), 300, t2i=1.0)
     pick_sys = lambda r, n: [system if system and r.random() < 0.5 else None for _ in range(n)]
     hold_sys = pick_sys(random.Random(seed + 2), len(hold_ex))
     batcher = Batcher(data, tok, pre, model.vision, cache)
@@ -121,7 +138,7 @@ def ground(model, data, tok, pre, cache, *, steps, batch, lr, seed, emit, log_ev
             g['lr'] = lr * (step + 1) / warm if step < warm else lr * (0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * (step - warm) / max(1, steps - warm))))
         model.train()
         model.vision.eval()
-        ex = draw(scenes, train, rng, batch)
+        ex = draw(scenes, train, rng, batch, t2i, position)
         heads = model.rewards(*batcher(ex, pick_sys(rng, batch)))
         target = torch.cat([torch.ones(batch, 1), torch.zeros(batch, 1)]).expand_as(heads)
         loss = F.binary_cross_entropy_with_logits(heads, target)

@@ -106,6 +106,36 @@ def attend(q, k, v, bias, heads, scale, d):
     return (att @ v).transpose(1, 2).reshape(b, t, d)
 
 
+def position_code(grid, freqs=(1, 2, 4)):
+    """[G*G, F]: a fixed code of each cell's place, row-major as the tower
+    flattens its grid: normalized x and y in [-1, 1] and sin/cos of pi*f*x,
+    pi*f*y for a few frequencies f. Fixed so that "left of" and "above" are
+    a comparison of two numbers the encoder can read from the first step,
+    rather than one learned 0.02-scale vector per cell that the grounding
+    stage never made readable (position stayed at chance, README)."""
+    c = (torch.arange(grid, dtype=torch.float32) + 0.5) / grid * 2 - 1
+    y, x = torch.meshgrid(c, c, indexing='ij')
+    x, y = x.reshape(-1, 1), y.reshape(-1, 1)
+    parts = [x, y]
+    for f in freqs:
+        parts += [torch.sin(math.pi * f * x), torch.cos(math.pi * f * x), torch.sin(math.pi * f * y), torch.cos(math.pi * f * y)]
+    return torch.cat(parts, dim=1)
+
+
+def attend_sum(q, k, v, keep, heads, scale, d):
+    """Unnormalized attention: each key's weight is its own sigmoid gate times
+    keep [B, 1, 1, S] (a 0..1 per-key weight), and values are summed, not
+    averaged, so the output grows with the number of matching cells (softmax
+    attention returns the same average from one red circle as from three)."""
+    b, t = q.shape[0], q.shape[1]
+    s = k.shape[1]
+    q = q.reshape(b, t, heads, d // heads).transpose(1, 2)
+    k = k.reshape(b, s, heads, d // heads).transpose(1, 2)
+    v = v.reshape(b, s, heads, d // heads).transpose(1, 2)
+    gate = torch.sigmoid((q @ k.transpose(-1, -2)) * scale) * keep
+    return (gate @ v).transpose(1, 2).reshape(b, t, d)
+
+
 class CrossBlock(nn.Module):
     """Self-attention over the text, then cross-attention from the text to the
     image cells, then an MLP. The cells are keys and values only, so the
@@ -113,15 +143,24 @@ class CrossBlock(nn.Module):
     (128), not with the square of all 180 tokens as in Block: 3 layers of
     d 96 cost about 3 CPU s per 32 pairs as one self-attended sequence."""
 
-    def __init__(self, d, heads):
+    def __init__(self, d, heads, count_head=False):
         super().__init__()
         self.heads, self.scale, self.d = heads, 1.0 / math.sqrt(d // heads), d
         self.ln1, self.ln2, self.ln3 = nn.LayerNorm(d), nn.LayerNorm(d), nn.LayerNorm(d)
         self.qkv, self.out = nn.Linear(d, 3 * d), nn.Linear(d, d)
         self.q_x, self.kv_x, self.out_x = nn.Linear(d, d), nn.Linear(d, 2 * d), nn.Linear(d, d)
         self.mlp = nn.Sequential(nn.Linear(d, 2 * d), nn.GELU(), nn.Linear(2 * d, d))
+        # count_head: a summed, sigmoid-gated cross-attention beside the
+        # softmax one (attend_sum). The output projection starts at zero so
+        # the block starts out computing what it computed without it.
+        if count_head:
+            self.ln_c, self.q_c, self.kv_c, self.out_c = nn.LayerNorm(d), nn.Linear(d, d), nn.Linear(d, 2 * d), nn.Linear(d, d)
+            nn.init.zeros_(self.out_c.weight)
+            nn.init.zeros_(self.out_c.bias)
+        else:
+            self.q_c = None
 
-    def forward(self, x, bias, mem, mem_bias):
+    def forward(self, x, bias, mem, mem_bias, mem_keep=None):
         # Projections through slices of the packed weights rather than
         # chunk(): the export folds the slices into constants, where a Split
         # node left the features' width unknown to the manifest check.
@@ -130,12 +169,15 @@ class CrossBlock(nn.Module):
         x = x + self.out(attend(q, k, v, bias, self.heads, self.scale, self.d))
         k, v = (F.linear(mem, self.kv_x.weight[i * d:(i + 1) * d], self.kv_x.bias[i * d:(i + 1) * d]) for i in range(2))
         x = x + self.out_x(attend(self.q_x(self.ln2(x)), k, v, mem_bias, self.heads, self.scale, self.d))
+        if self.q_c is not None:
+            k, v = (F.linear(mem, self.kv_c.weight[i * d:(i + 1) * d], self.kv_c.bias[i * d:(i + 1) * d]) for i in range(2))
+            x = x + self.out_c(attend_sum(self.q_c(self.ln_c(x)), k, v, mem_keep, self.heads, self.scale, self.d))
         return x + self.mlp(self.ln3(x))
 
 
 class Encoder(nn.Module):
     def __init__(self, vocab_size, vision, max_images, max_prompt, max_response, d=64, heads=4, layers=2, fusion='self', sink=False,
-                 reading_words=None, attend_occupied=False):
+                 reading_words=None, attend_occupied=False, pos_code=False, count_head=False, slot_code=False, text_pos_std=0.02):
         super().__init__()
         # attend_occupied (readings alone as cells): each cell's attention
         # logit gets log P(the cell holds a shape), the tower's own reading.
@@ -151,9 +193,32 @@ class Encoder(nn.Module):
         self.img = nn.Linear(vision.cells, d)
         self.cls = nn.Parameter(torch.zeros(1, 1, d))
         self.img_pos = nn.Parameter(torch.randn(1, max_images * self.per_image, d) * 0.02)
-        self.prompt_pos = nn.Parameter(torch.randn(1, max_prompt, d) * 0.02)
-        self.response_pos = nn.Parameter(torch.randn(1, max_response, d) * 0.02)
+        # text_pos_std: the text positions' init scale. 0.02 (the default,
+        # as in BERT) is 50x below nn.Embedding's std-1 token vectors here, so
+        # at init the text is nearly a bag of words, and the claims that only
+        # word order tells apart ("Image 1 is better than Image 2" against
+        # "Image 2 is better than Image 1"; which shape is the subject of
+        # "left of") start out identical (README, round 4).
+        self.prompt_pos = nn.Parameter(torch.randn(1, max_prompt, d) * text_pos_std)
+        self.response_pos = nn.Parameter(torch.randn(1, max_response, d) * text_pos_std)
         self.segment = nn.Parameter(torch.randn(3, d) * 0.02)
+        # pos_code: a fixed code of each cell's place (position_code), the
+        # same for both image slots, through a learned projection whose init
+        # gives it about the per-component scale of a token embedding (std 1,
+        # nn.Embedding's init), which is what tied readings embed cells at.
+        if pos_code:
+            code = position_code(vision.grid).repeat(max_images, 1)
+            self.register_buffer('pos_code', code, persistent=False)
+            self.pos_proj = nn.Linear(code.shape[1], d, bias=False)
+            nn.init.normal_(self.pos_proj.weight, std=1.0 / math.sqrt(float((code ** 2).sum(1).mean())))
+        else:
+            self.pos_proj = None
+        self.count_head = count_head
+        # slot_code: one vector per image slot at a token embedding's scale,
+        # so "Image 1" and "Image 2" can be bound to their slot's cells (T2I);
+        # the learned per-cell positions that otherwise tell them apart start
+        # at 0.02 and the fixed position code is the same in both slots.
+        self.slot_emb = nn.Parameter(torch.randn(max_images, d)) if slot_code else None
         # reading_words (with the tower's readings alone as cells): for each of
         # the 14 reading classes, the token ids of the words that name it (a
         # kind's singular and plural), or none for "no shape". A cell is then
@@ -169,7 +234,9 @@ class Encoder(nn.Module):
         if fusion not in ('self', 'cross'):
             raise ValueError(f"fusion must be 'self' or 'cross', got {fusion!r}")
         self.fusion = fusion
-        self.blocks = nn.ModuleList((CrossBlock if fusion == 'cross' else Block)(d, heads) for _ in range(layers))
+        if count_head and fusion != 'cross':
+            raise ValueError('count_head needs fusion cross')
+        self.blocks = nn.ModuleList(CrossBlock(d, heads, count_head) if fusion == 'cross' else Block(d, heads) for _ in range(layers))
         self.ln_mem = nn.LayerNorm(d) if fusion == 'cross' else None
         # sink: one learned memory slot every text token may attend to,
         # besides the cells. Softmax attention only averages, so without it
@@ -196,6 +263,10 @@ class Encoder(nn.Module):
         n = image_embeddings.shape[0]
         cells = image_embeddings.reshape(n, self.max_images * self.per_image, self.cells)
         img = (cells @ self.reading_table() if self.reading_words is not None else self.img(cells)) + self.img_pos + self.segment[0]
+        if self.pos_proj is not None:
+            img = img + self.pos_proj(self.pos_code)
+        if self.slot_emb is not None:
+            img = img + self.slot_emb.repeat_interleave(self.per_image, dim=0)
         # Positions sliced to the ids' width: training trims a batch's
         # all-padding columns (padding is masked, so the CLS state is the
         # same), the export always gives the manifest's full widths.
@@ -214,11 +285,21 @@ class Encoder(nn.Module):
                 occupied = (1.0 - cells[:, :, 0]).clamp(min=1e-4)
                 mem_bias = mem_bias + torch.log(occupied).reshape(n, 1, 1, occupied.shape[1])
             mem = self.ln_mem(img)
+            # The summed head's per-cell weight: present, and (with
+            # attend_occupied) P(shape) in the cell, so a sum over cells is a
+            # sum over the shapes the tower reads.
+            mem_keep = None
+            if self.count_head:
+                mem_keep = img_keep * ((1.0 - cells[:, :, 0]) if self.attend_occupied else 1.0)
+                mem_keep = mem_keep.reshape(n, 1, 1, img_keep.shape[1])
             if self.sink is not None:
                 mem = torch.cat([self.sink.expand(n, 1, self.d), mem], dim=1)
                 mem_bias = torch.cat([torch.zeros_like(mem_bias[..., :1]), mem_bias], dim=3)
+                if mem_keep is not None:
+                    # The sink is no shape: nothing for the summed head to count.
+                    mem_keep = torch.cat([torch.zeros_like(mem_keep[..., :1]), mem_keep], dim=3)
             for blk in self.blocks:
-                x = blk(x, bias, mem, mem_bias)
+                x = blk(x, bias, mem, mem_bias, mem_keep)
             # The reshape to a constant width is a no-op that lets ONNX shape
             # inference state the features' width (the sliced positions above
             # leave it unknown, and loadBundle checks it against the manifest).
@@ -250,7 +331,9 @@ class RewardModel(nn.Module):
         self.vision = Vision(cfg['size'], tuple(cfg['channels']), cfg['grid'], tuple(cfg['strides']), cfg.get('attributes', 'none'))
         self.encoder = Encoder(cfg['vocab_size'], self.vision, cfg['max_images'], cfg['max_prompt'], cfg['max_response'],
                                cfg['d'], cfg['heads'], cfg['layers'], cfg.get('fusion', 'self'), cfg.get('sink', False),
-                               cfg.get('reading_words'), cfg.get('attend_occupied', False))
+                               cfg.get('reading_words'), cfg.get('attend_occupied', False), cfg.get('pos_code', False),
+                               cfg.get('count_head', False), cfg.get('slot_code', False),
+                               cfg.get('text_pos_std', 0.02))
         self.head = Head(cfg['d'], cfg['k'])
 
     def rewards(self, emb, mask, prompt_ids, response_ids):

@@ -15,7 +15,9 @@ from torch import nn
 from .scene import HEAD_SPLITS, image_targets
 
 # Cells with a shape are about 3 in 64: weighting them up keeps the loss from
-# being won by predicting "empty" everywhere.
+# being won by predicting "empty" everywhere. It also makes the tower mark
+# more cells occupied than there are shapes (a large shape's neighbours):
+# --pretrain-occupied-weight lowers it (README, round 4).
 OCCUPIED_WEIGHT = 8.0
 
 
@@ -28,9 +30,9 @@ class SceneHead(nn.Module):
         return torch.split(self.conv(cell_map), HEAD_SPLITS, dim=1)
 
 
-def scene_loss(logits, targets):
+def scene_loss(logits, targets, occupied_weight=OCCUPIED_WEIGHT):
     """Mean weighted CE over cells and the three attributes; targets [N, 3, G, G]."""
-    w = 1.0 + (OCCUPIED_WEIGHT - 1.0) * (targets[:, 0] > 0).float()
+    w = 1.0 + (occupied_weight - 1.0) * (targets[:, 0] > 0).float()
     total = 0.0
     for j, lg in enumerate(logits):
         total = total + (F.cross_entropy(lg, targets[:, j], reduction='none') * w).sum() / w.sum()
@@ -53,7 +55,7 @@ def evaluate(vision, head, data, ids, targets, batch=128):
     return cell_accuracy(logits, torch.from_numpy(targets[ids]))
 
 
-def pretrain_vision(vision, data, *, epochs, batch, lr, seed, emit, log_every=20):
+def pretrain_vision(vision, data, *, epochs, batch, lr, seed, emit, log_every=20, occupied_weight=OCCUPIED_WEIGHT):
     """Trains `vision` in place on `data`'s images; returns held-out metrics
     (the last 10% of images, by a seeded permutation, never trained on)."""
     targets, has = image_targets(data, vision.grid)
@@ -79,7 +81,7 @@ def pretrain_vision(vision, data, *, epochs, batch, lr, seed, emit, log_every=20
         for g in opt.param_groups:  # cosine from lr to lr/20
             g['lr'] = lr * (0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * step / total)))
         vision.train()
-        loss = scene_loss(head(vision.cell_map(data.pixels(idx))), torch.from_numpy(targets[idx]))
+        loss = scene_loss(head(vision.cell_map(data.pixels(idx))), torch.from_numpy(targets[idx]), occupied_weight)
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -97,6 +97,8 @@ def parse_args(argv):
     ap.add_argument('--pretrain-epochs', type=float, default=0.0,
                     help='vision pretraining on the images\' scene records (scene.py) before pair training; 0 = none')
     ap.add_argument('--pretrain-lr', type=float, default=3e-3)
+    ap.add_argument('--pretrain-occupied-weight', type=float, default=8.0,
+                    help='weight of a cell holding a shape centre in the pretraining loss (empty cells 1)')
     ap.add_argument('--pretrain-batch', type=int, default=64, help='images per pretraining step')
     ap.add_argument('--vision-from', help="a pretrained tower to start from (a run's OUT.ckpt/vision.pt) instead of pretraining")
     ap.add_argument('--freeze-vision', action='store_true',
@@ -110,11 +112,24 @@ def parse_args(argv):
                     help="with --attributes only: a cell's embedding is its readings times the embeddings of the words naming them")
     ap.add_argument('--attend-occupied', action='store_true',
                     help='with --attributes only: cross-attention weighs each cell by the P(shape) the tower reads in it')
+    ap.add_argument('--pos-code', action='store_true',
+                    help="a fixed code of each cell's x and y (and sin/cos of them) added to the cells, so relations can be read")
+    ap.add_argument('--slot-code', action='store_true',
+                    help='a vector per image slot at token scale added to its cells, so "Image 1"/"Image 2" can find their image (T2I)')
+    ap.add_argument('--text-pos-std', type=float, default=0.02,
+                    help="init std of the learned text positions (token embeddings start at std 1)")
+    ap.add_argument('--count-head', action='store_true',
+                    help='with --fusion cross: a summed, sigmoid-gated cross-attention beside the softmax one, so counts can be read')
+    ap.add_argument('--init-from', help="start the encoder and heads from a run's OUT.ckpt/grounded.pt or final.pt (same config)")
     ap.add_argument('--sink', action='store_true', help='a learned memory slot beside the image cells in cross-attention (counts become readable)')
     ap.add_argument('--ground-steps', type=int, default=0,
                     help='grounding stage (ground.py): steps of claims about the training images, true or false, before the pairs; 0 = none')
     ap.add_argument('--ground-batch', type=int, default=64, help='questions per grounding step (each with a true and a false claim)')
     ap.add_argument('--ground-lr', type=float, default=2e-3)
+    ap.add_argument('--ground-position', type=float, default=0.0,
+                    help='share of single-image grounding questions drawn as position questions (besides the uniform draw); 0 = none')
+    ap.add_argument('--ground-t2i', type=float, default=0.0,
+                    help='share of grounding questions that are two-image T2I questions (t2i_claims.py); 0 = none')
     ap.add_argument('--threads', type=int, default=1)
     ap.add_argument('--log-every', type=int, default=10)
     ap.add_argument('--checkpoint-every', type=int, default=50, help='steps between checkpoints')
@@ -175,7 +190,7 @@ def main(argv=None):
            'vocab_size': tok.vocab_size, 'max_images': pre['image']['maxImages'], 'max_prompt': pre['text']['maxPromptTokens'],
            'max_response': pre['text']['maxResponseTokens'], 'd': a.d, 'heads': a.heads, 'layers': a.layers, 'k': a.k, 'fusion': a.fusion,
            'attributes': a.attributes, 'sink': a.sink, 'reading_words': reading_words(tok) if a.tie_readings else None,
-           'attend_occupied': a.attend_occupied}
+           'attend_occupied': a.attend_occupied, 'pos_code': a.pos_code, 'count_head': a.count_head, 'slot_code': a.slot_code, 'text_pos_std': a.text_pos_std}
     if (a.tie_readings or a.attend_occupied) and a.attributes != 'only':
         raise SystemExit('--tie-readings and --attend-occupied need --attributes only')
     model = RewardModel(cfg)
@@ -206,11 +221,25 @@ def main(argv=None):
             emit('resume_pretrain', checkpoint=vck)
         else:
             metrics.update(pretrain_vision(model.vision, data, epochs=a.pretrain_epochs, batch=a.pretrain_batch, lr=a.pretrain_lr,
-                                           seed=a.seed, emit=emit, log_every=a.log_every))
+                                           seed=a.seed, emit=emit, log_every=a.log_every,
+                                           occupied_weight=a.pretrain_occupied_weight))
             torch.save({'vision': model.vision.state_dict(), 'cfg': cfg, 'digest': digest, 'metrics': metrics}, vck + '.tmp')
             os.replace(vck + '.tmp', vck)
         emit('pretrained', **metrics)
         pretrained = True
+    if a.init_from:
+        state = torch.load(a.init_from)
+        # Encoder and heads only: the tower is --vision-from's or pretraining's.
+        # A module this run adds (a flag the earlier run did not have, e.g.
+        # --pos-code) starts fresh; every weight both have must match in shape.
+        own = {**{'encoder.' + k: v for k, v in model.encoder.state_dict().items()}, **{'head.' + k: v for k, v in model.head.state_dict().items()}}
+        theirs = {k: v for k, v in state['model'].items() if k in own}
+        bad = [k for k, v in theirs.items() if v.shape != own[k].shape]
+        extra = [k for k in state['model'] if k.startswith(('encoder.', 'head.')) and k not in own]
+        if bad or extra:
+            raise SystemExit(f'{a.init_from}: weights of another model config than this run\'s ({", ".join((bad + extra)[:4])})')
+        model.load_state_dict(theirs, strict=False)
+        emit('init_from', source=a.init_from, loaded=len(theirs), fresh=sorted(set(own) - set(theirs)))
     if a.freeze_vision:
         for p in model.vision.parameters():
             p.requires_grad_(False)
@@ -255,10 +284,14 @@ def main(argv=None):
         # grounding sees prompts of both shapes.
         system = next((r['system'] for r in data.records if r['system']), None)
         ground_metrics = ground(model, data, tok, pre, cache, steps=a.ground_steps, batch=a.ground_batch, lr=a.ground_lr,
-                                seed=a.seed, emit=emit, log_every=a.log_every, eval_every=a.eval_every, system=system)
+                                seed=a.seed, emit=emit, log_every=a.log_every, eval_every=a.eval_every, system=system, t2i=a.ground_t2i,
+                                position=a.ground_position)
         metrics.update(ground_metrics)
         grounded = True
         save(ck)
+        # The grounded weights kept apart from last.pt (which Bradley-Terry
+        # overwrites), so a later run can continue grounding from them (--init-from).
+        save(os.path.join(ckdir, 'grounded.pt'))
         emit('grounded', **{k: round(v, 4) for k, v in ground_metrics.items()})
         if ev is not None and a.eval_every:
             rows = np.arange(min(len(ev), 600))
