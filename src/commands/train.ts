@@ -25,9 +25,9 @@ const HELP = `usage: mrm train --engine torch --data DIR --out DIR [options]
   --name NAME        bundle name (default shapes-mrm-learned)
   --python PATH      the python with torch and onnx (default /usr/bin/python3)
   -- FLAGS...        everything after a lone -- goes to the engine unchanged:
-                     the recipe's stages (vision pretraining, grounding, ...);
-                     PYTHONPATH=trainer/torch /usr/bin/python3 -m mrm_torch.train --help
-                     lists them, scripts/build-learned.ts shows the shipped recipe`;
+                     the recipe's stages (vision pretraining, grounding, ...),
+                     listed by the Python trainer's own help (trainer/torch/README.md);
+                     scripts/build-learned.ts shows the recipe it builds with`;
 
 export async function run(argv: string[]): Promise<void> {
   const dashes = argv.indexOf('--');
