@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { LoopLag, MIN_BACKLOG, STORM_INTERVAL_MS, STORM_TICKS } from '../../src/serve/admission-loop.js';
 import { Admission, type Refusal, StageRate } from '../../src/serve/admission.js';
+import { DEFAULTS } from '../../src/serve/config.js';
 
 /** Drives a LoopLag by hand: a tick 10 ms after the last, each as late as the loop turn before it. */
 function clock(lag: LoopLag) {
@@ -122,8 +123,8 @@ describe('the storm rule (admission.maxLoopLagMs)', () => {
 
     it("a flood's HEADERS: one saturation's worth admitted by the wait bound, the rest refused while the loop stays late, calls admitted after", () => {
       vi.useFakeTimers({ toFake: ['performance'] });
-      // The defaults (config.ts): 64 MiB, deadline shedding, 200 ms, 50 ms; the default model's stage rates.
-      const a = new Admission({ maxInflightBytes: 64 * 2 ** 20, deadlineShedding: true, maxQueueWaitMs: 200, maxLoopLagMs: 50 }, new StageRate(2.3), new StageRate(0.15));
+      // The defaults (config.ts: 64 MiB, deadline shedding, 1000 ms, 50 ms); the default model's stage rates.
+      const a = new Admission(DEFAULTS.admission, new StageRate(2.3), new StageRate(0.15));
       const lag = a.loop!;
       const t0 = performance.now();
       let due = t0 + 10;
@@ -141,12 +142,12 @@ describe('the storm rule (admission.maxLoopLagMs)', () => {
         lag.tick(due, performance.now(), performance.now() + 10);
         due = performance.now() + 10;
       }
-      // The wait bound stops the first turn at 64 ahead (~64 x 2.45 ms x the initial factor 4 = 627 ms > 200);
+      // The wait bound stops the first turn at 103 ahead (~103 x 2.45 ms x the initial factor 4 > 1000 ms);
       // from the third late turn the storm rule refuses everything, with nothing left for the estimate to decide.
-      expect(admitted.length).toBe(64);
+      expect(admitted.length).toBe(103);
       expect(reasons.wait).toBeGreaterThan(400);
       expect(reasons.loop).toBeGreaterThan(8000);
-      expect(reasons.wait! + reasons.loop! + (reasons.deadline ?? 0)).toBe(10_000 - 64);
+      expect(reasons.wait! + reasons.loop! + (reasons.deadline ?? 0)).toBe(10_000 - 103);
       // The admitted calls are served; the loop is on time again: the next call is admitted.
       admitted.forEach((r) => r());
       vi.advanceTimersByTime(10);
