@@ -23,11 +23,16 @@ export async function startServe(opts: {
   nodeArgs?: string[];
   /** Every JSON log line of the server, parsed. */
   onLine?: (rec: Record<string, unknown>) => void;
+  /** Run the server (all its threads) on this core only (taskset execs node: the pid is the server's). */
+  core?: number;
 }): Promise<ServeProcess> {
-  const server = spawn(process.execPath, [...(opts.nodeArgs ?? []), 'bin/mrm.js', 'serve', '--host', '127.0.0.1', '--port', '0', '--admin-port', '0',
-    '--state-dir', opts.stateDir, '--stats-interval-ms', String(opts.statsIntervalMs), ...(opts.serverFlags ?? '').split(' ').filter(Boolean)],
-  { stdio: ['ignore', 'ignore', 'pipe'] });
-  process.on('exit', () => { if (server.exitCode === null) server.kill('SIGKILL'); });
+  const node = [process.execPath, ...(opts.nodeArgs ?? []), 'bin/mrm.js', 'serve', '--host', '127.0.0.1', '--port', '0', '--admin-port', '0',
+    '--state-dir', opts.stateDir, '--stats-interval-ms', String(opts.statsIntervalMs), ...(opts.serverFlags ?? '').split(' ').filter(Boolean)];
+  const argv = opts.core === undefined ? node : ['taskset', '-c', String(opts.core), ...node];
+  const server = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
+  const kill = () => { if (server.exitCode === null) server.kill('SIGKILL'); };
+  process.on('exit', kill);
+  server.once('exit', () => process.off('exit', kill));
   const port = await new Promise<number>((resolve, reject) => {
     server.once('exit', (c) => reject(new Error(`mrm serve exited with ${c}`)));
     createInterface({ input: server.stderr! }).on('line', (line) => {

@@ -16,14 +16,14 @@
  * or the machine (a busy machine preempts the pinned server: compare the
  * variants within one run).
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { createRewardClient, unary } from '../../src/serve/proto.js';
 import { makeItems, SEEDS } from './items.js';
+import { startServe } from '../serve-process.js';
 
 const VARIANTS: Record<string, string[]> = {
   server: [],
@@ -40,23 +40,14 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 async function one(flags: string[], seconds: number, seed: number, pin: boolean): Promise<Row> {
   const state = await mkdtemp(join(tmpdir(), 'mrm-lone-'));
-  const args = ['bin/mrm.js', 'serve', '--host', '127.0.0.1', '--port', '0', '--admin-port', '0', '--state-dir', state,
-    '--seed-bundle', 'models/shapes-mrm', '--stats-interval-ms', String(STATS_MS), ...flags];
-  const proc = pin ? spawn('taskset', ['-c', '0', process.execPath, ...args], { stdio: ['ignore', 'ignore', 'pipe'] }) : spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  const exited = new Promise((r) => proc.once('exit', r));
   const stats: { at: number; line: StatsLine }[] = [];
-  let port = 0;
-  const serving = new Promise<void>((resolve) => {
-    createInterface({ input: proc.stderr! }).on('line', (l) => {
-      const rec = JSON.parse(l) as StatsLine & { port?: number };
-      if (rec.event === 'server.serving') { port = rec.port!; resolve(); }
-      if (rec.event === 'server.stats') stats.push({ at: performance.now(), line: rec });
-    });
-    proc.once('exit', () => resolve());
+  const { server: proc, port } = await startServe({
+    stateDir: state, statsIntervalMs: STATS_MS, serverFlags: ['--seed-bundle', 'models/shapes-mrm', ...flags].join(' '),
+    ...(pin ? { core: 0 } : {}),
+    onLine: (rec) => { if (rec.event === 'server.stats') stats.push({ at: performance.now(), line: rec as unknown as StatsLine }); },
   });
+  const exited = new Promise((r) => proc.once('exit', r));
   try {
-    await serving;
-    if (!port) throw new Error('mrm serve exited before serving');
     const items = await makeItems(seed + SEEDS.single, 0, Math.ceil(400 * seconds) + 5, 1);
     const client = createRewardClient(`127.0.0.1:${port}`);
     const call = (i: number) => {
