@@ -19,7 +19,13 @@
  * message, message -> answer, deadline left at the headers), and a
  * per-second timeline.
  *
- *   npm run flood -- [--n 10000] [--clients 4] [--client node|python] [--deadline-ms 5000] [--json FILE] [--profile DIR] [--server-flags="--admission-max-queue-wait-ms 300"]
+ *   npm run flood -- [--n 10000] [--clients 4] [--client node|python] [--pin] [--deadline-ms 5000] [--json FILE] [--profile DIR] [--server-flags="--admission-max-queue-wait-ms 300"]
+ *
+ * --pin: the server (all its threads) on core 0, every client process on
+ * core 1. Unpinned on 2 cores, the clients' CPU (about 5.6 s for the flood
+ * from 4 grpcio processes) competes with the server's, so the server's loop
+ * turns measure the machine as much as the server; pinned, the server has
+ * one core of its own, as behind a real trainer on other machines.
  *
  * Exits 1 when a must of the issue fails.
  */
@@ -47,6 +53,7 @@ const { values } = parseArgs({ options: {
   'server-flags': { type: 'string', default: '' },
   // node: grpc-js clients (scripts/flood-client.ts); python: grpcio (C core) clients, far less CPU per call (scripts/flood_client.py).
   client: { type: 'string', default: 'node' },
+  pin: { type: 'boolean', default: false },
   json: { type: 'string' },
   // A V8 CPU profile of the server (written into this directory when it exits).
   profile: { type: 'string' },
@@ -64,7 +71,7 @@ const state = await mkdtemp(join(tmpdir(), 'mrm-flood-'));
 const stopped: { rec: { stats?: { admission?: Record<string, number> } } | null } = { rec: null };
 const statsLines: StatsLine[] = [];
 const { server, port } = await startServe({
-  stateDir: state, statsIntervalMs: 1000, serverFlags: values['server-flags']!,
+  stateDir: state, statsIntervalMs: 1000, serverFlags: values['server-flags']!, ...(values.pin ? { core: 0 } : {}),
   nodeArgs: values.profile ? ['--cpu-prof', '--cpu-prof-dir', values.profile] : [],
   onLine: (rec) => {
     if (rec.event === 'server.stopped') stopped.rec = rec;
@@ -98,11 +105,13 @@ async function pythonImages(k: number): Promise<string> {
   return join(dir, 'images.json');
 }
 const lists = values.client === 'python' ? await Promise.all(Array.from({ length: nClients }, (_, k) => pythonImages(k))) : [];
+// Pinned: taskset execs the client, so the pid and pipes are the client's own.
+const clientCmd = (argv: string[]): [string, string[]] => (values.pin ? ['taskset', ['-c', '1', ...argv]] : [argv[0]!, argv.slice(1)]);
 const children: Child[] = Array.from({ length: nClients }, (_, k) => {
   const proc = values.client === 'python'
-    ? spawn('/usr/bin/python3', ['scripts/flood_client.py', address, lists[k]!, String(share(k)), String(deadlineMs), values['deadline-every']!, values['calls-per-connection']!], { stdio: ['pipe', 'pipe', 'inherit'] })
-    : spawn(process.execPath, ['--import', 'tsx', 'scripts/flood-client.ts', address, String(7000 + k), String(share(k)), String(probeImages),
-      String(deadlineMs), values['deadline-every']!, values['calls-per-connection']!], { stdio: ['pipe', 'pipe', 'inherit'] });
+    ? spawn(...clientCmd(['/usr/bin/python3', 'scripts/flood_client.py', address, lists[k]!, String(share(k)), String(deadlineMs), values['deadline-every']!, values['calls-per-connection']!]), { stdio: ['pipe', 'pipe', 'inherit'] })
+    : spawn(...clientCmd([process.execPath, '--import', 'tsx', 'scripts/flood-client.ts', address, String(7000 + k), String(share(k)), String(probeImages),
+      String(deadlineMs), values['deadline-every']!, values['calls-per-connection']!]), { stdio: ['pipe', 'pipe', 'inherit'] });
   const rl = createInterface({ input: proc.stdout! });
   return { proc, rl, lines: rl[Symbol.asyncIterator]() };
 });
@@ -165,6 +174,7 @@ const report = {
   calls: n,
   clients: nClients,
   client: values.client,
+  pinned: values.pin,
   deadlineCalls: flood.reduce((a, r) => a + r.deadlineCalls, 0),
   deadlineMs,
   wallMs,
