@@ -39,6 +39,14 @@ export interface LoadgenSpec {
   calls?: number;
   /** See the header: `warm` on stdout after the warm-up, then wait for a line on stdin. */
   handshake?: boolean;
+  /**
+   * Seconds of load (8 in flight, items of their own) before the first
+   * level, untimed: a fresh server's first level would otherwise measure its
+   * JIT and first allocations, which the batched server (more JavaScript per
+   * call) pays more of than the naive one, and a lone client sees only at
+   * start-up, not in the hours a trainer runs.
+   */
+  primeSeconds?: number;
 }
 
 type Timed = Omit<LevelResult, 'concurrency' | 'serverCpuMsPerReward' | 'clientCpuMsPerReward'>;
@@ -52,6 +60,12 @@ export async function loadgen(spec: LoadgenSpec): Promise<void> {
   let offset = 0;
   const results: LevelResult[] = [];
   if (spec.handshake && spec.levels.length !== 1) throw new Error('loadgen: handshake needs exactly one level');
+  if (spec.primeSeconds) {
+    // At most ~800 calls a second at 8 in flight here (single items, pinned: ~400).
+    const n = Math.ceil(spec.primeSeconds * 800);
+    await drive(client, spec.workload, await makeItems(seed, offset, n, per), 8, spec.primeSeconds);
+    offset += n;
+  }
   for (const c of spec.levels) {
     const warm = spec.warm?.calls ?? warmFor(c);
     const n = warm + (spec.calls ?? callsFor(spec.workload, c, spec.seconds));

@@ -141,6 +141,9 @@ const medianOrNull = (xs: (number | null)[]) => {
   return ys.length === 0 ? null : median(ys);
 };
 
+/** Untimed load on each fresh server before its first level (loadgen.ts, primeSeconds: why). */
+const PRIME_SECONDS = 3;
+
 interface Measured { raw: Record<string, LevelResult[][]>; limits: Record<Workload, LimitResult[]>; hitCost: number[]; pyHits: PyHit[] }
 
 async function measure(o: { model: string; runs: number; seconds: number; seed: number; levels: number[]; extra: string[]; pin: Pinning | undefined; cacheHits: boolean }): Promise<Measured> {
@@ -156,7 +159,7 @@ async function measure(o: { model: string; runs: number; seconds: number; seed: 
     for (const [mode, flags] of Object.entries(modes)) {
       const levels = await withServer(o.model, flags, o.pin, async (addr, serverPid) => {
         const out = [
-          ...(await runLoadgen({ addr, seed, workload: 'single', levels: o.levels, seconds: o.seconds, cacheHits: mode === 'server' && o.cacheHits ? 300 : 0, serverPid }, o.pin)),
+          ...(await runLoadgen({ addr, seed, workload: 'single', levels: o.levels, seconds: o.seconds, cacheHits: mode === 'server' && o.cacheHits ? 300 : 0, serverPid, primeSeconds: PRIME_SECONDS }, o.pin)),
           ...(await runLoadgen({ addr, seed, workload: 'group16', levels: o.levels, seconds: o.seconds, cacheHits: 0, serverPid }, o.pin)),
         ];
         const py = mode === 'server' && o.cacheHits ? await pythonCacheHit(addr, seed) : null;
