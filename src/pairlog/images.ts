@@ -1,8 +1,8 @@
 /**
- * Logged images, content-addressed and packed: each writer appends the images
- * it logs to its own pack files,
+ * Logged images, content-addressed and packed. A writer appends the images
+ * its records name to packs of the segment those records go to,
  *
- *   <stateDir>/pairlog/images/<host>-<pid>-<startTime>-<seq>.pack
+ *   <stateDir>/pairlog/images/<segment name without .seg>.<k>.pack
  *
  * an 8-byte header ("MRMPIMG" v1), then frames framed as the segments' are
  * (codec.ts: magic, length, CRC32) whose payload is
@@ -12,27 +12,44 @@
  * One pack append and one fsync per batch of new images, where a file per
  * image cost ~10 file system calls and two fsyncs each (mkdir, a temp file,
  * rename, the directory's fsync): most of the pair log's CPU with distinct
- * images. Packs are not deleted by the size cap (images never were: a record
- * of a kept segment may name an image first logged long ago).
+ * images.
  *
- * A writer stores an image once per process; two processes (or one after a
- * restart) may each store it once more, and a reader takes any copy. The
- * layout before packs, a file per image at images/<sha[0:2]>/<sha>, is still
- * read.
+ * Packs belong to a segment so that the size cap can delete them with it: a
+ * record names only images in its own segment's packs (the writer copies an
+ * image it stored for an earlier segment into the current one's packs the
+ * first time a record there names it), so once a segment is gone nothing
+ * names its packs. Images are most of the log's bytes (a 128 px PNG is ~27
+ * KiB, a record ~1.5 KiB); packs kept forever grew the log ~18x faster than
+ * the cap saw.
+ *
+ * Packs of writers before that (`<host>-<pid>-<startTime>-<seq>.pack`, one
+ * series per process) and the file-per-image layout before packs
+ * (images/<sha[0:2]>/<sha>) are still read, and never deleted: any record of
+ * their writer may name them.
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FRAME_OVERHEAD, frameHeader, scanFrames } from './codec.js';
-import { imagesDir, readFrom, safeHost } from './segments.js';
+import { imagesDir, readFrom } from './segments.js';
 
 export const PACK_HEADER = new Uint8Array([0x4d, 0x52, 0x4d, 0x50, 0x49, 0x4d, 0x47, 0x01]); // "MRMPIMG" v1
 const TYPE_IMAGE = 3;
 const SHA_BYTES = 32;
-const PACK = /^.+-\d+-\d+-\d+\.pack$/;
+/** A segment's pack: group 1 is the segment's name without `.seg`. */
+const SEGMENT_PACK = /^(.+-\d+-\d+-\d+)\.(\d+)\.pack$/;
+/** A pack of the per-process series before packs belonged to segments. */
+const PROCESS_PACK = /^.+-\d+-\d+-\d+\.pack$/;
 const SHA = /^[0-9a-f]{64}$/;
 
-export function packFile(host: string, pid: number, startTime: number, seq: number): string {
-  return `${safeHost(host)}-${pid}-${startTime}-${String(seq).padStart(6, '0')}.pack`;
+/** The k-th pack (from 1) of a segment (its file name, `.seg` included). */
+export function packFile(segment: string, k: number): string {
+  return `${segment.replace(/\.seg$/, '')}.${k}.pack`;
+}
+
+/** The segment file a pack belongs to; null for a pack of the older per-process series. */
+export function packSegment(pack: string): string | null {
+  const m = SEGMENT_PACK.exec(pack);
+  return m ? `${m[1]}.seg` : null;
 }
 
 /** Where an image lived before packs (still read). */
@@ -58,9 +75,10 @@ function decodeImage(payload: Uint8Array): { sha: string; bytes: Uint8Array } | 
 
 const hasPackHeader = (buf: Uint8Array) => buf.length >= PACK_HEADER.length && PACK_HEADER.every((b, i) => buf[i] === b);
 
-async function listPacks(stateDir: string): Promise<string[]> {
+/** Every pack file (both namings), sorted by name. */
+export async function listPacks(stateDir: string): Promise<string[]> {
   try {
-    return (await readdir(imagesDir(stateDir))).filter((f) => PACK.test(f)).sort();
+    return (await readdir(imagesDir(stateDir))).filter((f) => SEGMENT_PACK.test(f) || PROCESS_PACK.test(f)).sort();
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw err;
@@ -87,9 +105,20 @@ export class LoggedImages {
   async get(sha: string): Promise<Buffer> {
     if (!SHA.test(sha)) throw new ImageError(`not a sha256: ${JSON.stringify(sha)}`);
     if (!this.index.has(sha)) await this.refresh();
-    const at = this.index.get(sha);
-    if (at) {
-      const bytes = await readFrom(join(imagesDir(this.stateDir), at.pack), at.offset, at.length);
+    for (let attempt = 0; ; attempt++) {
+      const at = this.index.get(sha);
+      if (!at) break;
+      let bytes: Uint8Array;
+      try {
+        bytes = await readFrom(join(imagesDir(this.stateDir), at.pack), at.offset, at.length);
+      } catch (err) {
+        // The size cap deleted the pack since it was indexed; a newer segment's
+        // pack may hold the image too (the writer copies images forward).
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt > 0) throw new ImageError(`image ${sha} in ${at.pack}: ${(err as Error).message}`, { cause: err });
+        this.forget(at.pack);
+        await this.refresh();
+        continue;
+      }
       if (bytes.length === at.length) return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
       throw new ImageError(`image ${sha} in ${at.pack} at ${at.offset}: ${bytes.length} of ${at.length} bytes (the pack was cut short)`);
     }
@@ -100,11 +129,24 @@ export class LoggedImages {
     }
   }
 
+  /** Drops a deleted pack from the index. */
+  private forget(pack: string): void {
+    for (const [sha, at] of this.index) if (at.pack === pack) this.index.delete(sha);
+    this.scanned.delete(pack);
+  }
+
   /** Indexes what was appended to the packs since the last look. */
   async refresh(): Promise<void> {
     for (const pack of await listPacks(this.stateDir)) {
       const from = this.scanned.get(pack) ?? 0;
-      let buf = await readFrom(join(imagesDir(this.stateDir), pack), from);
+      let buf: Uint8Array;
+      try {
+        buf = await readFrom(join(imagesDir(this.stateDir), pack), from);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        this.forget(pack); // deleted by the size cap since it was listed
+        continue;
+      }
       let base = from;
       if (from === 0) {
         if (!hasPackHeader(buf)) continue; // just created; come back later
@@ -114,7 +156,8 @@ export class LoggedImages {
       const scan = scanFrames(buf, base);
       for (const f of scan.frames) {
         const img = decodeImage(f.payload);
-        if (img && !this.index.has(img.sha)) this.index.set(img.sha, { pack, offset: f.offset + FRAME_OVERHEAD + 1 + SHA_BYTES, length: img.bytes.length });
+        // The newest copy wins: the size cap deletes the oldest packs first.
+        if (img) this.index.set(img.sha, { pack, offset: f.offset + FRAME_OVERHEAD + 1 + SHA_BYTES, length: img.bytes.length });
       }
       if (scan.goodEnd > base) this.scanned.set(pack, scan.goodEnd);
     }

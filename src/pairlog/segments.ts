@@ -3,7 +3,7 @@
  * named, listed and read. Shared by the writer, the reader and `mrm log`.
  *
  *   <stateDir>/pairlog/segments/<host>-<pid>-<startTime>-<seq>.seg
- *   <stateDir>/pairlog/images/<host>-<pid>-<startTime>-<seq>.pack   (images.ts)
+ *   <stateDir>/pairlog/images/<host>-<pid>-<startTime>-<seq>.<k>.pack   (a segment's images, images.ts)
  *   <stateDir>/pairlog/cursors/<consumer>.json
  *
  * One writer per server process: host, pid and the process's start time (ms)

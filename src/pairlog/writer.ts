@@ -3,9 +3,11 @@
  * never throws: it puts the record on a bounded in-memory queue and returns.
  * One async loop (the pump) drains the queue once per group commit: when
  * `syncRecords` records are queued or the oldest has waited `syncIntervalMs`,
- * whichever comes first, it writes the batch's new images (appended to this
- * writer's image pack, images.ts, and fsynced), then the batch's frames in one
- * buffer and one write, then fsyncs the segment. After each fsync it reports
+ * whichever comes first, it writes the batch's new images (appended to the
+ * current segment's image pack, images.ts, and fsynced), then the batch's
+ * frames in one buffer and one write, then fsyncs the segment. A segment
+ * rotates when its records and its packs together reach segmentBytes, and
+ * the size cap (retention.ts) deletes a segment with its packs. After each fsync it reports
  * what is durable: the `syncedRecords` / `lastSyncedSeq` stats and a debug log
  * line `pairlog.synced`.
  *
@@ -22,24 +24,25 @@
  * frame (or, if that fails too, abandoned for a new one) and writing pauses
  * for a second before the next try.
  */
-import { LRUCache } from 'lru-cache';
-import { mkdir, open, rm, stat, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, rm, type FileHandle } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '../serve/log.js';
 import { recordFrameBytes, SEGMENT_HEADER, writeRecordFrame } from './codec.js';
-import { ImagePackWriter } from './image-pack.js';
+import { SegmentImages } from './image-store.js';
 import { nodeIo, type WriterIo } from './io.js';
 import type { PairRecord } from './record.js';
 import { recoverSegments, type RecoveryStats } from './recovery.js';
-import { END_FRAME, isClosed, listSegments, safeHost, segmentFile, segmentsDir } from './segments.js';
+import { enforceCap } from './retention.js';
+import { END_FRAME, safeHost, segmentFile, segmentsDir } from './segments.js';
 
 export interface WriterOptions {
   stateDir: string;
   syncIntervalMs: number;
   syncRecords: number;
+  /** A segment's records and image packs together; then the next segment. */
   segmentBytes: number;
-  /** Total segment bytes of all processes; the oldest closed segments go first. */
+  /** Segments and their packs, all processes together; the oldest closed segments go first. */
   maxBytes: number;
   queueRecords: number;
   log: Logger;
@@ -76,8 +79,12 @@ export interface WriterStats {
   dropped: Record<DropReason, number>;
   errors: number;
   lastError: { reason: string; code: string | null; message: string; time: string } | null;
-  /** Images appended to this writer's packs, references to images it had stored already, packs opened. */
-  images: { written: number; reused: number; bytes: number; packs: number };
+  /**
+   * Images appended to this writer's packs (copied: of those, images it had
+   * stored for an earlier segment, read back from there), references to
+   * images already in the segment's packs, bytes appended, packs opened.
+   */
+  images: { written: number; copied: number; reused: number; bytes: number; packs: number };
   recovery: RecoveryStats;
 }
 
@@ -106,10 +113,7 @@ export class PairLogWriter {
   private closing = false;
   private wake: (() => void) | null = null;
   private pump: Promise<void> | null = null;
-  // Images stored by this writer: a server sees the same few images again and
-  // again (a prompt's image over a GRPO step's groups); 100k shas is ~10 MB.
-  private readonly knownImages = new LRUCache<string, true>({ max: 100_000 });
-  private readonly pack: ImagePackWriter;
+  private readonly images: SegmentImages;
   private readonly lastLogged = new Map<string, { at: number; suppressed: number }>();
   private readonly s: WriterStats;
 
@@ -119,12 +123,12 @@ export class PairLogWriter {
     this.pid = pid;
     this.startTime = startTime;
     this.name = `${host}-${pid}-${startTime}`;
-    this.pack = new ImagePackWriter(opts.stateDir, { host, pid, startTime }, this.io, opts.segmentBytes);
+    this.images = new SegmentImages(opts.stateDir, this.io, opts.segmentBytes);
     this.s = {
       writer: this.name, segment: null, segmentsOpened: 0, segmentsDeleted: 0, queue: { length: 0, max: opts.queueRecords },
       appended: 0, written: 0, syncedRecords: 0, lastSyncedSeq: 0, bytesWritten: 0, syncs: 0,
       dropped: { queueFull: 0, writeError: 0, syncError: 0, missingImage: 0, closed: 0 }, errors: 0, lastError: null,
-      images: { written: 0, reused: 0, bytes: 0, packs: 0 }, recovery,
+      images: { written: 0, copied: 0, reused: 0, bytes: 0, packs: 0 }, recovery,
     };
   }
 
@@ -159,13 +163,13 @@ export class PairLogWriter {
     return true;
   }
 
-  /** Whether this writer has stored (or found) the image already: then the caller need not keep its bytes. */
+  /** Whether this writer has stored the image already (for any segment still kept): then the caller need not keep its bytes. */
   hasImage(sha: string): boolean {
-    return this.knownImages.has(sha);
+    return this.images.has(sha);
   }
 
   stats(): WriterStats {
-    return structuredClone({ ...this.s, queue: { length: this.queue.length, max: this.opts.queueRecords } });
+    return structuredClone({ ...this.s, images: this.images.stats, queue: { length: this.queue.length, max: this.opts.queueRecords } });
   }
 
   /** Flushes the queue, syncs, closes the segment with its end marker. Idempotent. */
@@ -207,7 +211,7 @@ export class PairLogWriter {
       }
       if (this.closing) {
         await this.closeSegment();
-        await this.pack.close();
+        await this.images.close();
         return;
       }
       const wakeAt = this.queue.length > 0 ? Math.max(due, this.retryAt) : Infinity;
@@ -216,28 +220,36 @@ export class PairLogWriter {
   }
 
   private async writeBatch(batch: QueuedRecord[]): Promise<void> {
-    // Images first, durable: a record on disk never names an image that is not.
-    const ready = await this.storeImages(batch);
-    const sizes = ready.map((q) => recordFrameBytes(q.record));
-    // One write per segment: a segment rotates once it reaches segmentBytes.
-    for (let i = 0; i < ready.length;) {
+    // Upper bound of a record's bytes in the segment and its packs: its frame
+    // and the bytes of the images it came with (none if already stored).
+    const frameBytes = new Map(batch.map((q) => [q, recordFrameBytes(q.record)]));
+    const sizes = batch.map((q) => frameBytes.get(q)! + q.imageBytes.reduce((a, b) => a + (b?.length ?? 0), 0));
+    // One write per segment: a segment rotates once it and its packs reach segmentBytes.
+    for (let i = 0; i < batch.length;) {
       try {
         await this.ensureSegment();
       } catch (err) {
         this.retryAt = performance.now() + RETRY_MS;
-        return this.drop('writeError', ready.length - i, err);
+        return this.drop('writeError', batch.length - i, err);
       }
       let j = i;
       let bytes = 0;
-      while (j < ready.length && (j === i || this.size + bytes < this.opts.segmentBytes)) bytes += sizes[j++]!;
-      if (!(await this.writeFrames(ready.slice(i, j), bytes))) {
+      while (j < batch.length && (j === i || this.segmentTotal() + bytes < this.opts.segmentBytes)) bytes += sizes[j++]!;
+      // Images first, durable, in this segment's pack: a record on disk never
+      // names an image that is not, nor one in another segment's packs.
+      const ready = await this.storeImages(batch.slice(i, j));
+      if (ready.length > 0 && !(await this.writeFrames(ready, ready.reduce((a, q) => a + frameBytes.get(q)!, 0)))) {
         // The rest of the batch goes too: writing pauses after a failed write.
-        if (j < ready.length) this.drop('writeError', ready.length - j, null);
+        if (j < batch.length) this.drop('writeError', batch.length - j, null);
         return;
       }
       i = j;
-      if (this.size >= this.opts.segmentBytes) await this.rotate();
+      if (this.segmentTotal() >= this.opts.segmentBytes) await this.rotate();
     }
+  }
+
+  private segmentTotal(): number {
+    return this.size + this.images.segmentBytes();
   }
 
   /** The records' frames in one buffer and one write; false (counted, cut back) when the write fails. */
@@ -303,6 +315,7 @@ export class PairLogWriter {
     this.size = HEADER;
     this.s.segment = file;
     this.s.segmentsOpened++;
+    await this.images.forSegment(file);
   }
 
   private async rotate(): Promise<void> {
@@ -345,21 +358,13 @@ export class PairLogWriter {
     await fh?.close().catch(() => undefined);
   }
 
-  /** Deletes the oldest closed segments (any process) while the total is over maxBytes. */
+  /** The size cap (retention.ts); this writer forgets the images it stored for the segments deleted. */
   private async enforceCap(): Promise<void> {
     try {
-      const dir = segmentsDir(this.opts.stateDir);
-      const segs = await listSegments(this.opts.stateDir);
-      const sizes = await Promise.all(segs.map((s) => stat(join(dir, s.file)).then((st) => st.size, () => 0)));
-      let total = sizes.reduce((a, b) => a + b, 0);
-      for (let i = 0; i < segs.length && total > this.opts.maxBytes; i++) {
-        const path = join(dir, segs[i]!.file);
-        if (segs[i]!.file === this.file || !(await isClosed(path).catch(() => false))) continue;
-        await rm(path, { force: true });
-        total -= sizes[i]!;
-        this.s.segmentsDeleted++;
-        this.opts.log.info('pairlog.segment_deleted', { file: segs[i]!.file, bytes: sizes[i], reason: 'size cap', maxBytes: this.opts.maxBytes, totalBytes: total });
-      }
+      const { deleted } = await enforceCap(this.opts.stateDir, this.opts.maxBytes, this.file, this.opts.log);
+      if (deleted.length === 0) return;
+      this.s.segmentsDeleted += deleted.length;
+      this.images.forget(new Set(deleted));
     } catch (err) {
       this.error('capError', err);
     }
@@ -367,52 +372,16 @@ export class PairLogWriter {
 
   // ------------------------------------------------------------------ images
 
-  /**
-   * Stores the batch's new images (one pack append and fsync for all) and
-   * returns the records whose images are all stored. A record naming an image
-   * this writer has not stored and whose bytes it was not given is dropped
-   * (missingImage); when the pack write fails, the records that needed it are.
-   */
-  private async storeImages(batch: QueuedRecord[]): Promise<QueuedRecord[]> {
-    const fresh = new Map<string, Uint8Array>();
-    const ready: QueuedRecord[] = [];
-    let needFresh = 0;
-    for (const q of batch) {
-      const shas = q.record.images;
-      let ok = true;
-      let usesFresh = false;
-      for (let i = 0; i < shas.length && ok; i++) {
-        const sha = shas[i]!;
-        if (this.knownImages.has(sha)) continue;
-        usesFresh = true;
-        if (fresh.has(sha)) continue;
-        const bytes = q.imageBytes[i];
-        if (bytes) fresh.set(sha, bytes);
-        else ok = false;
-      }
-      if (!ok) {
-        this.drop('missingImage', 1, null);
-        continue;
-      }
-      ready.push(q);
-      if (usesFresh) needFresh++;
+  /** The chunk's images into the current segment's packs (image-store.ts); failures counted here. */
+  private async storeImages(chunk: QueuedRecord[]): Promise<QueuedRecord[]> {
+    const r = await this.images.store(this.file!, chunk);
+    for (const err of r.copyErrors) this.error('imageCopyError', err);
+    if (r.missingImage > 0) this.drop('missingImage', r.missingImage, null);
+    if (r.writeError) {
+      this.retryAt = performance.now() + RETRY_MS;
+      this.drop('writeError', r.writeError.records, r.writeError.err);
     }
-    let refs = 0;
-    for (const q of ready) refs += q.record.images.length;
-    if (fresh.size > 0) {
-      try {
-        this.s.images.bytes += await this.pack.append(fresh);
-      } catch (err) {
-        this.drop('writeError', needFresh, err);
-        this.retryAt = performance.now() + RETRY_MS;
-        return ready.filter((q) => q.record.images.every((sha) => this.knownImages.has(sha)));
-      }
-      for (const sha of fresh.keys()) this.knownImages.set(sha, true);
-      this.s.images.written += fresh.size;
-      this.s.images.packs = this.pack.opened;
-    }
-    this.s.images.reused += refs - fresh.size;
-    return ready;
+    return r.ready;
   }
 
   // ------------------------------------------------------------------ failures

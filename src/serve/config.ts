@@ -270,11 +270,15 @@ export const DEFAULTS: ServeConfig = {
     syncIntervalMs: 1000,
     // Bounds the unsynced window when the rate limit is raised.
     syncRecords: 1000,
-    // Readers hold the unread part of a segment in memory: 32 MiB is ~30k
-    // records, a few files a day per replica at the default rate.
+    // A segment and its image packs (the cap's unit): readers hold the unread
+    // part of a segment in memory, at most ~30k records when every record
+    // reuses an image, ~1,100 when each brings its own 27 KiB PNG.
     segmentBytes: 32 * MiB,
-    // All replicas' segments together (images are not counted): days of
-    // logging at the default rate; rounds consume it within hours.
+    // All replicas' segments and packs together: a round takes at most
+    // 20,000 records (round maxLogged), ~570 MB at worst (every record with
+    // its own 27 KiB image), so this holds three rounds' worth; about an hour
+    // of logging at the default rate in that worst case, days when the
+    // records share images (groups, repeated prompts).
     maxBytes: 2048 * MiB,
     // Heads + features of recently scored items (668 bytes each with the
     // default model, overhead included: ~25k items; ~1k with D = 4096), so a pair
@@ -400,8 +404,8 @@ export const RULES = {
   'log.queueRecords': { doc: 'records queued for the writer before they are dropped', integer: true, min: 1 },
   'log.syncIntervalMs': { doc: 'group commit: fsync at least this often (ms)', integer: true, min: 1, max: 60_000 },
   'log.syncRecords': { doc: 'group commit: fsync after this many records', integer: true, min: 1 },
-  'log.segmentBytes': { doc: 'segment size before rotation', integer: true, min: 4096 },
-  'log.maxBytes': { doc: 'all segments together; the oldest closed go first', integer: true, min: 8192 },
+  'log.segmentBytes': { doc: 'a segment and its image packs together before rotation', integer: true, min: 4096 },
+  'log.maxBytes': { doc: 'all segments and their image packs together (all replicas); the oldest closed segments go first, each with its packs', integer: true, min: 8192 },
   'log.featureCacheBytes': { doc: 'heads + features of recently scored items, so cached sides can be logged', integer: true, min: 0 },
   'admin.enabled': { doc: 'serve mrm.v1.AdminService on its own port' },
   'admin.host': { doc: 'admin interface (non-loopback requires a token)' },

@@ -1,12 +1,14 @@
 /**
  * The writer and the reader on real files: group commit, recovery of a torn
  * tail, a corrupt frame in the middle, each record once across restarts and
- * writers, the size cap, images once, and a full disk (the fault hook).
+ * writers, the size cap (images included), images once, and a full disk (the fault hook).
  */
-import { appendFile, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { appendFile, mkdir, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { encodeRecord, frame } from '../../src/pairlog/codec.js';
+import { listPacks, LoggedImages, packSegment } from '../../src/pairlog/images.js';
 import { nodeIo, type WriterIo } from '../../src/pairlog/io.js';
 import { PairLogReader, type LoggedPair } from '../../src/pairlog/reader.js';
 import { listSegments, segmentsDir } from '../../src/pairlog/segments.js';
@@ -204,6 +206,96 @@ describe('size cap', () => {
     // What is left is the newest records, in order, ending with the last.
     expect(mine.at(-1)).toBe(300);
     expect(mine).toEqual(Array.from({ length: mine.length }, (_, i) => 301 - mine.length + i));
+  });
+});
+
+describe('size cap with images', () => {
+  const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+  const bytesOnDisk = async (dir: string, sub: 'segments' | 'images') =>
+    (await Promise.all((await readdir(join(dir, 'pairlog', sub))).map((f) => stat(join(dir, 'pairlog', sub, f)).then((x) => x.size)))).reduce((a, b) => a + b, 0);
+
+  it('counts the packs, deletes them with their segment, and every kept record finds its images', async () => {
+    const dir = await state();
+    const { log, lines } = memoryLogger('info');
+    const w = await PairLogWriter.open(opts(dir, { log, segmentBytes: 64 << 10, maxBytes: 256 << 10 }));
+    // Each record with its own 4 KiB image: images are ~3/4 of the bytes.
+    for (let i = 1; i <= 300; i++) {
+      const image = randomBytes(4096);
+      w.append({ record: record(i, { images: [sha(image)] }), imageBytes: [image] });
+    }
+    await w.close();
+    expect(w.stats().images).toMatchObject({ written: 300, copied: 0 });
+    const total = (await bytesOnDisk(dir, 'segments')) + (await bytesOnDisk(dir, 'images'));
+    // Over the cap by at most the segment being written (and its packs) and one chunk.
+    expect(total).toBeLessThanOrEqual((256 << 10) + (64 << 10) + 8192);
+    const deleted = lines.filter((l) => l.event === 'pairlog.segment_deleted');
+    expect(deleted.length).toBeGreaterThan(0);
+    expect(deleted.every((l) => (l.packs as number) >= 1 && (l.packBytes as number) > (l.bytes as number))).toBe(true);
+    // Every pack left belongs to a segment left.
+    const segs = new Set((await listSegments(dir)).map((x) => x.file));
+    for (const pack of await listPacks(dir)) expect(segs.has(packSegment(pack)!)).toBe(true);
+    const { pairs, reader } = await readAll(dir);
+    expect(pairs.at(-1)!.seq).toBe(300);
+    expect(pairs.length).toBeLessThan(300);
+    for (const p of pairs) expect(sha(await reader.image(p.record.images[0]!))).toBe(p.record.images[0]);
+  });
+
+  it('copies an image stored for an earlier segment into the current one, so it outlives the first', async () => {
+    const dir = await state();
+    const w = await PairLogWriter.open(opts(dir, { segmentBytes: 16 << 10, maxBytes: 48 << 10 }));
+    const image = randomBytes(3000);
+    const s = sha(image);
+    // As the server does: the bytes only until the writer says it has the image.
+    w.append({ record: record(1, { images: [s] }), imageBytes: [image] });
+    await until(() => w.hasImage(s));
+    for (let i = 2; i <= 400; i++) {
+      w.append({ record: record(i, { images: [s] }), imageBytes: [w.hasImage(s) ? undefined : image] });
+      if (i % 50 === 0) await until(() => w.stats().syncedRecords === i);
+    }
+    await w.close();
+    const st = w.stats();
+    expect(st.segmentsDeleted).toBeGreaterThan(0);
+    expect(st.images.copied).toBeGreaterThan(0);
+    expect(st.images.written).toBe(st.images.copied + 1);
+    expect(st.dropped.missingImage).toBe(0);
+    const { pairs, reader } = await readAll(dir);
+    expect(pairs.at(-1)!.seq).toBe(400);
+    // The first segment (and the pack the bytes first went to) is gone; the image is not.
+    expect((await listSegments(dir))[0]!.seq).toBeGreaterThan(1);
+    expect(Buffer.compare(await reader.image(s), image)).toBe(0);
+  });
+
+  it('a reader that indexed a deleted pack finds the newer copy', async () => {
+    const dir = await state();
+    const w = await PairLogWriter.open(opts(dir, { segmentBytes: 16 << 10, maxBytes: 48 << 10 }));
+    const image = randomBytes(3000);
+    const s = sha(image);
+    w.append({ record: record(1, { images: [s] }), imageBytes: [image] });
+    await until(() => w.stats().syncedRecords === 1);
+    const images = new LoggedImages(dir);
+    await images.refresh();
+    for (let i = 2; i <= 400; i++) {
+      w.append({ record: record(i, { images: [s] }), imageBytes: [undefined] });
+      if (i % 50 === 0) await until(() => w.stats().syncedRecords === i);
+    }
+    await w.close();
+    expect(w.stats().segmentsDeleted).toBeGreaterThan(0);
+    expect(Buffer.compare(await images.get(s), image)).toBe(0);
+  });
+
+  it('deletes a segment pack whose segment is gone, and leaves the older per-process packs alone', async () => {
+    const dir = await state();
+    await mkdir(join(dir, 'pairlog', 'images'), { recursive: true });
+    const orphan = join(dir, 'pairlog', 'images', 'h-7-5-000003.1.pack');
+    const legacy = join(dir, 'pairlog', 'images', 'h-7-5-000001.pack');
+    await writeFile(orphan, 'MRMPIMG\x01');
+    await writeFile(legacy, 'MRMPIMG\x01');
+    const { log, lines } = memoryLogger('info');
+    const w = await PairLogWriter.open(opts(dir, { log }));
+    await w.close();
+    await expect(stat(orphan)).rejects.toMatchObject({ code: 'ENOENT' });
+    expect((await stat(legacy)).size).toBe(8);
+    expect(lines.find((l) => l.event === 'pairlog.pack_deleted')).toMatchObject({ file: 'h-7-5-000003.1.pack' });
   });
 });
 
