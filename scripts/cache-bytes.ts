@@ -3,7 +3,7 @@
  * with entries shaped as the server makes them (keys as scorer.ts and
  * images.ts build them, values of the default model's sizes) and measures
  * the process's memory (V8 heap + array buffers, after a full GC) before and
- * after. The config's memory sum (src/serve/config.ts) and the caches'
+ * after. The config's memory sum (src/serve/config-defaults.ts) and the caches'
  * `sizeCalculation` use these numbers; re-run after changing a key or value.
  *
  *   node --expose-gc --import tsx scripts/cache-bytes.ts [--entries 100000] [--json FILE]

@@ -1,6 +1,6 @@
 /**
  * The server's RSS with every cache full, at the default config (or
- * --server-flags): the number the config's memory sum (src/serve/config.ts)
+ * --server-flags): the number the config's memory sum (src/serve/config-defaults.ts)
  * promises. Starts `mrm serve`, reads its RSS idle and after a short warm-up
  * (the baseline: Node, onnxruntime, the model, its arenas), then fills the
  * caches with distinct requests until each holds >= 98% of its limit (the

@@ -123,7 +123,7 @@ describe('the storm rule (admission.maxLoopLagMs)', () => {
 
     it("a flood's HEADERS: one saturation's worth admitted by the wait bound, the rest refused while the loop stays late, calls admitted after", () => {
       vi.useFakeTimers({ toFake: ['performance'] });
-      // The defaults (config.ts: 64 MiB, deadline shedding, 1000 ms, 50 ms); the default model's stage rates.
+      // The defaults (config-defaults.ts: 64 MiB, deadline shedding, 1000 ms, 50 ms); the default model's stage rates.
       const a = new Admission(DEFAULTS.admission, new StageRate(2.3), new StageRate(0.15));
       const lag = a.loop!;
       const t0 = performance.now();
