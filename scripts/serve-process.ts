@@ -5,7 +5,8 @@
  * says `server.serving`; the server is killed when the script exits, however
  * it exits (a failing client included).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { cpus } from 'node:os';
 import { createInterface } from 'node:readline';
 
 export interface ServeProcess {
@@ -43,4 +44,14 @@ export async function startServe(opts: {
     });
   });
   return { server, pid: server.pid!, port };
+}
+
+/** Moves this process and all its threads to `cores`; false when taskset refuses. */
+export function pinSelf(cores: string): boolean {
+  return spawnSync('taskset', ['-a', '-p', '-c', cores, String(process.pid)], { stdio: 'ignore' }).status === 0;
+}
+
+/** Two cores and a working taskset: a server on core 0 and its clients on core 1. */
+export function canPin(): boolean {
+  return cpus().length >= 2 && spawnSync('taskset', ['-c', '1', 'true']).status === 0;
 }

@@ -1,5 +1,5 @@
 /**
- * npm run soak -- [--minutes 10] [--rate R] [--sample-seconds 5] [--p99-window-seconds 30] [--warmup-minutes M] [--json FILE]
+ * npm run soak -- [--minutes 10] [--rate R] [--pin] [--sample-seconds 5] [--p99-window-seconds 30] [--warmup-minutes M] [--json FILE]
  *
  * Holds mixed traffic against a fresh `mrm serve` (the shipped default model,
  * loopback only) for a while and watches it for leaks and drift:
@@ -15,6 +15,11 @@
  * the reward cache (200k entries) and the feature cache filled, so their
  * growth read as a 26% RSS drift. --warmup-minutes adds a time-based
  * warm-up on top (default 0: the cache fill is the warm-up).
+ *
+ * --pin: the server (all its threads) on core 0, this script (the load) on
+ * core 1. Unpinned on 2 cores the load's grpc-js client competes with the
+ * server for both cores, and its own bursts (GC, rendering nothing but still
+ * answering 1,000+ calls/s) show up as the server's p99.
  *
  * Every --sample-seconds it samples the server's RSS and open file
  * descriptors (/proc), its event-loop delay, cache fill and admission
@@ -33,7 +38,7 @@ import { parseArgs } from 'node:util';
 import { createRewardClient, type RewardClient, unary } from '../src/serve/proto.js';
 import { sampleSplit } from '../trainer/shapes/pairs.js';
 import { renderPng } from '../trainer/shapes/raster.js';
-import { startServe } from './serve-process.js';
+import { canPin, pinSelf, startServe } from './serve-process.js';
 
 const { values } = parseArgs({
   options: {
@@ -44,6 +49,7 @@ const { values } = parseArgs({
     'p99-window-seconds': { type: 'string', default: '30' },
     json: { type: 'string' },
     'server-flags': { type: 'string', default: '' },
+    pin: { type: 'boolean', default: false },
   },
 });
 const minutes = Number(values.minutes);
@@ -56,8 +62,9 @@ if (!(minutes > 0) || !(sampleMs > 0)) throw new Error('--minutes and --sample-s
 const state = await mkdtemp(join(tmpdir(), 'mrm-soak-'));
 let lastStats: StatsLine | null = null;
 let statsSeq = 0;
+if (values.pin && !(canPin() && pinSelf('1'))) throw new Error('--pin: needs 2 cores and taskset');
 const { server, port } = await startServe({
-  stateDir: state, statsIntervalMs: sampleMs, serverFlags: values['server-flags']!,
+  stateDir: state, statsIntervalMs: sampleMs, serverFlags: values['server-flags']!, ...(values.pin ? { core: 0 } : {}),
   onLine: (rec) => {
     if (rec.event === 'server.stats') {
       lastStats = rec as unknown as StatsLine;
@@ -352,6 +359,6 @@ const by0 = after[0]?.refusedBy, by1 = after.at(-1)?.refusedBy;
 if (by0 && by1) console.log(`refusals by budget after warm-up: bytes ${by1.bytes - by0.bytes}, wait ${by1.wait - by0.wait}, deadline ${by1.deadline - by0.deadline}, loop ${by1.loop - by0.loop}`);
 const out = values.json ?? join('bench-results', `soak-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
 await mkdir(join(out, '..'), { recursive: true });
-await writeFile(out, JSON.stringify({ minutes, rate, saturation, fill, warmupMs, p99WindowMs, p99Windows: p99Context, samples, verdict, errors: errorTotals }, null, 2));
+await writeFile(out, JSON.stringify({ minutes, rate, pinned: values.pin, saturation, fill, warmupMs, p99WindowMs, p99Windows: p99Context, samples, verdict, errors: errorTotals }, null, 2));
 console.log(`wrote ${out}`);
 process.exit(Object.values(verdict).every((v) => v.ok) ? 0 : 1);

@@ -54,20 +54,12 @@ import { CONCURRENCY, GROUP, type LevelResult, type Workload, warmFor } from './
 import type { LoadgenSpec } from './loadgen.js';
 import { type PyHit, PYTHON, pythonCacheHit } from './python.js';
 import { DEFAULTS } from '../../src/serve/config.js';
+import { canPin, pinSelf } from '../serve-process.js';
 
 const LOADGEN = fileURLToPath(new URL('./loadgen.ts', import.meta.url));
 
 /** Core sets when pinned: the server (and the in-process limit) on one core, the load generator on another. */
 interface Pinning { server: string; loadgen: string }
-
-/** Moves this process and all its threads to `cores`; false when taskset refuses. */
-function pinSelf(cores: string): boolean {
-  return spawnSync('taskset', ['-a', '-p', '-c', cores, String(process.pid)], { stdio: 'ignore' }).status === 0;
-}
-
-function canPin(): boolean {
-  return cpus().length >= 2 && spawnSync('taskset', ['-c', '1', 'true']).status === 0;
-}
 
 /** `cmd args` under `taskset -c cores` when pinned (taskset execs it: the pid is the command's). */
 function pinned(cores: string | undefined, cmd: string, args: string[]): [string, string[]] {
