@@ -20,6 +20,7 @@ from .data import dataset_digest
 from .export import write_bundle
 from .scene import COLORS, KINDS, SIZES
 from .ground import ground
+from .init_model import load_init_model
 from .model import RewardModel
 from .pretrain import pretrain_vision
 from .tensors import PairTensors, embed_all, trim
@@ -120,6 +121,8 @@ def parse_args(argv):
                     help="init std of the learned text positions (token embeddings start at std 1)")
     ap.add_argument('--count-head', action='store_true',
                     help='with --fusion cross: a summed, sigmoid-gated cross-attention beside the softmax one, so counts can be read')
+    ap.add_argument('--init-model', help="start from a whole exported model, a bundle's torch.pt: every weight, "
+                    "its architecture and preprocessing (this run's architecture flags are ignored; a 'full' round's fine-tune)")
     ap.add_argument('--init-from', help="start the encoder and heads from a run's OUT.ckpt/grounded.pt or final.pt (same config)")
     ap.add_argument('--sink', action='store_true', help='a learned memory slot beside the image cells in cross-attention (counts become readable)')
     ap.add_argument('--ground-steps', type=int, default=0,
@@ -176,7 +179,8 @@ def main(argv=None):
     os.makedirs(ckdir, exist_ok=True)
     tok_bytes = open(a.tokenizer, 'rb').read()
     tok = Tokenizer(json.loads(tok_bytes))
-    pre = DEFAULT_PREPROCESS
+    init = load_init_model(a.init_model, a, tok) if a.init_model else None
+    pre = init['pre'] if init else DEFAULT_PREPROCESS
     t0 = time.time()
     data = PairTensors(a.data, tok, pre)
     digest = dataset_digest(data.records, data.image_bytes)
@@ -193,10 +197,16 @@ def main(argv=None):
            'attend_occupied': a.attend_occupied, 'pos_code': a.pos_code, 'count_head': a.count_head, 'slot_code': a.slot_code, 'text_pos_std': a.text_pos_std}
     if (a.tie_readings or a.attend_occupied) and a.attributes != 'only':
         raise SystemExit('--tie-readings and --attend-occupied need --attributes only')
+    if init:
+        cfg = init['cfg']
     model = RewardModel(cfg)
+    if init:
+        model.load_state_dict(init['model'])
     emit('start', pairs=n, images=len(data.pixels_u8), steps=total, steps_per_epoch=steps_per_epoch, batch=a.batch,
          params=sum(p.numel() for p in model.parameters()), load_seconds=round(time.time() - t0, 2), digest=digest,
          blas=blas_library(), threads=torch.get_num_threads())
+    if init:
+        emit('init_model', source=a.init_model, params=sum(p.numel() for p in model.parameters()))
     ev = PairTensors(a.eval_data, tok, pre) if a.eval_data else None
     metrics = {}
     pretrained = False
@@ -359,7 +369,8 @@ def main(argv=None):
     notes = (f'learned MRM (trainer/torch): CNN vision {cfg["channels"]} strides {cfg["strides"]} -> {cfg["grid"]}x{cfg["grid"]} grid'
              f'{" pretrained on scene records" if pretrained else ""}{" (frozen)" if a.freeze_vision else ""}, '
              f'transformer encoder ({cfg["fusion"]}-attention to the image) d={cfg["d"]} x{cfg["layers"]}, K={cfg["k"]} bootstrap heads; Bradley-Terry, '
-             f'{step} steps of {a.batch} pairs, seed {a.seed}')
+             f'{step} steps of {a.batch} pairs, seed {a.seed}'
+             f'{f", fine-tuned from {a.init_model}" if init else ""}')
     manifest = write_bundle(a.out, model, pre, tok_bytes, name=a.name, version=1, calibration=calibration,
                             metrics=metrics, dataset_digest=digest, notes=notes, opset=a.opset)
     emit('done', out=a.out, steps=step, seconds=round(time.time() - t0, 1), files={k: v['sha256'][:12] for k, v in manifest['files'].items()})
