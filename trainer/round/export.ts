@@ -18,10 +18,11 @@ export interface ExportResult {
   pairs: number;
   images: number;
   dataFile: string;
-  yaml: string;
+  yaml: string | null;
 }
 
-export async function exportLlamaFactory(stateDir: string, roundId: string, out: string, opts: { baseModel?: string } = {}): Promise<ExportResult> {
+/** `trainingYaml: false` leaves out train_rm.yaml (a 'full' round hands the data to its own engine). */
+export async function exportLlamaFactory(stateDir: string, roundId: string, out: string, opts: { baseModel?: string; trainingYaml?: boolean } = {}): Promise<ExportResult> {
   const folder = new RoundFolder(stateDir, roundId);
   const pairs = (await loadPairs(folder, 'curated')).filter((p) => p.label);
   const store = new ImageStore(stateDir);
@@ -50,6 +51,7 @@ export async function exportLlamaFactory(stateDir: string, roundId: string, out:
   }
   const written = await writeDataset(out, records, 'llamafactory', pngs);
   const yaml = join(out, 'train_rm.yaml');
+  if (opts.trainingYaml === false) return { pairs: written.records.length, images: written.images, dataFile: written.dataFile, yaml: null };
   await writeFile(yaml, trainingYaml(opts.baseModel ?? 'Qwen/Qwen2-VL-7B-Instruct', roundId));
   return { pairs: written.records.length, images: written.images, dataFile: written.dataFile, yaml };
 }
