@@ -56,6 +56,8 @@ beforeAll(async () => {
   bundle = (await trainTorch({ data: join(dir, 'base'), out: join(dir, 'learned'), maxSteps: 2, batch: 8, extraArgs: TINY })).dir;
   const config: ServeConfig = {
     ...DEFAULTS, host: '127.0.0.1', port: 0, stateDir, seedBundle: bundle, statsIntervalMs: 0,
+    // Any free admin port: the default 50052 may be another test's.
+    admin: { ...DEFAULTS.admin, port: 0 },
     // Every Compare pair is logged: a two-step model is unsure of everything.
     log: { ...DEFAULTS.log, enabled: true, band: 1e6, ratePerSec: 1e6, burst: 1e6, syncIntervalMs: 5 },
   };

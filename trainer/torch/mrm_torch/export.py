@@ -14,7 +14,7 @@ FILES = {'vision': 'vision.onnx', 'encoder': 'encoder.onnx', 'head': 'head.onnx'
 # fine-tune, train.py --init-model) can start from exactly this version.
 # Inside the bundle, named in files with its sha256, rather than kept by the
 # registry beside the version: it then travels with the bundle through
-# `mrm models import`, registration and packing, its integrity is checked
+# `mrm models import` and registration, its integrity is checked
 # like every other file's, and a bundle v1 loader that knows only the four
 # served files ignores the extra key (serving never reads it).
 TORCH_FORMAT = 'mrm-torch/v1'

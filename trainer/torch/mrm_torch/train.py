@@ -70,6 +70,24 @@ def blas_library():
     return ','.join(sorted(libs)) or 'none'
 
 
+def exit_with_parent(parent, every=1.0):
+    """A thread that ends the process once its parent is gone. engine.ts keeps
+    a result only after it has validated it, so a trainer whose parent was
+    killed (kill -9 of a round) would burn CPU for nothing, and a resumed
+    round would start a second one writing the same checkpoints. The pid is
+    given rather than read at start, so a parent that died before this
+    process got here is noticed too."""
+    import threading
+
+    def watch():
+        while True:
+            time.sleep(every)
+            if os.getppid() != parent:
+                print(f'mrm_torch.train: parent process {parent} is gone; exiting', file=sys.stderr, flush=True)
+                os._exit(3)
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def emit(event, **fields):
     print(json.dumps({'event': event, **fields}), flush=True)
 
@@ -134,6 +152,8 @@ def parse_args(argv):
     ap.add_argument('--ground-t2i', type=float, default=0.0,
                     help='share of grounding questions that are two-image T2I questions (t2i_claims.py); 0 = none')
     ap.add_argument('--threads', type=int, default=1)
+    ap.add_argument('--exit-with-parent', type=int, metavar='PID',
+                    help='exit once process PID is no longer the parent (engine.ts passes its own pid: nobody else would read the result)')
     ap.add_argument('--log-every', type=int, default=10)
     ap.add_argument('--checkpoint-every', type=int, default=50, help='steps between checkpoints')
     ap.add_argument('--opset', type=int, default=13)
@@ -173,6 +193,8 @@ def slice_metrics(records, hc, hr):
 
 def main(argv=None):
     a = parse_args(argv)
+    if a.exit_with_parent:
+        exit_with_parent(a.exit_with_parent)
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     ckdir = a.checkpoints or a.out.rstrip('/') + '.ckpt'
