@@ -134,6 +134,7 @@ describe("a 'full' round", () => {
     const counts = Object.fromEntries(state.steps.map((s) => [s.name, s.counts]));
     expect(state.steps.map((s) => s.name)).toEqual(['collect', 'label', 'construct', 't2i', 'curate', 'finetune', 'gate', 'register', 'activate', 'report']);
     expect(state.status).toBe('finished');
+    console.log(`full round, seconds per step: ${state.steps.map((s) => `${s.name} ${s.seconds}`).join(', ')}`);
     expect(counts.collect!.logged).toBe(40);
     expect(counts.finetune).toMatchObject({ steps: 3 });
     expect(counts.finetune!.pairs).toBeGreaterThan(40);
