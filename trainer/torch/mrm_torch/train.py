@@ -21,6 +21,7 @@ from .export import write_bundle
 from .scene import COLORS, KINDS, SIZES
 from .ground import ground
 from .init_model import load_init_model
+from .proc import blas_library, exit_with_parent
 from .model import RewardModel
 from .pretrain import pretrain_vision
 from .tensors import PairTensors, embed_all, trim
@@ -54,38 +55,6 @@ def reading_words(tok):
         return [tok.ids[w] for w in words]
     return ([[]] + [ids([c]) for c in COLORS] + [[]] + [ids([k, k + 's']) for k in KINDS]
             + [[]] + [ids([z]) for z in SIZES])
-
-
-def blas_library():
-    """The BLAS this process loaded. Debian's torch links the system
-    libblas.so.3, and with only libblas3 (the reference BLAS) installed a
-    matrix product runs at about 1.3 GFLOP/s against about 57 with OpenBLAS
-    (libopenblas0-openmp, measured on this machine), which made a step of 32
-    pairs take 12 s. Reported in the start event so a slow run says why."""
-    try:
-        with open('/proc/self/maps') as f:
-            libs = {line.split()[-1] for line in f if 'blas' in line.lower() and '/' in line}
-    except OSError:
-        return 'unknown'
-    return ','.join(sorted(libs)) or 'none'
-
-
-def exit_with_parent(parent, every=1.0):
-    """A thread that ends the process once its parent is gone. engine.ts keeps
-    a result only after it has validated it, so a trainer whose parent was
-    killed (kill -9 of a round) would burn CPU for nothing, and a resumed
-    round would start a second one writing the same checkpoints. The pid is
-    given rather than read at start, so a parent that died before this
-    process got here is noticed too."""
-    import threading
-
-    def watch():
-        while True:
-            time.sleep(every)
-            if os.getppid() != parent:
-                print(f'mrm_torch.train: parent process {parent} is gone; exiting', file=sys.stderr, flush=True)
-                os._exit(3)
-    threading.Thread(target=watch, daemon=True).start()
 
 
 def emit(event, **fields):
