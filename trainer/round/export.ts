@@ -47,6 +47,8 @@ export async function exportLlamaFactory(stateDir: string, roundId: string, out:
       // The truth, where the round knew it (ShapesWorld), rides along; LLaMA-Factory ignores it.
       ...(p.truth ? { truth: p.truth === label ? 'chosen' as const : 'rejected' as const } : {}),
       ...(p.slice ? { slice: p.slice } : {}),
+      // The style/length balance the head fit weights pairs by; the PyTorch trainer reads it too.
+      ...(p.weight !== undefined && p.weight !== 1 ? { weight: p.weight } : {}),
     });
   }
   const written = await writeDataset(out, records, 'llamafactory', pngs);

@@ -9,6 +9,7 @@
  * export loadBundle rejects (shell scripts standing in for python, real
  * child processes), and a base version without PyTorch weights.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -32,9 +33,10 @@ import { startSimulatedJudge, type SimulatedJudge } from '../../../trainer/judge
 import type { PairLabeler } from '../../../trainer/judges/types.js';
 import { parseRoundConfig, RoundConfigError } from '../../../trainer/round/config.js';
 import { judgeLabeler, startRound } from '../../../trainer/round/main.js';
+import { exportLlamaFactory } from '../../../trainer/round/export.js';
 import { loadPairs } from '../../../trainer/round/pairs-file.js';
 import { trafficPairs, writeTruthSet } from '../../../trainer/round/shapes-world.js';
-import { trainTorch } from '../../../trainer/torch/engine.js';
+import { DEFAULT_PYTHON, PACKAGE_DIR, trainTorch } from '../../../trainer/torch/engine.js';
 import { writeShapesData } from '../torch/helpers.js';
 
 // The tiny recipe of test/trainer/torch/end-to-end.test.ts: the path, not accuracy.
@@ -179,6 +181,16 @@ describe("a 'full' round", () => {
     expect(gate.slices.map((s) => [s.slice, s.candidate])).toEqual(expected.slices.map((s) => [s.slice, s.accuracy]));
     expect(gate.slices.find((s) => s.slice === 'grounded')).toBeDefined();
     expect(existsSync(folder.path('report.html'))).toBe(true);
+
+    // The curated pairs' training weights (style/length balance) reach the PyTorch trainer as they reach the head fit.
+    const exported = join(dir, 'exported');
+    await exportLlamaFactory(stateDir, state.id, exported, { trainingYaml: false });
+    const want = Object.fromEntries((await loadPairs(folder, 'curated')).filter((p) => p.label).map((p) => [p.item.id, p.weight ?? 1]));
+    expect(Object.values(want).some((w) => w !== 1)).toBe(true);
+    const read = spawnSync(DEFAULT_PYTHON, ['-c', 'import json, sys\nfrom mrm_torch.data import read_records\nprint(json.dumps({r["id"]: r["weight"] for r in read_records(sys.argv[1])}))', exported],
+      { cwd: PACKAGE_DIR, env: { ...process.env, PYTHONPATH: PACKAGE_DIR }, encoding: 'utf8' });
+    expect(read.status, read.stderr).toBe(0);
+    expect(JSON.parse(read.stdout)).toEqual(want);
 
     // The server follows the ACTIVE pointer (hot swap), as after a head-only round.
     const until = Date.now() + 15_000;

@@ -247,6 +247,8 @@ def main(argv=None):
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=a.lr, weight_decay=0.01)
     # Bootstrap: each head sees each pair Poisson(1) times, fixed per run.
     boot = torch.from_numpy(np.random.RandomState(a.seed).poisson(1.0, (n, a.k)).astype(np.float32))
+    # Times each pair's own weight (mrm.weight, a round's style/length balance; 1 when absent).
+    boot = boot * torch.tensor([r['weight'] for r in data.records], dtype=torch.float32)[:, None]
     step = 0
     ck = os.path.join(ckdir, 'last.pt')
     if a.resume and os.path.exists(ck):
