@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { loadBundle } from '../../src/model/bundle.js';
 import { readManifest } from '../../src/model/manifest.js';
 import type { HeadWeights } from '../../src/model/onnx/heads.js';
+import type { ModelRuntime } from '../../src/model/runtime.js';
 import type { RoundFolder } from '../../src/rounds/folder.js';
 import type { LabeledPair } from '../data/labeled-pair.js';
 import { featurizePairs } from '../data/featurize.js';
@@ -42,26 +43,20 @@ export interface GateSide {
   traffic: StoredPair[];
 }
 
-/** The same pairs with each side's features computed by the bundle in `dir` from their images. */
-export async function featurizeWith(dir: string, threads: number, pairs: readonly StoredPair[], store: ImageStore): Promise<StoredPair[]> {
-  if (pairs.length === 0) return [];
-  const { runtime } = await loadBundle(dir, { threads });
-  try {
-    const out: StoredPair[] = [];
-    for (let s = 0; s < pairs.length; s += FEATURIZE_CHUNK) {
-      const chunk = pairs.slice(s, s + FEATURIZE_CHUNK);
-      const labeled = await Promise.all(chunk.map(async (p): Promise<LabeledPair> => ({
-        id: p.item.id, images: await Promise.all(p.imageRefs.map((r) => store.bytes(r))),
-        ...(p.item.system !== undefined ? { system: p.item.system } : {}), prompt: p.item.prompt, chosen: p.item.a, rejected: p.item.b,
-      })));
-      const f = await featurizePairs(runtime, labeled);
-      chunk.forEach((p, i) => out.push({ ...p, fa: f.chosen.slice(i * f.d, (i + 1) * f.d), fb: f.rejected.slice(i * f.d, (i + 1) * f.d) }));
-      store.forget();
-    }
-    return out;
-  } finally {
-    await runtime.release();
+/** The same pairs with each side's features computed by `runtime` (a loaded bundle) from their images. */
+export async function featurizeWith(runtime: ModelRuntime, pairs: readonly StoredPair[], store: ImageStore): Promise<StoredPair[]> {
+  const out: StoredPair[] = [];
+  for (let s = 0; s < pairs.length; s += FEATURIZE_CHUNK) {
+    const chunk = pairs.slice(s, s + FEATURIZE_CHUNK);
+    const labeled = await Promise.all(chunk.map(async (p): Promise<LabeledPair> => ({
+      id: p.item.id, images: await Promise.all(p.imageRefs.map((r) => store.bytes(r))),
+      ...(p.item.system !== undefined ? { system: p.item.system } : {}), prompt: p.item.prompt, chosen: p.item.a, rejected: p.item.b,
+    })));
+    const f = await featurizePairs(runtime, labeled);
+    chunk.forEach((p, i) => out.push({ ...p, fa: f.chosen.slice(i * f.d, (i + 1) * f.d), fb: f.rejected.slice(i * f.d, (i + 1) * f.d) }));
+    store.forget();
   }
+  return out;
 }
 
 const CANDIDATE_SETS = ['gate', 'heldout', 'shadow'] as const;
@@ -83,11 +78,16 @@ export async function gateSides(cfg: RoundConfig, folder: RoundFolder, o: { comp
   const dir = folder.path(CANDIDATE_BUNDLE);
   const sets = { gate: trusted, heldout: held, shadow: traffic };
   const mine = {} as Record<(typeof CANDIDATE_SETS)[number], StoredPair[]>;
-  const store = new ImageStore(cfg.stateDir);
-  for (const name of CANDIDATE_SETS) {
-    if (o.compute) await savePairs(folder, `${name}.candidate`, await featurizeWith(dir, cfg.threads, sets[name], store));
-    mine[name] = await loadPairs(folder, `${name}.candidate`);
+  if (o.compute) {
+    const { runtime } = await loadBundle(dir, { threads: cfg.threads });
+    try {
+      const store = new ImageStore(cfg.stateDir);
+      for (const name of CANDIDATE_SETS) await savePairs(folder, `${name}.candidate`, await featurizeWith(runtime, sets[name], store));
+    } finally {
+      await runtime.release();
+    }
   }
+  for (const name of CANDIDATE_SETS) mine[name] = await loadPairs(folder, `${name}.candidate`);
   const m = await readManifest(join(dir, 'manifest.json'));
   return {
     active,
