@@ -76,7 +76,7 @@ export class InputError extends Error {
   }
 }
 
-export type RegistryErrorKind = 'no-such-version' | 'empty' | 'conflict' | 'io';
+export type RegistryErrorKind = 'no-such-version' | 'no-such-file' | 'empty' | 'conflict' | 'io';
 
 export class RegistryError extends Error {
   override readonly name = 'RegistryError';

@@ -16,6 +16,15 @@ export const STAGES = ['vision', 'encoder', 'head'] as const;
 export type Stage = (typeof STAGES)[number];
 export const FILE_KEYS = [...STAGES, 'tokenizer'] as const;
 export type FileKey = (typeof FILE_KEYS)[number];
+/**
+ * An optional file no server reads: the PyTorch weights a learned bundle was
+ * exported from (trainer/torch), which a 'full' round fine-tunes. Named in
+ * `files` with its sha256 like the served files, so it travels with the
+ * bundle and the registry copies it; loaders that only know FILE_KEYS (all
+ * of bundle v1's) ignore it.
+ */
+export const TORCH_KEY = 'torch';
+export type AnyFileKey = FileKey | typeof TORCH_KEY;
 
 /** Tensor names each stage must have, in order. */
 export const CONTRACT_IO = {
@@ -92,7 +101,7 @@ export interface Manifest {
   version: number;
   parent: number | null;
   createdAt: string;
-  files: Record<FileKey, FileRef>;
+  files: Record<FileKey, FileRef> & { [TORCH_KEY]?: FileRef };
   io: Record<Stage, StageIO>;
   preprocess: { image: ImagePreprocess; text: TextPreprocess };
   calibration: Calibration;
@@ -155,8 +164,9 @@ export function parseManifest(value: unknown, file: string): Manifest {
   const format = r.get('format').string();
   if (format !== BUNDLE_FORMAT) r.get('format').fail(`'${BUNDLE_FORMAT}', got '${format}'`);
 
-  const files = {} as Record<FileKey, FileRef>;
+  const files = {} as Manifest['files'];
   for (const key of FILE_KEYS) files[key] = readFileRef(r.get('files').get(key));
+  if (r.get('files').has(TORCH_KEY)) files[TORCH_KEY] = readFileRef(r.get('files').get(TORCH_KEY));
 
   const io = {} as Record<Stage, StageIO>;
   for (const stage of STAGES) io[stage] = readStageIO(r.get('io').get(stage), stage);

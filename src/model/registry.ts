@@ -17,7 +17,7 @@ import { copyFile, mkdir, mkdtemp, open, readdir, readFile, rename, rm } from 'n
 import { dirname, join, resolve } from 'node:path';
 import { type AtomicHooks, fsyncPath, writeFileAtomic } from './atomic.js';
 import { BundleError, ManifestError, RegistryError } from './errors.js';
-import { type FileKey, MANIFEST_FILE, type Manifest, parseManifest, readManifest } from './manifest.js';
+import { type AnyFileKey, MANIFEST_FILE, type Manifest, parseManifest, readManifest } from './manifest.js';
 import { JsonReader } from './validate.js';
 
 export const ACTIVE_FILE = 'ACTIVE';
@@ -182,9 +182,10 @@ export class Registry {
   }
 
   /** Absolute path of a version's file; head-only versions find shared files along the parent chain. */
-  async resolveFile(version: number, key: FileKey): Promise<string> {
+  async resolveFile(version: number, key: AnyFileKey): Promise<string> {
     const m = await this.existing(version);
     const ref = m.files[key];
+    if (ref === undefined) throw new RegistryError('no-such-file', `${this.model}: version ${version} has no files.${key}`);
     if (ref.path !== undefined) return join(this.versionDir(version), ref.path);
     return this.findShared(m.parent, ref.sha256, `version ${version} files.${key}`);
   }

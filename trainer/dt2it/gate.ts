@@ -67,10 +67,22 @@ function scored(w: HeadWeights, pairs: readonly RoundPair[]): ScoredPair[] {
     : { slice: p.slice, better: rb[i]!, worse: ra[i]! }));
 }
 
-export function gate(active: HeadWeights, candidate: HeadWeights, pairs: readonly RoundPair[], cfg: GateConfig): GateDecision {
+/**
+ * The same pairs as the candidate sees them: by default the active version's
+ * features (a head-only candidate shares its frozen stages); a candidate with
+ * stages of its own (a full fine-tune) has its own features of each pair.
+ */
+function samePairs(pairs: readonly RoundPair[], candidatePairs: readonly RoundPair[]): void {
+  if (candidatePairs.length !== pairs.length || candidatePairs.some((p, i) => p.item.id !== pairs[i]!.item.id || p.truth !== pairs[i]!.truth)) {
+    throw new RangeError('the candidate\'s pairs must be the active version\'s pairs in the same order, with the same truth');
+  }
+}
+
+export function gate(active: HeadWeights, candidate: HeadWeights, pairs: readonly RoundPair[], cfg: GateConfig, candidatePairs: readonly RoundPair[] = pairs): GateDecision {
   if (pairs.length === 0) throw new RangeError('the gate set is empty');
+  samePairs(pairs, candidatePairs);
   const sa = scored(active, pairs);
-  const sc = scored(candidate, pairs);
+  const sc = scored(candidate, candidatePairs);
   const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
   const checks: GateCheck[] = [];
   const a = accuracy(sa);
@@ -106,11 +118,12 @@ export interface ShadowReport {
   drift: { mean: number; meanAbs: number };
 }
 
-export function shadowCompare(active: ScoringModel, candidate: ScoringModel, traffic: readonly RoundPair[]): ShadowReport {
+export function shadowCompare(active: ScoringModel, candidate: ScoringModel, traffic: readonly RoundPair[], candidateTraffic: readonly RoundPair[] = traffic): ShadowReport {
   const n = traffic.length;
   if (n === 0) return { pairs: 0, agreement: NaN, drift: { mean: NaN, meanAbs: NaN } };
+  samePairs(traffic, candidateTraffic);
   const A = sideRewards(active.weights, traffic);
-  const C = sideRewards(candidate.weights, traffic);
+  const C = sideRewards(candidate.weights, candidateTraffic);
   const norm = (m: ScoringModel, r: number) => (r - m.calibration.mean) / m.calibration.std;
   let agree = 0;
   let sum = 0;

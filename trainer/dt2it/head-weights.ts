@@ -43,9 +43,40 @@ export function parseHeadOnnx(bytes: Uint8Array): HeadWeights {
     for (let j = 0; j < k; j++) for (let u = 0; u < h; u++) w2flat[j * h + u] = w2.data[(j * h + u) * k + j]!;
     return { kind: 'mlp', d, h, k, w1: w1.data, b1: get('b1').data, w2: w2flat, b2: get('b2').data };
   }
-  const w = get('w');
-  const [d, k] = w.dims as [number, number];
-  return { kind: 'linear', d, k, w: w.data, b: get('b').data };
+  if (inits.has('w')) {
+    const w = get('w');
+    const [d, k] = w.dims as [number, number];
+    return { kind: 'linear', d, k, w: w.data, b: get('b').data };
+  }
+  return exportedGemm(model, inits);
+}
+
+/**
+ * A linear head exported by another framework (trainer/torch: torch.onnx
+ * writes nn.Linear as one Gemm with its weight [K, D] and transB=1), so
+ * rounds can score and curate with a learned bundle's heads too.
+ */
+function exportedGemm(model: InstanceType<typeof onnx.ModelProto>, inits: Map<string, { dims: number[]; data: Float32Array }>): HeadWeights {
+  const nodes = model.graph?.node ?? [];
+  const gemm = nodes.length === 1 && nodes[0]!.opType === 'Gemm' ? nodes[0]! : null;
+  const param = (i: number) => inits.get((gemm?.input?.[i] ?? '').replace(/_\d+$/, ''));
+  const [wt, bt] = [param(1), param(2)];
+  if (!gemm || !wt || !bt || wt.dims.length !== 2) {
+    throw new HeadFormatError(`head.onnx is neither a head buildHeadOnnx writes nor one Gemm over initializers (nodes: ${nodes.map((n) => n.opType).join(', ') || 'none'})`);
+  }
+  const attr = (name: string, dflt: number) => {
+    const a = gemm.attribute?.find((x) => x.name === name);
+    return a ? (name.startsWith('trans') ? Number(a.i) : (a.f ?? dflt)) : dflt;
+  };
+  if (attr('transA', 0) !== 0) throw new HeadFormatError('head.onnx: a Gemm with transA=1 is not a head over features [N, D]');
+  const transB = attr('transB', 0) === 1;
+  const [alpha, beta] = [attr('alpha', 1), attr('beta', 1)];
+  const [d, k] = (transB ? [wt.dims[1], wt.dims[0]] : wt.dims) as [number, number];
+  if (bt.data.length !== k) throw new HeadFormatError(`head.onnx: Gemm bias of ${bt.data.length} values for ${k} heads`);
+  // To the [D, K] row-major layout of LinearHeadWeights, with alpha and beta folded in.
+  const w = new Float32Array(d * k);
+  for (let i = 0; i < d; i++) for (let j = 0; j < k; j++) w[i * k + j] = alpha * wt.data[transB ? j * d + i : i * k + j]!;
+  return { kind: 'linear', d, k, w, b: bt.data.map((x) => beta * x) };
 }
 
 /** The head of the bundle in `dir` (its manifest names head.onnx by path). */

@@ -25,6 +25,7 @@ import { reformulateT2I, type T2ITriple } from '../dt2it/t2i.js';
 import { readDataset } from '../shapes/dataset.js';
 import type { RoundConfig, DataRef } from './config.js';
 import { activeBase, CONTEXT_FILE, featurize, type BaseVersion } from './context.js';
+import { torchStart } from './full-fit.js';
 import { loadPairs, savePairs, type StoredPair } from './pairs-file.js';
 import type { Step } from './runner.js';
 
@@ -36,6 +37,8 @@ export function collectStep(cfg: RoundConfig): Step {
     name: 'collect',
     async run(ctx) {
       const base = await activeBase(cfg);
+      // A 'full' round that cannot fine-tune this version fails here, before any judge call.
+      if (cfg.fit === 'full') await torchStart(cfg, base);
       await ctx.folder.writeJson(CONTEXT_FILE, base);
       const reader = await PairLogReader.open(cfg.stateDir, logConsumer(cfg.model));
       const logged: StoredPair[] = [];

@@ -12,6 +12,20 @@ export interface DataRef {
   format: DatasetFormat;
 }
 
+/** What a round trains: a new head on the version's stored features, or the whole learned model. */
+export const FIT_KINDS = ['head', 'full'] as const;
+export type FitKind = (typeof FIT_KINDS)[number];
+
+/** The PyTorch fine-tune of a 'full' round (trainer/torch, `mrm_torch.train --init-model`). */
+export interface FullFitConfig {
+  /** Passes over the curated set. */
+  epochs: number;
+  /** Step cap (0: none); with epochs, whichever ends first. */
+  maxSteps: number;
+  lr: number;
+  batch: number;
+}
+
 export interface RoundConfig {
   stateDir: string;
   /** Registry model name. */
@@ -39,6 +53,9 @@ export interface RoundConfig {
   shadowPairs: number;
   /** Activate a candidate that passed the gate (false: register it only). */
   activate: boolean;
+  /** 'head': fit a head on stored features (minutes, any version); 'full': fine-tune the whole learned model in PyTorch (needs a version with torch weights). */
+  fit: FitKind;
+  full: FullFitConfig;
   seed: number;
   threads: number;
 }
@@ -61,6 +78,24 @@ export const ROUND_DEFAULTS: Omit<RoundConfig, 'stateDir' | 'model'> = {
   guardedSlices: ['grounded', 'style-adversarial', 't2i'],
   shadowPairs: 2000,
   activate: true,
+  // Head-only by default: it works on every version (the shipped program
+  // model has no PyTorch weights to fine-tune), costs seconds after
+  // featurizing, and a head cannot forget what the frozen stages learned;
+  // a full fine-tune is an operator's choice for a learned version.
+  fit: 'head',
+  full: {
+    // One pass: a round's curated set is a few thousand pairs, and more
+    // passes over it from a trained start mostly memorize (the 10-epoch run
+    // in trainer/torch/README.md left ln 2 only by memorizing).
+    epochs: 1,
+    maxSteps: 0,
+    // A quarter of mrm_torch.train's from-scratch 2e-3: a start that already
+    // ranks well, so steps are smaller (not tuned; no learned bundle met the
+    // accuracy targets to tune it on yet).
+    lr: 5e-4,
+    // mrm_torch.train's default: about 0.5 CPU s a step on the learned recipe.
+    batch: 32,
+  },
   seed: 1,
   threads: 2,
 };
@@ -96,6 +131,16 @@ export function parseRoundConfig(value: unknown, source: string): RoundConfig {
     guardedSlices: r.opt('guardedSlices', (v) => v.array().map((s) => s.string({ nonEmpty: true })), d.guardedSlices),
     shadowPairs: num('shadowPairs', { integer: true, min: 0 }),
     activate: r.opt('activate', (v) => v.boolean(), d.activate),
+    fit: r.opt('fit', (v) => v.string({ oneOf: [...FIT_KINDS] }) as FitKind, d.fit),
+    full: r.opt('full', (v): FullFitConfig => {
+      for (const k of Object.keys(v.object())) if (!(k in d.full)) throw new RoundConfigError(`${source}: unknown key 'full.${k}' (known: ${Object.keys(d.full).join(', ')})`);
+      return {
+        epochs: v.opt('epochs', (x) => x.number({ positive: true, max: 100 }), d.full.epochs),
+        maxSteps: v.opt('maxSteps', (x) => x.number({ integer: true, min: 0 }), d.full.maxSteps),
+        lr: v.opt('lr', (x) => x.number({ positive: true, max: 1 }), d.full.lr),
+        batch: v.opt('batch', (x) => x.number({ integer: true, min: 1, max: 4096 }), d.full.batch),
+      };
+    }, d.full),
     seed: num('seed', { integer: true, min: 0 }),
     threads: num('threads', { integer: true, min: 1, max: 64 }),
   };

@@ -18,10 +18,11 @@ export interface ExportResult {
   pairs: number;
   images: number;
   dataFile: string;
-  yaml: string;
+  yaml: string | null;
 }
 
-export async function exportLlamaFactory(stateDir: string, roundId: string, out: string, opts: { baseModel?: string } = {}): Promise<ExportResult> {
+/** `trainingYaml: false` leaves out train_rm.yaml (a 'full' round hands the data to its own engine). */
+export async function exportLlamaFactory(stateDir: string, roundId: string, out: string, opts: { baseModel?: string; trainingYaml?: boolean } = {}): Promise<ExportResult> {
   const folder = new RoundFolder(stateDir, roundId);
   const pairs = (await loadPairs(folder, 'curated')).filter((p) => p.label);
   const store = new ImageStore(stateDir);
@@ -46,10 +47,13 @@ export async function exportLlamaFactory(stateDir: string, roundId: string, out:
       // The truth, where the round knew it (ShapesWorld), rides along; LLaMA-Factory ignores it.
       ...(p.truth ? { truth: p.truth === label ? 'chosen' as const : 'rejected' as const } : {}),
       ...(p.slice ? { slice: p.slice } : {}),
+      // The style/length balance the head fit weights pairs by; the PyTorch trainer reads it too.
+      ...(p.weight !== undefined && p.weight !== 1 ? { weight: p.weight } : {}),
     });
   }
   const written = await writeDataset(out, records, 'llamafactory', pngs);
   const yaml = join(out, 'train_rm.yaml');
+  if (opts.trainingYaml === false) return { pairs: written.records.length, images: written.images, dataFile: written.dataFile, yaml: null };
   await writeFile(yaml, trainingYaml(opts.baseModel ?? 'Qwen/Qwen2-VL-7B-Instruct', roundId));
   return { pairs: written.records.length, images: written.images, dataFile: written.dataFile, yaml };
 }

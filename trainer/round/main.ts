@@ -14,13 +14,16 @@ import { OpenAIJudge } from '../judges/openai-judge.js';
 import type { PairLabeler } from '../judges/types.js';
 import { parseRoundConfig, type RoundConfig } from './config.js';
 import { emptySteps, runRound, type EventListener } from './runner.js';
-import { roundSteps, STEP_NAMES } from './steps.js';
+import type { EngineOptions } from './full-fit.js';
+import { roundSteps, stepNames } from './steps.js';
 
 export interface RoundRun {
   log: Logger;
   /** Builds the judge for the round's settings (resumed rounds use their stored settings). */
   labeler: (cfg: RoundConfig) => Promise<PairLabeler>;
   listen?: EventListener;
+  /** How a 'full' round starts the PyTorch engine (default: /usr/bin/python3). */
+  engine?: EngineOptions;
 }
 
 /** Creates a round folder for `cfg` (id given by the caller, e.g. the admin service) and runs it. */
@@ -31,10 +34,10 @@ export async function startRound(cfg: RoundConfig, run: RoundRun, id = newRoundI
     const now = new Date().toISOString();
     await folder.create({
       id, model: cfg.model, createdAt: now, updatedAt: now, status: 'running', pid: process.pid,
-      config: { ...cfg } as unknown as Record<string, unknown>, steps: emptySteps([...STEP_NAMES]), outcome: null, endedBy: null, error: null,
+      config: { ...cfg } as unknown as Record<string, unknown>, steps: emptySteps(stepNames(cfg)), outcome: null, endedBy: null, error: null,
     });
     run.log.info('round.started', { round: id, model: cfg.model, host: hostname() });
-    return await runRound(folder, roundSteps(cfg, await run.labeler(cfg)), run.log, run.listen);
+    return await runRound(folder, roundSteps(cfg, await run.labeler(cfg), run.engine), run.log, run.listen);
   } finally {
     await release();
   }
@@ -49,7 +52,7 @@ export async function resumeRound(stateDir: string, id: string, run: RoundRun): 
   const release = await acquireLock(cfg.stateDir, cfg.model, id);
   try {
     run.log.info('round.resumed', { round: id, from: state.steps.find((s) => s.status !== 'done')?.name ?? null });
-    return await runRound(folder, roundSteps(cfg, await run.labeler(cfg)), run.log, run.listen);
+    return await runRound(folder, roundSteps(cfg, await run.labeler(cfg), run.engine), run.log, run.listen);
   } finally {
     await release();
   }

@@ -10,11 +10,10 @@ import { reliabilityBins, type ReportData } from '../report/data.js';
 import { renderReport } from '../report/render.js';
 import { sideRewards } from '../dt2it/scoring.js';
 import type { RoundConfig } from './config.js';
-import { baseHead, baseOf } from './context.js';
-import { loadPairs } from './pairs-file.js';
+import { baseOf } from './context.js';
+import { gateSides } from './gate-step.js';
 import type { Step } from './runner.js';
-import { candidateHead, type GateOutput } from './steps.js';
-import { gatePairs } from '../dt2it/gate.js';
+import type { GateOutput } from './steps.js';
 
 export const REPORT_FILE = 'report.html';
 
@@ -45,8 +44,9 @@ export async function reportData(cfg: RoundConfig, folder: RoundFolder, judgeMod
 
   const reliability: ReportData['reliability'] = [];
   if (g) {
-    const pairs = gatePairs(await loadPairs(folder, 'gate'), await loadPairs(folder, 'heldout'));
-    for (const [model, w] of [['active', await baseHead(cfg, base)], ['candidate', await candidateHead(folder)]] as const) {
+    // Each side on its own features: a full fine-tune's are the ones the gate computed with its bundle.
+    const sides = await gateSides(cfg, folder, { compute: false });
+    for (const [model, { weights: w, gate: pairs }] of [['active', sides.active], ['candidate', sides.candidate]] as const) {
       const { ra, rb } = sideRewards(w, pairs);
       reliability.push(...reliabilityBins(model, pairs.map((p, i) => (p.truth === 'a' ? { better: ra[i]!, worse: rb[i]! } : { better: rb[i]!, worse: ra[i]! }))));
     }

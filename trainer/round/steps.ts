@@ -9,10 +9,12 @@
  *   t2i        add the reformulated T2I pairs; balance style and length
  *   curate     DT2IT curation (flip, fit, consistency, re-judge, merge) and
  *              the candidate fit
+ *   finetune   ('full' rounds only) the whole learned model fine-tuned in
+ *              PyTorch on the curated set (full-fit.ts)
  *   gate       candidate vs the version it improves, on trusted + held-out
  *              judged pairs; shadow comparison on logged traffic
- *   register   the candidate as a new head-only version (marked rejected in
- *              its manifest when the gate said no)
+ *   register   the candidate as a new version, head-only or a whole bundle
+ *              (marked rejected in its manifest when the gate said no)
  *   activate   move the ACTIVE pointer if the gate passed; servers follow it
  *   report     report.html
  */
@@ -23,20 +25,25 @@ import type { JudgeOrders, PairJudgment, PairLabeler, PairToJudge } from '../jud
 import { balancePosition, balanceStyle } from '../dt2it/balance.js';
 import { constructFromJudgments } from '../dt2it/construct.js';
 import { curateRound } from '../dt2it/curate-round.js';
-import { evaluateRoundPairs } from '../dt2it/evaluate.js';
 import { fitRound } from '../dt2it/fit.js';
-import { gate, gatePairs, shadowCompare, type GateDecision, type ShadowReport } from '../dt2it/gate.js';
+import type { GateDecision, ShadowReport } from '../dt2it/gate.js';
 import { parseHeadOnnx } from '../dt2it/head-weights.js';
-import { sideRewards } from '../dt2it/scoring.js';
 import type { RoundConfig } from './config.js';
 import { collectStep, heldOut } from './collect.js';
 import { baseHead, baseOf } from './context.js';
 import { ImageStore, loadPairs, savePairs, type StoredPair } from './pairs-file.js';
 import { activateStep, registerStep } from './register.js';
 import { reportStep } from './report-step.js';
+import { finetuneStep, type EngineOptions } from './full-fit.js';
+import { gateStep } from './gate-step.js';
 import type { Step } from './runner.js';
 
 export const STEP_NAMES = ['collect', 'label', 'construct', 't2i', 'curate', 'gate', 'register', 'activate', 'report'] as const;
+
+/** A 'full' round fine-tunes between curation and the gate; a round's folder lists its steps, so a resumed round keeps its kind. */
+export function stepNames(cfg: RoundConfig): string[] {
+  return cfg.fit === 'full' ? STEP_NAMES.flatMap((s) => (s === 'gate' ? ['finetune', s] : [s])) : [...STEP_NAMES];
+}
 
 export interface GateOutput {
   decision: GateDecision;
@@ -75,7 +82,7 @@ const refsOf = (pairs: readonly StoredPair[]) => new Map(pairs.map((p) => [p.ite
 /** Steps keep image references; DT2IT functions return RoundPairs built from them by spread, so the references survive. */
 const stored = (pairs: readonly unknown[]) => pairs as StoredPair[];
 
-export function roundSteps(cfg: RoundConfig, labeler: PairLabeler): Step[] {
+export function roundSteps(cfg: RoundConfig, labeler: PairLabeler, engine: EngineOptions = {}): Step[] {
   const store = new ImageStore(cfg.stateDir);
   return [
     collectStep(cfg),
@@ -141,28 +148,8 @@ export function roundSteps(cfg: RoundConfig, labeler: PairLabeler): Step[] {
         return { counts: { ...res.funnel, scorers: scorers.length } };
       },
     },
-    {
-      name: 'gate',
-      async run(ctx) {
-        const base = await baseOf(ctx.folder);
-        const active = await baseHead(cfg, base);
-        const { calibration } = await ctx.folder.readJson<{ calibration: GateOutput['calibration'] }>('candidate.json');
-        const candidate = await candidateHead(ctx.folder);
-        const pairs = gatePairs(await loadPairs(ctx.folder, 'gate'), await loadPairs(ctx.folder, 'heldout'));
-        const decision: GateDecision = pairs.length === 0
-          ? { accept: false, checks: [], reasons: ['no gate pairs: configure a trusted gate set or hold out judged pairs (heldOutShare)'] }
-          : gate(active, candidate, pairs, { margin: cfg.gateMarginPts / 100, tolerance: cfg.gateTolerancePts / 100, guardedSlices: cfg.guardedSlices });
-        const traffic = (await loadPairs(ctx.folder, 'logged')).slice(0, cfg.shadowPairs);
-        const shadow = shadowCompare({ weights: active, calibration: base.calibration }, { weights: candidate, calibration }, traffic);
-        const ra = pairs.length ? evaluateRoundPairs(active, pairs) : null;
-        const rc = pairs.length ? evaluateRoundPairs(candidate, pairs) : null;
-        const slices = (ra?.slices ?? []).map((s, i) => ({ slice: s.slice, pairs: s.pairs, active: s.accuracy, candidate: rc!.slices[i]!.accuracy }));
-        const out: GateOutput = { decision, shadow: { ...shadow, points: shadowPoints(active, candidate, base.calibration, calibration, traffic.slice(0, 300)) }, slices, calibration };
-        await ctx.folder.writeJson('gate.json', out);
-        ctx.log.info('round.gate', { accept: decision.accept, reasons: decision.reasons });
-        return { counts: { pairs: pairs.length, passed: decision.accept ? 1 : 0, failedChecks: decision.reasons.length, shadowPairs: shadow.pairs } };
-      },
-    },
+    ...(cfg.fit === 'full' ? [finetuneStep(cfg, engine)] : []),
+    gateStep(cfg),
     registerStep(cfg),
     activateStep(cfg),
     reportStep(cfg, labeler),
@@ -171,11 +158,4 @@ export function roundSteps(cfg: RoundConfig, labeler: PairLabeler): Step[] {
 
 export async function candidateHead(folder: RoundFolder): Promise<HeadWeights> {
   return parseHeadOnnx(new Uint8Array(await readFile(folder.path('candidate-head.onnx'))));
-}
-
-function shadowPoints(active: HeadWeights, candidate: HeadWeights, ca: { mean: number; std: number }, cc: { mean: number; std: number }, pairs: readonly StoredPair[]): { active: number; candidate: number }[] {
-  if (pairs.length === 0) return [];
-  const a = sideRewards(active, pairs).ra;
-  const c = sideRewards(candidate, pairs).ra;
-  return Array.from(a, (r, i) => ({ active: (r - ca.mean) / ca.std, candidate: (c[i]! - cc.mean) / cc.std }));
 }

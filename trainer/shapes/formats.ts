@@ -35,6 +35,8 @@ export interface PreferenceRecord {
   /** Which of chosen/rejected is really the better one, when known. */
   truth?: 'chosen' | 'rejected';
   slice?: string;
+  /** Training weight of the pair (a round's style/length balance); 1 when absent. */
+  weight?: number;
   meta?: Record<string, unknown>;
 }
 
@@ -64,6 +66,7 @@ interface MrmExtras {
   id: string;
   truth?: 'chosen' | 'rejected';
   slice?: string;
+  weight?: number;
   meta?: string;
   /** DT2IT lines have no system field of their own. */
   system?: string;
@@ -74,6 +77,7 @@ function extras(r: PreferenceRecord, withSystem: boolean): MrmExtras {
     id: r.id,
     ...(r.truth !== undefined ? { truth: r.truth } : {}),
     ...(r.slice !== undefined ? { slice: r.slice } : {}),
+    ...(r.weight !== undefined ? { weight: r.weight } : {}),
     ...(r.meta !== undefined ? { meta: JSON.stringify(r.meta) } : {}),
     ...(withSystem && r.system !== undefined ? { system: r.system } : {}),
   };
@@ -229,6 +233,7 @@ function assemble(
   out.id = text(m.get('id'));
   if (m.has('truth')) out.truth = m.get('truth').string({ oneOf: ['chosen', 'rejected'] }) as 'chosen' | 'rejected';
   if (m.has('slice')) out.slice = text(m.get('slice'));
+  if (m.has('weight')) out.weight = m.get('weight').number({ positive: true });
   if (m.has('meta')) {
     const f = m.get('meta');
     let meta: unknown;

@@ -71,6 +71,8 @@ function flags(o: TorchTrainOptions, staging: string): string[] {
   opt('name', o.name);
   opt('eval-data', o.evalData === undefined ? undefined : resolve(o.evalData));
   if (o.resume) f.push('--resume');
+  // Its result is only ever kept by this process: if it dies, the trainer stops too.
+  f.push('--exit-with-parent', String(process.pid));
   return [...f, ...(o.extraArgs ?? [])];
 }
 

@@ -57,6 +57,20 @@ describe('dataset formats', async () => {
     });
   }
 
+  it('a pair weight (style/length balance of a round) rides in mrm.weight in both formats; a non-positive one is an error', async () => {
+    const weighted = records.map((r, i) => (i % 3 === 0 ? { ...r, weight: 0.25 + i / 8 } : r));
+    for (const format of ['llamafactory', 'dt2it'] as const) {
+      const dir = tempDir();
+      const written = await writeDataset(dir, weighted, format, pngs);
+      const back = await readDataset(dir, format);
+      expect(back.errors).toEqual([]);
+      expect(back.records.map((r) => r.weight)).toEqual(weighted.map((r) => r.weight));
+      expect(back.records).toEqual(written.records);
+    }
+    const row = { conversations: [{ from: 'human', value: 'Which?' }], chosen: { from: 'gpt', value: 'A.' }, rejected: { from: 'gpt', value: 'B.' }, mrm: { id: 'x', weight: 0 } };
+    expect(decodeRecords(JSON.stringify([row]), 'llamafactory', 'train.json').errors.map((e) => e.message)).toEqual(["train.json[0]: field 'mrm.weight': expected a positive number, got 0"]);
+  });
+
   it('LLaMA-Factory: ranking entries, one <image> per image, dataset_info.json, mrm extras', async () => {
     const dir = tempDir();
     await writeDataset(dir, records, 'llamafactory', pngs, { name: 'shapes' });

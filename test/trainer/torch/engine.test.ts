@@ -6,12 +6,13 @@
  * and small shell scripts standing in for python that speak its protocol.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TorchTrainError, trainTorch } from '../../../trainer/torch/engine.js';
+import { DEFAULT_PYTHON, PACKAGE_DIR, TorchTrainError, trainTorch } from '../../../trainer/torch/engine.js';
+import { writeShapesData } from './helpers.js';
 import { writeTinyBundle } from '../../fixtures/tiny-bundle.js';
 
 let dir: string;
@@ -111,4 +112,21 @@ describe('trainTorch failures', () => {
     expect(stray.status).toBe(2);
     expect(stray.stderr).toMatch(/unexpected argument extra; engine flags go after a lone --/);
   }, 60_000);
+
+  it('a trainer whose parent is gone (the round or mrm train killed with -9) stops instead of training for nobody', async () => {
+    await writeShapesData(join(dir, 'orphan-data'), 3, 8);
+    const log = join(dir, 'orphan.log');
+    // The shell starts the real trainer on a run far longer than the test, says its pid, and exits: the trainer is orphaned.
+    const sh = spawnSync('/bin/sh', ['-c', `cd ${PACKAGE_DIR} && PYTHONPATH=. ${DEFAULT_PYTHON} -m mrm_torch.train --data ${join(dir, 'orphan-data')} --out ${join(dir, 'orphan')} \
+      --epochs 100000 --batch 4 --channels 4,4 --strides 4,4 --grid 8 --d 8 --layers 1 --heads 1 --exit-with-parent $$ >/dev/null 2>${log} & echo $!`], { encoding: 'utf8' });
+    const pid = Number(sh.stdout.trim());
+    expect(pid).toBeGreaterThan(0);
+    // Gone or a zombie (an orphan's new parent may not reap it at once).
+    const alive = () => { try { return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8')); } catch { return false; } };
+    const until = Date.now() + 60_000;
+    while (alive() && Date.now() < until) await new Promise((r) => setTimeout(r, 200));
+    if (alive()) process.kill(pid, 'SIGKILL');
+    expect(await readFile(log, 'utf8')).toMatch(/mrm_torch\.train: parent process \d+ is gone; exiting/);
+    expect(existsSync(join(dir, 'orphan'))).toBe(false);
+  }, 90_000);
 });

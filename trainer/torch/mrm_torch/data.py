@@ -68,6 +68,11 @@ def read_records(directory):
         rec['truth'] = mrm.get('truth')
         rec['slice'] = mrm.get('slice')
         rec['meta'] = mrm.get('meta')
+        # A round's style/length balance (trainer/shapes/formats.ts `mrm.weight`); 1 when absent.
+        w = mrm.get('weight', 1.0)
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or not w > 0:
+            raise DatasetError(f'{name}[{i}].mrm.weight: a positive number, got {w!r}')
+        rec['weight'] = float(w)
         for p in rec['images']:
             if not isinstance(p, str) or p.startswith('/') or '..' in p.split('/'):
                 raise DatasetError(f'{name}[{i}]: image path {p!r} outside the data set')

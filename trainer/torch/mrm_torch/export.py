@@ -1,4 +1,4 @@
-"""Export to bundle v1: three ONNX files with the contract's tensor names and
+"""Export to bundle v1: three ONNX files (and the PyTorch weights, torch.pt) with the contract's tensor names and
 a dynamic batch dimension N, the tokenizer, and a manifest in the layout of
 src/model/write.ts (which src/model/bundle.ts loadBundle checks)."""
 import datetime
@@ -8,7 +8,16 @@ import os
 
 import torch
 
-FILES = {'vision': 'vision.onnx', 'encoder': 'encoder.onnx', 'head': 'head.onnx', 'tokenizer': 'tokenizer.json'}
+FILES = {'vision': 'vision.onnx', 'encoder': 'encoder.onnx', 'head': 'head.onnx', 'tokenizer': 'tokenizer.json', 'torch': 'torch.pt'}
+# What torch.pt holds: the weights the ONNX files were exported from, the
+# model config and the preprocessing, so a later run (a 'full' round's
+# fine-tune, train.py --init-model) can start from exactly this version.
+# Inside the bundle, named in files with its sha256, rather than kept by the
+# registry beside the version: it then travels with the bundle through
+# `mrm models import` and registration, its integrity is checked
+# like every other file's, and a bundle v1 loader that knows only the four
+# served files ignores the extra key (serving never reads it).
+TORCH_FORMAT = 'mrm-torch/v1'
 
 
 def _sha(path):
@@ -59,6 +68,7 @@ def write_bundle(out, model, pre, tokenizer_bytes, *, name, version, calibration
     export_onnx(model, out, opset)
     with open(os.path.join(out, FILES['tokenizer']), 'wb') as f:
         f.write(tokenizer_bytes)
+    torch.save({'format': TORCH_FORMAT, 'model': model.state_dict(), 'cfg': model.cfg, 'pre': pre}, os.path.join(out, FILES['torch']))
     manifest = {
         'format': 'mrm-bundle/v1',
         'name': name,

@@ -20,6 +20,8 @@ from .data import dataset_digest
 from .export import write_bundle
 from .scene import COLORS, KINDS, SIZES
 from .ground import ground
+from .init_model import load_init_model
+from .proc import blas_library, exit_with_parent
 from .model import RewardModel
 from .pretrain import pretrain_vision
 from .tensors import PairTensors, embed_all, trim
@@ -53,20 +55,6 @@ def reading_words(tok):
         return [tok.ids[w] for w in words]
     return ([[]] + [ids([c]) for c in COLORS] + [[]] + [ids([k, k + 's']) for k in KINDS]
             + [[]] + [ids([z]) for z in SIZES])
-
-
-def blas_library():
-    """The BLAS this process loaded. Debian's torch links the system
-    libblas.so.3, and with only libblas3 (the reference BLAS) installed a
-    matrix product runs at about 1.3 GFLOP/s against about 57 with OpenBLAS
-    (libopenblas0-openmp, measured on this machine), which made a step of 32
-    pairs take 12 s. Reported in the start event so a slow run says why."""
-    try:
-        with open('/proc/self/maps') as f:
-            libs = {line.split()[-1] for line in f if 'blas' in line.lower() and '/' in line}
-    except OSError:
-        return 'unknown'
-    return ','.join(sorted(libs)) or 'none'
 
 
 def emit(event, **fields):
@@ -120,6 +108,8 @@ def parse_args(argv):
                     help="init std of the learned text positions (token embeddings start at std 1)")
     ap.add_argument('--count-head', action='store_true',
                     help='with --fusion cross: a summed, sigmoid-gated cross-attention beside the softmax one, so counts can be read')
+    ap.add_argument('--init-model', help="start from a whole exported model, a bundle's torch.pt: every weight, "
+                    "its architecture and preprocessing (this run's architecture flags are ignored; a 'full' round's fine-tune)")
     ap.add_argument('--init-from', help="start the encoder and heads from a run's OUT.ckpt/grounded.pt or final.pt (same config)")
     ap.add_argument('--sink', action='store_true', help='a learned memory slot beside the image cells in cross-attention (counts become readable)')
     ap.add_argument('--ground-steps', type=int, default=0,
@@ -131,6 +121,8 @@ def parse_args(argv):
     ap.add_argument('--ground-t2i', type=float, default=0.0,
                     help='share of grounding questions that are two-image T2I questions (t2i_claims.py); 0 = none')
     ap.add_argument('--threads', type=int, default=1)
+    ap.add_argument('--exit-with-parent', type=int, metavar='PID',
+                    help='exit once process PID is no longer the parent (engine.ts passes its own pid: nobody else would read the result)')
     ap.add_argument('--log-every', type=int, default=10)
     ap.add_argument('--checkpoint-every', type=int, default=50, help='steps between checkpoints')
     ap.add_argument('--opset', type=int, default=13)
@@ -170,13 +162,16 @@ def slice_metrics(records, hc, hr):
 
 def main(argv=None):
     a = parse_args(argv)
+    if a.exit_with_parent:
+        exit_with_parent(a.exit_with_parent)
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     ckdir = a.checkpoints or a.out.rstrip('/') + '.ckpt'
     os.makedirs(ckdir, exist_ok=True)
     tok_bytes = open(a.tokenizer, 'rb').read()
     tok = Tokenizer(json.loads(tok_bytes))
-    pre = DEFAULT_PREPROCESS
+    init = load_init_model(a.init_model, a, tok) if a.init_model else None
+    pre = init['pre'] if init else DEFAULT_PREPROCESS
     t0 = time.time()
     data = PairTensors(a.data, tok, pre)
     digest = dataset_digest(data.records, data.image_bytes)
@@ -193,10 +188,16 @@ def main(argv=None):
            'attend_occupied': a.attend_occupied, 'pos_code': a.pos_code, 'count_head': a.count_head, 'slot_code': a.slot_code, 'text_pos_std': a.text_pos_std}
     if (a.tie_readings or a.attend_occupied) and a.attributes != 'only':
         raise SystemExit('--tie-readings and --attend-occupied need --attributes only')
+    if init:
+        cfg = init['cfg']
     model = RewardModel(cfg)
+    if init:
+        model.load_state_dict(init['model'])
     emit('start', pairs=n, images=len(data.pixels_u8), steps=total, steps_per_epoch=steps_per_epoch, batch=a.batch,
          params=sum(p.numel() for p in model.parameters()), load_seconds=round(time.time() - t0, 2), digest=digest,
          blas=blas_library(), threads=torch.get_num_threads())
+    if init:
+        emit('init_model', source=a.init_model, params=sum(p.numel() for p in model.parameters()))
     ev = PairTensors(a.eval_data, tok, pre) if a.eval_data else None
     metrics = {}
     pretrained = False
@@ -246,6 +247,8 @@ def main(argv=None):
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=a.lr, weight_decay=0.01)
     # Bootstrap: each head sees each pair Poisson(1) times, fixed per run.
     boot = torch.from_numpy(np.random.RandomState(a.seed).poisson(1.0, (n, a.k)).astype(np.float32))
+    # Times each pair's own weight (mrm.weight, a round's style/length balance; 1 when absent).
+    boot = boot * torch.tensor([r['weight'] for r in data.records], dtype=torch.float32)[:, None]
     step = 0
     ck = os.path.join(ckdir, 'last.pt')
     if a.resume and os.path.exists(ck):
@@ -359,7 +362,8 @@ def main(argv=None):
     notes = (f'learned MRM (trainer/torch): CNN vision {cfg["channels"]} strides {cfg["strides"]} -> {cfg["grid"]}x{cfg["grid"]} grid'
              f'{" pretrained on scene records" if pretrained else ""}{" (frozen)" if a.freeze_vision else ""}, '
              f'transformer encoder ({cfg["fusion"]}-attention to the image) d={cfg["d"]} x{cfg["layers"]}, K={cfg["k"]} bootstrap heads; Bradley-Terry, '
-             f'{step} steps of {a.batch} pairs, seed {a.seed}')
+             f'{step} steps of {a.batch} pairs, seed {a.seed}'
+             f'{f", fine-tuned from {a.init_model}" if init else ""}')
     manifest = write_bundle(a.out, model, pre, tok_bytes, name=a.name, version=1, calibration=calibration,
                             metrics=metrics, dataset_digest=digest, notes=notes, opset=a.opset)
     emit('done', out=a.out, steps=step, seconds=round(time.time() - t0, 1), files={k: v['sha256'][:12] for k, v in manifest['files'].items()})
