@@ -57,6 +57,8 @@ beforeAll(async () => {
   await writeT2ITriples(join(dir, 't2i'), 5, 120);
   const config: ServeConfig = {
     ...DEFAULTS, host: '127.0.0.1', port: 0, stateDir, seedBundle: 'models/shapes-mrm', statsIntervalMs: 0,
+    // Any free admin port: the default (50052) collides with another test file's server running at the same time.
+    admin: { ...DEFAULTS.admin, port: 0 },
     // Every Compare pair is logged: the start model is unsure of everything it was taught wrong.
     log: { ...DEFAULTS.log, enabled: true, band: 0.5, ratePerSec: 1e6, burst: 1e6, syncIntervalMs: 5 },
   };
