@@ -1,0 +1,63 @@
+/**
+ * The shipped learned bundle (models/shapes-mrm-learned, `npm run
+ * build:learned`): it loads as bundle v1, carries its PyTorch weights for a
+ * full fine-tune round, stays small enough for git, and scores what the
+ * README says on a small fixed split. Inference is deterministic, so each
+ * figure is exact today; the bounds leave about a point (a few pairs) for an
+ * onnxruntime upgrade, no more.
+ */
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadBundle, type LoadedBundle } from '../../../src/model/bundle.js';
+import { sha256Hex } from '../../../src/model/digest.js';
+import type { Manifest } from '../../../src/model/manifest.js';
+import { labeledShapesPairs } from '../../../trainer/data/shapes.js';
+import type { LabeledPair } from '../../../trainer/data/labeled-pair.js';
+import { blindPairs } from '../../../trainer/eval/blind.js';
+import { scorePairs, toScored } from '../../../trainer/eval/evaluate.js';
+import { evaluatePairs, type EvalReport } from '../../../trainer/eval/metrics.js';
+import { sampleSplit } from '../../../trainer/shapes/pairs.js';
+
+const LEARNED = fileURLToPath(new URL('../../../models/shapes-mrm-learned/', import.meta.url));
+const acc = (r: EvalReport, slice: string) => r.slices.find((s) => s.slice === slice)!.accuracy;
+
+describe('the shipped learned bundle', () => {
+  let bundle: LoadedBundle;
+  let pairs: LabeledPair[];
+  beforeAll(async () => {
+    [bundle, pairs] = await Promise.all([loadBundle(LEARNED, { threads: 2 }), labeledShapesPairs(sampleSplit(99, 400))]);
+  });
+  afterAll(() => bundle?.runtime.release());
+
+  it('names every file with its sha256, its PyTorch weights included, in at most 20 MiB', async () => {
+    const manifest = JSON.parse(await readFile(join(LEARNED, 'manifest.json'), 'utf8')) as Manifest;
+    let bytes = 0;
+    for (const [key, ref] of Object.entries(manifest.files)) {
+      const path = join(LEARNED, ref.path!);
+      expect(sha256Hex(await readFile(path)), key).toBe(ref.sha256);
+      bytes += (await stat(path)).size;
+    }
+    expect(Object.keys(manifest.files)).toContain('torch');
+    expect(bytes).toBeLessThanOrEqual(20 * 2 ** 20);
+  });
+
+  // Today on these 400 pairs: overall 74.0%, grounded 75.6% (160 pairs); on
+  // seed 99's 2,000 + 400 paraphrases (`mrm eval`) 74.6% and 75.1%: the
+  // issue's 97% is not met, and the README says so.
+  it('is as accurate as the README says', async () => {
+    const r = evaluatePairs(toScored(pairs, await scorePairs(bundle.runtime, pairs)));
+    expect(acc(r, 'overall')).toBeGreaterThanOrEqual(0.73);
+    expect(acc(r, 'grounded')).toBeGreaterThanOrEqual(0.74);
+  });
+
+  // Today 57.5% on these 160 grounded pairs (49.6% on 800): what it gets
+  // right it gets from the image. Chance within 2 standard errors (0.04).
+  it('falls to chance on grounded pairs when every pair gets another scene', async () => {
+    const blind = blindPairs(pairs);
+    const r = evaluatePairs(toScored(blind, await scorePairs(bundle.runtime, blind)));
+    expect(acc(r, 'grounded')).toBeGreaterThan(0.42);
+    expect(acc(r, 'grounded')).toBeLessThan(0.6);
+  });
+});
