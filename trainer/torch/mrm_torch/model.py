@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .scene import HEAD_SPLITS as ATTRIBUTE_SPLITS
+from .text_rnn import TextRNN
 
 
 class Vision(nn.Module):
@@ -177,7 +178,7 @@ class CrossBlock(nn.Module):
 
 class Encoder(nn.Module):
     def __init__(self, vocab_size, vision, max_images, max_prompt, max_response, d=64, heads=4, layers=2, fusion='self', sink=False,
-                 reading_words=None, attend_occupied=False, pos_code=False, count_head=False, slot_code=False, text_pos_std=0.02):
+                 reading_words=None, attend_occupied=False, pos_code=False, count_head=False, slot_code=False, text_pos_std=0.02, text_rnn=None):
         super().__init__()
         # attend_occupied (readings alone as cells): each cell's attention
         # logit gets log P(the cell holds a shape), the tower's own reading.
@@ -202,6 +203,11 @@ class Encoder(nn.Module):
         self.prompt_pos = nn.Parameter(torch.randn(1, max_prompt, d) * text_pos_std)
         self.response_pos = nn.Parameter(torch.randn(1, max_response, d) * text_pos_std)
         self.segment = nn.Parameter(torch.randn(3, d) * 0.02)
+        # text_rnn 'gru': word order read by a recurrent pass whose output
+        # starts at zero (text_rnn.py); None keeps the bag-of-words start.
+        if text_rnn not in (None, 'none', 'gru'):
+            raise ValueError(f"text_rnn must be 'none' or 'gru', got {text_rnn!r}")
+        self.text_rnn = TextRNN(d) if text_rnn == 'gru' else None
         # pos_code: a fixed code of each cell's place (position_code), the
         # same for both image slots, through a learned projection whose init
         # gives it about the per-component scale of a token embedding (std 1,
@@ -272,6 +278,8 @@ class Encoder(nn.Module):
         # same), the export always gives the manifest's full widths.
         prm = self.tok(prompt_ids) + self.prompt_pos[:, :prompt_ids.shape[1]] + self.segment[1]
         rsp = self.tok(response_ids) + self.response_pos[:, :response_ids.shape[1]] + self.segment[2]
+        if self.text_rnn is not None:
+            prm, rsp = self.text_rnn(prm, rsp, prompt_ids, response_ids)
         img_keep = image_mask.unsqueeze(2).expand(n, self.max_images, self.per_image).reshape(n, self.max_images * self.per_image)
         if self.fusion == 'cross':
             x = torch.cat([self.cls.expand(n, 1, self.d), prm, rsp], dim=1)
@@ -333,7 +341,7 @@ class RewardModel(nn.Module):
                                cfg['d'], cfg['heads'], cfg['layers'], cfg.get('fusion', 'self'), cfg.get('sink', False),
                                cfg.get('reading_words'), cfg.get('attend_occupied', False), cfg.get('pos_code', False),
                                cfg.get('count_head', False), cfg.get('slot_code', False),
-                               cfg.get('text_pos_std', 0.02))
+                               cfg.get('text_pos_std', 0.02), cfg.get('text_rnn'))
         self.head = Head(cfg['d'], cfg['k'])
 
     def rewards(self, emb, mask, prompt_ids, response_ids):

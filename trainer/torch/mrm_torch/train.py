@@ -118,6 +118,8 @@ def parse_args(argv):
                     help='a vector per image slot at token scale added to its cells, so "Image 1"/"Image 2" can find their image (T2I)')
     ap.add_argument('--text-pos-std', type=float, default=0.02,
                     help="init std of the learned text positions (token embeddings start at std 1)")
+    ap.add_argument('--text-rnn', choices=['none', 'gru'], default='none',
+                    help='word order for the text: a GRU pass over [prompt, response] added to the tokens through a zero-initialised projection')
     ap.add_argument('--count-head', action='store_true',
                     help='with --fusion cross: a summed, sigmoid-gated cross-attention beside the softmax one, so counts can be read')
     ap.add_argument('--init-from', help="start the encoder and heads from a run's OUT.ckpt/grounded.pt or final.pt (same config)")
@@ -191,6 +193,9 @@ def main(argv=None):
            'max_response': pre['text']['maxResponseTokens'], 'd': a.d, 'heads': a.heads, 'layers': a.layers, 'k': a.k, 'fusion': a.fusion,
            'attributes': a.attributes, 'sink': a.sink, 'reading_words': reading_words(tok) if a.tie_readings else None,
            'attend_occupied': a.attend_occupied, 'pos_code': a.pos_code, 'count_head': a.count_head, 'slot_code': a.slot_code, 'text_pos_std': a.text_pos_std}
+    if a.text_rnn != 'none':
+        # Only when set, so checkpoints from before the flag still --resume.
+        cfg['text_rnn'] = a.text_rnn
     if (a.tie_readings or a.attend_occupied) and a.attributes != 'only':
         raise SystemExit('--tie-readings and --attend-occupied need --attributes only')
     model = RewardModel(cfg)
