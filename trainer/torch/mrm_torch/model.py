@@ -178,7 +178,8 @@ class CrossBlock(nn.Module):
 
 class Encoder(nn.Module):
     def __init__(self, vocab_size, vision, max_images, max_prompt, max_response, d=64, heads=4, layers=2, fusion='self', sink=False,
-                 reading_words=None, attend_occupied=False, pos_code=False, count_head=False, slot_code=False, text_pos_std=0.02, text_rnn=None):
+                 reading_words=None, attend_occupied=False, pos_code=False, count_head=False, slot_code=False, text_pos_std=0.02, text_rnn=None,
+                 position_words=None):
         super().__init__()
         # attend_occupied (readings alone as cells): each cell's attention
         # logit gets log P(the cell holds a shape), the tower's own reading.
@@ -219,6 +220,23 @@ class Encoder(nn.Module):
             nn.init.normal_(self.pos_proj.weight, std=1.0 / math.sqrt(float((code ** 2).sum(1).mean())))
         else:
             self.pos_proj = None
+        # position_words (ids of 'left', 'right', 'above', 'below'): each cell
+        # also carries its place in the words' own terms, x times half the
+        # difference of the 'right' and 'left' embeddings plus y times half
+        # that of 'below' and 'above' (x, y in [-1, 1], y down), tied to the
+        # token table as the readings are. Why: with only a random projection
+        # of the position code, position claims stayed at chance even with
+        # word order available and every question a position question (README,
+        # round 5: R2, loss flat at ln 2): nothing in the text was close to
+        # anything in a cell's place at init, the foothold the tied readings
+        # give colour. A cell at the left then reads like 'left'.
+        if position_words is not None:
+            if len(position_words) != 4:
+                raise ValueError(f'position_words must be the ids of left, right, above, below, got {position_words!r}')
+            self.position_words = [int(i) for i in position_words]
+            self.register_buffer('pos_xy', position_code(vision.grid)[:, :2].repeat(max_images, 1), persistent=False)
+        else:
+            self.position_words = None
         self.count_head = count_head
         # slot_code: one vector per image slot at a token embedding's scale,
         # so "Image 1" and "Image 2" can be bound to their slot's cells (T2I);
@@ -271,6 +289,9 @@ class Encoder(nn.Module):
         img = (cells @ self.reading_table() if self.reading_words is not None else self.img(cells)) + self.img_pos + self.segment[0]
         if self.pos_proj is not None:
             img = img + self.pos_proj(self.pos_code)
+        if self.position_words is not None:
+            left, right, above, below = (self.tok.weight[i] for i in self.position_words)
+            img = img + self.pos_xy @ torch.stack([(right - left) / 2, (below - above) / 2])
         if self.slot_emb is not None:
             img = img + self.slot_emb.repeat_interleave(self.per_image, dim=0)
         # Positions sliced to the ids' width: training trims a batch's
@@ -341,7 +362,8 @@ class RewardModel(nn.Module):
                                cfg['d'], cfg['heads'], cfg['layers'], cfg.get('fusion', 'self'), cfg.get('sink', False),
                                cfg.get('reading_words'), cfg.get('attend_occupied', False), cfg.get('pos_code', False),
                                cfg.get('count_head', False), cfg.get('slot_code', False),
-                               cfg.get('text_pos_std', 0.02), cfg.get('text_rnn'))
+                               cfg.get('text_pos_std', 0.02), cfg.get('text_rnn'),
+                               cfg.get('position_words'))
         self.head = Head(cfg['d'], cfg['k'])
 
     def rewards(self, emb, mask, prompt_ids, response_ids):

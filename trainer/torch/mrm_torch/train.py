@@ -120,6 +120,8 @@ def parse_args(argv):
                     help="init std of the learned text positions (token embeddings start at std 1)")
     ap.add_argument('--text-rnn', choices=['none', 'gru'], default='none',
                     help='word order for the text: a GRU pass over [prompt, response] added to the tokens through a zero-initialised projection')
+    ap.add_argument('--tie-position', action='store_true',
+                    help="each cell carries x*(left->right) + y*(above->below) in the token embeddings of those words")
     ap.add_argument('--count-head', action='store_true',
                     help='with --fusion cross: a summed, sigmoid-gated cross-attention beside the softmax one, so counts can be read')
     ap.add_argument('--init-from', help="start the encoder and heads from a run's OUT.ckpt/grounded.pt or final.pt (same config)")
@@ -193,6 +195,11 @@ def main(argv=None):
            'max_response': pre['text']['maxResponseTokens'], 'd': a.d, 'heads': a.heads, 'layers': a.layers, 'k': a.k, 'fusion': a.fusion,
            'attributes': a.attributes, 'sink': a.sink, 'reading_words': reading_words(tok) if a.tie_readings else None,
            'attend_occupied': a.attend_occupied, 'pos_code': a.pos_code, 'count_head': a.count_head, 'slot_code': a.slot_code, 'text_pos_std': a.text_pos_std}
+    if a.tie_position:
+        missing = [w for w in ('left', 'right', 'above', 'below') if w not in tok.ids]
+        if missing:
+            raise SystemExit(f'--tie-position: the tokenizer has no id of its own for {missing}')
+        cfg['position_words'] = [tok.ids[w] for w in ('left', 'right', 'above', 'below')]
     if a.text_rnn != 'none':
         # Only when set, so checkpoints from before the flag still --resume.
         cfg['text_rnn'] = a.text_rnn
