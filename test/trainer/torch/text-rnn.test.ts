@@ -4,7 +4,8 @@
  * so a row's output does not move when padding is appended (training trims
  * all-padding columns, the export pads to the manifest's widths), it equals
  * the two GRUs run on that row alone, padded slots are left as they were,
- * and a model with the module as initialised scores exactly as one without.
+ * and a model with the module as initialised (on the embeddings or after
+ * block 1, `--text-rnn-at 1`) scores exactly as one without.
  */
 import { describe, expect, it } from 'vitest';
 import { runPython } from './helpers.js';

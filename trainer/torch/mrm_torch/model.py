@@ -179,7 +179,7 @@ class CrossBlock(nn.Module):
 class Encoder(nn.Module):
     def __init__(self, vocab_size, vision, max_images, max_prompt, max_response, d=64, heads=4, layers=2, fusion='self', sink=False,
                  reading_words=None, attend_occupied=False, pos_code=False, count_head=False, slot_code=False, text_pos_std=0.02, text_rnn=None,
-                 position_words=None):
+                 position_words=None, text_rnn_at=0):
         super().__init__()
         # attend_occupied (readings alone as cells): each cell's attention
         # logit gets log P(the cell holds a shape), the tower's own reading.
@@ -209,6 +209,14 @@ class Encoder(nn.Module):
         if text_rnn not in (None, 'none', 'gru'):
             raise ValueError(f"text_rnn must be 'none' or 'gru', got {text_rnn!r}")
         self.text_rnn = TextRNN(d) if text_rnn == 'gru' else None
+        # text_rnn_at k > 0 (cross fusion): the pass runs on the text states
+        # after block k instead of on the embeddings, when each word has
+        # already read its cells, so it can carry the subject's place along
+        # the sentence to the relation word and the object (a comparison no
+        # single token held in R4: README, round 5's probe).
+        if text_rnn_at and (self.text_rnn is None or fusion != 'cross' or not 0 < text_rnn_at < layers):
+            raise ValueError(f'text_rnn_at {text_rnn_at} needs text_rnn gru, fusion cross and 0 < k < layers ({layers})')
+        self.text_rnn_at = text_rnn_at
         # pos_code: a fixed code of each cell's place (position_code), the
         # same for both image slots, through a learned projection whose init
         # gives it about the per-component scale of a token embedding (std 1,
@@ -299,7 +307,7 @@ class Encoder(nn.Module):
         # same), the export always gives the manifest's full widths.
         prm = self.tok(prompt_ids) + self.prompt_pos[:, :prompt_ids.shape[1]] + self.segment[1]
         rsp = self.tok(response_ids) + self.response_pos[:, :response_ids.shape[1]] + self.segment[2]
-        if self.text_rnn is not None:
+        if self.text_rnn is not None and not self.text_rnn_at:
             prm, rsp = self.text_rnn(prm, rsp, prompt_ids, response_ids)
         img_keep = image_mask.unsqueeze(2).expand(n, self.max_images, self.per_image).reshape(n, self.max_images * self.per_image)
         if self.fusion == 'cross':
@@ -327,7 +335,11 @@ class Encoder(nn.Module):
                 if mem_keep is not None:
                     # The sink is no shape: nothing for the summed head to count.
                     mem_keep = torch.cat([torch.zeros_like(mem_keep[..., :1]), mem_keep], dim=3)
-            for blk in self.blocks:
+            for j, blk in enumerate(self.blocks):
+                if self.text_rnn_at and j == self.text_rnn_at:
+                    p_w = prompt_ids.shape[1]
+                    tp, tr = self.text_rnn(x[:, 1:1 + p_w], x[:, 1 + p_w:], prompt_ids, response_ids)
+                    x = torch.cat([x[:, :1], tp, tr], dim=1)
                 x = blk(x, bias, mem, mem_bias, mem_keep)
             # The reshape to a constant width is a no-op that lets ONNX shape
             # inference state the features' width (the sliced positions above
@@ -363,7 +375,7 @@ class RewardModel(nn.Module):
                                cfg.get('reading_words'), cfg.get('attend_occupied', False), cfg.get('pos_code', False),
                                cfg.get('count_head', False), cfg.get('slot_code', False),
                                cfg.get('text_pos_std', 0.02), cfg.get('text_rnn'),
-                               cfg.get('position_words'))
+                               cfg.get('position_words'), cfg.get('text_rnn_at', 0))
         self.head = Head(cfg['d'], cfg['k'])
 
     def rewards(self, emb, mask, prompt_ids, response_ids):

@@ -120,6 +120,8 @@ def parse_args(argv):
                     help="init std of the learned text positions (token embeddings start at std 1)")
     ap.add_argument('--text-rnn', choices=['none', 'gru'], default='none',
                     help='word order for the text: a GRU pass over [prompt, response] added to the tokens through a zero-initialised projection')
+    ap.add_argument('--text-rnn-at', type=int, default=0,
+                    help='with --text-rnn: run the pass on the text states after this block (0 = on the embeddings)')
     ap.add_argument('--tie-position', action='store_true',
                     help="each cell carries x*(left->right) + y*(above->below) in the token embeddings of those words")
     ap.add_argument('--count-head', action='store_true',
@@ -203,6 +205,8 @@ def main(argv=None):
     if a.text_rnn != 'none':
         # Only when set, so checkpoints from before the flag still --resume.
         cfg['text_rnn'] = a.text_rnn
+        if a.text_rnn_at:
+            cfg['text_rnn_at'] = a.text_rnn_at
     if (a.tie_readings or a.attend_occupied) and a.attributes != 'only':
         raise SystemExit('--tie-readings and --attend-occupied need --attributes only')
     model = RewardModel(cfg)
