@@ -60,7 +60,7 @@ def main():
             m.encoder(emb, mask, p, r)
             e = m.encoder
             x0 = e.tok(r) + e.response_pos[:, :r.shape[1]] + e.segment[2]
-            if e.text_rnn is not None:
+            if e.text_rnn is not None and not e.text_rnn_at:
                 prm = e.tok(p) + e.prompt_pos[:, :p.shape[1]] + e.segment[1]
                 x0 = e.text_rnn(prm, x0, p, r)[1]
             for row in range(n):
