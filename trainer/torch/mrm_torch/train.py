@@ -136,6 +136,8 @@ def parse_args(argv):
                     help='share of single-image grounding questions drawn as position questions (besides the uniform draw); 0 = none')
     ap.add_argument('--ground-t2i', type=float, default=0.0,
                     help='share of grounding questions that are two-image T2I questions (t2i_claims.py); 0 = none')
+    ap.add_argument('--ground-position-shapes', type=int, default=0,
+                    help='position questions of the grounding stage only from images with at most this many shapes; 0 = any')
     ap.add_argument('--threads', type=int, default=1)
     ap.add_argument('--log-every', type=int, default=10)
     ap.add_argument('--checkpoint-every', type=int, default=50, help='steps between checkpoints')
@@ -301,7 +303,7 @@ def main(argv=None):
         system = next((r['system'] for r in data.records if r['system']), None)
         ground_metrics = ground(model, data, tok, pre, cache, steps=a.ground_steps, batch=a.ground_batch, lr=a.ground_lr,
                                 seed=a.seed, emit=emit, log_every=a.log_every, eval_every=a.eval_every, system=system, t2i=a.ground_t2i,
-                                position=a.ground_position)
+                                position=a.ground_position, position_max_shapes=a.ground_position_shapes)
         metrics.update(ground_metrics)
         grounded = True
         save(ck)
