@@ -34,11 +34,12 @@ def scenes_of(data):
     return [scene_of_png(data.image_bytes[p]) for p in sorted(data.image_bytes)]
 
 
-def draw(scenes, rows, rng, n, t2i=0.0, position=0.0):
+def draw(scenes, rows, rng, n, t2i=0.0, position=0.0, position_rows=None):
     """n (image row or (row 1, row 2), qtype, question, true, false) examples
     from the given image rows, a share `t2i` of them two-image T2I questions
     and a share `position` of the rest position questions (on top of the
-    fifth a uniform draw of the question type gives)."""
+    fifth a uniform draw of the question type gives), asked of
+    `position_rows` when given."""
     out = []
     while len(out) < n:
         if t2i and rng.random() < t2i:
@@ -46,8 +47,10 @@ def draw(scenes, rows, rng, n, t2i=0.0, position=0.0):
             if c is not None:
                 out.append(c)
             continue
-        i = rows[rng.randrange(len(rows))]
-        c = claim_pair(scenes[i], rng, 'position' if position and rng.random() < position else None)
+        qtype = 'position' if position and rng.random() < position else None
+        pool = position_rows if qtype and position_rows else rows
+        i = pool[rng.randrange(len(pool))]
+        c = claim_pair(scenes[i], rng, qtype)
         if c is not None:
             out.append((i, *c))
     return out
@@ -100,16 +103,17 @@ def accuracy(model, batcher, examples, systems, batch=128):
             right += (r[:len(ex)] > r[len(ex):]).tolist()
     right = np.array(right, dtype=float)
     # overall over the single-image questions, comparable with runs without T2I.
-    single = np.array([e[1] != 't2i' for e in examples])
+    single = np.array([e[1] not in ('t2i', 'position_few') for e in examples])
     out = {'ground.accuracy.overall': float(right[single].mean())}
-    for q in QTYPES + ['t2i']:
+    for q in QTYPES + ['t2i', 'position_few']:
         sel = np.array([e[1] == q for e in examples])
         if sel.any():
             out[f'ground.accuracy.{q}'] = float(right[sel].mean())
     return out
 
 
-def ground(model, data, tok, pre, cache, *, steps, batch, lr, seed, emit, log_every=25, eval_every=0, system=None, t2i=0.0, position=0.0):
+def ground(model, data, tok, pre, cache, *, steps, batch, lr, seed, emit, log_every=25, eval_every=0, system=None, t2i=0.0, position=0.0,
+           position_max_shapes=0):
     """Trains model.encoder and model.head in place; returns held-out metrics."""
     scenes = scenes_of(data)
     rows = [i for i, s in enumerate(scenes) if s is not None and s['shapes']]
@@ -123,6 +127,18 @@ def ground(model, data, tok, pre, cache, *, steps, batch, lr, seed, emit, log_ev
     if t2i:
         # Held-out T2I questions apart, so the single-image numbers stay comparable across runs.
         hold_ex += draw(scenes, hold, random.Random(seed + 3), 300, t2i=1.0)
+    # position_max_shapes: training's position questions only from images
+    # with at most this many shapes, where which shape a noun names is least
+    # ambiguous (README, round 5: a curriculum test); held out, beside the
+    # usual position questions, 200 on such images as `position_few`.
+    position_rows = None
+    if position_max_shapes:
+        position_rows = [r for r in train if 2 <= len(scenes[r]['shapes']) <= position_max_shapes]
+        few = [r for r in hold if 2 <= len(scenes[r]['shapes']) <= position_max_shapes]
+        if not position_rows or not few:
+            raise ValueError(f'no image with 2 to {position_max_shapes} shapes to ask position questions of')
+        hold_ex += [(e[0], 'position_few', *e[2:]) for e in draw(scenes, few, random.Random(seed + 4), 200, position=1.0, position_rows=few)
+                    if e[1] == 'position'][:200]
     pick_sys = lambda r, n: [system if system and r.random() < 0.5 else None for _ in range(n)]
     hold_sys = pick_sys(random.Random(seed + 2), len(hold_ex))
     batcher = Batcher(data, tok, pre, model.vision, cache)
@@ -138,7 +154,7 @@ def ground(model, data, tok, pre, cache, *, steps, batch, lr, seed, emit, log_ev
             g['lr'] = lr * (step + 1) / warm if step < warm else lr * (0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * (step - warm) / max(1, steps - warm))))
         model.train()
         model.vision.eval()
-        ex = draw(scenes, train, rng, batch, t2i, position)
+        ex = draw(scenes, train, rng, batch, t2i, position, position_rows)
         heads = model.rewards(*batcher(ex, pick_sys(rng, batch)))
         target = torch.cat([torch.ones(batch, 1), torch.zeros(batch, 1)]).expand_as(heads)
         loss = F.binary_cross_entropy_with_logits(heads, target)

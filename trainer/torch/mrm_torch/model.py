@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .scene import HEAD_SPLITS as ATTRIBUTE_SPLITS
+from .text_rnn import TextRNN
 
 
 class Vision(nn.Module):
@@ -177,7 +178,8 @@ class CrossBlock(nn.Module):
 
 class Encoder(nn.Module):
     def __init__(self, vocab_size, vision, max_images, max_prompt, max_response, d=64, heads=4, layers=2, fusion='self', sink=False,
-                 reading_words=None, attend_occupied=False, pos_code=False, count_head=False, slot_code=False, text_pos_std=0.02):
+                 reading_words=None, attend_occupied=False, pos_code=False, count_head=False, slot_code=False, text_pos_std=0.02, text_rnn=None,
+                 position_words=None, text_rnn_at=0):
         super().__init__()
         # attend_occupied (readings alone as cells): each cell's attention
         # logit gets log P(the cell holds a shape), the tower's own reading.
@@ -202,6 +204,19 @@ class Encoder(nn.Module):
         self.prompt_pos = nn.Parameter(torch.randn(1, max_prompt, d) * text_pos_std)
         self.response_pos = nn.Parameter(torch.randn(1, max_response, d) * text_pos_std)
         self.segment = nn.Parameter(torch.randn(3, d) * 0.02)
+        # text_rnn 'gru': word order read by a recurrent pass whose output
+        # starts at zero (text_rnn.py); None keeps the bag-of-words start.
+        if text_rnn not in (None, 'none', 'gru'):
+            raise ValueError(f"text_rnn must be 'none' or 'gru', got {text_rnn!r}")
+        self.text_rnn = TextRNN(d) if text_rnn == 'gru' else None
+        # text_rnn_at k > 0 (cross fusion): the pass runs on the text states
+        # after block k instead of on the embeddings, when each word has
+        # already read its cells, so it can carry the subject's place along
+        # the sentence to the relation word and the object (a comparison no
+        # single token held in R4: README, round 5's probe).
+        if text_rnn_at and (self.text_rnn is None or fusion != 'cross' or not 0 < text_rnn_at < layers):
+            raise ValueError(f'text_rnn_at {text_rnn_at} needs text_rnn gru, fusion cross and 0 < k < layers ({layers})')
+        self.text_rnn_at = text_rnn_at
         # pos_code: a fixed code of each cell's place (position_code), the
         # same for both image slots, through a learned projection whose init
         # gives it about the per-component scale of a token embedding (std 1,
@@ -213,6 +228,23 @@ class Encoder(nn.Module):
             nn.init.normal_(self.pos_proj.weight, std=1.0 / math.sqrt(float((code ** 2).sum(1).mean())))
         else:
             self.pos_proj = None
+        # position_words (ids of 'left', 'right', 'above', 'below'): each cell
+        # also carries its place in the words' own terms, x times half the
+        # difference of the 'right' and 'left' embeddings plus y times half
+        # that of 'below' and 'above' (x, y in [-1, 1], y down), tied to the
+        # token table as the readings are. Why: with only a random projection
+        # of the position code, position claims stayed at chance even with
+        # word order available and every question a position question (README,
+        # round 5: R2, loss flat at ln 2): nothing in the text was close to
+        # anything in a cell's place at init, the foothold the tied readings
+        # give colour. A cell at the left then reads like 'left'.
+        if position_words is not None:
+            if len(position_words) != 4:
+                raise ValueError(f'position_words must be the ids of left, right, above, below, got {position_words!r}')
+            self.position_words = [int(i) for i in position_words]
+            self.register_buffer('pos_xy', position_code(vision.grid)[:, :2].repeat(max_images, 1), persistent=False)
+        else:
+            self.position_words = None
         self.count_head = count_head
         # slot_code: one vector per image slot at a token embedding's scale,
         # so "Image 1" and "Image 2" can be bound to their slot's cells (T2I);
@@ -265,6 +297,9 @@ class Encoder(nn.Module):
         img = (cells @ self.reading_table() if self.reading_words is not None else self.img(cells)) + self.img_pos + self.segment[0]
         if self.pos_proj is not None:
             img = img + self.pos_proj(self.pos_code)
+        if self.position_words is not None:
+            left, right, above, below = (self.tok.weight[i] for i in self.position_words)
+            img = img + self.pos_xy @ torch.stack([(right - left) / 2, (below - above) / 2])
         if self.slot_emb is not None:
             img = img + self.slot_emb.repeat_interleave(self.per_image, dim=0)
         # Positions sliced to the ids' width: training trims a batch's
@@ -272,6 +307,8 @@ class Encoder(nn.Module):
         # same), the export always gives the manifest's full widths.
         prm = self.tok(prompt_ids) + self.prompt_pos[:, :prompt_ids.shape[1]] + self.segment[1]
         rsp = self.tok(response_ids) + self.response_pos[:, :response_ids.shape[1]] + self.segment[2]
+        if self.text_rnn is not None and not self.text_rnn_at:
+            prm, rsp = self.text_rnn(prm, rsp, prompt_ids, response_ids)
         img_keep = image_mask.unsqueeze(2).expand(n, self.max_images, self.per_image).reshape(n, self.max_images * self.per_image)
         if self.fusion == 'cross':
             x = torch.cat([self.cls.expand(n, 1, self.d), prm, rsp], dim=1)
@@ -298,7 +335,11 @@ class Encoder(nn.Module):
                 if mem_keep is not None:
                     # The sink is no shape: nothing for the summed head to count.
                     mem_keep = torch.cat([torch.zeros_like(mem_keep[..., :1]), mem_keep], dim=3)
-            for blk in self.blocks:
+            for j, blk in enumerate(self.blocks):
+                if self.text_rnn_at and j == self.text_rnn_at:
+                    p_w = prompt_ids.shape[1]
+                    tp, tr = self.text_rnn(x[:, 1:1 + p_w], x[:, 1 + p_w:], prompt_ids, response_ids)
+                    x = torch.cat([x[:, :1], tp, tr], dim=1)
                 x = blk(x, bias, mem, mem_bias, mem_keep)
             # The reshape to a constant width is a no-op that lets ONNX shape
             # inference state the features' width (the sliced positions above
@@ -333,7 +374,8 @@ class RewardModel(nn.Module):
                                cfg['d'], cfg['heads'], cfg['layers'], cfg.get('fusion', 'self'), cfg.get('sink', False),
                                cfg.get('reading_words'), cfg.get('attend_occupied', False), cfg.get('pos_code', False),
                                cfg.get('count_head', False), cfg.get('slot_code', False),
-                               cfg.get('text_pos_std', 0.02))
+                               cfg.get('text_pos_std', 0.02), cfg.get('text_rnn'),
+                               cfg.get('position_words'), cfg.get('text_rnn_at', 0))
         self.head = Head(cfg['d'], cfg['k'])
 
     def rewards(self, emb, mask, prompt_ids, response_ids):

@@ -106,6 +106,12 @@ def parse_args(argv):
                     help='a vector per image slot at token scale added to its cells, so "Image 1"/"Image 2" can find their image (T2I)')
     ap.add_argument('--text-pos-std', type=float, default=0.02,
                     help="init std of the learned text positions (token embeddings start at std 1)")
+    ap.add_argument('--text-rnn', choices=['none', 'gru'], default='none',
+                    help='word order for the text: a GRU pass over [prompt, response] added to the tokens through a zero-initialised projection')
+    ap.add_argument('--text-rnn-at', type=int, default=0,
+                    help='with --text-rnn: run the pass on the text states after this block (0 = on the embeddings)')
+    ap.add_argument('--tie-position', action='store_true',
+                    help="each cell carries x*(left->right) + y*(above->below) in the token embeddings of those words")
     ap.add_argument('--count-head', action='store_true',
                     help='with --fusion cross: a summed, sigmoid-gated cross-attention beside the softmax one, so counts can be read')
     ap.add_argument('--init-model', help="start from a whole exported model, a bundle's torch.pt: every weight, "
@@ -120,6 +126,8 @@ def parse_args(argv):
                     help='share of single-image grounding questions drawn as position questions (besides the uniform draw); 0 = none')
     ap.add_argument('--ground-t2i', type=float, default=0.0,
                     help='share of grounding questions that are two-image T2I questions (t2i_claims.py); 0 = none')
+    ap.add_argument('--ground-position-shapes', type=int, default=0,
+                    help='position questions of the grounding stage only from images with at most this many shapes; 0 = any')
     ap.add_argument('--threads', type=int, default=1)
     ap.add_argument('--exit-with-parent', type=int, metavar='PID',
                     help='exit once process PID is no longer the parent (engine.ts passes its own pid: nobody else would read the result)')
@@ -186,6 +194,16 @@ def main(argv=None):
            'max_response': pre['text']['maxResponseTokens'], 'd': a.d, 'heads': a.heads, 'layers': a.layers, 'k': a.k, 'fusion': a.fusion,
            'attributes': a.attributes, 'sink': a.sink, 'reading_words': reading_words(tok) if a.tie_readings else None,
            'attend_occupied': a.attend_occupied, 'pos_code': a.pos_code, 'count_head': a.count_head, 'slot_code': a.slot_code, 'text_pos_std': a.text_pos_std}
+    if a.tie_position:
+        missing = [w for w in ('left', 'right', 'above', 'below') if w not in tok.ids]
+        if missing:
+            raise SystemExit(f'--tie-position: the tokenizer has no id of its own for {missing}')
+        cfg['position_words'] = [tok.ids[w] for w in ('left', 'right', 'above', 'below')]
+    if a.text_rnn != 'none':
+        # Only when set, so checkpoints from before the flag still --resume.
+        cfg['text_rnn'] = a.text_rnn
+        if a.text_rnn_at:
+            cfg['text_rnn_at'] = a.text_rnn_at
     if (a.tie_readings or a.attend_occupied) and a.attributes != 'only':
         raise SystemExit('--tie-readings and --attend-occupied need --attributes only')
     if init:
@@ -288,7 +306,7 @@ def main(argv=None):
         system = next((r['system'] for r in data.records if r['system']), None)
         ground_metrics = ground(model, data, tok, pre, cache, steps=a.ground_steps, batch=a.ground_batch, lr=a.ground_lr,
                                 seed=a.seed, emit=emit, log_every=a.log_every, eval_every=a.eval_every, system=system, t2i=a.ground_t2i,
-                                position=a.ground_position)
+                                position=a.ground_position, position_max_shapes=a.ground_position_shapes)
         metrics.update(ground_metrics)
         grounded = True
         save(ck)
