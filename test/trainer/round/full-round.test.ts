@@ -21,7 +21,7 @@ import { Registry } from '../../../src/model/registry.js';
 import { RoundFolder } from '../../../src/rounds/folder.js';
 import { DEFAULTS, type ServeConfig } from '../../../src/serve/config.js';
 import { silentLogger } from '../../../src/serve/log.js';
-import { createRewardClient, unary, type CompareRequestMsg, type CompareResponseMsg, type ScoreRequestMsg, type ScoreResponseMsg } from '../../../src/serve/proto.js';
+import { createRewardClient, unary, type ScoreRequestMsg, type ScoreResponseMsg } from '../../../src/serve/proto.js';
 import { startServer, type RunningServer } from '../../../src/serve/server.js';
 import { loadDataset } from '../../../trainer/data/datasets.js';
 import { scorePairs } from '../../../trainer/eval/evaluate.js';
@@ -35,7 +35,8 @@ import { parseRoundConfig, RoundConfigError } from '../../../trainer/round/confi
 import { judgeLabeler, startRound } from '../../../trainer/round/main.js';
 import { exportLlamaFactory } from '../../../trainer/round/export.js';
 import { loadPairs } from '../../../trainer/round/pairs-file.js';
-import { trafficPairs, writeTruthSet } from '../../../trainer/round/shapes-world.js';
+import { writeTruthSet } from '../../../trainer/round/shapes-world.js';
+import { sendTraffic } from './traffic.js';
 import { DEFAULT_PYTHON, PACKAGE_DIR, trainTorch } from '../../../trainer/torch/engine.js';
 import { writeShapesData } from '../torch/helpers.js';
 
@@ -73,23 +74,6 @@ afterAll(async () => {
   await judge?.close();
   await rm(dir, { recursive: true, force: true });
 });
-
-async function sendTraffic(seed: number, n: number): Promise<void> {
-  const client = createRewardClient(`127.0.0.1:${server.port}`);
-  const traffic = await trafficPairs(seed, n);
-  const pairs = traffic.map(({ sample, images }) => ({
-    images: images.map((data) => ({ data })), prompt: sample.prompt, responseA: sample.responses[0], responseB: sample.responses[1], id: sample.id,
-  }));
-  await unary<CompareRequestMsg, CompareResponseMsg>(client.compare.bind(client), { pairs });
-  client.close();
-  const until = Date.now() + 10_000;
-  while (Date.now() < until) {
-    const w = server.stats().pairlog?.writer;
-    if (w && w.appended >= n && w.syncedRecords === w.appended) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error('the server did not log the traffic');
-}
 
 /** The model version the server answers Score with. */
 async function servedVersion(): Promise<number> {
@@ -129,7 +113,7 @@ async function fakePython(name: string, body: string): Promise<string> {
 
 describe("a 'full' round", () => {
   it('fine-tunes the served learned model, gates the candidate bundle on its own features, registers and activates it', async () => {
-    await sendTraffic(21, 40);
+    await sendTraffic(server, 21, 40);
     const registry = new Registry(stateDir, MODEL);
     expect((await registry.active())!.version).toBe(1);
     const state = await startRound(config(), { log: silentLogger, labeler: judgeLabeler });

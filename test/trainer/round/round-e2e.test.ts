@@ -14,14 +14,14 @@ import { Registry } from '../../../src/model/registry.js';
 import { RoundFolder } from '../../../src/rounds/folder.js';
 import { DEFAULTS, type ServeConfig } from '../../../src/serve/config.js';
 import { silentLogger } from '../../../src/serve/log.js';
-import { createRewardClient, unary, type CompareRequestMsg, type CompareResponseMsg } from '../../../src/serve/proto.js';
 import { startServer, type RunningServer } from '../../../src/serve/server.js';
 import { startSimulatedJudge, type SimulatedJudge } from '../../../trainer/judges/simulated/server.js';
 import { loadDataset } from '../../../trainer/data/datasets.js';
 import { parseRoundConfig } from '../../../trainer/round/config.js';
 import { loadPairs } from '../../../trainer/round/pairs-file.js';
 import { judgeLabeler, startRound } from '../../../trainer/round/main.js';
-import { seedStartModel, trafficPairs, writeT2ITriples, writeTruthSet } from '../../../trainer/round/shapes-world.js';
+import { seedStartModel, writeT2ITriples, writeTruthSet } from '../../../trainer/round/shapes-world.js';
+import { sendTraffic } from './traffic.js';
 
 let dir: string;
 let stateDir: string;
@@ -30,24 +30,6 @@ let good: SimulatedJudge;
 let bad: SimulatedJudge;
 let slow: SimulatedJudge;
 let firstRound = '';
-
-async function sendTraffic(seed: number, n: number): Promise<void> {
-  const client = createRewardClient(`127.0.0.1:${server.port}`);
-  const traffic = await trafficPairs(seed, n);
-  for (let i = 0; i < traffic.length; i += 16) {
-    const pairs = traffic.slice(i, i + 16).map(({ sample, images }) => ({
-      images: images.map((data) => ({ data })), prompt: sample.prompt, responseA: sample.responses[0], responseB: sample.responses[1], id: sample.id,
-    }));
-    await unary<CompareRequestMsg, CompareResponseMsg>(client.compare.bind(client), { pairs });
-  }
-  client.close();
-  const until = Date.now() + 10_000;
-  while (Date.now() < until) {
-    const w = server.stats().pairlog?.writer;
-    if (w && w.syncedRecords === w.appended) break;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'mrm-round-e2e-'));
@@ -85,7 +67,7 @@ const config = (judge: SimulatedJudge, model: string) => parseRoundConfig({
 
 describe('a round end to end', () => {
   it('labels logged pairs, curates, passes the gate and activates the candidate', async () => {
-    await sendTraffic(21, 400);
+    await sendTraffic(server, 21, 400);
     const registry = new Registry(stateDir, 'shapes-mrm');
     expect((await registry.active())!.version).toBe(2);
     const state = await startRound(config(good, 'judge-good'), { log: silentLogger, labeler: judgeLabeler });
@@ -105,7 +87,7 @@ describe('a round end to end', () => {
   }, 600_000);
 
   it('with a bad judge, registers a candidate the gate rejects and keeps the active version', async () => {
-    await sendTraffic(22, 400);
+    await sendTraffic(server, 22, 400);
     const registry = new Registry(stateDir, 'shapes-mrm');
     const before = (await registry.active())!.version;
     const state = await startRound(config(bad, 'judge-bad'), { log: silentLogger, labeler: judgeLabeler });
@@ -118,7 +100,7 @@ describe('a round end to end', () => {
   }, 600_000);
 
   it('killed with kill -9 during curation, resumes and finishes without judging again what it had judged', async () => {
-    await sendTraffic(23, 300);
+    await sendTraffic(server, 23, 300);
     const cfgFile = join(dir, 'round-kill.json');
     await writeFile(cfgFile, JSON.stringify({
       stateDir, model: 'shapes-mrm', gate: { dir: join(dir, 'gate'), format: 'llamafactory' }, minLogged: 20,
