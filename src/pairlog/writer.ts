@@ -29,7 +29,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '../serve/log.js';
 import { recordFrameBytes, SEGMENT_HEADER, writeRecordFrame } from './codec.js';
-import { SegmentImages } from './image-store.js';
+import { type ImageStats, SegmentImages } from './image-store.js';
 import { nodeIo, type WriterIo } from './io.js';
 import type { PairRecord } from './record.js';
 import { recoverSegments, type RecoveryStats } from './recovery.js';
@@ -79,12 +79,8 @@ export interface WriterStats {
   dropped: Record<DropReason, number>;
   errors: number;
   lastError: { reason: string; code: string | null; message: string; time: string } | null;
-  /**
-   * Images appended to this writer's packs (copied: of those, images it had
-   * stored for an earlier segment, read back from there), references to
-   * images already in the segment's packs, bytes appended, packs opened.
-   */
-  images: { written: number; copied: number; reused: number; bytes: number; packs: number };
+  /** The writer's images (image-store.ts). */
+  images: ImageStats;
   recovery: RecoveryStats;
 }
 
@@ -115,7 +111,8 @@ export class PairLogWriter {
   private pump: Promise<void> | null = null;
   private readonly images: SegmentImages;
   private readonly lastLogged = new Map<string, { at: number; suppressed: number }>();
-  private readonly s: WriterStats;
+  // Everything but the images, which SegmentImages counts.
+  private readonly s: Omit<WriterStats, 'images'>;
 
   private constructor(private readonly opts: WriterOptions, recovery: RecoveryStats, host: string, pid: number, startTime: number) {
     this.io = opts.io ?? nodeIo;
@@ -128,7 +125,7 @@ export class PairLogWriter {
       writer: this.name, segment: null, segmentsOpened: 0, segmentsDeleted: 0, queue: { length: 0, max: opts.queueRecords },
       appended: 0, written: 0, syncedRecords: 0, lastSyncedSeq: 0, bytesWritten: 0, syncs: 0,
       dropped: { queueFull: 0, writeError: 0, syncError: 0, missingImage: 0, closed: 0 }, errors: 0, lastError: null,
-      images: { written: 0, copied: 0, reused: 0, bytes: 0, packs: 0 }, recovery,
+      recovery,
     };
   }
 
