@@ -10,7 +10,7 @@
 import * as grpc from '@grpc/grpc-js';
 import * as http2 from 'node:http2';
 import type { Admission } from './admission.js';
-import { widenConnectionWindow } from './grpc-options.js';
+import { type SessionErrorListener, widenConnectionWindow } from './grpc-options.js';
 
 /**
  * Measures the event-loop time of refusals, for admission's drain rate: from
@@ -48,13 +48,13 @@ export class RefusalTurns {
  * (Score, Compare): a refused call gets RESOURCE_EXHAUSTED with the pushback
  * trailer before its handler runs. Streams are gated per request instead.
  */
-export function arrivalGate(admission: Admission, paths: ReadonlySet<string>): grpc.ServerInterceptor {
+export function arrivalGate(admission: Admission, paths: ReadonlySet<string>, onSessionError?: SessionErrorListener): grpc.ServerInterceptor {
   const timing = admission.timing;
   const turns = new RefusalTurns((ms) => admission.refusalLoopTime(ms));
   const widened = new WeakSet<http2.Http2Session>();
   return (method, call) => {
     if (!paths.has(method.path)) return new grpc.ServerInterceptingCall(call);
-    widenConnectionWindow(call, widened);
+    widenConnectionWindow(call, widened, onSessionError);
     let release: (() => void) | null = null;
     let headerAt = 0;
     let messageAt = 0;

@@ -44,11 +44,26 @@ export function rewardServerOptions(config: TransportConfig): grpc.ServerOptions
  */
 export const CONNECTION_WINDOW_BYTES = 1024 * 1024;
 
-export function widenConnectionWindow(call: grpc.ServerInterceptingCallInterface, widened: WeakSet<http2.Http2Session>): void {
+/** Hears a connection that Node's HTTP/2 layer ends with an error (the calls on it are reset with INTERNAL). */
+export type SessionErrorListener = (err: Error, remote: string | undefined) => void;
+
+/**
+ * Once per HTTP/2 session, on its first gated call: widens the connection
+ * window, and listens for the session's own errors. grpc-js listens for
+ * none, so a connection that Node destroys (too many invalid frames or
+ * refused streams, a socket error) used to vanish from the logs while its
+ * clients saw every open call reset with "RST_STREAM with error code 2".
+ */
+export function widenConnectionWindow(call: grpc.ServerInterceptingCallInterface, widened: WeakSet<http2.Http2Session>, onError?: SessionErrorListener): void {
   const session = (call as { stream?: Partial<http2.ServerHttp2Stream> }).stream?.session;
   if (!session || widened.has(session) || typeof session.setLocalWindowSize !== 'function' || session.destroyed) return;
   widened.add(session);
   session.setLocalWindowSize(CONNECTION_WINDOW_BYTES);
+  if (onError) {
+    // Read now: by the time the session errs its socket is gone.
+    const remote = session.socket?.remoteAddress;
+    session.on('error', (err: Error) => onError(err, remote));
+  }
 }
 
 /**

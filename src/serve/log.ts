@@ -52,6 +52,10 @@ export function errorFields(err: unknown, depth = 0): unknown {
   const out: Record<string, unknown> = { name: err.name, message: err.message };
   const kind = (err as { kind?: unknown }).kind;
   if (kind !== undefined) out.kind = kind;
+  // Node's own errors say what they are in `code` (ERR_HTTP2_ERROR, ECONNRESET) and `errno`; the message alone often does not.
+  const { code, errno } = err as { code?: unknown; errno?: unknown };
+  if (typeof code === 'string' || typeof code === 'number') out.code = code;
+  if (typeof errno === 'number') out.errno = errno;
   if (err.cause !== undefined && depth < 4) out.cause = errorFields(err.cause, depth + 1);
   return out;
 }

@@ -112,7 +112,9 @@ export async function startServer(config: ServeConfig, log: Logger, opts: StartO
   const stopLoopTicks = admission.loop?.start();
   const server = new grpc.Server({
     // Unary calls meet admission at their headers, before their messages are read (admission.ts).
-    interceptors: [arrivalGate(admission, new Set(['Score', 'Compare'].map((m) => `/${REWARD_SERVICE}/${m}`)))],
+    interceptors: [arrivalGate(admission, new Set(['Score', 'Compare'].map((m) => `/${REWARD_SERVICE}/${m}`)), (err, remote) => {
+      log.warn('connection.error', { remote, error: errorFields(err) });
+    })],
     ...rewardServerOptions(config),
   });
   const caches = new Caches({ ...config.cache, detailBytes: config.log.enabled ? config.log.featureCacheBytes : 0 }, config.caches);
