@@ -19,7 +19,7 @@
  * message, message -> answer, deadline left at the headers), and a
  * per-second timeline.
  *
- *   npm run flood -- [--n 10000] [--clients 4] [--client node|python] [--pin] [--deadline-ms 5000] [--json FILE] [--profile DIR] [--server-flags="--admission-max-queue-wait-ms 300"]
+ *   npm run flood -- [--n 10000] [--clients 4] [--client node|python] [--pin] [--deadline-ms 5000] [--json FILE] [--profile DIR] [--server-log FILE] [--server-flags="--admission-max-queue-wait-ms 300"]
  *
  * --pin: the server (all its threads) on core 0, every client process on
  * core 1. Unpinned on 2 cores, the clients' CPU (about 5.6 s for the flood
@@ -57,6 +57,8 @@ const { values } = parseArgs({ options: {
   json: { type: 'string' },
   // A V8 CPU profile of the server (written into this directory when it exits).
   profile: { type: 'string' },
+  // Every line the server writes to stderr, kept in this file (with NODE_DEBUG_NATIVE=http2 in the environment, Node's HTTP/2 trace too).
+  'server-log': { type: 'string' },
 } });
 const n = Number(values.n);
 const nClients = Number(values.clients);
@@ -70,12 +72,15 @@ const state = await mkdtemp(join(tmpdir(), 'mrm-flood-'));
 // A stats line every second: its callTiming (admission-timing.ts) says where the flood's time went on the server.
 const stopped: { rec: { stats?: { admission?: Record<string, number> } } | null } = { rec: null };
 const statsLines: StatsLine[] = [];
+// Connections that Node's HTTP/2 layer ended with an error (the server's `connection.error` lines): their open calls end INTERNAL.
+const connectionErrors: unknown[] = [];
 const { server, port } = await startServe({
-  stateDir: state, statsIntervalMs: 1000, serverFlags: values['server-flags']!, ...(values.pin ? { core: 0 } : {}),
+  stateDir: state, statsIntervalMs: 1000, serverFlags: values['server-flags']!, ...(values.pin ? { core: 0 } : {}), logFile: values['server-log'],
   nodeArgs: values.profile ? ['--cpu-prof', '--cpu-prof-dir', values.profile] : [],
   onLine: (rec) => {
     if (rec.event === 'server.stopped') stopped.rec = rec;
     if (rec.event === 'server.stats') statsLines.push(rec as unknown as StatsLine);
+    if (rec.event === 'connection.error') connectionErrors.push(rec.error);
   },
 });
 const address = `127.0.0.1:${port}`;
@@ -205,6 +210,7 @@ const report = {
     peakInflightBytes: adm.peakInflightBytes ?? null,
   },
   goodCallAfter,
+  connectionErrors,
 };
 const checks = {
   'peak RSS <= 600 MiB': report.serverPeakRssMiB <= 600,

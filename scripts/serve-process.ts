@@ -6,6 +6,7 @@
  * it exits (a failing client included).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
 import { cpus } from 'node:os';
 import { createInterface } from 'node:readline';
 
@@ -26,6 +27,8 @@ export async function startServe(opts: {
   onLine?: (rec: Record<string, unknown>) => void;
   /** Run the server (all its threads) on this core only (taskset execs node: the pid is the server's). */
   core?: number;
+  /** Keep every line the server writes to stderr (JSON or not: Node's own diagnostics, e.g. NODE_DEBUG_NATIVE) in this file. */
+  logFile?: string;
 }): Promise<ServeProcess> {
   const node = [process.execPath, ...(opts.nodeArgs ?? []), 'bin/mrm.js', 'serve', '--host', '127.0.0.1', '--port', '0', '--admin-port', '0',
     '--state-dir', opts.stateDir, '--stats-interval-ms', String(opts.statsIntervalMs), ...(opts.serverFlags ?? '').split(' ').filter(Boolean)];
@@ -34,9 +37,11 @@ export async function startServe(opts: {
   const kill = () => { if (server.exitCode === null) server.kill('SIGKILL'); };
   process.on('exit', kill);
   server.once('exit', () => process.off('exit', kill));
+  const copy = opts.logFile ? createWriteStream(opts.logFile) : null;
   const port = await new Promise<number>((resolve, reject) => {
     server.once('exit', (c) => reject(new Error(`mrm serve exited with ${c}`)));
     createInterface({ input: server.stderr! }).on('line', (line) => {
+      copy?.write(`${line}\n`);
       let rec: Record<string, unknown>;
       try { rec = JSON.parse(line) as Record<string, unknown>; } catch { return; }
       if (rec.event === 'server.serving') resolve(rec.port as number);
