@@ -175,6 +175,13 @@ def main():
         pb2, pb2_grpc, health_pb2, health_pb2_grpc = load_stubs(out_dir)
         # Match the server's receive limit (default 32 MiB) so large batches are not refused client-side.
         options = [("grpc.max_send_message_length", 32 * 1024 * 1024), ("grpc.max_receive_message_length", 32 * 1024 * 1024)]
+        # One channel is one HTTP/2 connection. Keep at most the server's
+        # connections.maxConcurrentStreams (1000) calls in flight on it, and open
+        # more channels for more: grpcio (1.51 here) may send RST_STREAM for a
+        # call whose deadline passes while it waits for a stream slot, before
+        # its HEADERS went out (grpc/grpc#19655, #38758). RFC 9113 section 6.4
+        # makes that a connection error, so the server closes the connection
+        # and every call on it ends INTERNAL ("RST_STREAM with error code 2").
         with grpc.insecure_channel(args.addr, options=options) as channel:
             wait_serving(channel, health_pb2, health_pb2_grpc, args.wait, args.connect_timeout)
             print("health: SERVING")
