@@ -146,6 +146,7 @@ interface StatsLine {
   gc?: { count: number; totalMs: number; maxMs: number };
   caches?: { rewards: number; embeddingBytes: number; imageBytes: number; detailBytes: number };
   admission?: { refusedBytes: number; refusedWait: number; refusedDeadline: number; refusedLoop?: number; drainFactor: number; queueWaitMs: number };
+  memory?: { heapUsed: number; heapTotal: number; external: number; arrayBuffers: number };
 }
 /**
  * Sends every pool image once (image and embedding caches), then groups of
@@ -224,6 +225,8 @@ interface Sample {
   drainFactor: number | null; queueWaitMs: number | null;
   /** GC pauses in the server's last stats interval. */
   gcMaxMs: number | null; gcTotalMs: number | null;
+  /** RSS split (/proc: anonymous, file-backed) and the main thread's V8 heap and buffers (the server's stats): which part drifts. */
+  rssAnonMiB: number; rssFileMiB: number; memory: StatsLine['memory'] | null;
   /** Cores busy on the whole machine, stolen by the hypervisor, and used by the server, over the sample. */
   machineCores: number; stealCores: number; serverCores: number;
 }
@@ -233,11 +236,11 @@ let window: number[] = [];
 const allOk: [number, number][] = [];
 let windowErrors: Record<string, number> = {};
 
-async function procSample(): Promise<{ rssMiB: number; fds: number }> {
+async function procSample(): Promise<{ rssMiB: number; rssAnonMiB: number; rssFileMiB: number; fds: number }> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+  const mib = (key: string) => Number(new RegExp(`${key}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN) / 1024;
   const fds = (await readdir(`/proc/${pid}/fd`)).length;
-  return { rssMiB: rssKb / 1024, fds };
+  return { rssMiB: mib('VmRSS'), rssAnonMiB: mib('RssAnon'), rssFileMiB: mib('RssFile'), fds };
 }
 
 /**
@@ -282,12 +285,12 @@ const sampler = setInterval(async () => {
     loopP99Ms: loop, loopMaxMs: st?.eventLoop?.maxMs ?? null, errors, caches: st?.caches ?? null, refused: a ? a.refusedBytes + a.refusedWait + a.refusedDeadline + (a.refusedLoop ?? 0) : null,
     refusedBy: a ? { bytes: a.refusedBytes, wait: a.refusedWait, deadline: a.refusedDeadline, loop: a.refusedLoop ?? 0 } : null,
     drainFactor: a?.drainFactor ?? null, queueWaitMs: a?.queueWaitMs ?? null,
-    gcMaxMs: st?.gc?.maxMs ?? null, gcTotalMs: st?.gc?.totalMs ?? null, ...(await cpuSample()),
+    gcMaxMs: st?.gc?.maxMs ?? null, gcTotalMs: st?.gc?.totalMs ?? null, memory: st?.memory ?? null, ...(await cpuSample()),
   };
   samples.push(s);
   sampling = false;
   const c = s.caches;
-  console.error(`${String(s.t).padStart(5)} s  rss ${s.rssMiB.toFixed(0).padStart(5)} MiB  fds ${String(s.fds).padStart(4)}  ${s.rate.toFixed(0).padStart(5)} calls/s  p99 ${s.p99.toFixed(1).padStart(7)} ms  loop p99/max ${loop === null ? '-' : loop.toFixed(1)}/${s.loopMaxMs?.toFixed(0) ?? '-'} ms  caches r ${c?.rewards ?? '-'} img ${c ? (c.imageBytes / 2 ** 20).toFixed(0) : '-'} MiB feat ${c ? (c.detailBytes / 2 ** 20).toFixed(0) : '-'} MiB  refused ${s.refused ?? '-'} (wait est ${s.queueWaitMs?.toFixed(0) ?? '-'} ms, drain x${s.drainFactor?.toFixed(1) ?? '-'})  gc max/total ${s.gcMaxMs ?? '-'}/${s.gcTotalMs ?? '-'} ms  cpu machine/steal/server ${s.machineCores}/${s.stealCores}/${s.serverCores} cores  ${JSON.stringify(errors)}`);
+  console.error(`${String(s.t).padStart(5)} s  rss ${s.rssMiB.toFixed(0).padStart(5)} MiB (anon ${s.rssAnonMiB.toFixed(0)}, file ${s.rssFileMiB.toFixed(0)}, heap ${s.memory?.heapUsed.toFixed(0) ?? '-'}/${s.memory?.heapTotal.toFixed(0) ?? '-'}, buffers ${s.memory?.arrayBuffers.toFixed(0) ?? '-'})  fds ${String(s.fds).padStart(4)}  ${s.rate.toFixed(0).padStart(5)} calls/s  p99 ${s.p99.toFixed(1).padStart(7)} ms  loop p99/max ${loop === null ? '-' : loop.toFixed(1)}/${s.loopMaxMs?.toFixed(0) ?? '-'} ms  caches r ${c?.rewards ?? '-'} img ${c ? (c.imageBytes / 2 ** 20).toFixed(0) : '-'} MiB feat ${c ? (c.detailBytes / 2 ** 20).toFixed(0) : '-'} MiB  refused ${s.refused ?? '-'} (wait est ${s.queueWaitMs?.toFixed(0) ?? '-'} ms, drain x${s.drainFactor?.toFixed(1) ?? '-'})  gc max/total ${s.gcMaxMs ?? '-'}/${s.gcTotalMs ?? '-'} ms  cpu machine/steal/server ${s.machineCores}/${s.stealCores}/${s.serverCores} cores  ${JSON.stringify(errors)}`);
 }, sampleMs);
 
 // Open loop: start calls on a schedule whatever the latency, as many trainers would.

@@ -292,7 +292,7 @@ export async function startServer(config: ServeConfig, log: Logger, opts: StartO
   const statsTimer = config.statsIntervalMs > 0 ? setInterval(() => {
     const eventLoop = { p50Ms: loopDelay.percentile(50) / 1e6, p99Ms: loopDelay.percentile(99) / 1e6, maxMs: loopDelay.max / 1e6 };
     loopDelay.reset();
-    log.info('server.stats', { ...stats(), eventLoop, gc: gc.take(), callTiming: admission.timing.take() });
+    log.info('server.stats', { ...stats(), eventLoop, gc: gc.take(), callTiming: admission.timing.take(), memory: memoryMiB() });
   }, config.statsIntervalMs) : null;
   statsTimer?.unref();
 
@@ -343,4 +343,15 @@ function stopAccepting(server: grpc.Server, graceMs: number, log: Logger): Promi
       resolve();
     });
   });
+}
+
+/**
+ * The main thread's memory by kind (MiB), beside the process RSS a soak
+ * samples from /proc: a growing RSS with a flat heap is native memory
+ * (onnxruntime, the allocator's arenas), not a leak in our objects.
+ */
+function memoryMiB(): { heapUsed: number; heapTotal: number; external: number; arrayBuffers: number } {
+  const m = process.memoryUsage();
+  const mib = (b: number) => Math.round((b / 2 ** 20) * 10) / 10;
+  return { heapUsed: mib(m.heapUsed), heapTotal: mib(m.heapTotal), external: mib(m.external), arrayBuffers: mib(m.arrayBuffers) };
 }
