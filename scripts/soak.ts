@@ -1,5 +1,5 @@
 /**
- * npm run soak -- [--minutes 10] [--rate R] [--pin] [--sample-seconds 5] [--p99-window-seconds 30] [--warmup-minutes M] [--json FILE]
+ * npm run soak -- [--minutes 10] [--rate R] [--pin] [--node-args="--min-semi-space-size=16"] [--sample-seconds 5] [--p99-window-seconds 30] [--warmup-minutes M] [--json FILE]
  *
  * Holds mixed traffic against a fresh `mrm serve` (the shipped default model,
  * loopback only) for a while and watches it for leaks and drift:
@@ -49,6 +49,8 @@ const { values } = parseArgs({
     'p99-window-seconds': { type: 'string', default: '30' },
     json: { type: 'string' },
     'server-flags': { type: 'string', default: '' },
+    // Node/V8 flags for the server process, space-separated (e.g. --node-args="--min-semi-space-size=16"): A/B runs of the heap's sizing.
+    'node-args': { type: 'string', default: '' },
     pin: { type: 'boolean', default: false },
   },
 });
@@ -64,7 +66,7 @@ let lastStats: StatsLine | null = null;
 let statsSeq = 0;
 if (values.pin && !(canPin() && pinSelf('1'))) throw new Error('--pin: needs 2 cores and taskset');
 const { server, port } = await startServe({
-  stateDir: state, statsIntervalMs: sampleMs, serverFlags: values['server-flags']!, ...(values.pin ? { core: 0 } : {}),
+  stateDir: state, statsIntervalMs: sampleMs, serverFlags: values['server-flags']!, nodeArgs: values['node-args']!.split(' ').filter(Boolean), ...(values.pin ? { core: 0 } : {}),
   onLine: (rec) => {
     if (rec.event === 'server.stats') {
       lastStats = rec as unknown as StatsLine;

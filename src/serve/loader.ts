@@ -91,7 +91,7 @@ export async function loadVersion(
       message: `vision.maxQueueSize (${config.vision.maxQueueSize}) is below maxItemsPerRequest x the model's maxImages (${config.maxItemsPerRequest} x ${maxImages}); requests with that many distinct images will get RESOURCE_EXHAUSTED`,
     });
   }
-  log.info('model.loaded', { model: v.name, version: v.version, dir, ms: Math.round(performance.now() - t0) });
+  log.info('model.loaded', { model: v.name, version: v.version, dir, ms: Math.round(performance.now() - t0), workerYoungGenerationMiB: host.youngGenerationMiB });
   return v;
 }
 

@@ -9,6 +9,7 @@
  */
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import { BundleError } from '../model/errors.js';
 import { dims, type Manifest } from '../model/manifest.js';
@@ -28,7 +29,7 @@ export interface WorkerInit {
 }
 
 export type WorkerStartup =
-  | { type: 'ready'; manifest: Manifest; tokenizer: TokenizerSpec }
+  | { type: 'ready'; manifest: Manifest; tokenizer: TokenizerSpec; youngGenerationMiB: number }
   | { type: 'failed'; error: { name: string; message: string; kind?: string } };
 
 export type HostRequest =
@@ -60,11 +61,34 @@ export interface Scores {
 }
 
 /**
+ * A new isolate (the model worker's) starts with V8's young generation at
+ * its full 16 MiB semi-spaces instead of 1 MiB. V8 grows it only as the
+ * allocation rate asks, and the worker's rate is low (its tensors live
+ * outside the heap), so under steady load it kept growing for minutes: the
+ * soak's RSS rose 30-35 MiB over 4 minutes at a fixed 1,004 calls/s and
+ * read as drift (6-8%; 12.4% over 10 minutes). With the semi-spaces full
+ * from the start (the same soak with --min-semi-space-size=16 on the whole
+ * process, 2026-12-01): 513 -> 518 MiB, 0.9%, and the same ~510 MiB at the
+ * end either way. V8 flags are process-wide and read when an isolate is
+ * created, so set here they size the workers made after, not the main
+ * thread, whose allocation rate grows its own young generation in seconds.
+ */
+let youngGenerationSet = false;
+function fullYoungGeneration(): void {
+  if (youngGenerationSet) return;
+  youngGenerationSet = true;
+  setFlagsFromString(`--min-semi-space-size=${WORKER_SEMI_SPACE_MIB}`);
+}
+/** V8's default largest semi-space on 64-bit (Node 20), so the young generation ends where it would have grown to. */
+const WORKER_SEMI_SPACE_MIB = 16;
+
+/**
  * The worker's entry. Under tsx (how the project runs) a worker does not
  * inherit the main thread's loader, so a .ts entry is imported through tsx's
  * API; a compiled .js entry would be started directly.
  */
 function startWorker(init: WorkerInit): Worker {
+  fullYoungGeneration();
   const entry = new URL('./model-worker.ts', import.meta.url);
   if (!entry.pathname.endsWith('.ts')) return new Worker(entry, { workerData: init });
   const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api')).href;
@@ -85,6 +109,8 @@ export class ModelHost {
     readonly manifest: Manifest,
     readonly tokenizer: Tokenizer,
     log: Logger,
+    /** The worker's young generation when it was ready (MiB): fullYoungGeneration's effect, logged at model.loaded. */
+    readonly youngGenerationMiB: number,
   ) {
     this.shape = packShapeOf(manifest, dims(manifest).dv);
     worker.on('message', (res: HostResponse) => {
@@ -120,7 +146,7 @@ export class ModelHost {
           const kind = (m.error.kind ?? 'bad-model') as ConstructorParameters<typeof BundleError>[0];
           return fail(new BundleError(kind, init.dir, `loading in the model worker failed: ${m.error.name}: ${m.error.message}`));
         }
-        resolve(new ModelHost(worker, m.manifest, new Tokenizer(m.tokenizer), log));
+        resolve(new ModelHost(worker, m.manifest, new Tokenizer(m.tokenizer), log, m.youngGenerationMiB));
       });
     });
   }

@@ -11,6 +11,7 @@
  * Messages are handled one at a time, in order: the stages share this thread,
  * so at most one ONNX run is active per version.
  */
+import { getHeapSpaceStatistics } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 import { loadBundle } from '../model/bundle.js';
 import { Registry } from '../model/registry.js';
@@ -72,7 +73,9 @@ try {
   port.postMessage({ type: 'failed', error: describe(err) } satisfies WorkerStartup);
   process.exit(0);
 }
-port.postMessage({ type: 'ready', manifest: runtime.manifest, tokenizer: runtime.tokenizer.spec } satisfies WorkerStartup);
+const newSpace = getHeapSpaceStatistics().find((sp) => sp.space_name === 'new_space');
+const youngGenerationMiB = newSpace ? newSpace.space_size / 2 ** 20 : 0;
+port.postMessage({ type: 'ready', manifest: runtime.manifest, tokenizer: runtime.tokenizer.spec, youngGenerationMiB } satisfies WorkerStartup);
 
 let queue = Promise.resolve();
 port.on('message', (msg: HostRequest | { op: 'release' }) => {

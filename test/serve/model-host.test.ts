@@ -40,6 +40,16 @@ describe('ModelHost', () => {
     await expect(host.score([])).rejects.toMatchObject({ kind: 'unavailable' });
   });
 
+  it("starts the worker's young generation at its full size (no slow growth under load to read as drift)", async () => {
+    const host = await ModelHost.start(init(join(dir, 'bundle')), silentLogger);
+    try {
+      // V8 starts a young generation small and grows it with the allocation rate: 8 MiB after the warm-up without the flag.
+      expect(host.youngGenerationMiB).toBeGreaterThanOrEqual(16);
+    } finally {
+      await host.release();
+    }
+  });
+
   it('embedEach: a lone image moves to the worker and back without a copy; several are packed and sliced', async () => {
     const host = await ModelHost.start(init(join(dir, 'bundle')), silentLogger);
     const { runtime } = await loadBundle(join(dir, 'bundle'));
