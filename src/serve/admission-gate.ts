@@ -10,7 +10,7 @@
 import * as grpc from '@grpc/grpc-js';
 import * as http2 from 'node:http2';
 import type { Admission } from './admission.js';
-import { type SessionErrorListener, widenConnectionWindow } from './grpc-options.js';
+import { newSession, type SessionErrorListener, watchSessionErrors, widenConnectionWindow } from './grpc-options.js';
 
 /**
  * Measures the event-loop time of refusals, for admission's drain rate: from
@@ -51,10 +51,14 @@ export class RefusalTurns {
 export function arrivalGate(admission: Admission, paths: ReadonlySet<string>, onSessionError?: SessionErrorListener): grpc.ServerInterceptor {
   const timing = admission.timing;
   const turns = new RefusalTurns((ms) => admission.refusalLoopTime(ms));
-  const widened = new WeakSet<http2.Http2Session>();
+  const seen = new WeakSet<http2.Http2Session>();
   return (method, call) => {
     if (!paths.has(method.path)) return new grpc.ServerInterceptingCall(call);
-    widenConnectionWindow(call, widened, onSessionError);
+    const session = newSession(call, seen);
+    if (session) {
+      widenConnectionWindow(session);
+      if (onSessionError) watchSessionErrors(session, onSessionError);
+    }
     let release: (() => void) | null = null;
     let headerAt = 0;
     let messageAt = 0;

@@ -44,26 +44,36 @@ export function rewardServerOptions(config: TransportConfig): grpc.ServerOptions
  */
 export const CONNECTION_WINDOW_BYTES = 1024 * 1024;
 
+/**
+ * The call's HTTP/2 session the first time one of its calls is seen, else
+ * null: what is set up per connection (its window, its error listener) is
+ * set up once. grpc-js exposes no session event to a server, so the first
+ * call is where a connection is first reached.
+ */
+export function newSession(call: grpc.ServerInterceptingCallInterface, seen: WeakSet<http2.Http2Session>): http2.Http2Session | null {
+  const session = (call as { stream?: Partial<http2.ServerHttp2Stream> }).stream?.session;
+  if (!session || seen.has(session) || typeof session.setLocalWindowSize !== 'function' || session.destroyed) return null;
+  seen.add(session);
+  return session;
+}
+
+export function widenConnectionWindow(session: http2.Http2Session): void {
+  session.setLocalWindowSize(CONNECTION_WINDOW_BYTES);
+}
+
 /** Hears a connection that Node's HTTP/2 layer ends with an error (the calls on it are reset with INTERNAL). */
 export type SessionErrorListener = (err: Error, remote: string | undefined) => void;
 
 /**
- * Once per HTTP/2 session, on its first gated call: widens the connection
- * window, and listens for the session's own errors. grpc-js listens for
- * none, so a connection that Node destroys (too many invalid frames or
- * refused streams, a socket error) used to vanish from the logs while its
- * clients saw every open call reset with "RST_STREAM with error code 2".
+ * Listens for the session's own errors. grpc-js listens for none, so a
+ * connection that Node destroyed (a peer's protocol error, too many invalid
+ * frames or refused streams, a socket error) vanished from the logs while
+ * its clients saw every open call reset with "RST_STREAM with error code 2".
  */
-export function widenConnectionWindow(call: grpc.ServerInterceptingCallInterface, widened: WeakSet<http2.Http2Session>, onError?: SessionErrorListener): void {
-  const session = (call as { stream?: Partial<http2.ServerHttp2Stream> }).stream?.session;
-  if (!session || widened.has(session) || typeof session.setLocalWindowSize !== 'function' || session.destroyed) return;
-  widened.add(session);
-  session.setLocalWindowSize(CONNECTION_WINDOW_BYTES);
-  if (onError) {
-    // Read now: by the time the session errs its socket is gone.
-    const remote = session.socket?.remoteAddress;
-    session.on('error', (err: Error) => onError(err, remote));
-  }
+export function watchSessionErrors(session: http2.Http2Session, onError: SessionErrorListener): void {
+  // Read now: by the time the session errs its socket is gone.
+  const remote = session.socket?.remoteAddress;
+  session.on('error', (err: Error) => onError(err, remote));
 }
 
 /**
@@ -72,9 +82,10 @@ export function widenConnectionWindow(call: grpc.ServerInterceptingCallInterface
  * widens it on the first Score or Compare.
  */
 export function connectionWindowInterceptor(): grpc.ServerInterceptor {
-  const widened = new WeakSet<http2.Http2Session>();
+  const seen = new WeakSet<http2.Http2Session>();
   return (_method, call) => {
-    widenConnectionWindow(call, widened);
+    const session = newSession(call, seen);
+    if (session) widenConnectionWindow(session);
     return new grpc.ServerInterceptingCall(call);
   };
 }
