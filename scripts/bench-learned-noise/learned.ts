@@ -5,7 +5,7 @@
  * bundle scored the way `mrm eval` scores it.
  */
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { loadBundle } from '../../src/model/bundle.js';
 import { readManifest } from '../../src/model/manifest.js';
 import { TORCH_KEY } from '../../src/model/manifest.js';
@@ -49,7 +49,7 @@ export async function trainOnce(label: string, o: TorchTrainOptions): Promise<Tr
   const t0 = performance.now();
   if (await loadable(o.out)) {
     console.log(`${label}: reusing ${o.out}`);
-    return { dir: o.out, trained: false, seconds: 0, steps: 0, cpuSeconds: null };
+    return { dir: resolve(o.out), trained: false, seconds: 0, steps: 0, cpuSeconds: null };
   }
   let last: TorchEvent | undefined;
   const r = await trainTorch({
@@ -80,7 +80,8 @@ export async function torchFiles(dir: string): Promise<{ torch: string; tokenize
   const m = await readManifest(join(dir, 'manifest.json'));
   const t = m.files[TORCH_KEY];
   if (!t?.path || !m.files.tokenizer.path) throw new Error(`${dir}: no ${TORCH_KEY} or tokenizer file in its manifest`);
-  return { torch: join(dir, t.path), tokenizer: join(dir, m.files.tokenizer.path) };
+  // Absolute: the engine runs the trainer from its own package directory.
+  return { torch: resolve(dir, t.path), tokenizer: resolve(dir, m.files.tokenizer.path) };
 }
 
 /** Per-slice accuracy of a bundle on `pairs` (truth in each pair): mrm eval's scoring and metrics. */

@@ -30,7 +30,7 @@ async function main(): Promise<void> {
   const evalHead = await evalData(program, o.sizes.eval);
   // What `mrm eval --seed 99 --n EVAL` scores: the same samples, chosen = the truth.
   const evalPairs = await labeledShapesPairs(evalSamples(o.sizes.eval));
-  const perSeed: { seed: number; rows: BenchRow[]; roles: Roles; trainings: Record<string, Trained>; seconds: Record<string, number> }[] = [];
+  const perSeed: { seed: number; rows: BenchRow[]; roles: Roles; trainings: Record<string, Trained>; seconds: Record<string, number>; pipeline: Record<string, Row[]> }[] = [];
   for (let seed = 1; seed <= o.seeds; seed++) {
     const sec: Record<string, number> = {};
     const lap = (k: string, since: number) => { sec[k] = (performance.now() - since) / 1000; return performance.now(); };
@@ -68,6 +68,13 @@ async function main(): Promise<void> {
       data: join(dir, 'data-curated'), out: join(dir, 'round'), checkpoints: join(dir, 'round.ckpt'), seed, threads: o.threads, name: 'learned-round',
     }));
     t = lap('trainRound', t);
+    // Diagnostic: the same fine-tune on the head side's curated set, whose step-1 scorers are heads on the program
+    // model's stages. It separates what the learned round's curation could label from what the fine-tune can learn.
+    const cleanPairs = await writePairs(join(dir, 'data-curated-program'), head.curated);
+    const roundClean = await trainOnce('learned, full round on program-curated set', finetuneOptions(ROUND_DEFAULTS.full, start, {
+      data: join(dir, 'data-curated-program'), out: join(dir, 'round-program-curated'), checkpoints: join(dir, 'round-program-curated.ckpt'), seed, threads: o.threads, name: 'learned-round-program-curated',
+    }));
+    t = lap('trainRoundProgramCurated', t);
 
     const learnedRow = async (name: string, tr: Trained, trainPairs: number, labelAccuracy: number): Promise<BenchRow> =>
       ({ name, side: 'learned', accuracy: await evalBundle(tr.dir, evalPairs, o.threads), trainPairs, labelAccuracy });
@@ -82,14 +89,19 @@ async function main(): Promise<void> {
       learnedOracle: await learnedRow('learned: oracle (true labels, base pairs)', oracle, baseTruth.length, 1),
       learnedRound: await learnedRow(`learned: + DT2IT full round (${o.rounds} curations)`, round, curatedPairs, lHeads.labelAccuracy),
     };
+    const cleanRow = await learnedRow('learned: full round on the head side\'s curated set', roundClean, cleanPairs, head.rows[head.rows.length - 2]!.labelAccuracy);
     lap('eval', t);
     const rows: BenchRow[] = [
       headNoisy, headRound, headBase, headAll,
       roles.learnedNoisy,
       { name: `learned: + DT2IT head-only round`, side: 'learned', accuracy: lHeads.accuracy, trainPairs: lHeads.trainPairs, labelAccuracy: lHeads.labelAccuracy },
-      roles.learnedRound, roles.learnedOracle,
+      roles.learnedRound, cleanRow, roles.learnedOracle,
     ];
-    perSeed.push({ seed, rows, roles, trainings: { noisy, oracle, round }, seconds: sec });
+    perSeed.push({
+      seed, rows, roles, trainings: { noisy, oracle, round, roundProgramCurated: roundClean }, seconds: sec,
+      // Every pipeline row on both sides (label accuracy, funnel): where the learned side's curation stops cleaning labels.
+      pipeline: { head: head.rows, learnedFeatures: learnedHeads.rows },
+    });
     console.log(`\nseed ${seed} (${JSON.stringify(Object.fromEntries(Object.entries(sec).map(([k, v]) => [k, Math.round(v)])))} s)`);
     console.log(formatRows(rows));
   }

@@ -12,6 +12,9 @@ whole DT2IT pipeline (judge labels, debiased construction, style/length
 balance, T2I reformulation, curation rounds scored by heads on the noisy
 learned model's features) and a 'full' round's fine-tune of the noisy
 learned model on the curated set ("learned, noisy + DT2IT full round").
+A diagnostic row fine-tunes the same way on the head side's curated set
+(curated with heads on the program model's stages), to separate what the
+learned round's curation labels right from what the fine-tune can learn.
 Every bundle is scored as \`mrm eval --seed 99 --n EVAL\` scores it.
 
 The learned model's label-free stages are taken from a build:learned run:
