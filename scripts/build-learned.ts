@@ -31,12 +31,13 @@ import { toPreferenceRecord } from '../trainer/shapes/formats.js';
 import { sampleParaphraseSplit, sampleSplit } from '../trainer/shapes/pairs.js';
 import { streamPairImages } from '../trainer/shapes/render-pairs.js';
 import { trainTorch } from '../trainer/torch/engine.js';
+import { LEARNED_ARCH, LEARNED_BT } from '../trainer/torch/recipe.js';
 
 const out = process.argv[2] ?? 'models/shapes-mrm-learned';
 const env = (k: string, d: number) => (process.env[k] ? Number(process.env[k]) : d);
 const pairs = env('MRM_LEARNED_PAIRS', 20000);
 const pretrainEpochs = env('MRM_LEARNED_PRETRAIN_EPOCHS', 0.7);
-const epochs = env('MRM_LEARNED_EPOCHS', 2);
+const epochs = env('MRM_LEARNED_EPOCHS', LEARNED_BT.epochs);
 const groundSteps = env('MRM_LEARNED_GROUND_STEPS', 1500);
 const threads = env('MRM_LEARNED_THREADS', 2);
 const work = `var/build-learned/${pairs}`;
@@ -56,10 +57,9 @@ const staging = join(work, 'bundle');
 await rm(staging, { recursive: true, force: true });
 const r = await trainTorch({
   data: join(work, 'train'), evalData: join(work, 'heldout'), out: staging, checkpoints: join(work, 'ckpt'),
-  resume: process.env.MRM_LEARNED_RESUME === '1', epochs, batch: 32, threads, seed: 1,
+  resume: process.env.MRM_LEARNED_RESUME === '1', epochs, batch: LEARNED_BT.batch, threads, seed: 1,
   extraArgs: ['--log-every', '25', '--checkpoint-every', '100', '--pretrain-epochs', String(pretrainEpochs), '--freeze-vision',
-    '--channels', '24,48,64,64', '--strides', '2,2,2,2', '--attributes', 'only', '--tie-readings', '--attend-occupied', '--sink', '--ground-steps', String(groundSteps),
-    '--d', '64', '--layers', '3', '--heads', '4'],
+    ...LEARNED_ARCH, '--ground-steps', String(groundSteps)],
   onEvent: (e) => console.log(JSON.stringify(e)),
 });
 await rm(out, { recursive: true, force: true });

@@ -26,6 +26,9 @@ export interface BenchSizes {
   eval: number;
 }
 
+/** The start set of issue 9: about 68% of its labels right. */
+export const NOISE: AnnotatorConfig = { styleBias: 0.7, contentBias: 0.5, flip: 0.2 };
+
 /** Every slice but t2i, in the default proportions: the start set and the logs have no T2I data. */
 const NO_T2I = { grounded: 0.4, 'style-adversarial': 0.15, 'style-aligned': 0.15, description: 0.15 };
 
@@ -91,7 +94,14 @@ async function t2iTriplePairs(ctx: DataContext, seed: number, n: number): Promis
   });
 }
 
+/** The evaluation split: ShapesWorld seed 99, every slice; what `mrm eval --seed 99 --n N` scores. */
+export const EVAL_SEED = 99;
+
+export function evalSamples(n: number): PairSample[] {
+  return sampleSplit(EVAL_SEED, n);
+}
+
 export async function evalData(ctx: DataContext, n: number): Promise<RoundPair[]> {
-  const samples = sampleSplit(99, n);
+  const samples = evalSamples(n);
   return shapesRoundPairs(ctx, samples, 'base', null);
 }

@@ -6,8 +6,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { num, parse, str } from '../../src/commands/args.js';
-import type { AnnotatorConfig } from '../../trainer/shapes/annotators.js';
-import { evalData, seedData, type BenchSizes } from './data.js';
+import { evalData, NOISE, seedData, type BenchSizes } from './data.js';
 import { benchJudge, DEFAULT_JUDGE } from './judge.js';
 import { runSeed, SLICES, type Row, type SeedResult } from './rows.js';
 import { checkTargets, formatTable, summarize } from './summary.js';
@@ -27,9 +26,6 @@ const HELP = `usage: npm run bench:dt2it [-- options]
   --json FILE          write the results as JSON (default var/bench/dt2it.json)
   --feature-cache DIR  (default var/cache/features)
   --model DIR          frozen stages to featurize with (default models/shapes-mrm)`;
-
-// The start set of issue 9: about 68% of its labels right.
-const NOISE: AnnotatorConfig = { styleBias: 0.7, contentBias: 0.5, flip: 0.2 };
 
 async function main(): Promise<void> {
   const { values } = parse(process.argv.slice(2), {

@@ -36,9 +36,12 @@ export interface SeedResult {
   /** Curation rounds 1..3 with other step-1 scoring models. */
   scorerAblation: Record<string, Row[]>;
   judgeCalls: number;
+  /** The training set of the last curation round (step-1 scorers 'judge+previous'): what a 'full' round fine-tunes on. */
+  curated: RoundPair[];
 }
 
-function row(name: string, w: HeadWeights, train: readonly RoundPair[], evalPairs: readonly RoundPair[], extra: Partial<Row> = {}): Row {
+/** A row: per-slice accuracy of `w` on the evaluation pairs, with what it was trained on. */
+export function row(name: string, w: HeadWeights, train: readonly RoundPair[], evalPairs: readonly RoundPair[], extra: Partial<Row> = {}): Row {
   const r = evaluateRoundPairs(w, evalPairs);
   const accuracy: Record<string, number> = {};
   for (const s of SLICES) accuracy[s] = r.slices.find((x) => x.slice === s)?.accuracy ?? NaN;
@@ -86,7 +89,7 @@ export async function runSeed(d: SeedData, evalPairs: readonly RoundPair[], labe
     previous: (prev) => [prev],
     start: () => [start],
   };
-  const curate = async (choice: ScorerChoice): Promise<Row[]> => {
+  const curate = async (choice: ScorerChoice): Promise<{ rows: Row[]; pairs: RoundPair[] }> => {
     const out: Row[] = [];
     let pairs = withT2I;
     let prev = t2iModel;
@@ -96,14 +99,15 @@ export async function runSeed(d: SeedData, evalPairs: readonly RoundPair[], labe
       prev = res.candidate.weights;
       out.push(row(`+ curation round ${r}`, prev, pairs, evalPairs, { funnel: res.funnel, judgeCalls: res.counts.rejudge.calls! }));
     }
-    return out;
+    return { rows: out, pairs };
   };
-  rows.push(...(await curate('judge+previous')));
+  const main = await curate('judge+previous');
+  rows.push(...main.rows);
 
   const truthPairs = [...d.base, ...d.logged, ...d.t2i].map((p) => ({ ...p, label: p.truth!, weight: 1 }));
   rows.push(row('oracle (true labels, same data)', fit(truthPairs), truthPairs, evalPairs));
 
   const scorerAblation: Record<string, Row[]> = {};
-  if (o.scorerAblation) for (const c of ['previous', 'start'] as const) scorerAblation[c] = await curate(c);
-  return { rows, scorerAblation, judgeCalls: labeler.stats().calls - calls0 };
+  if (o.scorerAblation) for (const c of ['previous', 'start'] as const) scorerAblation[c] = (await curate(c)).rows;
+  return { rows, scorerAblation, judgeCalls: labeler.stats().calls - calls0, curated: main.pairs };
 }

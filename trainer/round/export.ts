@@ -7,11 +7,9 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { sha256Hex } from '../../src/model/digest.js';
 import { RoundFolder } from '../../src/rounds/folder.js';
-import { chosenText, labelOf, rejectedText } from '../dt2it/round-pair.js';
+import { pairRecords } from '../dt2it/records.js';
 import { writeDataset } from '../shapes/dataset.js';
-import type { PreferenceRecord } from '../shapes/formats.js';
 import { ImageStore, loadPairs } from './pairs-file.js';
 
 export interface ExportResult {
@@ -26,31 +24,7 @@ export async function exportLlamaFactory(stateDir: string, roundId: string, out:
   const folder = new RoundFolder(stateDir, roundId);
   const pairs = (await loadPairs(folder, 'curated')).filter((p) => p.label);
   const store = new ImageStore(stateDir);
-  const pngs = new Map<string, Uint8Array>();
-  const records: PreferenceRecord[] = [];
-  for (const p of pairs) {
-    const keys: string[] = [];
-    for (const ref of p.imageRefs) {
-      const bytes = await store.bytes(ref);
-      const key = sha256Hex(bytes);
-      pngs.set(key, bytes);
-      keys.push(key);
-    }
-    const label = labelOf(p);
-    records.push({
-      id: p.item.id,
-      images: keys,
-      ...(p.item.system ? { system: p.item.system } : {}),
-      prompt: p.item.prompt,
-      chosen: chosenText(p),
-      rejected: rejectedText(p),
-      // The truth, where the round knew it (ShapesWorld), rides along; LLaMA-Factory ignores it.
-      ...(p.truth ? { truth: p.truth === label ? 'chosen' as const : 'rejected' as const } : {}),
-      ...(p.slice ? { slice: p.slice } : {}),
-      // The style/length balance the head fit weights pairs by; the PyTorch trainer reads it too.
-      ...(p.weight !== undefined && p.weight !== 1 ? { weight: p.weight } : {}),
-    });
-  }
+  const { records, pngs } = await pairRecords(pairs, (p) => Promise.all(p.imageRefs.map((r) => store.bytes(r))));
   const written = await writeDataset(out, records, 'llamafactory', pngs);
   const yaml = join(out, 'train_rm.yaml');
   if (opts.trainingYaml === false) return { pairs: written.records.length, images: written.images, dataFile: written.dataFile, yaml: null };

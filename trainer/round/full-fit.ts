@@ -12,8 +12,8 @@ import { createReadStream, existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { loadBundle } from '../../src/model/bundle.js';
 import { TORCH_KEY } from '../../src/model/manifest.js';
-import { TorchTrainError, trainTorch, type TorchEvent } from '../torch/engine.js';
-import type { RoundConfig } from './config.js';
+import { TorchTrainError, trainTorch, type TorchEvent, type TorchTrainOptions } from '../torch/engine.js';
+import type { FullFitConfig, RoundConfig } from './config.js';
 import { baseManifest, baseOf, registryOf, type BaseVersion } from './context.js';
 import { exportLlamaFactory } from './export.js';
 import type { Step, StepResult } from './runner.js';
@@ -72,8 +72,27 @@ export async function torchStart(cfg: RoundConfig, base: BaseVersion): Promise<T
   return { torch, tokenizer: await registry.resolveFile(base.version, 'tokenizer'), sha256: sha };
 }
 
+/**
+ * The engine call of a full fine-tune of `start` on the data set `data`: the
+ * round's, and the one bench:learned-noise measures (so the benchmark's
+ * "full round" row is this step's training, not a copy of it).
+ */
+export function finetuneOptions(full: FullFitConfig, start: Pick<TorchStart, 'torch' | 'tokenizer'>,
+  o: { data: string; out: string; checkpoints: string; seed: number; threads: number; name: string; python?: string }): TorchTrainOptions {
+  return {
+    data: o.data, out: o.out, checkpoints: o.checkpoints,
+    // A re-run after a kill continues from the last checkpoint (same data, same config).
+    resume: true,
+    epochs: full.epochs,
+    ...(full.maxSteps > 0 ? { maxSteps: full.maxSteps } : {}),
+    lr: full.lr, batch: full.batch, seed: o.seed, threads: o.threads, name: o.name,
+    ...(o.python ? { python: o.python } : {}),
+    extraArgs: ['--init-model', start.torch, '--tokenizer', start.tokenizer],
+  };
+}
+
 /** A finished candidate from an earlier attempt of this step (killed before it was marked done) is kept if it still loads. */
-async function loadable(dir: string): Promise<boolean> {
+export async function loadable(dir: string): Promise<boolean> {
   if (!existsSync(dir)) return false;
   try {
     const { runtime } = await loadBundle(dir);
@@ -105,14 +124,7 @@ export function finetuneStep(cfg: RoundConfig, engine: EngineOptions = {}): Step
       let result;
       try {
         result = await trainTorch({
-          data, out, checkpoints,
-          // A re-run of this step after a kill continues from the last checkpoint (same data, same config).
-          resume: true,
-          epochs: cfg.full.epochs,
-          ...(cfg.full.maxSteps > 0 ? { maxSteps: cfg.full.maxSteps } : {}),
-          lr: cfg.full.lr, batch: cfg.full.batch, seed: cfg.seed, threads: cfg.threads, name: m.name,
-          ...(engine.python ? { python: engine.python } : {}),
-          extraArgs: ['--init-model', start.torch, '--tokenizer', start.tokenizer],
+          ...finetuneOptions(cfg.full, start, { data, out, checkpoints, seed: cfg.seed, threads: cfg.threads, name: m.name, ...engine }),
           onEvent: (e) => {
             if (e.event !== 'step') return;
             steps.push(e);

@@ -1,0 +1,134 @@
+/**
+ * npm run bench:learned-noise: issue 15's noisy-set claim. The learned MRM
+ * and the head-only model on bench:dt2it's data (same seeds, same noisy
+ * base set, same judge, same evaluation split): how much the noise costs
+ * each, and how much of the learned model's loss a full DT2IT round wins
+ * back. bench:dt2it's data, pipeline and judge are imported, not copied.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { labeledShapesPairs } from '../../trainer/data/shapes.js';
+import { fitRound } from '../../trainer/dt2it/fit.js';
+import { finetuneOptions } from '../../trainer/round/full-fit.js';
+import { ROUND_DEFAULTS } from '../../trainer/round/config.js';
+import { evalData, evalSamples, EVAL_SEED, NOISE, seedData, type DataContext } from '../bench-dt2it/data.js';
+import { benchJudge, DEFAULT_JUDGE } from '../bench-dt2it/judge.js';
+import { row, runSeed, SLICES, type Row } from '../bench-dt2it/rows.js';
+import { checkClaims, formatRows, gapBySlice, meanRows, type BenchRow, type Roles } from './gap.js';
+import { btOptions, checkLabelFree, evalBundle, torchFiles, trainOnce, writePairs, type Trained } from './learned.js';
+import { parseOptions } from './options.js';
+
+const headRow = (r: Row, name: string): BenchRow => ({ name, side: 'head', accuracy: r.accuracy, trainPairs: r.trainPairs, labelAccuracy: r.labelAccuracy });
+
+async function main(): Promise<void> {
+  const o = parseOptions(process.argv.slice(2));
+  checkLabelFree(o.visionFrom, o.initFrom);
+  const t0 = performance.now();
+  console.log(`label-free start (no preference label seen): tower ${o.visionFrom} (pretrained on scene records), encoder+heads ${o.initFrom} (grounded on scene claims)`);
+  console.log(`start set noise: ${JSON.stringify(NOISE)}; sizes ${JSON.stringify(o.sizes)}; rounds ${o.rounds}; judge ${JSON.stringify(DEFAULT_JUDGE)}; threads ${o.threads}`);
+  const program: DataContext = { model: o.model, cache: o.featureCache, threads: o.threads };
+  const evalHead = await evalData(program, o.sizes.eval);
+  // What `mrm eval --seed 99 --n EVAL` scores: the same samples, chosen = the truth.
+  const evalPairs = await labeledShapesPairs(evalSamples(o.sizes.eval));
+  const perSeed: { seed: number; rows: BenchRow[]; roles: Roles; trainings: Record<string, Trained>; seconds: Record<string, number>; pipeline: Record<string, Row[]> }[] = [];
+  for (let seed = 1; seed <= o.seeds; seed++) {
+    const sec: Record<string, number> = {};
+    const lap = (k: string, since: number) => { sec[k] = (performance.now() - since) / 1000; return performance.now(); };
+    let t = performance.now();
+    const dir = join(o.work, `seed-${seed}`);
+    const d = await seedData(program, seed, o.sizes, NOISE);
+    t = lap('data', t);
+
+    // Head-only side: bench:dt2it's rows, plus an oracle on the base pairs alone (what the learned oracle trains on).
+    const j = await benchJudge(DEFAULT_JUDGE, seed);
+    const head = await runSeed(d, evalHead, j.labeler, { seed, rounds: o.rounds, fit: {}, scorerAblation: false }).finally(() => j.close());
+    const baseTruth = d.base.map((p) => ({ ...p, label: p.truth!, weight: 1 }));
+    const headOracle = row('oracle (true labels, base pairs)', fitRound(baseTruth, { fit: { seed } }).weights, baseTruth, evalHead);
+    t = lap('head', t);
+
+    // Learned side: Bradley-Terry from the label-free checkpoints, on the noisy labels and on the truth.
+    const bt = { visionFrom: o.visionFrom, initFrom: o.initFrom, seed, threads: o.threads };
+    await writePairs(join(dir, 'data-noisy'), d.base);
+    await writePairs(join(dir, 'data-oracle'), baseTruth);
+    const noisy = await trainOnce('learned, noisy', btOptions(join(dir, 'data-noisy'), join(dir, 'noisy'), { ...bt, name: 'learned-noisy' }));
+    t = lap('trainNoisy', t);
+    const oracle = await trainOnce('learned, oracle', btOptions(join(dir, 'data-oracle'), join(dir, 'oracle'), { ...bt, name: 'learned-oracle' }));
+    t = lap('trainOracle', t);
+
+    // The same DT2IT pipeline, its scoring heads on the noisy learned model's features; then a 'full' round's fine-tune on its curated set.
+    const learnedCtx: DataContext = { model: noisy.dir, cache: o.featureCache, threads: o.threads };
+    const ld = await seedData(learnedCtx, seed, o.sizes, NOISE);
+    const lEval = await evalData(learnedCtx, o.sizes.eval);
+    const j2 = await benchJudge(DEFAULT_JUDGE, seed);
+    const learnedHeads = await runSeed(ld, lEval, j2.labeler, { seed, rounds: o.rounds, fit: {}, scorerAblation: false }).finally(() => j2.close());
+    t = lap('curate', t);
+    const curatedPairs = await writePairs(join(dir, 'data-curated'), learnedHeads.curated);
+    const start = await torchFiles(noisy.dir);
+    const round = await trainOnce('learned, full round', finetuneOptions(ROUND_DEFAULTS.full, start, {
+      data: join(dir, 'data-curated'), out: join(dir, 'round'), checkpoints: join(dir, 'round.ckpt'), seed, threads: o.threads, name: 'learned-round',
+    }));
+    t = lap('trainRound', t);
+    // Diagnostic: the same fine-tune on the head side's curated set, whose step-1 scorers are heads on the program
+    // model's stages. It separates what the learned round's curation could label from what the fine-tune can learn.
+    const cleanPairs = await writePairs(join(dir, 'data-curated-program'), head.curated);
+    const roundClean = await trainOnce('learned, full round on program-curated set', finetuneOptions(ROUND_DEFAULTS.full, start, {
+      data: join(dir, 'data-curated-program'), out: join(dir, 'round-program-curated'), checkpoints: join(dir, 'round-program-curated.ckpt'), seed, threads: o.threads, name: 'learned-round-program-curated',
+    }));
+    t = lap('trainRoundProgramCurated', t);
+
+    const learnedRow = async (name: string, tr: Trained, trainPairs: number, labelAccuracy: number): Promise<BenchRow> =>
+      ({ name, side: 'learned', accuracy: await evalBundle(tr.dir, evalPairs, o.threads), trainPairs, labelAccuracy });
+    const headNoisy = headRow(head.rows[0]!, 'head: start (noisy set)');
+    const headRound = headRow(head.rows[head.rows.length - 2]!, `head: + DT2IT, ${head.rows[head.rows.length - 2]!.name.slice(2)}`);
+    const headAll = headRow(head.rows[head.rows.length - 1]!, 'head: oracle (true labels, all data)');
+    const headBase = headRow(headOracle, 'head: oracle (true labels, base pairs)');
+    const lHeads = learnedHeads.rows[learnedHeads.rows.length - 2]!;
+    const roles: Roles = {
+      headNoisy, headOracle: headBase,
+      learnedNoisy: await learnedRow('learned: noisy set', noisy, head.rows[0]!.trainPairs, head.rows[0]!.labelAccuracy),
+      learnedOracle: await learnedRow('learned: oracle (true labels, base pairs)', oracle, baseTruth.length, 1),
+      learnedRound: await learnedRow(`learned: + DT2IT full round (${o.rounds} curations)`, round, curatedPairs, lHeads.labelAccuracy),
+    };
+    const cleanRow = await learnedRow('learned: full round on the head side\'s curated set', roundClean, cleanPairs, head.rows[head.rows.length - 2]!.labelAccuracy);
+    lap('eval', t);
+    const rows: BenchRow[] = [
+      headNoisy, headRound, headBase, headAll,
+      roles.learnedNoisy,
+      { name: `learned: + DT2IT head-only round`, side: 'learned', accuracy: lHeads.accuracy, trainPairs: lHeads.trainPairs, labelAccuracy: lHeads.labelAccuracy },
+      roles.learnedRound, cleanRow, roles.learnedOracle,
+    ];
+    perSeed.push({
+      seed, rows, roles, trainings: { noisy, oracle, round, roundProgramCurated: roundClean }, seconds: sec,
+      // Every pipeline row on both sides (label accuracy, funnel): where the learned side's curation stops cleaning labels.
+      pipeline: { head: head.rows, learnedFeatures: learnedHeads.rows },
+    });
+    console.log(`\nseed ${seed} (${JSON.stringify(Object.fromEntries(Object.entries(sec).map(([k, v]) => [k, Math.round(v)])))} s)`);
+    console.log(formatRows(rows));
+  }
+  const rows = meanRows(perSeed.map((s) => s.rows));
+  const roleOf = (name: string) => rows.find((r) => r.name === name)!;
+  const r0 = perSeed[0]!.roles;
+  const roles: Roles = {
+    headNoisy: roleOf(r0.headNoisy.name), headOracle: roleOf(r0.headOracle.name),
+    learnedNoisy: roleOf(r0.learnedNoisy.name), learnedOracle: roleOf(r0.learnedOracle.name), learnedRound: roleOf(r0.learnedRound.name),
+  };
+  const checks = checkClaims(roles);
+  const gaps = gapBySlice(roles);
+  console.log(`\naccuracy, mean over ${o.seeds} seed(s), ${o.sizes.eval} pairs of ShapesWorld seed ${EVAL_SEED} (learned bundles scored as mrm eval --seed ${EVAL_SEED} --n ${o.sizes.eval})`);
+  console.log(formatRows(rows));
+  console.log(`gap closed by the full round: ${SLICES.map((s) => `${s} ${Number.isNaN(gaps[s]!) ? 'no gap' : `${(100 * gaps[s]!).toFixed(0)}%`}`).join(', ')}`);
+  for (const c of checks) console.log(`${c.passed ? 'PASS' : 'FAIL'}  ${c.name}: ${c.detail}`);
+  const json = {
+    labelFree: { visionFrom: o.visionFrom, initFrom: o.initFrom, note: 'tower pretrained on scene records, grounding on scene claims: no preference labels' },
+    noise: NOISE, sizes: o.sizes, rounds: o.rounds, seeds: o.seeds, threads: o.threads, judge: DEFAULT_JUDGE, roundFull: ROUND_DEFAULTS.full,
+    rows, gapClosed: gaps, checks, perSeed, seconds: (performance.now() - t0) / 1000,
+  };
+  await mkdir(dirname(o.json), { recursive: true });
+  await writeFile(o.json, JSON.stringify(json, null, 2) + '\n');
+  console.log(`\nwrote ${o.json}; total ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exitCode = 1;
+});
