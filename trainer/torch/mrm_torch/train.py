@@ -112,6 +112,9 @@ def parse_args(argv):
                     help='with --text-rnn: run the pass on the text states after this block (0 = on the embeddings)')
     ap.add_argument('--tie-position', action='store_true',
                     help="each cell carries x*(left->right) + y*(above->below) in the token embeddings of those words")
+    ap.add_argument('--role-readout', type=int, default=0, metavar='R',
+                    help='R text roles looked up in each image, their places compared by a built-in difference, added to the CLS '
+                         'state (roles.py; needs --fusion cross); 0 = off')
     ap.add_argument('--count-head', action='store_true',
                     help='with --fusion cross: a summed, sigmoid-gated cross-attention beside the softmax one, so counts can be read')
     ap.add_argument('--init-model', help="start from a whole exported model, a bundle's torch.pt: every weight, "
@@ -204,6 +207,9 @@ def main(argv=None):
         cfg['text_rnn'] = a.text_rnn
         if a.text_rnn_at:
             cfg['text_rnn_at'] = a.text_rnn_at
+    if a.role_readout:
+        # Only when set, so checkpoints from before the flag still --resume.
+        cfg['role_readout'] = a.role_readout
     if (a.tie_readings or a.attend_occupied) and a.attributes != 'only':
         raise SystemExit('--tie-readings and --attend-occupied need --attributes only')
     if init:
