@@ -43,9 +43,26 @@ from torch import nn
 from .text_rnn import TextRNN
 
 
+def _phrase(x):
+    """x [N, T, D] plus its left and right neighbours (zero past the ends)."""
+    zero = torch.zeros_like(x[:, :1])
+    return x + torch.cat([zero, x[:, :-1]], 1) + torch.cat([x[:, 1:], zero], 1)
+
+
 class RoleReadout(nn.Module):
-    def __init__(self, d, vocab_size, roles, max_images, grid, hidden=64):
+    def __init__(self, d, vocab_size, roles, max_images, grid, hidden=64, lookup='pooled'):
         super().__init__()
+        # lookup 'pooled': a role pools words, then looks its query up.
+        # 'tokens': every token looks up its own phrase (itself and its two
+        # neighbours' word vectors, so "green square" asks for a green square
+        # from the first step), and a role pools the places and matches the
+        # tokens found: a diffuse pointer still averages meaningful places,
+        # so the gradient that sharpens it says which tokens' places matter
+        # (with 'pooled', a diffuse pointer asks for the average of every
+        # word and finds every shape: dx near 0 for both roles).
+        if lookup not in ('pooled', 'tokens'):
+            raise ValueError(f"role lookup must be 'pooled' or 'tokens', got {lookup!r}")
+        self.lookup = lookup
         if roles < 2:
             raise ValueError(f'role_readout needs at least 2 roles (a relation is between two things), got {roles}')
         self.roles, self.max_images, self.per_image, self.d = roles, max_images, grid * grid, d
@@ -86,15 +103,28 @@ class RoleReadout(nn.Module):
         logits = self.point(h) + self.point_word(ids)
         logits = logits + ((ids == 0).float() * -1e4).unsqueeze(2)
         att = torch.softmax(logits, dim=1)
-        role = att[:, :, :self.roles].transpose(1, 2) @ words
         summary = (att[:, :, self.roles:].transpose(1, 2) @ h).reshape(n, self.d)
-        q = self.query(role)
         m, s = self.max_images, self.per_image
-        # [N, R, M, S]: each role's logit for each cell of each slot.
-        lg = ((q @ cells.transpose(1, 2)) * self.scale + cell_bias.unsqueeze(1)).reshape(n, self.roles, m, s)
-        a = torch.softmax(lg, dim=3)
-        place = a @ self.xy
-        match = torch.logsumexp(lg, dim=3)
+        if self.lookup == 'pooled':
+            q = self.query(att[:, :, :self.roles].transpose(1, 2) @ words)
+            # [N, R, M, S]: each role's logit for each cell of each slot.
+            lg = ((q @ cells.transpose(1, 2)) * self.scale + cell_bias.unsqueeze(1)).reshape(n, self.roles, m, s)
+            a = torch.softmax(lg, dim=3)
+            place = a @ self.xy
+            match = torch.logsumexp(lg, dim=3)
+        else:
+            # A token's phrase: itself and its neighbours, within the prompt
+            # or within the response (never across: how much padding lies
+            # between them depends on the batch). Padding's word vectors are
+            # masked to zero, so a phrase at a part's end reads nothing past it.
+            t = words.shape[1]
+            phrase = torch.cat([_phrase(prm * (prompt_ids != 0).unsqueeze(2)), _phrase(rsp * (response_ids != 0).unsqueeze(2))], 1)
+            lg = ((self.query(phrase) @ cells.transpose(1, 2)) * self.scale + cell_bias.unsqueeze(1)).reshape(n, t, m, s)
+            tok_place = (torch.softmax(lg, dim=3) @ self.xy).reshape(n, t, m * 2)
+            tok_match = torch.logsumexp(lg, dim=3)
+            ra = att[:, :, :self.roles].transpose(1, 2)
+            place = (ra @ tok_place).reshape(n, self.roles, m, 2)
+            match = ra @ tok_match
         keep = image_mask.unsqueeze(1)
         # An absent slot's numbers are zero, not an average over nothing.
         dxy = (place[:, 0] - place[:, 1]) * image_mask.unsqueeze(2)

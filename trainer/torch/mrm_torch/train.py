@@ -115,6 +115,10 @@ def parse_args(argv):
     ap.add_argument('--role-readout', type=int, default=0, metavar='R',
                     help='R text roles looked up in each image, their places compared by a built-in difference, added to the CLS '
                          'state (roles.py; needs --fusion cross); 0 = off')
+    ap.add_argument('--role-lookup', choices=['pooled', 'tokens'], default='pooled',
+                    help="with --role-readout: a role pools words then looks them up (pooled), or pools what each token's phrase found (tokens)")
+    ap.add_argument('--role-lr-scale', type=float, default=1.0,
+                    help="the grounding stage's learning rate for the role readout, as a multiple of --ground-lr")
     ap.add_argument('--count-head', action='store_true',
                     help='with --fusion cross: a summed, sigmoid-gated cross-attention beside the softmax one, so counts can be read')
     ap.add_argument('--init-model', help="start from a whole exported model, a bundle's torch.pt: every weight, "
@@ -210,6 +214,8 @@ def main(argv=None):
     if a.role_readout:
         # Only when set, so checkpoints from before the flag still --resume.
         cfg['role_readout'] = a.role_readout
+        if a.role_lookup != 'pooled':
+            cfg['role_lookup'] = a.role_lookup
     if (a.tie_readings or a.attend_occupied) and a.attributes != 'only':
         raise SystemExit('--tie-readings and --attend-occupied need --attributes only')
     if init:
@@ -312,7 +318,7 @@ def main(argv=None):
         system = next((r['system'] for r in data.records if r['system']), None)
         ground_metrics = ground(model, data, tok, pre, cache, steps=a.ground_steps, batch=a.ground_batch, lr=a.ground_lr,
                                 seed=a.seed, emit=emit, log_every=a.log_every, eval_every=a.eval_every, system=system, t2i=a.ground_t2i,
-                                position=a.ground_position, position_max_shapes=a.ground_position_shapes)
+                                position=a.ground_position, position_max_shapes=a.ground_position_shapes, role_lr_scale=a.role_lr_scale)
         metrics.update(ground_metrics)
         grounded = True
         save(ck)
