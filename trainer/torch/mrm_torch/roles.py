@@ -60,8 +60,14 @@ class RoleReadout(nn.Module):
         # so the gradient that sharpens it says which tokens' places matter
         # (with 'pooled', a diffuse pointer asks for the average of every
         # word and finds every shape: dx near 0 for both roles).
-        if lookup not in ('pooled', 'tokens'):
-            raise ValueError(f"role lookup must be 'pooled' or 'tokens', got {lookup!r}")
+        # 'signed': as 'tokens', but a role is a signed weight per token (no
+        # softmax), so role 1 minus role 2 is any signed sum of the tokens'
+        # places. A softmax pointer starts uniform, both roles equal, dx = 0,
+        # and the relation layer and the pointers each wait for the other to
+        # move (a saddle); signed weights start as random, non-zero sums of
+        # the places the tokens found.
+        if lookup not in ('pooled', 'tokens', 'signed'):
+            raise ValueError(f"role lookup must be 'pooled', 'tokens' or 'signed', got {lookup!r}")
         self.lookup = lookup
         if roles < 2:
             raise ValueError(f'role_readout needs at least 2 roles (a relation is between two things), got {roles}')
@@ -82,7 +88,10 @@ class RoleReadout(nn.Module):
         y, x = torch.meshgrid(c, c, indexing='ij')
         # Row-major, as the tower flattens its grid; the same in every slot.
         self.register_buffer('xy', torch.stack([x.reshape(-1), y.reshape(-1)], 1), persistent=False)
-        per_slot = 2 + roles
+        # Per slot: role 1 minus role 2's place and each role's match; with
+        # signed roles every role's own (signed) place sum, since the
+        # difference is then one of the sums the weights can learn.
+        per_slot = 3 * roles if lookup == 'signed' else 2 + roles
         self.n_rel = per_slot * max_images + (per_slot if max_images > 1 else 0)
         self.u = nn.Linear(d, hidden)
         self.g = nn.Linear(self.n_rel, hidden)
@@ -103,6 +112,9 @@ class RoleReadout(nn.Module):
         logits = self.point(h) + self.point_word(ids)
         logits = logits + ((ids == 0).float() * -1e4).unsqueeze(2)
         att = torch.softmax(logits, dim=1)
+        if self.lookup == 'signed':
+            # Padding weighs exactly zero (its logit is -1e4 above).
+            att = torch.cat([logits[:, :, :self.roles] * (ids != 0).unsqueeze(2), att[:, :, self.roles:]], 2)
         summary = (att[:, :, self.roles:].transpose(1, 2) @ h).reshape(n, self.d)
         m, s = self.max_images, self.per_image
         if self.lookup == 'pooled':
@@ -127,7 +139,10 @@ class RoleReadout(nn.Module):
             match = ra @ tok_match
         keep = image_mask.unsqueeze(1)
         # An absent slot's numbers are zero, not an average over nothing.
-        dxy = (place[:, 0] - place[:, 1]) * image_mask.unsqueeze(2)
+        if self.lookup == 'signed':
+            dxy = place.transpose(1, 2).reshape(n, m, 2 * self.roles) * image_mask.unsqueeze(2)
+        else:
+            dxy = (place[:, 0] - place[:, 1]) * image_mask.unsqueeze(2)
         match = match * keep
         per = torch.cat([dxy, match.transpose(1, 2)], 2)
         feats = [per.reshape(n, -1)]

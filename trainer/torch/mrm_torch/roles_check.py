@@ -26,7 +26,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument('--seed', type=int, default=5)
     ap.add_argument('--rows', type=int, default=12)
-    ap.add_argument('--lookup', choices=['pooled', 'tokens'], default='pooled')
+    ap.add_argument('--lookup', choices=['pooled', 'tokens', 'signed'], default='pooled')
     a = ap.parse_args(argv)
     torch.manual_seed(a.seed)
     gen = torch.Generator().manual_seed(a.seed)

@@ -115,8 +115,9 @@ def parse_args(argv):
     ap.add_argument('--role-readout', type=int, default=0, metavar='R',
                     help='R text roles looked up in each image, their places compared by a built-in difference, added to the CLS '
                          'state (roles.py; needs --fusion cross); 0 = off')
-    ap.add_argument('--role-lookup', choices=['pooled', 'tokens'], default='pooled',
-                    help="with --role-readout: a role pools words then looks them up (pooled), or pools what each token's phrase found (tokens)")
+    ap.add_argument('--role-lookup', choices=['pooled', 'tokens', 'signed'], default='pooled',
+                    help="with --role-readout: a role pools words then looks them up (pooled), pools what each token's phrase found "
+                         "(tokens), or sums it with signed per-token weights (signed)")
     ap.add_argument('--role-lr-scale', type=float, default=1.0,
                     help="the grounding stage's learning rate for the role readout, as a multiple of --ground-lr")
     ap.add_argument('--count-head', action='store_true',
