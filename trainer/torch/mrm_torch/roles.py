@@ -34,7 +34,11 @@ are learned, end to end, from the claims:
   dx is one product), GELU, and a projection added to the CLS state.
 
 That projection starts at zero, so a fresh model with the module scores
-exactly as the same weights without it (roles_check.py tests it)."""
+exactly as the same weights without it (roles_check.py tests it).
+
+Measured (README, round 6): only lookup 'signed' (below) moved position
+claims (to 100% held out); 'tokens' moved T2I but not position, 'pooled'
+neither."""
 import math
 
 import torch
