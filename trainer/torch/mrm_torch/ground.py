@@ -113,7 +113,7 @@ def accuracy(model, batcher, examples, systems, batch=128):
 
 
 def ground(model, data, tok, pre, cache, *, steps, batch, lr, seed, emit, log_every=25, eval_every=0, system=None, t2i=0.0, position=0.0,
-           position_max_shapes=0):
+           position_max_shapes=0, role_lr_scale=1.0):
     """Trains model.encoder and model.head in place; returns held-out metrics."""
     scenes = scenes_of(data)
     rows = [i for i, s in enumerate(scenes) if s is not None and s['shapes']]
@@ -142,16 +142,25 @@ def ground(model, data, tok, pre, cache, *, steps, batch, lr, seed, emit, log_ev
     pick_sys = lambda r, n: [system if system and r.random() < 0.5 else None for _ in range(n)]
     hold_sys = pick_sys(random.Random(seed + 2), len(hold_ex))
     batcher = Batcher(data, tok, pre, model.vision, cache)
-    params = [p for p in list(model.encoder.parameters()) + list(model.head.parameters()) if p.requires_grad]
+    named = list(model.encoder.named_parameters(prefix='encoder')) + list(model.head.named_parameters(prefix='head'))
     if cache is None:
-        params += [p for p in model.vision.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
+        named += list(model.vision.named_parameters(prefix='vision'))
+    named = [(k, p) for k, p in named if p.requires_grad]
+    params = [p for _, p in named]
+    # role_lr_scale: the role readout's own learning rate, as a multiple. It
+    # starts fresh beside weights grounding has already fitted, and its
+    # pointer and query logits must move by several units before a role
+    # singles out a word (Adam moves a weight by about lr a step).
+    roles = [p for k, p in named if k.startswith('encoder.roles.')]
+    rest = [p for k, p in named if not k.startswith('encoder.roles.')]
+    groups = [{'params': rest, 'scale': 1.0}] + ([{'params': roles, 'scale': role_lr_scale}] if roles else [])
+    opt = torch.optim.AdamW(groups, lr=lr, weight_decay=0.01)
     warm = max(1, steps // 20)
     emit('ground_start', images=len(train), held_out=len(hold), steps=steps, batch=batch)
     t0, c0, avg = time.time(), time.process_time(), None
     for step in range(steps):
         for g in opt.param_groups:
-            g['lr'] = lr * (step + 1) / warm if step < warm else lr * (0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * (step - warm) / max(1, steps - warm))))
+            g['lr'] = g['scale'] * (lr * (step + 1) / warm if step < warm else lr * (0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * (step - warm) / max(1, steps - warm)))))
         model.train()
         model.vision.eval()
         ex = draw(scenes, train, rng, batch, t2i, position, position_rows)

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .scene import HEAD_SPLITS as ATTRIBUTE_SPLITS
+from .roles import RoleReadout
 from .text_rnn import TextRNN
 
 
@@ -179,7 +180,7 @@ class CrossBlock(nn.Module):
 class Encoder(nn.Module):
     def __init__(self, vocab_size, vision, max_images, max_prompt, max_response, d=64, heads=4, layers=2, fusion='self', sink=False,
                  reading_words=None, attend_occupied=False, pos_code=False, count_head=False, slot_code=False, text_pos_std=0.02, text_rnn=None,
-                 position_words=None, text_rnn_at=0):
+                 position_words=None, text_rnn_at=0, role_readout=0, role_lookup='pooled'):
         super().__init__()
         # attend_occupied (readings alone as cells): each cell's attention
         # logit gets log P(the cell holds a shape), the tower's own reading.
@@ -277,6 +278,12 @@ class Encoder(nn.Module):
         # which makes counts readable. It also gives a pair with no image
         # somewhere definite to attend.
         self.sink = nn.Parameter(torch.randn(1, 1, d) * 0.02) if sink and fusion == 'cross' else None
+        # role_readout R: the text's roles looked up in each image, their
+        # places compared by the module itself (roles.py), added to the CLS
+        # state through a projection that starts at zero.
+        if role_readout and fusion != 'cross':
+            raise ValueError('role_readout needs fusion cross')
+        self.roles = RoleReadout(d, vocab_size, role_readout, max_images, vision.grid, lookup=role_lookup) if role_readout else None
         self.ln = nn.LayerNorm(d)
         self.d = d
 
@@ -294,7 +301,8 @@ class Encoder(nn.Module):
     def forward(self, image_embeddings, image_mask, prompt_ids, response_ids):
         n = image_embeddings.shape[0]
         cells = image_embeddings.reshape(n, self.max_images * self.per_image, self.cells)
-        img = (cells @ self.reading_table() if self.reading_words is not None else self.img(cells)) + self.img_pos + self.segment[0]
+        words_of_cells = cells @ self.reading_table() if self.reading_words is not None else self.img(cells)
+        img = words_of_cells + self.img_pos + self.segment[0]
         if self.pos_proj is not None:
             img = img + self.pos_proj(self.pos_code)
         if self.position_words is not None:
@@ -305,8 +313,9 @@ class Encoder(nn.Module):
         # Positions sliced to the ids' width: training trims a batch's
         # all-padding columns (padding is masked, so the CLS state is the
         # same), the export always gives the manifest's full widths.
-        prm = self.tok(prompt_ids) + self.prompt_pos[:, :prompt_ids.shape[1]] + self.segment[1]
-        rsp = self.tok(response_ids) + self.response_pos[:, :response_ids.shape[1]] + self.segment[2]
+        prm_words, rsp_words = self.tok(prompt_ids), self.tok(response_ids)
+        prm = prm_words + self.prompt_pos[:, :prompt_ids.shape[1]] + self.segment[1]
+        rsp = rsp_words + self.response_pos[:, :response_ids.shape[1]] + self.segment[2]
         if self.text_rnn is not None and not self.text_rnn_at:
             prm, rsp = self.text_rnn(prm, rsp, prompt_ids, response_ids)
         img_keep = image_mask.unsqueeze(2).expand(n, self.max_images, self.per_image).reshape(n, self.max_images * self.per_image)
@@ -322,6 +331,7 @@ class Encoder(nn.Module):
                 occupied = (1.0 - cells[:, :, 0]).clamp(min=1e-4)
                 mem_bias = mem_bias + torch.log(occupied).reshape(n, 1, 1, occupied.shape[1])
             mem = self.ln_mem(img)
+            role_bias = mem_bias.reshape(n, -1)
             # The summed head's per-cell weight: present, and (with
             # attend_occupied) P(shape) in the cell, so a sum over cells is a
             # sum over the shapes the tower reads.
@@ -341,10 +351,13 @@ class Encoder(nn.Module):
                     tp, tr = self.text_rnn(x[:, 1:1 + p_w], x[:, 1 + p_w:], prompt_ids, response_ids)
                     x = torch.cat([x[:, :1], tp, tr], dim=1)
                 x = blk(x, bias, mem, mem_bias, mem_keep)
+            cls = x[:, 0]
+            if self.roles is not None:
+                cls = cls + self.roles(prm_words, rsp_words, prompt_ids, response_ids, words_of_cells, role_bias, image_mask)
             # The reshape to a constant width is a no-op that lets ONNX shape
             # inference state the features' width (the sliced positions above
             # leave it unknown, and loadBundle checks it against the manifest).
-            return self.ln(x[:, 0]).reshape(-1, self.d)
+            return self.ln(cls).reshape(-1, self.d)
         x = torch.cat([self.cls.expand(n, 1, self.d), img, prm, rsp], dim=1)
         img_keep = image_mask.unsqueeze(2).expand(n, self.max_images, self.per_image).reshape(n, self.max_images * self.per_image)
         keep = torch.cat([torch.ones_like(image_mask[:, :1]), img_keep, (prompt_ids != 0).float(), (response_ids != 0).float()], dim=1)
@@ -375,7 +388,7 @@ class RewardModel(nn.Module):
                                cfg.get('reading_words'), cfg.get('attend_occupied', False), cfg.get('pos_code', False),
                                cfg.get('count_head', False), cfg.get('slot_code', False),
                                cfg.get('text_pos_std', 0.02), cfg.get('text_rnn'),
-                               cfg.get('position_words'), cfg.get('text_rnn_at', 0))
+                               cfg.get('position_words'), cfg.get('text_rnn_at', 0), cfg.get('role_readout', 0), cfg.get('role_lookup', 'pooled'))
         self.head = Head(cfg['d'], cfg['k'])
 
     def rewards(self, emb, mask, prompt_ids, response_ids):

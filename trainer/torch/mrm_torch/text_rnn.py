@@ -46,14 +46,11 @@ class TextRNN(nn.Module):
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
-    def forward(self, prm, rsp, prompt_ids, response_ids):
-        """(prompt [N, P, D], response [N, R, D]) embeddings -> the same plus
-        the order signal, zero on padded slots. Padding is id 0 and trails
-        each part (text.pack)."""
+    def _packed(self, prm, rsp, prompt_ids, response_ids):
+        """The two directions' states over the packed rows, and the gathers
+        that take them back to the prompt and response slots."""
         p, r = prompt_ids.shape[1], response_ids.shape[1]
         t_all = p + r
-        keep_p = (prompt_ids != 0).to(prm.dtype)
-        keep_r = (response_ids != 0).to(rsp.dtype)
         lp = (prompt_ids != 0).long().sum(1, keepdim=True)
         lr = (response_ids != 0).long().sum(1, keepdim=True)
         total = lp + lr
@@ -70,5 +67,21 @@ class TextRNN(nn.Module):
         # Back to the slots: prompt slot i is packed slot i, response slot j is lp + j.
         tp = torch.arange(p, device=prompt_ids.device).unsqueeze(0).expand(prompt_ids.shape[0], p)
         tr = (torch.arange(r, device=prompt_ids.device).unsqueeze(0) + lp).clamp(max=t_all - 1)
+        return h, tp, tr
+
+    def states(self, prm, rsp, prompt_ids, response_ids):
+        """The two directions' states [N, P + R, D] in the slot layout
+        [prompt slots, response slots], before the projection; padded slots
+        hold whatever the clamped gather read (mask them with the ids)."""
+        h, tp, tr = self._packed(prm, rsp, prompt_ids, response_ids)
+        return torch.cat([_take(h, tp), _take(h, tr)], dim=1)
+
+    def forward(self, prm, rsp, prompt_ids, response_ids):
+        """(prompt [N, P, D], response [N, R, D]) embeddings -> the same plus
+        the order signal, zero on padded slots. Padding is id 0 and trails
+        each part (text.pack)."""
+        h, tp, tr = self._packed(prm, rsp, prompt_ids, response_ids)
         o = self.out(h)
-        return prm + _take(o, tp) * keep_p.unsqueeze(2), rsp + _take(o, tr) * keep_r.unsqueeze(2)
+        keep_p = (prompt_ids != 0).to(prm.dtype).unsqueeze(2)
+        keep_r = (response_ids != 0).to(rsp.dtype).unsqueeze(2)
+        return prm + _take(o, tp) * keep_p, rsp + _take(o, tr) * keep_r

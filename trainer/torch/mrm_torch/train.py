@@ -112,6 +112,14 @@ def parse_args(argv):
                     help='with --text-rnn: run the pass on the text states after this block (0 = on the embeddings)')
     ap.add_argument('--tie-position', action='store_true',
                     help="each cell carries x*(left->right) + y*(above->below) in the token embeddings of those words")
+    ap.add_argument('--role-readout', type=int, default=0, metavar='R',
+                    help='R text roles looked up in each image, their places compared by a built-in difference, added to the CLS '
+                         'state (roles.py; needs --fusion cross); 0 = off')
+    ap.add_argument('--role-lookup', choices=['pooled', 'tokens', 'signed'], default='pooled',
+                    help="with --role-readout: a role pools words then looks them up (pooled), pools what each token's phrase found "
+                         "(tokens), or sums it with signed per-token weights (signed)")
+    ap.add_argument('--role-lr-scale', type=float, default=1.0,
+                    help="the grounding stage's learning rate for the role readout, as a multiple of --ground-lr")
     ap.add_argument('--count-head', action='store_true',
                     help='with --fusion cross: a summed, sigmoid-gated cross-attention beside the softmax one, so counts can be read')
     ap.add_argument('--init-model', help="start from a whole exported model, a bundle's torch.pt: every weight, "
@@ -204,6 +212,11 @@ def main(argv=None):
         cfg['text_rnn'] = a.text_rnn
         if a.text_rnn_at:
             cfg['text_rnn_at'] = a.text_rnn_at
+    if a.role_readout:
+        # Only when set, so checkpoints from before the flag still --resume.
+        cfg['role_readout'] = a.role_readout
+        if a.role_lookup != 'pooled':
+            cfg['role_lookup'] = a.role_lookup
     if (a.tie_readings or a.attend_occupied) and a.attributes != 'only':
         raise SystemExit('--tie-readings and --attend-occupied need --attributes only')
     if init:
@@ -306,7 +319,7 @@ def main(argv=None):
         system = next((r['system'] for r in data.records if r['system']), None)
         ground_metrics = ground(model, data, tok, pre, cache, steps=a.ground_steps, batch=a.ground_batch, lr=a.ground_lr,
                                 seed=a.seed, emit=emit, log_every=a.log_every, eval_every=a.eval_every, system=system, t2i=a.ground_t2i,
-                                position=a.ground_position, position_max_shapes=a.ground_position_shapes)
+                                position=a.ground_position, position_max_shapes=a.ground_position_shapes, role_lr_scale=a.role_lr_scale)
         metrics.update(ground_metrics)
         grounded = True
         save(ck)

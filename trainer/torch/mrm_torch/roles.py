@@ -1,0 +1,158 @@
+"""A role-query readout (`--role-readout R`): the text names R things, each is
+looked up in each image, and what comes back is the looked-up cells' raw
+coordinates, so "is the subject left of the object" is a difference of two
+numbers the module computes itself rather than a comparison the transformer
+has to learn to build.
+
+Why: position and T2I claims stayed at chance through rounds 3-5 with word
+order (a GRU), a position code tied to "left"/"right", and a curriculum; the
+probe showed each noun fetching roughly its own shape's place after block 1
+but no token holding both places together, and the training loss on
+position claims alone stayed at ln 2 (README, round 5). Softmax attention
+averages values; nothing in the encoder makes "compare the coordinates of
+two attended things" easy. Here the comparison is built in and the roles
+are learned, end to end, from the claims:
+
+- pointers: a bidirectional GRU over [prompt, response] (the packing of
+  text_rnn.py: no direction reads padding) gives each token a state; R + 1
+  learned scores per token (from the state, plus a learned per-word bias so
+  content words can win from the first steps) make R + 1 softmaxes over the
+  real tokens. Roles 1..R pool the tokens' *word embeddings*, so a role's
+  query lives in the words' own space, where the tied readings put a cell
+  (a red-circle cell is the mean of "red" and "circle"'s vectors, model.py
+  reading_table): "red circle" finds a red circle from the first step, the
+  foothold colour claims had. The last pointer pools the GRU states: the
+  question's summary (which relation word, which image the answer names).
+- lookup: per image slot, each role attends over that slot's cells (a query
+  map starting at the identity, the cells' occupancy logit added as the
+  encoder's attend_occupied does), and returns the attended cells' (x, y) in
+  [-1, 1] (the tower's grid; y down) and the soft maximum of its logits (how
+  well anything in that image matches).
+- relation: per slot, role 1 minus role 2's place (dx, dy) and every role's
+  match; for two images also slot 1's minus slot 2's (T2I asks which image
+  fits). A bilinear layer of those numbers with the summary (so "left" times
+  dx is one product), GELU, and a projection added to the CLS state.
+
+That projection starts at zero, so a fresh model with the module scores
+exactly as the same weights without it (roles_check.py tests it).
+
+Measured (README, round 6): only lookup 'signed' (below) moved position
+claims (to 100% held out); 'tokens' moved T2I but not position, 'pooled'
+neither."""
+import math
+
+import torch
+from torch import nn
+
+from .text_rnn import TextRNN
+
+
+def _phrase(x):
+    """x [N, T, D] plus its left and right neighbours (zero past the ends)."""
+    zero = torch.zeros_like(x[:, :1])
+    return x + torch.cat([zero, x[:, :-1]], 1) + torch.cat([x[:, 1:], zero], 1)
+
+
+class RoleReadout(nn.Module):
+    def __init__(self, d, vocab_size, roles, max_images, grid, hidden=64, lookup='pooled'):
+        super().__init__()
+        # lookup 'pooled': a role pools words, then looks its query up.
+        # 'tokens': every token looks up its own phrase (itself and its two
+        # neighbours' word vectors, so "green square" asks for a green square
+        # from the first step), and a role pools the places and matches the
+        # tokens found: a diffuse pointer still averages meaningful places,
+        # so the gradient that sharpens it says which tokens' places matter
+        # (with 'pooled', a diffuse pointer asks for the average of every
+        # word and finds every shape: dx near 0 for both roles).
+        # 'signed': as 'tokens', but a role is a signed weight per token (no
+        # softmax), so role 1 minus role 2 is any signed sum of the tokens'
+        # places. A softmax pointer starts uniform, both roles equal, dx = 0,
+        # and the relation layer and the pointers each wait for the other to
+        # move (a saddle); signed weights start as random, non-zero sums of
+        # the places the tokens found.
+        if lookup not in ('pooled', 'tokens', 'signed'):
+            raise ValueError(f"role lookup must be 'pooled', 'tokens' or 'signed', got {lookup!r}")
+        self.lookup = lookup
+        if roles < 2:
+            raise ValueError(f'role_readout needs at least 2 roles (a relation is between two things), got {roles}')
+        self.roles, self.max_images, self.per_image, self.d = roles, max_images, grid * grid, d
+        self.rnn = TextRNN(d)
+        # R role pointers and one summary pointer; the per-word bias starts
+        # at zero (every token equal) and learns which words name things.
+        self.point = nn.Linear(d, roles + 1)
+        self.point_word = nn.Embedding(vocab_size, roles + 1)
+        nn.init.zeros_(self.point_word.weight)
+        # Starts at the identity: a role's pooled words are its query as they
+        # are, in the space the tied cells live in.
+        self.query = nn.Linear(d, d, bias=False)
+        with torch.no_grad():
+            self.query.weight.copy_(torch.eye(d))
+        self.scale = 1.0 / math.sqrt(d)
+        c = (torch.arange(grid, dtype=torch.float32) + 0.5) / grid * 2 - 1
+        y, x = torch.meshgrid(c, c, indexing='ij')
+        # Row-major, as the tower flattens its grid; the same in every slot.
+        self.register_buffer('xy', torch.stack([x.reshape(-1), y.reshape(-1)], 1), persistent=False)
+        # Per slot: role 1 minus role 2's place and each role's match; with
+        # signed roles every role's own (signed) place sum, since the
+        # difference is then one of the sums the weights can learn.
+        per_slot = 3 * roles if lookup == 'signed' else 2 + roles
+        self.n_rel = per_slot * max_images + (per_slot if max_images > 1 else 0)
+        self.u = nn.Linear(d, hidden)
+        self.g = nn.Linear(self.n_rel, hidden)
+        self.ug = nn.Linear(d, hidden)
+        self.out = nn.Linear(hidden, d)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, prm, rsp, prompt_ids, response_ids, cells, cell_bias, image_mask):
+        """prm [N, P, D], rsp [N, R, D]: the token embeddings (no positions);
+        cells [N, M*G*G, D]: each cell in the words' space; cell_bias
+        [N, M*G*G]: an additive logit per cell (log P(shape), or 0);
+        image_mask [N, M]. Returns [N, D], to add to the CLS state."""
+        n = prm.shape[0]
+        ids = torch.cat([prompt_ids, response_ids], 1)
+        words = torch.cat([prm, rsp], 1)
+        h = self.rnn.states(prm, rsp, prompt_ids, response_ids)
+        logits = self.point(h) + self.point_word(ids)
+        logits = logits + ((ids == 0).float() * -1e4).unsqueeze(2)
+        att = torch.softmax(logits, dim=1)
+        if self.lookup == 'signed':
+            # Padding weighs exactly zero (its logit is -1e4 above).
+            att = torch.cat([logits[:, :, :self.roles] * (ids != 0).unsqueeze(2), att[:, :, self.roles:]], 2)
+        summary = (att[:, :, self.roles:].transpose(1, 2) @ h).reshape(n, self.d)
+        m, s = self.max_images, self.per_image
+        if self.lookup == 'pooled':
+            q = self.query(att[:, :, :self.roles].transpose(1, 2) @ words)
+            # [N, R, M, S]: each role's logit for each cell of each slot.
+            lg = ((q @ cells.transpose(1, 2)) * self.scale + cell_bias.unsqueeze(1)).reshape(n, self.roles, m, s)
+            a = torch.softmax(lg, dim=3)
+            place = a @ self.xy
+            match = torch.logsumexp(lg, dim=3)
+        else:
+            # A token's phrase: itself and its neighbours, within the prompt
+            # or within the response (never across: how much padding lies
+            # between them depends on the batch). Padding's word vectors are
+            # masked to zero, so a phrase at a part's end reads nothing past it.
+            t = words.shape[1]
+            phrase = torch.cat([_phrase(prm * (prompt_ids != 0).unsqueeze(2)), _phrase(rsp * (response_ids != 0).unsqueeze(2))], 1)
+            lg = ((self.query(phrase) @ cells.transpose(1, 2)) * self.scale + cell_bias.unsqueeze(1)).reshape(n, t, m, s)
+            tok_place = (torch.softmax(lg, dim=3) @ self.xy).reshape(n, t, m * 2)
+            tok_match = torch.logsumexp(lg, dim=3)
+            ra = att[:, :, :self.roles].transpose(1, 2)
+            place = (ra @ tok_place).reshape(n, self.roles, m, 2)
+            match = ra @ tok_match
+        keep = image_mask.unsqueeze(1)
+        # An absent slot's numbers are zero, not an average over nothing.
+        if self.lookup == 'signed':
+            dxy = place.transpose(1, 2).reshape(n, m, 2 * self.roles) * image_mask.unsqueeze(2)
+        else:
+            dxy = (place[:, 0] - place[:, 1]) * image_mask.unsqueeze(2)
+        match = match * keep
+        per = torch.cat([dxy, match.transpose(1, 2)], 2)
+        feats = [per.reshape(n, -1)]
+        if m > 1:
+            both = image_mask[:, :1] * image_mask[:, 1:2]
+            feats.append((per[:, 0] - per[:, 1]) * both)
+        g = torch.cat(feats, 1)
+        z = torch.nn.functional.gelu(self.u(summary) * self.g(g) + self.ug(summary))
+        return self.out(z)

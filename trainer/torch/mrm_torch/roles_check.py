@@ -1,0 +1,85 @@
+"""Measures RoleReadout's invariances on random inputs and prints one JSON
+object (test/trainer/torch/role-readout.test.ts asserts on it):
+
+- cell_order: the largest change of the output when each slot's cells are
+  permuted together with their coordinates and occupancy logits (the module
+  must read a cell's place from its coordinates, not from its index);
+- coords_matter: the smallest change, over the rows, when the cells alone are
+  permuted and their coordinates stay (so the first number can fail: a
+  module that ignored the places would show 0 here);
+- padding: the largest change when every row gets trailing padding (random
+  vectors in the padded slots, so a leak would show);
+- absent_slot: the largest change when the cells of a masked-out image slot
+  are replaced by noise;
+- init: the largest difference between the rewards of a model with
+  --role-readout 2 as initialised and the same weights without it."""
+import argparse
+import json
+
+import torch
+
+from .model import RewardModel
+from .roles import RoleReadout
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--seed', type=int, default=5)
+    ap.add_argument('--rows', type=int, default=12)
+    ap.add_argument('--lookup', choices=['pooled', 'tokens', 'signed'], default='pooled')
+    a = ap.parse_args(argv)
+    torch.manual_seed(a.seed)
+    gen = torch.Generator().manual_seed(a.seed)
+    d, vocab, grid, m, p, r, n = 16, 40, 4, 2, 9, 7, a.rows
+    mod = RoleReadout(d, vocab, 2, m, grid, lookup=a.lookup).eval()
+    with torch.no_grad():
+        # The output projection starts at zero (nothing would be measured); give it weights.
+        mod.out.weight.copy_(torch.randn(d, mod.out.in_features, generator=gen))
+        mod.point_word.weight.copy_(torch.randn(vocab, 3, generator=gen))
+    s = grid * grid
+    lp = torch.randint(0, p + 1, (n,), generator=gen)
+    lr = torch.randint(1, r + 1, (n,), generator=gen)
+    pi = torch.randint(1, vocab, (n, p), generator=gen) * (torch.arange(p) < lp[:, None])
+    ri = torch.randint(1, vocab, (n, r), generator=gen) * (torch.arange(r) < lr[:, None])
+    prm, rsp = torch.randn(n, p, d, generator=gen), torch.randn(n, r, d, generator=gen)
+    cells = torch.randn(n, m * s, d, generator=gen)
+    bias = torch.randn(n, m * s, generator=gen)
+    mask = torch.ones(n, m)
+    mask[: n // 3, 1] = 0
+    bias = bias + (1 - mask).repeat_interleave(s, 1) * -1e4
+    with torch.no_grad():
+        base = mod(prm, rsp, pi, ri, cells, bias, mask)
+        # One permutation for every slot: the coordinate table is shared by the slots.
+        one = torch.randperm(s, generator=gen)
+        perm = torch.cat([one + k * s for k in range(m)])
+        xy = mod.xy.clone()
+        mod.xy = xy[one]
+        cell_order = (mod(prm, rsp, pi, ri, cells[:, perm], bias[:, perm], mask) - base).abs().max().item()
+        mod.xy = xy
+        coords_matter = (mod(prm, rsp, pi, ri, cells[:, perm], bias[:, perm], mask) - base).abs().max(1).values.min().item()
+        z = lambda ids, k: torch.cat([ids, torch.zeros(ids.shape[0], k, dtype=ids.dtype)], 1)
+        noise = lambda x, k: torch.cat([x, torch.randn(x.shape[0], k, d, generator=gen)], 1)
+        padding = (mod(noise(prm, 4), noise(rsp, 6), z(pi, 4), z(ri, 6), cells, bias, mask) - base).abs().max().item()
+        other = cells.clone()
+        other[: n // 3, s:] = torch.randn(n // 3, s, d, generator=gen) * 5
+        absent_slot = (mod(prm, rsp, pi, ri, other, bias, mask) - base).abs().max().item()
+    print(json.dumps({'cell_order': cell_order, 'coords_matter': coords_matter, 'padding': padding, 'absent_slot': absent_slot,
+                      'init': init_difference(gen, a.lookup), 'rows': n, 'prompt_lengths': lp.tolist()}))
+
+
+def init_difference(gen, lookup):
+    cfg = {'size': 128, 'channels': [8, 8], 'strides': [4, 4], 'grid': 8, 'vocab_size': 50, 'max_images': 2, 'max_prompt': 9,
+           'max_response': 7, 'd': 16, 'heads': 2, 'layers': 2, 'k': 3, 'fusion': 'cross', 'sink': True}
+    plain = RewardModel(cfg).eval()
+    roles = RewardModel({**cfg, 'role_readout': 2, 'role_lookup': lookup}).eval()
+    roles.load_state_dict(plain.state_dict(), strict=False)
+    pi = torch.randint(1, 50, (8, 9), generator=gen)
+    ri = torch.randint(1, 50, (8, 7), generator=gen)
+    emb = torch.randn(8, 2, plain.vision.dv, generator=gen)
+    mask = torch.ones(8, 2)
+    with torch.no_grad():
+        return (plain.rewards(emb, mask, pi, ri) - roles.rewards(emb, mask, pi, ri)).abs().max().item()
+
+
+if __name__ == '__main__':
+    main()
