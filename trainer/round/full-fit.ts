@@ -87,7 +87,7 @@ export function finetuneOptions(full: FullFitConfig, start: Pick<TorchStart, 'to
     ...(full.maxSteps > 0 ? { maxSteps: full.maxSteps } : {}),
     lr: full.lr, batch: full.batch, seed: o.seed, threads: o.threads, name: o.name,
     ...(o.python ? { python: o.python } : {}),
-    extraArgs: ['--init-model', start.torch, '--tokenizer', start.tokenizer],
+    extraArgs: ['--init-model', start.torch, '--tokenizer', start.tokenizer, ...(full.freezeVision ? ['--freeze-vision'] : [])],
   };
 }
 
