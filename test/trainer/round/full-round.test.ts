@@ -34,6 +34,7 @@ import type { PairLabeler } from '../../../trainer/judges/types.js';
 import { parseRoundConfig, RoundConfigError } from '../../../trainer/round/config.js';
 import { judgeLabeler, startRound } from '../../../trainer/round/main.js';
 import { exportLlamaFactory } from '../../../trainer/round/export.js';
+import { finetuneOptions } from '../../../trainer/round/full-fit.js';
 import { loadPairs } from '../../../trainer/round/pairs-file.js';
 import { writeTruthSet } from '../../../trainer/round/shapes-world.js';
 import { sendTraffic } from './traffic.js';
@@ -87,7 +88,7 @@ async function servedVersion(): Promise<number> {
 }
 
 const config = (extra: Record<string, unknown> = {}) => parseRoundConfig({
-  stateDir, model: MODEL, fit: 'full', full: { maxSteps: 3, batch: 8, lr: 0.01 },
+  stateDir, model: MODEL, fit: 'full', full: { maxSteps: 3, batch: 8, lr: 0.01, freezeVision: false },
   base: { dir: join(dir, 'base'), format: 'llamafactory' }, gate: { dir: join(dir, 'gate'), format: 'llamafactory' },
   judge: { baseURL: judge.baseURL, model: 'judge-sim' }, minLogged: 0,
   // The wiring is under test, not whether three steps on a tiny model gain a point: the gate's numbers are checked below instead.
@@ -232,5 +233,11 @@ describe("a 'full' round", () => {
     expect(() => parseRoundConfig({ stateDir, model: MODEL, fit: 'partial' }, 't')).toThrow(/fit.*one of 'head', 'full', got 'partial'/);
     expect(() => parseRoundConfig({ stateDir, model: MODEL, full: { steps: 3 } }, 't')).toThrow(RoundConfigError);
     expect(() => parseRoundConfig({ stateDir, model: MODEL, full: { lr: 0 } }, 't')).toThrow(/full\.lr.*positive/);
+    expect(() => parseRoundConfig({ stateDir, model: MODEL, full: { freezeVision: 'yes' } }, 't')).toThrow(/full\.freezeVision/);
+    // By default the tower stays as pretrained; the test above trains it (freezeVision: false) to see a whole new bundle.
+    const start = { torch: '/v/torch.pt', tokenizer: '/v/tokenizer.json' };
+    const o = { data: 'd', out: 'o', checkpoints: 'c', seed: 1, threads: 1, name: 'n' };
+    expect(finetuneOptions(parseRoundConfig({ stateDir, model: MODEL }, 't').full, start, o).extraArgs).toEqual(['--init-model', '/v/torch.pt', '--tokenizer', '/v/tokenizer.json', '--freeze-vision']);
+    expect(finetuneOptions(parseRoundConfig({ stateDir, model: MODEL, full: { freezeVision: false } }, 't').full, start, o).extraArgs).not.toContain('--freeze-vision');
   });
 });
