@@ -74,10 +74,8 @@ export interface Scores {
  * created, so set here they size the workers made after, not the main
  * thread, whose allocation rate grows its own young generation in seconds.
  */
-let youngGenerationSet = false;
 function fullYoungGeneration(): void {
-  if (youngGenerationSet) return;
-  youngGenerationSet = true;
+  // Idempotent, and cheap next to starting a worker: set again for each.
   setFlagsFromString(`--min-semi-space-size=${WORKER_SEMI_SPACE_MIB}`);
 }
 /** V8's default largest semi-space on 64-bit (Node 20), so the young generation ends where it would have grown to. */
