@@ -1,13 +1,15 @@
 /**
- * npm run soak -- [--minutes 10] [--rate R] [--pin] [--node-args="--min-semi-space-size=16"] [--sample-seconds 5] [--p99-window-seconds 30] [--warmup-minutes M] [--json FILE]
+ * npm run soak -- [--minutes 10] [--rate R] [--probe open|closed] [--ramp-step-seconds 12] [--pin] [--node-args="--min-semi-space-size=16"] [--sample-seconds 5] [--p99-window-seconds 30] [--warmup-minutes M] [--json FILE]
  *
  * Holds mixed traffic against a fresh `mrm serve` (the shipped default model,
  * loopback only) for a while and watches it for leaks and drift:
  *   mix: 40% single items (new text, images from a pool of 4,000 scenes),
  *        20% GRPO groups of 8, 20% Compare pairs, 15% exact repeats (reward
  *        cache hits), 5% bad requests (must get INVALID_ARGUMENT).
- *   rate: open loop at --rate calls/s; by default 80% of the saturation a
- *         15 s closed-loop probe (32 in flight, same mix) measured first.
+ *   rate: open loop at --rate calls/s; by default 80% of the saturation:
+ *         the highest rate an open-loop ramp sustains (soak-load.ts: steps
+ *         of --ramp-step-seconds at 40-120% of a 15 s closed-loop probe at
+ *         32 in flight, same mix); --probe closed: 80% of the probe itself.
  * Warm-up: before the measured run, the server's caches are filled with
  * the soak's own distinct items (every pool image once, then groups of new
  * responses) until each cache is full or stops growing, as its
@@ -39,6 +41,7 @@ import { createRewardClient, type RewardClient, unary } from '../src/serve/proto
 import { sampleSplit } from '../trainer/shapes/pairs.js';
 import { renderPng } from '../trainer/shapes/raster.js';
 import { canPin, pinSelf, startServe } from './serve-process.js';
+import { openLoop, RAMP_FRACTIONS, rampSaturation } from './soak-load.js';
 
 const { values } = parseArgs({
   options: {
@@ -52,8 +55,12 @@ const { values } = parseArgs({
     // Node/V8 flags for the server process, space-separated (e.g. --node-args="--min-semi-space-size=16"): A/B runs of the heap's sizing.
     'node-args': { type: 'string', default: '' },
     pin: { type: 'boolean', default: false },
+    // open: the saturation is the highest rate an open-loop ramp sustains (soak-load.ts); closed: the closed-loop probe's rate, as before.
+    probe: { type: 'string', default: 'open' },
+    'ramp-step-seconds': { type: 'string', default: '12' },
   },
 });
+if (values.probe !== 'open' && values.probe !== 'closed') throw new Error(`--probe must be open or closed, got ${values.probe}`);
 const minutes = Number(values.minutes);
 const sampleMs = Number(values['sample-seconds']) * 1000;
 const warmupMs = Number(values['warmup-minutes']) * 60_000;
@@ -138,9 +145,17 @@ async function probe(c: number, ms: number): Promise<number> {
 
 await probe(8, 3000); // warm the server up
 const fill = await fillCaches();
-const saturation = await probe(32, 15_000);
+const closedLoop = await probe(32, 15_000);
+console.error(`closed-loop probe: ~${closedLoop.toFixed(0)} calls/s (mixed, 32 in flight)`);
+// The ramp (soak-load.ts) only when the rate is not given: it is what decides the rate.
+const ramp = values.rate || values.probe === 'closed' ? null
+  : await rampSaturation({ closedLoopRate: closedLoop, stepSeconds: Number(values['ramp-step-seconds']), fractions: RAMP_FRACTIONS }, () => one(pick()), (line) => console.error(line));
+// The ramp's last step fell behind: let that backlog drain before the measured minutes start.
+if (ramp) await new Promise((r) => setTimeout(r, 5000));
+const saturation = ramp ? ramp.saturation : closedLoop;
+if (!(saturation > 0)) throw new Error(`the open-loop ramp found no rate the server sustains (first step: ${JSON.stringify(ramp?.steps[0])})`);
 const rate = values.rate ? Number(values.rate) : Math.round(0.8 * saturation);
-console.error(`saturation ~${saturation.toFixed(0)} calls/s (mixed); holding ${rate} calls/s for ${minutes} min`);
+console.error(`saturation ~${saturation.toFixed(0)} calls/s (mixed, ${ramp ? 'open-loop ramp' : 'closed-loop probe'}); holding ${rate} calls/s for ${minutes} min`);
 
 // ---------------------------------------------------------------- warm-up: fill the caches
 interface StatsLine {
@@ -296,27 +311,13 @@ const sampler = setInterval(async () => {
 }, sampleMs);
 
 // Open loop: start calls on a schedule whatever the latency, as many trainers would.
-const inflight = new Set<Promise<void>>();
-let due = performance.now();
-while (performance.now() < stopAt) {
-  const now = performance.now();
-  while (due <= now) {
-    due += 1000 / rate;
-    const s = performance.now();
-    const p = one(pick()).then((code) => {
-      if (code.startsWith('OK')) {
-        const end = performance.now();
-        window.push(end - s);
-        allOk.push([end - t0, end - s]);
-      }
-      else windowErrors[code] = (windowErrors[code] ?? 0) + 1;
-    });
-    const tracked = p.finally(() => inflight.delete(tracked));
-    inflight.add(tracked);
-  }
-  await new Promise((r) => setTimeout(r, Math.max(1, due - performance.now())));
-}
-await Promise.all(inflight);
+await openLoop(rate, stopAt - performance.now(), () => one(pick()), (code, startedAt, latencyMs) => {
+  if (code.startsWith('OK')) {
+    const end = startedAt + latencyMs;
+    window.push(latencyMs);
+    allOk.push([end - t0, latencyMs]);
+  } else windowErrors[code] = (windowErrors[code] ?? 0) + 1;
+});
 clearInterval(sampler);
 client.close();
 server.kill('SIGTERM');
@@ -364,6 +365,6 @@ const by0 = after[0]?.refusedBy, by1 = after.at(-1)?.refusedBy;
 if (by0 && by1) console.log(`refusals by budget after warm-up: bytes ${by1.bytes - by0.bytes}, wait ${by1.wait - by0.wait}, deadline ${by1.deadline - by0.deadline}, loop ${by1.loop - by0.loop}`);
 const out = values.json ?? join('bench-results', `soak-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
 await mkdir(join(out, '..'), { recursive: true });
-await writeFile(out, JSON.stringify({ minutes, rate, pinned: values.pin, saturation, fill, warmupMs, p99WindowMs, p99Windows: p99Context, samples, verdict, errors: errorTotals }, null, 2));
+await writeFile(out, JSON.stringify({ minutes, rate, pinned: values.pin, saturation, closedLoop, ramp, fill, warmupMs, p99WindowMs, p99Windows: p99Context, samples, verdict, errors: errorTotals }, null, 2));
 console.log(`wrote ${out}`);
 process.exit(Object.values(verdict).every((v) => v.ok) ? 0 : 1);
