@@ -13,3 +13,28 @@ export const LEARNED_ARCH = [
 
 /** Bradley-Terry stage: 2 epochs of 32 pairs a step (README "Measured": the held-out curve flattens by then). */
 export const LEARNED_BT = { epochs: 2, batch: 32 } as const;
+
+/**
+ * Round 6's role readout (trainer/torch/README.md, "Round 6", runs P5/P6), run
+ * by build:learned after the first grounding stage, from its grounded weights
+ * and frozen tower. Why each value:
+ * - readout 2, lookup signed: two roles (subject and reference shape) are what
+ *   position claims compare; softmax pointers (pooled, tokens) never moved
+ *   position off chance in 300 steps, signed per-token weights did (P5).
+ * - roleLrScale 10: the module starts fresh beside weights grounding already
+ *   fitted; at 1x (P1) its pointers stayed near uniform after 300 steps.
+ * - position 0.7, t2i 0.25: the question mix of P5/P6; position claims need
+ *   most of the steps to leave chance, T2I pairs need two-image questions.
+ * - groundSteps [200, 300]: two runs, each with its own warm-up and cosine,
+ *   because that is what was measured: P5 (200 steps, position leaves chance
+ *   at 200) then P6 (300 more: position 100%, T2I 99.7%, held-out claims
+ *   91.3%). One 500-step schedule would decay the rate while position is
+ *   still at chance, and was not measured.
+ * - bt: 2 epochs of 32 pairs, lr 2e-3, as P6 (84.0% on seed 99 from 376
+ *   steps on 6,000 pairs; here on all 20,000 training pairs).
+ */
+export const LEARNED_ROLES = {
+  args: ['--role-readout', '2', '--role-lookup', 'signed', '--role-lr-scale', '10', '--ground-position', '0.7', '--ground-t2i', '0.25', '--ground-lr', '2e-3'],
+  groundSteps: [200, 300],
+  bt: { epochs: 2, batch: 32 },
+} as const;
