@@ -27,12 +27,12 @@
  * pairs, which replaces the first stage's. So that first stage stops after a
  * token Bradley-Terry run, and each stage is skipped on resume once its
  * checkpoint (grounded.pt) exists. MRM_LEARNED_ROLE_BT_EPOCHS and
- * MRM_LEARNED_ROLE_BT_STEPS (a cap; 0 = none) size the last stage.
+ * MRM_LEARNED_ROLE_BT_STEPS (a cap, default recipe.ts's; 0 = none) size the last stage.
  * MRM_LEARNED_ROLES=0 builds the round-3 bundle as before.
  */
 import { existsSync } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { seededAnnotator } from '../trainer/data/shapes.js';
 import { writeDataset } from '../trainer/shapes/dataset.js';
 import { toPreferenceRecord } from '../trainer/shapes/formats.js';
@@ -50,7 +50,7 @@ const groundSteps = env('MRM_LEARNED_GROUND_STEPS', 1500);
 const threads = env('MRM_LEARNED_THREADS', 2);
 const roles = env('MRM_LEARNED_ROLES', 1) === 1;
 const roleEpochs = env('MRM_LEARNED_ROLE_BT_EPOCHS', LEARNED_ROLES.bt.epochs);
-const roleSteps = env('MRM_LEARNED_ROLE_BT_STEPS', 0);
+const roleSteps = env('MRM_LEARNED_ROLE_BT_STEPS', LEARNED_ROLES.bt.maxSteps);
 const resume = process.env.MRM_LEARNED_RESUME === '1';
 const work = `var/build-learned/${pairs}`;
 // A token Bradley-Terry run (a few steps) where a stage's own pairs are not
@@ -95,7 +95,9 @@ let r = await stage('pretrain+ground', roles ? join(ckpt, 'grounded.pt') : null,
     ...LEARNED_ARCH, '--ground-steps', String(groundSteps)],
 }));
 if (roles) {
-  // Each grounding run starts from the previous one's grounded weights, the tower from the first stage's.
+  // Each grounding run starts from the previous one's grounded weights, the
+  // tower from the first stage's; absolute paths, since the trainer runs in
+  // its package directory.
   let from = join(ckpt, 'grounded.pt');
   const n = LEARNED_ROLES.groundSteps.length;
   for (let i = 0; i < n; i++) {
@@ -106,7 +108,7 @@ if (roles) {
       ...common, evalData: last ? join(work, 'heldout') : undefined, out: staging, checkpoints: dir,
       resume, epochs: last ? roleEpochs : TOKEN_EPOCHS, maxSteps: last && roleSteps ? roleSteps : undefined,
       batch: LEARNED_ROLES.bt.batch,
-      extraArgs: ['--log-every', '25', '--checkpoint-every', '100', '--vision-from', join(ckpt, 'vision.pt'), '--init-from', init,
+      extraArgs: ['--log-every', '25', '--checkpoint-every', '100', '--vision-from', resolve(ckpt, 'vision.pt'), '--init-from', resolve(init),
         '--freeze-vision', ...LEARNED_ARCH, ...LEARNED_ROLES.args, '--ground-steps', String(LEARNED_ROLES.groundSteps[i])],
     }));
     from = join(dir, 'grounded.pt');
