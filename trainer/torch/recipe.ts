@@ -35,7 +35,7 @@ export const LEARNED_BT = { epochs: 2, batch: 32 } as const;
  *   training pairs, each seen once. Why the cap: the first build with this
  *   stage (2026-12-01) had to end before a session deadline on a machine
  *   whose foreground benchmarks left the nice-19 trainer a third of a core
- *   at times; at the rate then measured (0.59 CPU s, 1.3 s wall a step) 2
+ *   at times; at the rate then measured (0.72 CPU s, 1.3 s wall a step) 2
  *   epochs of 20,000 (1,250 steps) take about 27 minutes, which with the
  *   evaluation after did not fit; 376 is the step count that was measured.
  *   Unmeasured: whether the whole 2 epochs score higher
