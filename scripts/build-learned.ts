@@ -19,19 +19,27 @@
  * cores are shared, where two OpenMP threads wait on each other). The defaults are the recipe of trainer/torch/README.md
  * ("Measured"), where their CPU cost is measured and extrapolated. Round 4's
  * encoder and grounding flags (--pos-code, --slot-code, --text-pos-std,
- * --count-head, --ground-t2i, --ground-position) are left out: none moved
- * the held-out numbers (README, round 4).
+ * --count-head) are left out: none moved the held-out numbers (README, round 4).
+ *
+ * Then (MRM_LEARNED_ROLES=1, the default) Round 6's role readout
+ * (recipe.ts LEARNED_ROLES): two more grounding runs with the readout from
+ * the first stage's grounded weights, then Bradley-Terry on the training
+ * pairs, which replaces the first stage's. So that first stage stops after a
+ * token Bradley-Terry run, and each stage is skipped on resume once its
+ * checkpoint (grounded.pt) exists. MRM_LEARNED_ROLE_BT_EPOCHS and
+ * MRM_LEARNED_ROLE_BT_STEPS (a cap, default recipe.ts's; 0 = none) size the last stage.
+ * MRM_LEARNED_ROLES=0 builds the round-3 bundle as before.
  */
 import { existsSync } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { seededAnnotator } from '../trainer/data/shapes.js';
 import { writeDataset } from '../trainer/shapes/dataset.js';
 import { toPreferenceRecord } from '../trainer/shapes/formats.js';
 import { sampleParaphraseSplit, sampleSplit } from '../trainer/shapes/pairs.js';
 import { streamPairImages } from '../trainer/shapes/render-pairs.js';
 import { trainTorch } from '../trainer/torch/engine.js';
-import { LEARNED_ARCH, LEARNED_BT } from '../trainer/torch/recipe.js';
+import { LEARNED_ARCH, LEARNED_BT, LEARNED_ROLES } from '../trainer/torch/recipe.js';
 
 const out = process.argv[2] ?? 'models/shapes-mrm-learned';
 const env = (k: string, d: number) => (process.env[k] ? Number(process.env[k]) : d);
@@ -40,7 +48,15 @@ const pretrainEpochs = env('MRM_LEARNED_PRETRAIN_EPOCHS', 0.7);
 const epochs = env('MRM_LEARNED_EPOCHS', LEARNED_BT.epochs);
 const groundSteps = env('MRM_LEARNED_GROUND_STEPS', 1500);
 const threads = env('MRM_LEARNED_THREADS', 2);
+const roles = env('MRM_LEARNED_ROLES', 1) === 1;
+const roleEpochs = env('MRM_LEARNED_ROLE_BT_EPOCHS', LEARNED_ROLES.bt.epochs);
+const roleSteps = env('MRM_LEARNED_ROLE_BT_STEPS', LEARNED_ROLES.bt.maxSteps);
+const resume = process.env.MRM_LEARNED_RESUME === '1';
 const work = `var/build-learned/${pairs}`;
+// A token Bradley-Terry run (a few steps) where a stage's own pairs are not
+// the result: the trainer exports a bundle after every run, and only the
+// grounded weights (ckpt/grounded.pt) go on to the next stage.
+const TOKEN_EPOCHS = 0.01;
 
 async function gen(dir: string, seed: number, n: number, reword: number, paraphrase: number): Promise<void> {
   if (existsSync(join(dir, 'train.json'))) return;
@@ -54,14 +70,51 @@ const t0 = performance.now();
 await gen(join(work, 'train'), 1, pairs, 0.5, 0);
 await gen(join(work, 'heldout'), 2, Math.max(200, Math.round(pairs / 8)), 0, Math.max(100, Math.round(pairs / 20)));
 const staging = join(work, 'bundle');
-await rm(staging, { recursive: true, force: true });
-const r = await trainTorch({
-  data: join(work, 'train'), evalData: join(work, 'heldout'), out: staging, checkpoints: join(work, 'ckpt'),
-  resume: process.env.MRM_LEARNED_RESUME === '1', epochs, batch: LEARNED_BT.batch, threads, seed: 1,
+const ckpt = join(work, 'ckpt');
+const common = { data: join(work, 'train'), threads, seed: 1, onEvent: (e: { event: string }) => console.log(JSON.stringify(e)) };
+const times: Record<string, number> = {};
+
+/** Runs one trainTorch stage unless `done` (its checkpoint) exists on resume; keeps its wall minutes. */
+async function stage(name: string, done: string | null, run: () => Promise<Awaited<ReturnType<typeof trainTorch>> | null>) {
+  if (resume && done && existsSync(done)) {
+    console.log(JSON.stringify({ event: 'stage_skipped', stage: name, found: done }));
+    return null;
+  }
+  const s0 = performance.now();
+  await rm(staging, { recursive: true, force: true });
+  const r = await run();
+  times[name] = (performance.now() - s0) / 60000;
+  console.log(JSON.stringify({ event: 'stage_done', stage: name, minutes: times[name] }));
+  return r;
+}
+
+let r = await stage('pretrain+ground', roles ? join(ckpt, 'grounded.pt') : null, () => trainTorch({
+  ...common, evalData: roles ? undefined : join(work, 'heldout'), out: staging, checkpoints: ckpt,
+  resume, epochs: roles ? TOKEN_EPOCHS : epochs, batch: LEARNED_BT.batch,
   extraArgs: ['--log-every', '25', '--checkpoint-every', '100', '--pretrain-epochs', String(pretrainEpochs), '--freeze-vision',
     ...LEARNED_ARCH, '--ground-steps', String(groundSteps)],
-  onEvent: (e) => console.log(JSON.stringify(e)),
-});
+}));
+if (roles) {
+  // Each grounding run starts from the previous one's grounded weights, the
+  // tower from the first stage's; absolute paths, since the trainer runs in
+  // its package directory.
+  let from = join(ckpt, 'grounded.pt');
+  const n = LEARNED_ROLES.groundSteps.length;
+  for (let i = 0; i < n; i++) {
+    const dir = join(work, `ckpt-roles-${i + 1}`);
+    const last = i === n - 1;
+    const init = from;
+    r = await stage(`roles-${i + 1}`, last ? null : join(dir, 'grounded.pt'), () => trainTorch({
+      ...common, evalData: last ? join(work, 'heldout') : undefined, out: staging, checkpoints: dir,
+      resume, epochs: last ? roleEpochs : TOKEN_EPOCHS, maxSteps: last && roleSteps ? roleSteps : undefined,
+      batch: LEARNED_ROLES.bt.batch,
+      extraArgs: ['--log-every', '25', '--checkpoint-every', '100', '--vision-from', resolve(ckpt, 'vision.pt'), '--init-from', resolve(init),
+        '--freeze-vision', ...LEARNED_ARCH, ...LEARNED_ROLES.args, '--ground-steps', String(LEARNED_ROLES.groundSteps[i])],
+    }));
+    from = join(dir, 'grounded.pt');
+  }
+}
+if (!r) throw new Error('build:learned: every stage was skipped; nothing to export');
 await rm(out, { recursive: true, force: true });
 await rename(r.dir, out);
-console.log(JSON.stringify({ out, metrics: r.manifest.metrics, minutes: (performance.now() - t0) / 60000 }, null, 2));
+console.log(JSON.stringify({ out, metrics: r.manifest.metrics, stageMinutes: times, minutes: (performance.now() - t0) / 60000 }, null, 2));
