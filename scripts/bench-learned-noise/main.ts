@@ -15,7 +15,7 @@ import { evalData, evalSamples, EVAL_SEED, NOISE, seedData, type DataContext } f
 import { benchJudge, DEFAULT_JUDGE } from '../bench-dt2it/judge.js';
 import { row, runSeed, SLICES, type Row } from '../bench-dt2it/rows.js';
 import { checkClaims, formatRows, gapBySlice, meanRows, type BenchRow, type Roles } from './gap.js';
-import { btOptions, checkLabelFree, evalBundle, torchFiles, trainOnce, writePairs, type Trained } from './learned.js';
+import { btOptions, checkLabelFree, labelFreeBaseOptions, evalBundle, torchFiles, trainOnce, writePairs, type Trained } from './learned.js';
 import { parseOptions } from './options.js';
 
 const headRow = (r: Row, name: string): BenchRow => ({ name, side: 'head', accuracy: r.accuracy, trainPairs: r.trainPairs, labelAccuracy: r.labelAccuracy });
@@ -25,7 +25,7 @@ async function main(): Promise<void> {
   checkLabelFree(o.visionFrom, o.initFrom);
   const t0 = performance.now();
   console.log(`label-free start (no preference label seen): tower ${o.visionFrom} (pretrained on scene records), encoder+heads ${o.initFrom} (grounded on scene claims)`);
-  console.log(`start set noise: ${JSON.stringify(NOISE)}; sizes ${JSON.stringify(o.sizes)}; rounds ${o.rounds}; judge ${JSON.stringify(DEFAULT_JUDGE)}; threads ${o.threads}`);
+  console.log(`start set noise: ${JSON.stringify(NOISE)}; sizes ${JSON.stringify(o.sizes)}; rounds ${o.rounds}; curation features ${o.curateFeatures}; judge ${JSON.stringify(DEFAULT_JUDGE)}; threads ${o.threads}`);
   const program: DataContext = { model: o.model, cache: o.featureCache, threads: o.threads };
   const evalHead = await evalData(program, o.sizes.eval);
   // What `mrm eval --seed 99 --n EVAL` scores: the same samples, chosen = the truth.
@@ -55,17 +55,24 @@ async function main(): Promise<void> {
     const oracle = await trainOnce('learned, oracle', btOptions(join(dir, 'data-oracle'), join(dir, 'oracle'), { ...bt, name: 'learned-oracle' }));
     t = lap('trainOracle', t);
 
-    // The same DT2IT pipeline, its scoring heads on the noisy learned model's features; then a 'full' round's fine-tune on its curated set.
-    const learnedCtx: DataContext = { model: noisy.dir, cache: o.featureCache, threads: o.threads };
+    // The same DT2IT pipeline, its scoring heads on the features of the label-free base (a round's
+    // curateWith) or of the noisy learned model itself; then a 'full' round's fine-tune on its curated set.
+    const base = o.curateFeatures === 'base'
+      ? await trainOnce('label-free base (0 steps)', labelFreeBaseOptions(join(dir, 'data-noisy'), join(o.work, 'label-free-base'), bt))
+      : noisy;
+    const learnedCtx: DataContext = { model: base.dir, cache: o.featureCache, threads: o.threads };
     const ld = await seedData(learnedCtx, seed, o.sizes, NOISE);
     const lEval = await evalData(learnedCtx, o.sizes.eval);
     const j2 = await benchJudge(DEFAULT_JUDGE, seed);
     const learnedHeads = await runSeed(ld, lEval, j2.labeler, { seed, rounds: o.rounds, fit: {}, scorerAblation: false }).finally(() => j2.close());
     t = lap('curate', t);
-    const curatedPairs = await writePairs(join(dir, 'data-curated'), learnedHeads.curated);
+    console.log(`labels right after each step (curation features ${o.curateFeatures}): ${learnedHeads.rows.slice(0, -1).map((r) => `${r.name} ${(100 * r.labelAccuracy).toFixed(1)}%`).join('; ')}`);
+    // Kept apart per scorer features: a re-run with the other choice must not reuse this one's set or bundle.
+    const tag = o.curateFeatures === 'base' ? '-base' : '';
+    const curatedPairs = await writePairs(join(dir, `data-curated${tag}`), learnedHeads.curated);
     const start = await torchFiles(noisy.dir);
     const round = await trainOnce('learned, full round', finetuneOptions(ROUND_DEFAULTS.full, start, {
-      data: join(dir, 'data-curated'), out: join(dir, 'round'), checkpoints: join(dir, 'round.ckpt'), seed, threads: o.threads, name: 'learned-round',
+      data: join(dir, `data-curated${tag}`), out: join(dir, `round${tag}`), checkpoints: join(dir, `round${tag}.ckpt`), seed, threads: o.threads, name: 'learned-round',
     }));
     t = lap('trainRound', t);
     // Diagnostic: the same fine-tune on the head side's curated set, whose step-1 scorers are heads on the program
@@ -94,7 +101,7 @@ async function main(): Promise<void> {
     const rows: BenchRow[] = [
       headNoisy, headRound, headBase, headAll,
       roles.learnedNoisy,
-      { name: `learned: + DT2IT head-only round`, side: 'learned', accuracy: lHeads.accuracy, trainPairs: lHeads.trainPairs, labelAccuracy: lHeads.labelAccuracy },
+      { name: `learned: curation heads (${o.curateFeatures} features), round ${o.rounds}`, side: 'learned', accuracy: lHeads.accuracy, trainPairs: lHeads.trainPairs, labelAccuracy: lHeads.labelAccuracy },
       roles.learnedRound, cleanRow, roles.learnedOracle,
     ];
     perSeed.push({
@@ -120,7 +127,7 @@ async function main(): Promise<void> {
   for (const c of checks) console.log(`${c.passed ? 'PASS' : 'FAIL'}  ${c.name}: ${c.detail}`);
   const json = {
     labelFree: { visionFrom: o.visionFrom, initFrom: o.initFrom, note: 'tower pretrained on scene records, grounding on scene claims: no preference labels' },
-    noise: NOISE, sizes: o.sizes, rounds: o.rounds, seeds: o.seeds, threads: o.threads, judge: DEFAULT_JUDGE, roundFull: ROUND_DEFAULTS.full,
+    noise: NOISE, sizes: o.sizes, rounds: o.rounds, curateFeatures: o.curateFeatures, seeds: o.seeds, threads: o.threads, judge: DEFAULT_JUDGE, roundFull: ROUND_DEFAULTS.full,
     rows, gapClosed: gaps, checks, perSeed, seconds: (performance.now() - t0) / 1000,
   };
   await mkdir(dirname(o.json), { recursive: true });
