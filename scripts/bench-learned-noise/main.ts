@@ -31,7 +31,7 @@ async function main(): Promise<void> {
   // What `mrm eval --seed 99 --n EVAL` scores: the same samples, chosen = the truth.
   const evalPairs = await labeledShapesPairs(evalSamples(o.sizes.eval));
   const perSeed: { seed: number; rows: BenchRow[]; roles: Roles; trainings: Record<string, Trained>; seconds: Record<string, number>; pipeline: Record<string, Row[]> }[] = [];
-  for (let seed = 1; seed <= o.seeds; seed++) {
+  for (let seed = o.firstSeed; seed <= o.seeds; seed++) {
     const sec: Record<string, number> = {};
     const lap = (k: string, since: number) => { sec[k] = (performance.now() - since) / 1000; return performance.now(); };
     let t = performance.now();
@@ -121,13 +121,13 @@ async function main(): Promise<void> {
   };
   const checks = checkClaims(roles);
   const gaps = gapBySlice(roles);
-  console.log(`\naccuracy, mean over ${o.seeds} seed(s), ${o.sizes.eval} pairs of ShapesWorld seed ${EVAL_SEED} (learned bundles scored as mrm eval --seed ${EVAL_SEED} --n ${o.sizes.eval})`);
+  console.log(`\naccuracy, mean over seeds ${o.firstSeed}-${o.seeds}, ${o.sizes.eval} pairs of ShapesWorld seed ${EVAL_SEED} (learned bundles scored as mrm eval --seed ${EVAL_SEED} --n ${o.sizes.eval})`);
   console.log(formatRows(rows));
   console.log(`gap closed by the full round: ${SLICES.map((s) => `${s} ${Number.isNaN(gaps[s]!) ? 'no gap' : `${(100 * gaps[s]!).toFixed(0)}%`}`).join(', ')}`);
   for (const c of checks) console.log(`${c.passed ? 'PASS' : 'FAIL'}  ${c.name}: ${c.detail}`);
   const json = {
     labelFree: { visionFrom: o.visionFrom, initFrom: o.initFrom, note: 'tower pretrained on scene records, grounding on scene claims: no preference labels' },
-    noise: NOISE, sizes: o.sizes, rounds: o.rounds, curateFeatures: o.curateFeatures, seeds: o.seeds, threads: o.threads, judge: DEFAULT_JUDGE, roundFull: ROUND_DEFAULTS.full,
+    noise: NOISE, sizes: o.sizes, rounds: o.rounds, curateFeatures: o.curateFeatures, seeds: o.seeds, firstSeed: o.firstSeed, threads: o.threads, judge: DEFAULT_JUDGE, roundFull: ROUND_DEFAULTS.full,
     rows, gapClosed: gaps, checks, perSeed, seconds: (performance.now() - t0) / 1000,
   };
   await mkdir(dirname(o.json), { recursive: true });

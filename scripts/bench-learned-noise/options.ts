@@ -33,6 +33,7 @@ runs share them fairly. \`npm run build:learned\` keeps both in
 var/build-learned/20000/ckpt/.
 
   --seeds N            seeds 1..N (default 1)
+  --first-seed S       start at seed S instead of 1 (seeds S..N: split the seeds over processes)
   --base N             noisy start pairs per seed (default 2000)
   --logged N           logged (unlabeled) pairs per seed (default 1500)
   --t2i N              T2I triples per seed (default 500)
@@ -56,6 +57,7 @@ export type CurateFeatures = (typeof CURATE_FEATURES)[number];
 
 export interface LearnedNoiseOptions {
   seeds: number;
+  firstSeed: number;
   sizes: BenchSizes;
   rounds: number;
   curateFeatures: CurateFeatures;
@@ -70,14 +72,16 @@ export interface LearnedNoiseOptions {
 
 export function parseOptions(argv: string[]): LearnedNoiseOptions {
   const { values, positionals } = parse(argv, {
-    seeds: { type: 'string' }, base: { type: 'string' }, logged: { type: 'string' }, t2i: { type: 'string' }, eval: { type: 'string' },
+    seeds: { type: 'string' }, 'first-seed': { type: 'string' }, base: { type: 'string' }, logged: { type: 'string' }, t2i: { type: 'string' }, eval: { type: 'string' },
     rounds: { type: 'string' }, 'curate-features': { type: 'string' }, 'vision-from': { type: 'string' }, 'init-from': { type: 'string' }, work: { type: 'string' },
     json: { type: 'string' }, 'feature-cache': { type: 'string' }, model: { type: 'string' }, threads: { type: 'string' },
   }, HELP);
   if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}' (--help lists the flags)`);
+  const seeds = num(values, 'seeds', 1, { integer: true, min: 1, max: 20 });
   return {
     // One seed: each costs three PyTorch trainings (about 20-40 minutes on one busy core).
-    seeds: num(values, 'seeds', 1, { integer: true, min: 1, max: 20 }),
+    seeds,
+    firstSeed: num(values, 'first-seed', 1, { integer: true, min: 1, max: seeds }),
     // bench:dt2it's sizes, so its head-only numbers are the same experiment.
     sizes: {
       base: num(values, 'base', 2000, { integer: true, min: 50 }),
