@@ -25,7 +25,7 @@ async function main(): Promise<void> {
   checkLabelFree(o.visionFrom, o.initFrom);
   const t0 = performance.now();
   console.log(`label-free start (no preference label seen): tower ${o.visionFrom} (pretrained on scene records), encoder+heads ${o.initFrom} (grounded on scene claims)`);
-  console.log(`start set noise: ${JSON.stringify(NOISE)}; sizes ${JSON.stringify(o.sizes)}; rounds ${o.rounds}; curation features ${o.curateFeatures}; judge ${JSON.stringify(DEFAULT_JUDGE)}; threads ${o.threads}`);
+  console.log(`start set noise: ${JSON.stringify(NOISE)}; sizes ${JSON.stringify(o.sizes)}; rounds ${o.rounds}; curation features ${o.curateFeatures}${o.confirmFlips ? ', flips confirmed by the judges' : ''}; judge ${JSON.stringify(DEFAULT_JUDGE)}; threads ${o.threads}`);
   const program: DataContext = { model: o.model, cache: o.featureCache, threads: o.threads };
   const evalHead = await evalData(program, o.sizes.eval);
   // What `mrm eval --seed 99 --n EVAL` scores: the same samples, chosen = the truth.
@@ -64,11 +64,11 @@ async function main(): Promise<void> {
     const ld = await seedData(learnedCtx, seed, o.sizes, NOISE);
     const lEval = await evalData(learnedCtx, o.sizes.eval);
     const j2 = await benchJudge(DEFAULT_JUDGE, seed);
-    const learnedHeads = await runSeed(ld, lEval, j2.labeler, { seed, rounds: o.rounds, fit: {}, scorerAblation: false }).finally(() => j2.close());
+    const learnedHeads = await runSeed(ld, lEval, j2.labeler, { seed, rounds: o.rounds, fit: {}, scorerAblation: false, confirmFlips: o.confirmFlips }).finally(() => j2.close());
     t = lap('curate', t);
-    console.log(`labels right after each step (curation features ${o.curateFeatures}): ${learnedHeads.rows.slice(0, -1).map((r) => `${r.name} ${(100 * r.labelAccuracy).toFixed(1)}%`).join('; ')}`);
+    console.log(`labels right after each step (curation features ${o.curateFeatures}, confirmFlips ${o.confirmFlips}): ${learnedHeads.rows.slice(0, -1).map((r) => `${r.name} ${(100 * r.labelAccuracy).toFixed(1)}%`).join('; ')}`);
     // Kept apart per scorer features: a re-run with the other choice must not reuse this one's set or bundle.
-    const tag = o.curateFeatures === 'base' ? '-base' : '';
+    const tag = `${o.curateFeatures === 'base' ? '-base' : ''}${o.confirmFlips ? '-confirm' : ''}`;
     const curatedPairs = await writePairs(join(dir, `data-curated${tag}`), learnedHeads.curated);
     const start = await torchFiles(noisy.dir);
     const round = await trainOnce('learned, full round', finetuneOptions(ROUND_DEFAULTS.full, start, {
@@ -127,7 +127,7 @@ async function main(): Promise<void> {
   for (const c of checks) console.log(`${c.passed ? 'PASS' : 'FAIL'}  ${c.name}: ${c.detail}`);
   const json = {
     labelFree: { visionFrom: o.visionFrom, initFrom: o.initFrom, note: 'tower pretrained on scene records, grounding on scene claims: no preference labels' },
-    noise: NOISE, sizes: o.sizes, rounds: o.rounds, curateFeatures: o.curateFeatures, seeds: o.seeds, firstSeed: o.firstSeed, threads: o.threads, judge: DEFAULT_JUDGE, roundFull: ROUND_DEFAULTS.full,
+    noise: NOISE, sizes: o.sizes, rounds: o.rounds, curateFeatures: o.curateFeatures, confirmFlips: o.confirmFlips, seeds: o.seeds, firstSeed: o.firstSeed, threads: o.threads, judge: DEFAULT_JUDGE, roundFull: ROUND_DEFAULTS.full,
     rows, gapClosed: gaps, checks, perSeed, seconds: (performance.now() - t0) / 1000,
   };
   await mkdir(dirname(o.json), { recursive: true });

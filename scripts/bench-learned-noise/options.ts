@@ -40,6 +40,8 @@ var/build-learned/20000/ckpt/.
   --eval N             evaluation pairs, ShapesWorld seed 99 (default 1500)
   --rounds R           curation rounds (default 3)
   --curate-features F  base | noisy: whose features curation's heads score on (default base)
+  --no-confirm-flips   the learned side's curation keeps step 1's flips that step 2's fit agrees
+                       with (the paper's method) instead of sending them to the judges (a round's confirmFlips)
   --vision-from FILE   pretrained tower, label-free (default ${defaultCkpt('vision.pt')})
   --init-from FILE     grounded encoder and heads, label-free (default ${defaultCkpt('grounded.pt')})
   --work DIR           data sets and trained bundles, reused by a re-run (default var/bench/learned-noise)
@@ -61,6 +63,7 @@ export interface LearnedNoiseOptions {
   sizes: BenchSizes;
   rounds: number;
   curateFeatures: CurateFeatures;
+  confirmFlips: boolean;
   visionFrom: string;
   initFrom: string;
   work: string;
@@ -73,7 +76,7 @@ export interface LearnedNoiseOptions {
 export function parseOptions(argv: string[]): LearnedNoiseOptions {
   const { values, positionals } = parse(argv, {
     seeds: { type: 'string' }, 'first-seed': { type: 'string' }, base: { type: 'string' }, logged: { type: 'string' }, t2i: { type: 'string' }, eval: { type: 'string' },
-    rounds: { type: 'string' }, 'curate-features': { type: 'string' }, 'vision-from': { type: 'string' }, 'init-from': { type: 'string' }, work: { type: 'string' },
+    rounds: { type: 'string' }, 'curate-features': { type: 'string' }, 'no-confirm-flips': { type: 'boolean' }, 'vision-from': { type: 'string' }, 'init-from': { type: 'string' }, work: { type: 'string' },
     json: { type: 'string' }, 'feature-cache': { type: 'string' }, model: { type: 'string' }, threads: { type: 'string' },
   }, HELP);
   if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}' (--help lists the flags)`);
@@ -92,6 +95,8 @@ export function parseOptions(argv: string[]): LearnedNoiseOptions {
     },
     rounds: num(values, 'rounds', 3, { integer: true, min: 1, max: 10 }),
     curateFeatures: curateFeatures(str(values, 'curate-features', 'base')!),
+    // Heads on a learned model's features are weaker than the labels they curate: flips need the judges (README.md).
+    confirmFlips: !values['no-confirm-flips'],
     visionFrom: str(values, 'vision-from', defaultCkpt('vision.pt'))!,
     initFrom: str(values, 'init-from', defaultCkpt('grounded.pt'))!,
     work: str(values, 'work', 'var/bench/learned-noise')!,

@@ -64,6 +64,8 @@ export interface RoundConfig {
    * own features and head; null: the version's own.
    */
   curateWith: string | null;
+  /** Curation sends every pair its step 1 flipped to the judges instead of keeping it on step 2's agreement (trainer/dt2it/curate-round.ts). */
+  confirmFlips: boolean;
   seed: number;
   threads: number;
 }
@@ -120,6 +122,12 @@ export const ROUND_DEFAULTS: Omit<RoundConfig, 'stateDir' | 'model'> = {
   // set's labels from 79% right down to 64% (bench:learned-noise, seed 1);
   // see README.md "The learned MRM on the same noisy set" for the base's.
   curateWith: null,
+  // The paper's method by default: with scoring models that see content (the
+  // program model's features) step 1's flips are mostly right and step 2
+  // keeps them. With weaker scorers (heads on a learned model's features)
+  // step 2's fit, trained on the flips, agrees with wrong ones too; then the
+  // judges must confirm each flip (bench:learned-noise, README.md).
+  confirmFlips: false,
   seed: 1,
   threads: 2,
 };
@@ -167,6 +175,7 @@ export function parseRoundConfig(value: unknown, source: string): RoundConfig {
       };
     }, d.full),
     curateWith: r.opt('curateWith', (v): string | null => resolve(v.string({ nonEmpty: true })), d.curateWith),
+    confirmFlips: r.opt('confirmFlips', (v) => v.boolean(), d.confirmFlips),
     seed: num('seed', { integer: true, min: 0 }),
     threads: num('threads', { integer: true, min: 1, max: 64 }),
   };

@@ -146,13 +146,13 @@ export function roundSteps(cfg: RoundConfig, labeler: PairLabeler, engine: Engin
         const [scoreOn, judgedOn] = cfg.curateWith ? await featuresOf(cfg, cfg.curateWith, [pairs, judged], store) : [pairs, judged];
         const scorers: HeadWeights[] = [cfg.curateWith ? fitRound(scoreOn!).weights : await baseHead(cfg, base)];
         if (judged.length > 0) scorers.push(fitRound(balanceStyle(judgedOn!).output.pairs).weights);
-        const res = await curateRound(scoreOn!, { scorers, labeler: withImages(labeler, refsOf(pairs), store) });
+        const res = await curateRound(scoreOn!, { scorers, labeler: withImages(labeler, refsOf(pairs), store), confirmFlips: cfg.confirmFlips });
         // The candidate head and every later step work on the version's own features.
         const curated = cfg.curateWith ? withOwnFeatures(res.pairs, pairs) : res.pairs;
         const candidate = cfg.curateWith ? fitRound(curated) : res.candidate;
         await savePairs(ctx.folder, 'curated', stored(curated));
         await writeFile(ctx.folder.path('candidate-head.onnx'), buildHeadOnnx(candidate.weights));
-        await ctx.folder.writeJson('candidate.json', { calibration: candidate.calibration, fit: candidate.report, funnel: res.funnel, counts: res.counts, scorers: scorers.length, curateWith: cfg.curateWith });
+        await ctx.folder.writeJson('candidate.json', { calibration: candidate.calibration, fit: candidate.report, funnel: res.funnel, counts: res.counts, scorers: scorers.length, curateWith: cfg.curateWith, confirmFlips: cfg.confirmFlips });
         return { counts: { ...res.funnel, scorers: scorers.length } };
       },
     },

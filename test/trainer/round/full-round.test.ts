@@ -238,7 +238,7 @@ describe("a 'full' round", () => {
     const crashing = await fakePython('crash-after-curate', 'exit 3');
     await sendTraffic(server, 23, 30);
     const id = 'rcuratewith';
-    const err = await failedRound(startRound(config({ curateWith: other }), { log: silentLogger, labeler: judgeLabeler, engine: { python: crashing } }, id));
+    const err = await failedRound(startRound(config({ curateWith: other, confirmFlips: true }), { log: silentLogger, labeler: judgeLabeler, engine: { python: crashing } }, id));
     expect(err.message).toMatch(/round step 'finetune' failed/);
     const folder = new RoundFolder(stateDir, id);
     expect((await folder.load()).steps.find((s) => s.name === 'curate')!.status).toBe('done');
@@ -250,8 +250,11 @@ describe("a 'full' round", () => {
       expect(Array.from(p.fa)).toEqual(Array.from(own.get(p.item.id)!.fa));
       expect(Array.from(p.fb)).toEqual(Array.from(own.get(p.item.id)!.fb));
     }
-    const cand = JSON.parse(await readFile(folder.path('candidate.json'), 'utf8')) as { curateWith: string; scorers: number };
+    const cand = JSON.parse(await readFile(folder.path('candidate.json'), 'utf8')) as { curateWith: string; confirmFlips: boolean; counts: { consistency: Record<string, number>; flip: Record<string, number> } };
     expect(cand.curateWith).toBe(join(process.cwd(), other));
+    expect(cand.confirmFlips).toBe(true);
+    // Every flip went to the judges: none of them is among the pairs kept on the refit's agreement.
+    expect(cand.counts.consistency.disputed).toBeGreaterThanOrEqual(cand.counts.flip.flipped!);
     expect(parseHeadOnnx(new Uint8Array(await readFile(folder.path('candidate-head.onnx')))).d).toBe(train[0]!.fa.length);
     // The scoring features are the other bundle's: what its stages give on the round's pairs' images and texts.
     const [scored] = await featuresOf(config({ curateWith: other }), other, [train.slice(0, 8)], new ImageStore(stateDir));
@@ -272,6 +275,8 @@ describe("a 'full' round", () => {
   it('fit and full are validated where the config enters', () => {
     expect(parseRoundConfig({ stateDir, model: MODEL }, 't').fit).toBe('head');
     expect(parseRoundConfig({ stateDir, model: MODEL }, 't').curateWith).toBeNull();
+    expect(parseRoundConfig({ stateDir, model: MODEL }, 't').confirmFlips).toBe(false);
+    expect(() => parseRoundConfig({ stateDir, model: MODEL, confirmFlips: 'yes' }, 't')).toThrow(/confirmFlips/);
     expect(() => parseRoundConfig({ stateDir, model: MODEL, curateWith: '' }, 't')).toThrow(/curateWith/);
     expect(() => parseRoundConfig({ stateDir, model: MODEL, fit: 'partial' }, 't')).toThrow(/fit.*one of 'head', 'full', got 'partial'/);
     expect(() => parseRoundConfig({ stateDir, model: MODEL, full: { steps: 3 } }, 't')).toThrow(RoundConfigError);
