@@ -77,10 +77,13 @@ async function main(): Promise<void> {
     t = lap('trainRound', t);
     // Diagnostic: the same fine-tune on the head side's curated set, whose step-1 scorers are heads on the program
     // model's stages. It separates what the learned round's curation could label from what the fine-tune can learn.
-    const cleanPairs = await writePairs(join(dir, 'data-curated-program'), head.curated);
-    const roundClean = await trainOnce('learned, full round on program-curated set', finetuneOptions(ROUND_DEFAULTS.full, start, {
-      data: join(dir, 'data-curated-program'), out: join(dir, 'round-program-curated'), checkpoints: join(dir, 'round-program-curated.ckpt'), seed, threads: o.threads, name: 'learned-round-program-curated',
-    }));
+    const clean = o.diagnostic ? await (async () => {
+      const pairs = await writePairs(join(dir, 'data-curated-program'), head.curated);
+      const tr = await trainOnce('learned, full round on program-curated set', finetuneOptions(ROUND_DEFAULTS.full, start, {
+        data: join(dir, 'data-curated-program'), out: join(dir, 'round-program-curated'), checkpoints: join(dir, 'round-program-curated.ckpt'), seed, threads: o.threads, name: 'learned-round-program-curated',
+      }));
+      return { pairs, tr };
+    })() : null;
     t = lap('trainRoundProgramCurated', t);
 
     const learnedRow = async (name: string, tr: Trained, trainPairs: number, labelAccuracy: number): Promise<BenchRow> =>
@@ -96,16 +99,16 @@ async function main(): Promise<void> {
       learnedOracle: await learnedRow('learned: oracle (true labels, base pairs)', oracle, baseTruth.length, 1),
       learnedRound: await learnedRow(`learned: + DT2IT full round (${o.rounds} curations)`, round, curatedPairs, lHeads.labelAccuracy),
     };
-    const cleanRow = await learnedRow('learned: full round on the head side\'s curated set', roundClean, cleanPairs, head.rows[head.rows.length - 2]!.labelAccuracy);
+    const cleanRow = clean ? await learnedRow('learned: full round on the head side\'s curated set', clean.tr, clean.pairs, head.rows[head.rows.length - 2]!.labelAccuracy) : null;
     lap('eval', t);
     const rows: BenchRow[] = [
       headNoisy, headRound, headBase, headAll,
       roles.learnedNoisy,
       { name: `learned: curation heads (${o.curateFeatures} features), round ${o.rounds}`, side: 'learned', accuracy: lHeads.accuracy, trainPairs: lHeads.trainPairs, labelAccuracy: lHeads.labelAccuracy },
-      roles.learnedRound, cleanRow, roles.learnedOracle,
+      roles.learnedRound, ...(cleanRow ? [cleanRow] : []), roles.learnedOracle,
     ];
     perSeed.push({
-      seed, rows, roles, trainings: { noisy, oracle, round, roundProgramCurated: roundClean }, seconds: sec,
+      seed, rows, roles, trainings: { noisy, oracle, round, ...(clean ? { roundProgramCurated: clean.tr } : {}) }, seconds: sec,
       // Every pipeline row on both sides (label accuracy, funnel): where the learned side's curation stops cleaning labels.
       pipeline: { head: head.rows, learnedFeatures: learnedHeads.rows },
     });

@@ -40,6 +40,7 @@ var/build-learned/20000/ckpt/.
   --eval N             evaluation pairs, ShapesWorld seed 99 (default 1500)
   --rounds R           curation rounds (default 3)
   --curate-features F  base | noisy: whose features curation's heads score on (default base)
+  --no-diagnostic      skip the diagnostic row (one PyTorch fine-tune fewer per seed)
   --no-confirm-flips   the learned side's curation keeps step 1's flips that step 2's fit agrees
                        with (the paper's method) instead of sending them to the judges (a round's confirmFlips)
   --vision-from FILE   pretrained tower, label-free (default ${defaultCkpt('vision.pt')})
@@ -64,6 +65,7 @@ export interface LearnedNoiseOptions {
   rounds: number;
   curateFeatures: CurateFeatures;
   confirmFlips: boolean;
+  diagnostic: boolean;
   visionFrom: string;
   initFrom: string;
   work: string;
@@ -76,7 +78,7 @@ export interface LearnedNoiseOptions {
 export function parseOptions(argv: string[]): LearnedNoiseOptions {
   const { values, positionals } = parse(argv, {
     seeds: { type: 'string' }, 'first-seed': { type: 'string' }, base: { type: 'string' }, logged: { type: 'string' }, t2i: { type: 'string' }, eval: { type: 'string' },
-    rounds: { type: 'string' }, 'curate-features': { type: 'string' }, 'no-confirm-flips': { type: 'boolean' }, 'vision-from': { type: 'string' }, 'init-from': { type: 'string' }, work: { type: 'string' },
+    rounds: { type: 'string' }, 'curate-features': { type: 'string' }, 'no-confirm-flips': { type: 'boolean' }, 'no-diagnostic': { type: 'boolean' }, 'vision-from': { type: 'string' }, 'init-from': { type: 'string' }, work: { type: 'string' },
     json: { type: 'string' }, 'feature-cache': { type: 'string' }, model: { type: 'string' }, threads: { type: 'string' },
   }, HELP);
   if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}' (--help lists the flags)`);
@@ -97,6 +99,7 @@ export function parseOptions(argv: string[]): LearnedNoiseOptions {
     curateFeatures: curateFeatures(str(values, 'curate-features', 'base')!),
     // Heads on a learned model's features are weaker than the labels they curate: flips need the judges (README.md).
     confirmFlips: !values['no-confirm-flips'],
+    diagnostic: !values['no-diagnostic'],
     visionFrom: str(values, 'vision-from', defaultCkpt('vision.pt'))!,
     initFrom: str(values, 'init-from', defaultCkpt('grounded.pt'))!,
     work: str(values, 'work', 'var/bench/learned-noise')!,
