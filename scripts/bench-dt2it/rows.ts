@@ -54,6 +54,8 @@ export interface RunOptions {
   rounds: number;
   fit: Partial<FitOptions>;
   scorerAblation: boolean;
+  /** Curation sends step 1's flips to the judges (curateRound's confirmFlips); default false, the paper's method. */
+  confirmFlips?: boolean;
 }
 
 export async function runSeed(d: SeedData, evalPairs: readonly RoundPair[], labeler: PairLabeler, o: RunOptions): Promise<SeedResult> {
@@ -94,7 +96,7 @@ export async function runSeed(d: SeedData, evalPairs: readonly RoundPair[], labe
     let pairs = withT2I;
     let prev = t2iModel;
     for (let r = 1; r <= o.rounds; r++) {
-      const res = await curateRound(pairs, { scorers: scorerSets[choice](prev), labeler, ...fitOpts });
+      const res = await curateRound(pairs, { scorers: scorerSets[choice](prev), labeler, ...fitOpts, confirmFlips: o.confirmFlips ?? false });
       pairs = res.pairs;
       prev = res.candidate.weights;
       out.push(row(`+ curation round ${r}`, prev, pairs, evalPairs, { funnel: res.funnel, judgeCalls: res.counts.rejudge.calls! }));

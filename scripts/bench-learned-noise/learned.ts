@@ -75,6 +75,20 @@ export function btOptions(data: string, out: string, o: { visionFrom: string; in
   };
 }
 
+/**
+ * The label-free base as a bundle: the same checkpoints, exported after zero
+ * Bradley-Terry steps (`--epochs 0`), so its encoder's features are those no
+ * preference label has shaped. Curation's scoring heads are fitted on these
+ * features (a round's \`curateWith\`); the data set only feeds the
+ * manifest's calibration and digest, no label reaches a weight.
+ */
+export function labelFreeBaseOptions(data: string, out: string, o: { visionFrom: string; initFrom: string; threads: number }): TorchTrainOptions {
+  return {
+    data, out, checkpoints: `${out}.ckpt`, epochs: 0, seed: 1, threads: o.threads, name: 'learned-label-free-base',
+    extraArgs: ['--vision-from', o.visionFrom, '--init-from', o.initFrom, ...LEARNED_ARCH],
+  };
+}
+
 /** The bundle's PyTorch weights and tokenizer, which a 'full' round starts from. */
 export async function torchFiles(dir: string): Promise<{ torch: string; tokenizer: string }> {
   const m = await readManifest(join(dir, 'manifest.json'));

@@ -15,7 +15,7 @@ import { evalData, evalSamples, EVAL_SEED, NOISE, seedData, type DataContext } f
 import { benchJudge, DEFAULT_JUDGE } from '../bench-dt2it/judge.js';
 import { row, runSeed, SLICES, type Row } from '../bench-dt2it/rows.js';
 import { checkClaims, formatRows, gapBySlice, meanRows, type BenchRow, type Roles } from './gap.js';
-import { btOptions, checkLabelFree, evalBundle, torchFiles, trainOnce, writePairs, type Trained } from './learned.js';
+import { btOptions, checkLabelFree, labelFreeBaseOptions, evalBundle, torchFiles, trainOnce, writePairs, type Trained } from './learned.js';
 import { parseOptions } from './options.js';
 
 const headRow = (r: Row, name: string): BenchRow => ({ name, side: 'head', accuracy: r.accuracy, trainPairs: r.trainPairs, labelAccuracy: r.labelAccuracy });
@@ -25,13 +25,13 @@ async function main(): Promise<void> {
   checkLabelFree(o.visionFrom, o.initFrom);
   const t0 = performance.now();
   console.log(`label-free start (no preference label seen): tower ${o.visionFrom} (pretrained on scene records), encoder+heads ${o.initFrom} (grounded on scene claims)`);
-  console.log(`start set noise: ${JSON.stringify(NOISE)}; sizes ${JSON.stringify(o.sizes)}; rounds ${o.rounds}; judge ${JSON.stringify(DEFAULT_JUDGE)}; threads ${o.threads}`);
+  console.log(`start set noise: ${JSON.stringify(NOISE)}; sizes ${JSON.stringify(o.sizes)}; rounds ${o.rounds}; curation features ${o.curateFeatures}${o.confirmFlips ? ', flips confirmed by the judges' : ''}; judge ${JSON.stringify(DEFAULT_JUDGE)}; threads ${o.threads}`);
   const program: DataContext = { model: o.model, cache: o.featureCache, threads: o.threads };
   const evalHead = await evalData(program, o.sizes.eval);
   // What `mrm eval --seed 99 --n EVAL` scores: the same samples, chosen = the truth.
   const evalPairs = await labeledShapesPairs(evalSamples(o.sizes.eval));
   const perSeed: { seed: number; rows: BenchRow[]; roles: Roles; trainings: Record<string, Trained>; seconds: Record<string, number>; pipeline: Record<string, Row[]> }[] = [];
-  for (let seed = 1; seed <= o.seeds; seed++) {
+  for (let seed = o.firstSeed; seed <= o.seeds; seed++) {
     const sec: Record<string, number> = {};
     const lap = (k: string, since: number) => { sec[k] = (performance.now() - since) / 1000; return performance.now(); };
     let t = performance.now();
@@ -55,25 +55,35 @@ async function main(): Promise<void> {
     const oracle = await trainOnce('learned, oracle', btOptions(join(dir, 'data-oracle'), join(dir, 'oracle'), { ...bt, name: 'learned-oracle' }));
     t = lap('trainOracle', t);
 
-    // The same DT2IT pipeline, its scoring heads on the noisy learned model's features; then a 'full' round's fine-tune on its curated set.
-    const learnedCtx: DataContext = { model: noisy.dir, cache: o.featureCache, threads: o.threads };
+    // The same DT2IT pipeline, its scoring heads on the features of the label-free base (a round's
+    // curateWith) or of the noisy learned model itself; then a 'full' round's fine-tune on its curated set.
+    const base = o.curateFeatures === 'base'
+      ? await trainOnce('label-free base (0 steps)', labelFreeBaseOptions(join(dir, 'data-noisy'), join(o.work, 'label-free-base'), bt))
+      : noisy;
+    const learnedCtx: DataContext = { model: base.dir, cache: o.featureCache, threads: o.threads };
     const ld = await seedData(learnedCtx, seed, o.sizes, NOISE);
     const lEval = await evalData(learnedCtx, o.sizes.eval);
     const j2 = await benchJudge(DEFAULT_JUDGE, seed);
-    const learnedHeads = await runSeed(ld, lEval, j2.labeler, { seed, rounds: o.rounds, fit: {}, scorerAblation: false }).finally(() => j2.close());
+    const learnedHeads = await runSeed(ld, lEval, j2.labeler, { seed, rounds: o.rounds, fit: {}, scorerAblation: false, confirmFlips: o.confirmFlips }).finally(() => j2.close());
     t = lap('curate', t);
-    const curatedPairs = await writePairs(join(dir, 'data-curated'), learnedHeads.curated);
+    console.log(`labels right after each step (curation features ${o.curateFeatures}, confirmFlips ${o.confirmFlips}): ${learnedHeads.rows.slice(0, -1).map((r) => `${r.name} ${(100 * r.labelAccuracy).toFixed(1)}%`).join('; ')}`);
+    // Kept apart per scorer features: a re-run with the other choice must not reuse this one's set or bundle.
+    const tag = `${o.curateFeatures === 'base' ? '-base' : ''}${o.confirmFlips ? '-confirm' : ''}`;
+    const curatedPairs = await writePairs(join(dir, `data-curated${tag}`), learnedHeads.curated);
     const start = await torchFiles(noisy.dir);
     const round = await trainOnce('learned, full round', finetuneOptions(ROUND_DEFAULTS.full, start, {
-      data: join(dir, 'data-curated'), out: join(dir, 'round'), checkpoints: join(dir, 'round.ckpt'), seed, threads: o.threads, name: 'learned-round',
+      data: join(dir, `data-curated${tag}`), out: join(dir, `round${tag}`), checkpoints: join(dir, `round${tag}.ckpt`), seed, threads: o.threads, name: 'learned-round',
     }));
     t = lap('trainRound', t);
     // Diagnostic: the same fine-tune on the head side's curated set, whose step-1 scorers are heads on the program
     // model's stages. It separates what the learned round's curation could label from what the fine-tune can learn.
-    const cleanPairs = await writePairs(join(dir, 'data-curated-program'), head.curated);
-    const roundClean = await trainOnce('learned, full round on program-curated set', finetuneOptions(ROUND_DEFAULTS.full, start, {
-      data: join(dir, 'data-curated-program'), out: join(dir, 'round-program-curated'), checkpoints: join(dir, 'round-program-curated.ckpt'), seed, threads: o.threads, name: 'learned-round-program-curated',
-    }));
+    const clean = o.diagnostic ? await (async () => {
+      const pairs = await writePairs(join(dir, 'data-curated-program'), head.curated);
+      const tr = await trainOnce('learned, full round on program-curated set', finetuneOptions(ROUND_DEFAULTS.full, start, {
+        data: join(dir, 'data-curated-program'), out: join(dir, 'round-program-curated'), checkpoints: join(dir, 'round-program-curated.ckpt'), seed, threads: o.threads, name: 'learned-round-program-curated',
+      }));
+      return { pairs, tr };
+    })() : null;
     t = lap('trainRoundProgramCurated', t);
 
     const learnedRow = async (name: string, tr: Trained, trainPairs: number, labelAccuracy: number): Promise<BenchRow> =>
@@ -89,16 +99,16 @@ async function main(): Promise<void> {
       learnedOracle: await learnedRow('learned: oracle (true labels, base pairs)', oracle, baseTruth.length, 1),
       learnedRound: await learnedRow(`learned: + DT2IT full round (${o.rounds} curations)`, round, curatedPairs, lHeads.labelAccuracy),
     };
-    const cleanRow = await learnedRow('learned: full round on the head side\'s curated set', roundClean, cleanPairs, head.rows[head.rows.length - 2]!.labelAccuracy);
+    const cleanRow = clean ? await learnedRow('learned: full round on the head side\'s curated set', clean.tr, clean.pairs, head.rows[head.rows.length - 2]!.labelAccuracy) : null;
     lap('eval', t);
     const rows: BenchRow[] = [
       headNoisy, headRound, headBase, headAll,
       roles.learnedNoisy,
-      { name: `learned: + DT2IT head-only round`, side: 'learned', accuracy: lHeads.accuracy, trainPairs: lHeads.trainPairs, labelAccuracy: lHeads.labelAccuracy },
-      roles.learnedRound, cleanRow, roles.learnedOracle,
+      { name: `learned: curation heads (${o.curateFeatures} features), round ${o.rounds}`, side: 'learned', accuracy: lHeads.accuracy, trainPairs: lHeads.trainPairs, labelAccuracy: lHeads.labelAccuracy },
+      roles.learnedRound, ...(cleanRow ? [cleanRow] : []), roles.learnedOracle,
     ];
     perSeed.push({
-      seed, rows, roles, trainings: { noisy, oracle, round, roundProgramCurated: roundClean }, seconds: sec,
+      seed, rows, roles, trainings: { noisy, oracle, round, ...(clean ? { roundProgramCurated: clean.tr } : {}) }, seconds: sec,
       // Every pipeline row on both sides (label accuracy, funnel): where the learned side's curation stops cleaning labels.
       pipeline: { head: head.rows, learnedFeatures: learnedHeads.rows },
     });
@@ -114,13 +124,13 @@ async function main(): Promise<void> {
   };
   const checks = checkClaims(roles);
   const gaps = gapBySlice(roles);
-  console.log(`\naccuracy, mean over ${o.seeds} seed(s), ${o.sizes.eval} pairs of ShapesWorld seed ${EVAL_SEED} (learned bundles scored as mrm eval --seed ${EVAL_SEED} --n ${o.sizes.eval})`);
+  console.log(`\naccuracy, mean over seeds ${o.firstSeed}-${o.seeds}, ${o.sizes.eval} pairs of ShapesWorld seed ${EVAL_SEED} (learned bundles scored as mrm eval --seed ${EVAL_SEED} --n ${o.sizes.eval})`);
   console.log(formatRows(rows));
   console.log(`gap closed by the full round: ${SLICES.map((s) => `${s} ${Number.isNaN(gaps[s]!) ? 'no gap' : `${(100 * gaps[s]!).toFixed(0)}%`}`).join(', ')}`);
   for (const c of checks) console.log(`${c.passed ? 'PASS' : 'FAIL'}  ${c.name}: ${c.detail}`);
   const json = {
     labelFree: { visionFrom: o.visionFrom, initFrom: o.initFrom, note: 'tower pretrained on scene records, grounding on scene claims: no preference labels' },
-    noise: NOISE, sizes: o.sizes, rounds: o.rounds, seeds: o.seeds, threads: o.threads, judge: DEFAULT_JUDGE, roundFull: ROUND_DEFAULTS.full,
+    noise: NOISE, sizes: o.sizes, rounds: o.rounds, curateFeatures: o.curateFeatures, confirmFlips: o.confirmFlips, seeds: o.seeds, firstSeed: o.firstSeed, threads: o.threads, judge: DEFAULT_JUDGE, roundFull: ROUND_DEFAULTS.full,
     rows, gapClosed: gaps, checks, perSeed, seconds: (performance.now() - t0) / 1000,
   };
   await mkdir(dirname(o.json), { recursive: true });

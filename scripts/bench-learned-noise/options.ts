@@ -15,6 +15,14 @@ learned model on the curated set ("learned, noisy + DT2IT full round").
 A diagnostic row fine-tunes the same way on the head side's curated set
 (curated with heads on the program model's stages), to separate what the
 learned round's curation labels right from what the fine-tune can learn.
+
+Curation's scoring heads sit on the features of --curate-features: 'base'
+(default) is the label-free base the learned model started from (the
+tower and grounding checkpoints exported as a bundle, no training step),
+which no preference label has touched, as a round's \`curateWith\` setting
+does; 'noisy' is the noisy learned model's own features (what a round
+does without \`curateWith\`): the noisy labels have trained content out of
+them, so curation flips right labels.
 Every bundle is scored as \`mrm eval --seed 99 --n EVAL\` scores it.
 
 The learned model's label-free stages are taken from a build:learned run:
@@ -25,11 +33,16 @@ runs share them fairly. \`npm run build:learned\` keeps both in
 var/build-learned/20000/ckpt/.
 
   --seeds N            seeds 1..N (default 1)
+  --first-seed S       start at seed S instead of 1 (seeds S..N: split the seeds over processes)
   --base N             noisy start pairs per seed (default 2000)
   --logged N           logged (unlabeled) pairs per seed (default 1500)
   --t2i N              T2I triples per seed (default 500)
   --eval N             evaluation pairs, ShapesWorld seed 99 (default 1500)
   --rounds R           curation rounds (default 3)
+  --curate-features F  base | noisy: whose features curation's heads score on (default base)
+  --no-diagnostic      skip the diagnostic row (one PyTorch fine-tune fewer per seed)
+  --no-confirm-flips   the learned side's curation keeps step 1's flips that step 2's fit agrees
+                       with (the paper's method) instead of sending them to the judges (a round's confirmFlips)
   --vision-from FILE   pretrained tower, label-free (default ${defaultCkpt('vision.pt')})
   --init-from FILE     grounded encoder and heads, label-free (default ${defaultCkpt('grounded.pt')})
   --work DIR           data sets and trained bundles, reused by a re-run (default var/bench/learned-noise)
@@ -42,10 +55,17 @@ function defaultCkpt(file: string): string {
   return `var/build-learned/20000/ckpt/${file}`;
 }
 
+export const CURATE_FEATURES = ['base', 'noisy'] as const;
+export type CurateFeatures = (typeof CURATE_FEATURES)[number];
+
 export interface LearnedNoiseOptions {
   seeds: number;
+  firstSeed: number;
   sizes: BenchSizes;
   rounds: number;
+  curateFeatures: CurateFeatures;
+  confirmFlips: boolean;
+  diagnostic: boolean;
   visionFrom: string;
   initFrom: string;
   work: string;
@@ -57,14 +77,16 @@ export interface LearnedNoiseOptions {
 
 export function parseOptions(argv: string[]): LearnedNoiseOptions {
   const { values, positionals } = parse(argv, {
-    seeds: { type: 'string' }, base: { type: 'string' }, logged: { type: 'string' }, t2i: { type: 'string' }, eval: { type: 'string' },
-    rounds: { type: 'string' }, 'vision-from': { type: 'string' }, 'init-from': { type: 'string' }, work: { type: 'string' },
+    seeds: { type: 'string' }, 'first-seed': { type: 'string' }, base: { type: 'string' }, logged: { type: 'string' }, t2i: { type: 'string' }, eval: { type: 'string' },
+    rounds: { type: 'string' }, 'curate-features': { type: 'string' }, 'no-confirm-flips': { type: 'boolean' }, 'no-diagnostic': { type: 'boolean' }, 'vision-from': { type: 'string' }, 'init-from': { type: 'string' }, work: { type: 'string' },
     json: { type: 'string' }, 'feature-cache': { type: 'string' }, model: { type: 'string' }, threads: { type: 'string' },
   }, HELP);
   if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}' (--help lists the flags)`);
+  const seeds = num(values, 'seeds', 1, { integer: true, min: 1, max: 20 });
   return {
     // One seed: each costs three PyTorch trainings (about 20-40 minutes on one busy core).
-    seeds: num(values, 'seeds', 1, { integer: true, min: 1, max: 20 }),
+    seeds,
+    firstSeed: num(values, 'first-seed', 1, { integer: true, min: 1, max: seeds }),
     // bench:dt2it's sizes, so its head-only numbers are the same experiment.
     sizes: {
       base: num(values, 'base', 2000, { integer: true, min: 50 }),
@@ -74,6 +96,10 @@ export function parseOptions(argv: string[]): LearnedNoiseOptions {
       eval: num(values, 'eval', 1500, { integer: true, min: 50 }),
     },
     rounds: num(values, 'rounds', 3, { integer: true, min: 1, max: 10 }),
+    curateFeatures: curateFeatures(str(values, 'curate-features', 'base')!),
+    // Heads on a learned model's features are weaker than the labels they curate: flips need the judges (README.md).
+    confirmFlips: !values['no-confirm-flips'],
+    diagnostic: !values['no-diagnostic'],
     visionFrom: str(values, 'vision-from', defaultCkpt('vision.pt'))!,
     initFrom: str(values, 'init-from', defaultCkpt('grounded.pt'))!,
     work: str(values, 'work', 'var/bench/learned-noise')!,
@@ -82,4 +108,9 @@ export function parseOptions(argv: string[]): LearnedNoiseOptions {
     model: str(values, 'model', 'models/shapes-mrm')!,
     threads: num(values, 'threads', 1, { integer: true, min: 1, max: 64 }),
   };
+}
+
+function curateFeatures(v: string): CurateFeatures {
+  if (!(CURATE_FEATURES as readonly string[]).includes(v)) throw new UsageError(`--curate-features: expected one of ${CURATE_FEATURES.join(', ')}, got '${v}'`);
+  return v as CurateFeatures;
 }

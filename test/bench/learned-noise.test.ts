@@ -53,8 +53,11 @@ describe('bench:learned-noise options', () => {
   it('defaults: bench:dt2it sizes, one seed, one thread, the build:learned checkpoints', () => {
     const o = parseOptions([]);
     expect(o.sizes).toEqual({ base: 2000, logged: 1500, t2i: 500, eval: 1500 });
-    expect(o).toMatchObject({ seeds: 1, rounds: 3, threads: 1, visionFrom: 'var/build-learned/20000/ckpt/vision.pt', initFrom: 'var/build-learned/20000/ckpt/grounded.pt' });
+    expect(o).toMatchObject({ seeds: 1, rounds: 3, threads: 1, curateFeatures: 'base', visionFrom: 'var/build-learned/20000/ckpt/vision.pt', initFrom: 'var/build-learned/20000/ckpt/grounded.pt' });
     expect(parseOptions(['--vision-from', '/x/v.pt', '--eval', '2000']).visionFrom).toBe('/x/v.pt');
+    expect(parseOptions(['--curate-features', 'noisy']).curateFeatures).toBe('noisy');
+    expect(parseOptions(['--seeds', '3', '--first-seed', '2'])).toMatchObject({ seeds: 3, firstSeed: 2 });
+    expect(parseOptions([]).firstSeed).toBe(1);
   });
 
   it('a bad value or flag is a UsageError naming the flag', () => {
@@ -63,5 +66,7 @@ describe('bench:learned-noise options', () => {
     expect(() => parseOptions(['--threads', '1.5'])).toThrow(/--threads/);
     expect(() => parseOptions(['--vison-from', 'a'])).toThrow(/did you mean --vision-from/);
     expect(() => parseOptions(['stray'])).toThrow(/unexpected argument 'stray'/);
+    expect(() => parseOptions(['--seeds', '2', '--first-seed', '3'])).toThrow(/--first-seed/);
+    expect(() => parseOptions(['--curate-features', 'oracle'])).toThrow(/--curate-features: expected one of base, noisy, got 'oracle'/);
   });
 });

@@ -17,6 +17,14 @@ export interface CurateRoundOptions extends RoundFitOptions {
   labeler: PairLabeler;
   /** Re-balance style and length on the merged set (default true). */
   balance?: boolean;
+  /**
+   * Send every pair step 1 flipped to the judges (step 3) instead of keeping
+   * it when step 2's fit agrees (default false: the paper's method). Step 2's
+   * model is fitted on the flipped labels, so it agrees with most flips
+   * whether they were right or not; with scoring models weaker than the
+   * labels (a learned model's features) flips of right labels then stay.
+   */
+  confirmFlips?: boolean;
 }
 
 export interface CurateRoundResult {
@@ -31,7 +39,7 @@ export interface CurateRoundResult {
 export async function curateRound(pairs: readonly RoundPair[], o: CurateRoundOptions): Promise<CurateRoundResult> {
   const flip = flipByScorers(pairs, o.scorers);
   const step1Fit = fitRound(flip.output.pairs, o);
-  const cons = consistencyFilter(flip.output.pairs, step1Fit.weights);
+  const cons = consistencyFilter(flip.output.pairs, step1Fit.weights, o.confirmFlips ? new Set(flip.output.flipped) : undefined);
   const re = await rejudge(o.labeler, cons.output.disputed);
   const merged = mergeCurated(cons.output.kept, re.output);
   const bal = o.balance === false ? null : balanceStyle(merged.output);

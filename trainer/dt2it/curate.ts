@@ -61,12 +61,22 @@ export interface ConsistencyOutput {
   disputed: RoundPair[];
 }
 
-export function consistencyFilter(pairs: readonly RoundPair[], model: HeadWeights): StepResult<ConsistencyOutput> {
+/**
+ * `confirm`: ids of pairs that go to the judges whatever the model says (the
+ * pairs step 1 flipped, when flips must be confirmed: a model fitted on a
+ * flipped label agrees with it, so its agreement is no evidence for it).
+ */
+export function consistencyFilter(pairs: readonly RoundPair[], model: HeadWeights, confirm: ReadonlySet<string> = new Set()): StepResult<ConsistencyOutput> {
   const m = labelMargins(model, pairs);
   const kept: RoundPair[] = [];
   const disputed: RoundPair[] = [];
-  pairs.forEach((p, i) => (m[i]! > 0 ? kept : disputed).push(p));
-  return { output: { kept, disputed }, counts: { in: pairs.length, out: kept.length, kept: kept.length, disputed: disputed.length } };
+  let confirmed = 0;
+  pairs.forEach((p, i) => {
+    const toJudge = confirm.has(p.item.id);
+    if (toJudge && m[i]! > 0) confirmed++;
+    (m[i]! > 0 && !toJudge ? kept : disputed).push(p);
+  });
+  return { output: { kept, disputed }, counts: { in: pairs.length, out: kept.length, kept: kept.length, disputed: disputed.length, ...(confirm.size ? { flipsToJudge: confirmed } : {}) } };
 }
 
 /** Labels from both-order judgments; pure, so tests and resumed rounds can apply stored judgments. */

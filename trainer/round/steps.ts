@@ -30,6 +30,7 @@ import type { GateDecision, ShadowReport } from '../dt2it/gate.js';
 import { parseHeadOnnx } from '../dt2it/head-weights.js';
 import type { RoundConfig } from './config.js';
 import { collectStep, heldOut } from './collect.js';
+import { featuresOf, withOwnFeatures } from './curate-features.js';
 import { baseHead, baseOf } from './context.js';
 import { ImageStore, loadPairs, savePairs, type StoredPair } from './pairs-file.js';
 import { activateStep, registerStep } from './register.js';
@@ -139,12 +140,19 @@ export function roundSteps(cfg: RoundConfig, labeler: PairLabeler, engine: Engin
         // Step 1's scoring models: the version being improved, and a model fitted
         // on this round's judge-constructed pairs alone, which has not seen the
         // base set and so does not share its biases (trainer/dt2it/curate.ts).
-        const scorers: HeadWeights[] = [await baseHead(cfg, base)];
-        if (judged.length > 0) scorers.push(fitRound(balanceStyle(judged).output.pairs).weights);
-        const res = await curateRound(pairs, { scorers, labeler: withImages(labeler, refsOf(pairs), store) });
-        await savePairs(ctx.folder, 'curated', stored(res.pairs));
-        await writeFile(ctx.folder.path('candidate-head.onnx'), buildHeadOnnx(res.candidate.weights));
-        await ctx.folder.writeJson('candidate.json', { calibration: res.candidate.calibration, fit: res.candidate.report, funnel: res.funnel, counts: res.counts, scorers: scorers.length });
+        // With curateWith, both are heads on that bundle's features, the first
+        // fitted on the round's training set as it stands (the version's head
+        // lives on other features).
+        const [scoreOn, judgedOn] = cfg.curateWith ? await featuresOf(cfg, cfg.curateWith, [pairs, judged], store) : [pairs, judged];
+        const scorers: HeadWeights[] = [cfg.curateWith ? fitRound(scoreOn!).weights : await baseHead(cfg, base)];
+        if (judged.length > 0) scorers.push(fitRound(balanceStyle(judgedOn!).output.pairs).weights);
+        const res = await curateRound(scoreOn!, { scorers, labeler: withImages(labeler, refsOf(pairs), store), confirmFlips: cfg.confirmFlips });
+        // The candidate head and every later step work on the version's own features.
+        const curated = cfg.curateWith ? withOwnFeatures(res.pairs, pairs) : res.pairs;
+        const candidate = cfg.curateWith ? fitRound(curated) : res.candidate;
+        await savePairs(ctx.folder, 'curated', stored(curated));
+        await writeFile(ctx.folder.path('candidate-head.onnx'), buildHeadOnnx(candidate.weights));
+        await ctx.folder.writeJson('candidate.json', { calibration: candidate.calibration, fit: candidate.report, funnel: res.funnel, counts: res.counts, scorers: scorers.length, curateWith: cfg.curateWith, confirmFlips: cfg.confirmFlips });
         return { counts: { ...res.funnel, scorers: scorers.length } };
       },
     },

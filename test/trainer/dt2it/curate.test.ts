@@ -47,6 +47,15 @@ describe('curation step 2: consistencyFilter', () => {
     expect(r.output.disputed.map((p) => p.item.id)).toEqual(['p1', 'p2']);
     expect(r.counts).toMatchObject({ in: 4, kept: 2, disputed: 2 });
   });
+
+  it('sends the pairs it is told to confirm to the judges even when the model agrees', () => {
+    const pairs = [withMargin(2, 'a', 0), withMargin(2, 'b', 1), withMargin(3, 'a', 2), withMargin(-1, 'b', 3)];
+    const r = consistencyFilter(pairs, linearHead([1]), new Set(['p2', 'p1']));
+    expect(r.output.kept.map((p) => p.item.id)).toEqual(['p0', 'p3']);
+    expect(r.output.disputed.map((p) => p.item.id)).toEqual(['p1', 'p2']);
+    // p2 is agreed with but goes to the judges; p1 was disputed anyway.
+    expect(r.counts).toMatchObject({ in: 4, kept: 2, disputed: 2, flipsToJudge: 1 });
+  });
 });
 
 describe('curation step 3: re-judging', () => {
@@ -110,5 +119,37 @@ describe('curateRound', () => {
     expect(r.funnel.kept + r.funnel.rejudged).toBe(600);
     expect(r.funnel.out).toBe(r.funnel.kept + r.funnel.rejudged - r.funnel.dropped);
     expect(labeler.requested.length).toBe(r.funnel.rejudged);
+  });
+
+  it('confirmFlips: a scorer weaker than the labels flips, the judges decide every flip', async () => {
+    // Labels 85% right; the only scorer reads the bias feature, which agrees with the truth about half the time.
+    const rng = Rng.fromSeed(5);
+    const better = new Map<string, string>();
+    const pairs = Array.from({ length: 600 }, (_, i) => {
+      const fa = [rng.float(-1, 1), rng.float(-1, 1)];
+      const fb = [rng.float(-1, 1), rng.float(-1, 1)];
+      const truth = fa[0]! > fb[0]! ? 'a' : 'b';
+      const label = rng.bernoulli(0.15) ? (truth === 'a' ? 'b' : 'a') : truth;
+      const p = pair({ id: `w${i}`, fa, fb, a: `a${i}`, b: `b${i}`, label, truth }, i);
+      better.set(p.item.id, truth === 'a' ? p.item.a : p.item.b);
+      return p;
+    });
+    const before = labelAccuracy(pairs);
+    const run = async (confirmFlips: boolean) => {
+      const labeler = new TruthLabeler(better, { accuracy: 0.95, seed: 4 });
+      const r = await curateRound(pairs, { scorers: [linearHead([0, 1])], labeler, balance: false, fit: { k: 2, epochs: 15 }, confirmFlips });
+      return { r, asked: new Set(labeler.requested.map((q) => q.id)) };
+    };
+    const paper = await run(false);
+    const confirmed = await run(true);
+    expect(confirmed.r.funnel.flipped).toBeGreaterThan(50);
+    // Every flip went to the judges; the paper's method kept the flips its refit agreed with.
+    expect(confirmed.r.counts.flip.flipped).toBe(paper.r.counts.flip.flipped);
+    const flippedIds = flipByScorers(pairs, [linearHead([0, 1])]).output.flipped;
+    expect(flippedIds.every((id) => confirmed.asked.has(id))).toBe(true);
+    expect(flippedIds.some((id) => !paper.asked.has(id))).toBe(true);
+    expect(labelAccuracy(paper.r.pairs)).toBeLessThan(before);
+    expect(labelAccuracy(confirmed.r.pairs)).toBeGreaterThan(labelAccuracy(paper.r.pairs));
+    expect(labelAccuracy(confirmed.r.pairs)).toBeGreaterThanOrEqual(before);
   });
 });

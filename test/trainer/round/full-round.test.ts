@@ -35,7 +35,9 @@ import { parseRoundConfig, RoundConfigError } from '../../../trainer/round/confi
 import { judgeLabeler, startRound } from '../../../trainer/round/main.js';
 import { exportLlamaFactory } from '../../../trainer/round/export.js';
 import { finetuneOptions } from '../../../trainer/round/full-fit.js';
-import { loadPairs } from '../../../trainer/round/pairs-file.js';
+import { ImageStore, loadPairs } from '../../../trainer/round/pairs-file.js';
+import { featuresOf } from '../../../trainer/round/curate-features.js';
+import { featurizePairs } from '../../../trainer/data/featurize.js';
 import { writeTruthSet } from '../../../trainer/round/shapes-world.js';
 import { sendTraffic } from './traffic.js';
 import { DEFAULT_PYTHON, PACKAGE_DIR, trainTorch } from '../../../trainer/torch/engine.js';
@@ -228,8 +230,54 @@ describe("a 'full' round", () => {
     expect(await registry.list()).toHaveLength(1);
   }, 120_000);
 
+  it('curateWith: step 1 scores on that bundle\'s features; the curated set keeps the version\'s own', async () => {
+    const registry = new Registry(stateDir, MODEL);
+    const before = await registry.active();
+    // The program model as the scoring bundle: another encoder, another feature width than the learned version's.
+    const other = 'models/shapes-mrm';
+    const crashing = await fakePython('crash-after-curate', 'exit 3');
+    await sendTraffic(server, 23, 30);
+    const id = 'rcuratewith';
+    const err = await failedRound(startRound(config({ curateWith: other, confirmFlips: true }), { log: silentLogger, labeler: judgeLabeler, engine: { python: crashing } }, id));
+    expect(err.message).toMatch(/round step 'finetune' failed/);
+    const folder = new RoundFolder(stateDir, id);
+    expect((await folder.load()).steps.find((s) => s.name === 'curate')!.status).toBe('done');
+    const train = await loadPairs(folder, 'train');
+    const curated = await loadPairs(folder, 'curated');
+    const own = new Map(train.map((p) => [p.item.id, p]));
+    expect(curated.length).toBeGreaterThan(0);
+    for (const p of curated) {
+      expect(Array.from(p.fa)).toEqual(Array.from(own.get(p.item.id)!.fa));
+      expect(Array.from(p.fb)).toEqual(Array.from(own.get(p.item.id)!.fb));
+    }
+    const cand = JSON.parse(await readFile(folder.path('candidate.json'), 'utf8')) as { curateWith: string; confirmFlips: boolean; counts: { consistency: Record<string, number>; flip: Record<string, number> } };
+    expect(cand.curateWith).toBe(join(process.cwd(), other));
+    expect(cand.confirmFlips).toBe(true);
+    // Every flip went to the judges: none of them is among the pairs kept on the refit's agreement.
+    expect(cand.counts.consistency.disputed).toBeGreaterThanOrEqual(cand.counts.flip.flipped!);
+    expect(parseHeadOnnx(new Uint8Array(await readFile(folder.path('candidate-head.onnx')))).d).toBe(train[0]!.fa.length);
+    // The scoring features are the other bundle's: what its stages give on the round's pairs' images and texts.
+    const [scored] = await featuresOf(config({ curateWith: other }), other, [train.slice(0, 8)], new ImageStore(stateDir));
+    const { runtime } = await loadBundle(other);
+    const direct = await featurizePairs(runtime, await Promise.all(train.slice(0, 8).map(async (p) => ({
+      id: p.item.id, images: await Promise.all(p.imageRefs.map((r) => new ImageStore(stateDir).bytes(r))), prompt: p.item.prompt,
+      ...(p.item.system !== undefined ? { system: p.item.system } : {}), chosen: p.item.a, rejected: p.item.b,
+    })))).finally(() => runtime.release());
+    expect(scored![0]!.fa.length).toBe(direct.d);
+    expect(direct.d).not.toBe(train[0]!.fa.length);
+    scored!.forEach((p, i) => expect(Array.from(p.fb)).toEqual(Array.from(direct.rejected.subarray(i * direct.d, (i + 1) * direct.d))));
+    // A directory that is not a bundle fails curation with the key's name; nothing changes.
+    const bad = await failedRound(startRound(config({ curateWith: join(dir, 'nothing-here') }), { log: silentLogger, labeler: judgeLabeler }, 'rbadcuratewith'));
+    expect(bad.message).toMatch(/round step 'curate' failed: curateWith: .*nothing-here is not a bundle that loads/);
+    expect(await registry.active()).toEqual(before);
+  }, 180_000);
+
   it('fit and full are validated where the config enters', () => {
     expect(parseRoundConfig({ stateDir, model: MODEL }, 't').fit).toBe('head');
+    expect(parseRoundConfig({ stateDir, model: MODEL }, 't').curateWith).toBeNull();
+    expect(parseRoundConfig({ stateDir, model: MODEL }, 't').confirmFlips).toBe(false);
+    expect(() => parseRoundConfig({ stateDir, model: MODEL, confirmFlips: 'yes' }, 't')).toThrow(/confirmFlips/);
+    expect(() => parseRoundConfig({ stateDir, model: MODEL, curateWith: '' }, 't')).toThrow(/curateWith/);
     expect(() => parseRoundConfig({ stateDir, model: MODEL, fit: 'partial' }, 't')).toThrow(/fit.*one of 'head', 'full', got 'partial'/);
     expect(() => parseRoundConfig({ stateDir, model: MODEL, full: { steps: 3 } }, 't')).toThrow(RoundConfigError);
     expect(() => parseRoundConfig({ stateDir, model: MODEL, full: { lr: 0 } }, 't')).toThrow(/full\.lr.*positive/);
