@@ -30,7 +30,7 @@ export const LEARNED_BT = { epochs: 2, batch: 32 } as const;
  *   at 200) then P6 (300 more: position 100%, T2I 99.7%, held-out claims
  *   91.3%). One 500-step schedule would decay the rate while position is
  *   still at chance, and was not measured.
- * - bt: 32 pairs a step, lr 2e-3, as P6 (84.0% on seed 99 from 376 steps,
+ * - bt: LEARNED_BT (2 epochs of 32 pairs a step), as P6 (84.0% on seed 99 from 376 steps,
  *   2 epochs of 6,000 pairs), capped at P6's 376 steps: 12,032 of the 20,000
  *   training pairs, each seen once. Why the cap: the first build with this
  *   stage (2026-12-01) had to end before a session deadline on a machine
@@ -44,5 +44,5 @@ export const LEARNED_BT = { epochs: 2, batch: 32 } as const;
 export const LEARNED_ROLES = {
   args: ['--role-readout', '2', '--role-lookup', 'signed', '--role-lr-scale', '10', '--ground-position', '0.7', '--ground-t2i', '0.25', '--ground-lr', '2e-3'],
   groundSteps: [200, 300],
-  bt: { epochs: 2, batch: 32, maxSteps: 376 },
+  bt: { ...LEARNED_BT, maxSteps: 376 },
 } as const;
