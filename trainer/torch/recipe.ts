@@ -30,7 +30,7 @@ export const LEARNED_BT = { epochs: 2, batch: 32 } as const;
  *   at 200) then P6 (300 more: position 100%, T2I 99.7%, held-out claims
  *   91.3%). One 500-step schedule would decay the rate while position is
  *   still at chance, and was not measured.
- * - bt: LEARNED_BT (2 epochs of 32 pairs a step), as P6 (84.0% on seed 99 from 376 steps,
+ * - bt: LEARNED_BT (2 epochs of 32 pairs a step) at the trainer's lr 2e-3, as P6 (84.0% on seed 99 from 376 steps,
  *   2 epochs of 6,000 pairs), capped at P6's 376 steps: 12,032 of the 20,000
  *   training pairs, each seen once. Why the cap: the first build with this
  *   stage (2026-12-01) had to end before a session deadline on a machine
