@@ -47,7 +47,7 @@ describe('trainer parent death', () => {
       let buf = '';
       parent.stdout.on('data', (d: Buffer) => {
         buf += d.toString();
-        if (buf.includes('\n')) resolve(buf.split('\n')[0]);
+        if (buf.includes('\n')) resolve(buf.split('\n')[0]!);
       });
       parent.on('exit', (code) => reject(new Error(`parent exited ${code} before its child armed: ${buf}`)));
     });
