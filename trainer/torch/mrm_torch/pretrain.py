@@ -55,7 +55,21 @@ def evaluate(vision, head, data, ids, targets, batch=128):
     return cell_accuracy(logits, torch.from_numpy(targets[ids]))
 
 
-def pretrain_vision(vision, data, *, epochs, batch, lr, seed, emit, log_every=20, occupied_weight=OCCUPIED_WEIGHT):
+def mirror_half(pixels, targets, rng):
+    """Mirrors a random half of the batch left to right, images and cell
+    targets together. Every ShapesWorld shape is symmetric about its vertical
+    axis (the triangle points up) and the scene sampler's layout rules do not
+    depend on the side, so a mirrored scene is one the generator could have
+    drawn: twice the scenes for the same rendering cost. A centre in column c
+    lands in column G-1-c (x -> 1-x), so the targets mirror with the pixels."""
+    pick = torch.from_numpy(rng.rand(pixels.shape[0]) < 0.5)
+    pixels, targets = pixels.clone(), targets.clone()
+    pixels[pick] = pixels[pick].flip(-1)
+    targets[pick] = targets[pick].flip(-1)
+    return pixels, targets
+
+
+def pretrain_vision(vision, data, *, epochs, batch, lr, seed, emit, log_every=20, occupied_weight=OCCUPIED_WEIGHT, flip=False):
     """Trains `vision` in place on `data`'s images; returns held-out metrics
     (the last 10% of images, by a seeded permutation, never trained on)."""
     targets, has = image_targets(data, vision.grid)
@@ -81,7 +95,10 @@ def pretrain_vision(vision, data, *, epochs, batch, lr, seed, emit, log_every=20
         for g in opt.param_groups:  # cosine from lr to lr/20
             g['lr'] = lr * (0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * step / total)))
         vision.train()
-        loss = scene_loss(head(vision.cell_map(data.pixels(idx))), torch.from_numpy(targets[idx]), occupied_weight)
+        pixels, tgt = data.pixels(idx), torch.from_numpy(targets[idx])
+        if flip:
+            pixels, tgt = mirror_half(pixels, tgt, np.random.RandomState((seed * 104729 + step) % 2**32))
+        loss = scene_loss(head(vision.cell_map(pixels)), tgt, occupied_weight)
         opt.zero_grad()
         loss.backward()
         opt.step()

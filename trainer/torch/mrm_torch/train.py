@@ -88,6 +88,8 @@ def parse_args(argv):
     ap.add_argument('--pretrain-occupied-weight', type=float, default=8.0,
                     help='weight of a cell holding a shape centre in the pretraining loss (empty cells 1)')
     ap.add_argument('--pretrain-batch', type=int, default=64, help='images per pretraining step')
+    ap.add_argument('--pretrain-flip', action='store_true',
+                    help='mirror a random half of each pretraining batch left to right (pretrain.py mirror_half)')
     ap.add_argument('--vision-from', help="a pretrained tower to start from (a run's OUT.ckpt/vision.pt) instead of pretraining")
     ap.add_argument('--freeze-vision', action='store_true',
                     help='pair training leaves the tower as pretrained (its embeddings are computed once)')
@@ -254,7 +256,7 @@ def main(argv=None):
         else:
             metrics.update(pretrain_vision(model.vision, data, epochs=a.pretrain_epochs, batch=a.pretrain_batch, lr=a.pretrain_lr,
                                            seed=a.seed, emit=emit, log_every=a.log_every,
-                                           occupied_weight=a.pretrain_occupied_weight))
+                                           occupied_weight=a.pretrain_occupied_weight, flip=a.pretrain_flip))
             torch.save({'vision': model.vision.state_dict(), 'cfg': cfg, 'digest': digest, 'metrics': metrics}, vck + '.tmp')
             os.replace(vck + '.tmp', vck)
         emit('pretrained', **metrics)
