@@ -9,8 +9,8 @@ import { describe, expect, it } from 'vitest';
 import { runPython } from './helpers.js';
 
 describe('role readout', () => {
-  it.each(['pooled', 'tokens', 'signed'])('%s lookup: reads places from coordinates, ignores padding and absent images, and starts silent', async (lookup) => {
-    const out = JSON.parse(await runPython('mrm_torch.roles_check', ['--seed', '5', '--rows', '12', '--lookup', lookup])) as {
+  it.each([['pooled'], ['tokens'], ['signed'], ['signed', '--count']])('%s lookup %s: reads places from coordinates, ignores padding and absent images, and starts silent', async (lookup, count) => {
+    const out = JSON.parse(await runPython('mrm_torch.roles_check', ['--seed', '5', '--rows', '12', '--lookup', lookup!, ...(count ? [count] : [])])) as {
       cell_order: number; coords_matter: number; padding: number; absent_slot: number; init: number; prompt_lengths: number[];
     };
     expect(out.prompt_lengths).toContain(9);

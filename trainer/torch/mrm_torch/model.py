@@ -180,7 +180,7 @@ class CrossBlock(nn.Module):
 class Encoder(nn.Module):
     def __init__(self, vocab_size, vision, max_images, max_prompt, max_response, d=64, heads=4, layers=2, fusion='self', sink=False,
                  reading_words=None, attend_occupied=False, pos_code=False, count_head=False, slot_code=False, text_pos_std=0.02, text_rnn=None,
-                 position_words=None, text_rnn_at=0, role_readout=0, role_lookup='pooled'):
+                 position_words=None, text_rnn_at=0, role_readout=0, role_lookup='pooled', role_count=False):
         super().__init__()
         # attend_occupied (readings alone as cells): each cell's attention
         # logit gets log P(the cell holds a shape), the tower's own reading.
@@ -283,7 +283,8 @@ class Encoder(nn.Module):
         # state through a projection that starts at zero.
         if role_readout and fusion != 'cross':
             raise ValueError('role_readout needs fusion cross')
-        self.roles = RoleReadout(d, vocab_size, role_readout, max_images, vision.grid, lookup=role_lookup) if role_readout else None
+        self.roles = RoleReadout(d, vocab_size, role_readout, max_images, vision.grid, lookup=role_lookup,
+                                 count=role_count) if role_readout else None
         self.ln = nn.LayerNorm(d)
         self.d = d
 
@@ -388,7 +389,8 @@ class RewardModel(nn.Module):
                                cfg.get('reading_words'), cfg.get('attend_occupied', False), cfg.get('pos_code', False),
                                cfg.get('count_head', False), cfg.get('slot_code', False),
                                cfg.get('text_pos_std', 0.02), cfg.get('text_rnn'),
-                               cfg.get('position_words'), cfg.get('text_rnn_at', 0), cfg.get('role_readout', 0), cfg.get('role_lookup', 'pooled'))
+                               cfg.get('position_words'), cfg.get('text_rnn_at', 0), cfg.get('role_readout', 0), cfg.get('role_lookup', 'pooled'),
+                               cfg.get('role_count', False))
         self.head = Head(cfg['d'], cfg['k'])
 
     def rewards(self, emb, mask, prompt_ids, response_ids):

@@ -27,11 +27,12 @@ def main(argv=None):
     ap.add_argument('--seed', type=int, default=5)
     ap.add_argument('--rows', type=int, default=12)
     ap.add_argument('--lookup', choices=['pooled', 'tokens', 'signed'], default='pooled')
+    ap.add_argument('--count', action='store_true', help='with each role counting the cells it finds')
     a = ap.parse_args(argv)
     torch.manual_seed(a.seed)
     gen = torch.Generator().manual_seed(a.seed)
     d, vocab, grid, m, p, r, n = 16, 40, 4, 2, 9, 7, a.rows
-    mod = RoleReadout(d, vocab, 2, m, grid, lookup=a.lookup).eval()
+    mod = RoleReadout(d, vocab, 2, m, grid, lookup=a.lookup, count=a.count).eval()
     with torch.no_grad():
         # The output projection starts at zero (nothing would be measured); give it weights.
         mod.out.weight.copy_(torch.randn(d, mod.out.in_features, generator=gen))
@@ -64,14 +65,14 @@ def main(argv=None):
         other[: n // 3, s:] = torch.randn(n // 3, s, d, generator=gen) * 5
         absent_slot = (mod(prm, rsp, pi, ri, other, bias, mask) - base).abs().max().item()
     print(json.dumps({'cell_order': cell_order, 'coords_matter': coords_matter, 'padding': padding, 'absent_slot': absent_slot,
-                      'init': init_difference(gen, a.lookup), 'rows': n, 'prompt_lengths': lp.tolist()}))
+                      'init': init_difference(gen, a.lookup, a.count), 'rows': n, 'prompt_lengths': lp.tolist()}))
 
 
-def init_difference(gen, lookup):
+def init_difference(gen, lookup, count=False):
     cfg = {'size': 128, 'channels': [8, 8], 'strides': [4, 4], 'grid': 8, 'vocab_size': 50, 'max_images': 2, 'max_prompt': 9,
            'max_response': 7, 'd': 16, 'heads': 2, 'layers': 2, 'k': 3, 'fusion': 'cross', 'sink': True}
     plain = RewardModel(cfg).eval()
-    roles = RewardModel({**cfg, 'role_readout': 2, 'role_lookup': lookup}).eval()
+    roles = RewardModel({**cfg, 'role_readout': 2, 'role_lookup': lookup, 'role_count': count}).eval()
     roles.load_state_dict(plain.state_dict(), strict=False)
     pi = torch.randint(1, 50, (8, 9), generator=gen)
     ri = torch.randint(1, 50, (8, 7), generator=gen)
