@@ -64,7 +64,7 @@ describe('mrm_torch.claims', () => {
         .map((l) => JSON.parse(l) as [number, string, string, string, string]);
       const truths = scenes.map(truth);
       const types = new Set(rows.map((r) => r[1]));
-      expect([...types].sort()).toEqual(['color', 'count', 'description', 'existence', 'position']);
+      expect([...types].sort()).toEqual(['color', 'count', 'count_present', 'description', 'existence', 'position']);
       expect(rows.length).toBeGreaterThan(600);
       for (const [i, , question, yes, no] of rows) {
         const t = truths[i]!;

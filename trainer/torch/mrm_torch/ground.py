@@ -34,12 +34,13 @@ def scenes_of(data):
     return [scene_of_png(data.image_bytes[p]) for p in sorted(data.image_bytes)]
 
 
-def draw(scenes, rows, rng, n, t2i=0.0, position=0.0, position_rows=None):
+def draw(scenes, rows, rng, n, t2i=0.0, position=0.0, position_rows=None, count=0.0):
     """n (image row or (row 1, row 2), qtype, question, true, false) examples
     from the given image rows, a share `t2i` of them two-image T2I questions
     and a share `position` of the rest position questions (on top of the
     fifth a uniform draw of the question type gives), asked of
-    `position_rows` when given."""
+    `position_rows` when given; then a share `count` of the rest count
+    questions about a group the image holds (claims.py _count_present)."""
     out = []
     while len(out) < n:
         if t2i and rng.random() < t2i:
@@ -48,6 +49,8 @@ def draw(scenes, rows, rng, n, t2i=0.0, position=0.0, position_rows=None):
                 out.append(c)
             continue
         qtype = 'position' if position and rng.random() < position else None
+        if qtype is None and count and rng.random() < count:
+            qtype = 'count_present'
         pool = position_rows if qtype and position_rows else rows
         i = pool[rng.randrange(len(pool))]
         c = claim_pair(scenes[i], rng, qtype)
@@ -103,9 +106,9 @@ def accuracy(model, batcher, examples, systems, batch=128):
             right += (r[:len(ex)] > r[len(ex):]).tolist()
     right = np.array(right, dtype=float)
     # overall over the single-image questions, comparable with runs without T2I.
-    single = np.array([e[1] not in ('t2i', 'position_few') for e in examples])
+    single = np.array([e[1] not in ('t2i', 'position_few', 'count_present') for e in examples])
     out = {'ground.accuracy.overall': float(right[single].mean())}
-    for q in QTYPES + ['t2i', 'position_few']:
+    for q in QTYPES + ['count_present', 't2i', 'position_few']:
         sel = np.array([e[1] == q for e in examples])
         if sel.any():
             out[f'ground.accuracy.{q}'] = float(right[sel].mean())
@@ -113,7 +116,7 @@ def accuracy(model, batcher, examples, systems, batch=128):
 
 
 def ground(model, data, tok, pre, cache, *, steps, batch, lr, seed, emit, log_every=25, eval_every=0, system=None, t2i=0.0, position=0.0,
-           position_max_shapes=0, role_lr_scale=1.0):
+           position_max_shapes=0, role_lr_scale=1.0, count=0.0):
     """Trains model.encoder and model.head in place; returns held-out metrics."""
     scenes = scenes_of(data)
     rows = [i for i, s in enumerate(scenes) if s is not None and s['shapes']]
@@ -124,6 +127,9 @@ def ground(model, data, tok, pre, cache, *, steps, batch, lr, seed, emit, log_ev
     hold, train = rows[:n_hold], rows[n_hold:]
     rng = random.Random(seed)
     hold_ex = draw(scenes, hold, random.Random(seed + 1), 1000)
+    if count:
+        # Held out apart too, for the same reason.
+        hold_ex += draw(scenes, hold, random.Random(seed + 5), 300, count=1.0)
     if t2i:
         # Held-out T2I questions apart, so the single-image numbers stay comparable across runs.
         hold_ex += draw(scenes, hold, random.Random(seed + 3), 300, t2i=1.0)
@@ -163,7 +169,7 @@ def ground(model, data, tok, pre, cache, *, steps, batch, lr, seed, emit, log_ev
             g['lr'] = g['scale'] * (lr * (step + 1) / warm if step < warm else lr * (0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * (step - warm) / max(1, steps - warm)))))
         model.train()
         model.vision.eval()
-        ex = draw(scenes, train, rng, batch, t2i, position, position_rows)
+        ex = draw(scenes, train, rng, batch, t2i, position, position_rows, count)
         heads = model.rewards(*batcher(ex, pick_sys(rng, batch)))
         target = torch.cat([torch.ones(batch, 1), torch.zeros(batch, 1)]).expand_as(heads)
         loss = F.binary_cross_entropy_with_logits(heads, target)

@@ -136,6 +136,9 @@ def parse_args(argv):
     ap.add_argument('--ground-lr', type=float, default=2e-3)
     ap.add_argument('--ground-position', type=float, default=0.0,
                     help='share of single-image grounding questions drawn as position questions (besides the uniform draw); 0 = none')
+    ap.add_argument('--ground-count', type=float, default=0.0,
+                    help='share of the non-position single-image grounding questions that count a group the image holds, '
+                         'false claim one off (claims.py _count_present)')
     ap.add_argument('--ground-t2i', type=float, default=0.0,
                     help='share of grounding questions that are two-image T2I questions (t2i_claims.py); 0 = none')
     ap.add_argument('--ground-position-shapes', type=int, default=0,
@@ -325,7 +328,8 @@ def main(argv=None):
         system = next((r['system'] for r in data.records if r['system']), None)
         ground_metrics = ground(model, data, tok, pre, cache, steps=a.ground_steps, batch=a.ground_batch, lr=a.ground_lr,
                                 seed=a.seed, emit=emit, log_every=a.log_every, eval_every=a.eval_every, system=system, t2i=a.ground_t2i,
-                                position=a.ground_position, position_max_shapes=a.ground_position_shapes, role_lr_scale=a.role_lr_scale)
+                                position=a.ground_position, position_max_shapes=a.ground_position_shapes, role_lr_scale=a.role_lr_scale,
+                                count=a.ground_count)
         metrics.update(ground_metrics)
         grounded = True
         save(ck)
