@@ -44,6 +44,8 @@ import math
 import torch
 from torch import nn
 
+from .scene import HEAD_SPLITS as ATTRIBUTE_SPLITS
+
 from .text_rnn import TextRNN
 
 
@@ -104,11 +106,32 @@ class RoleReadout(nn.Module):
         # read 98-99%). The threshold starts where a cell counts once its
         # logit is positive. Signed and token lookups only: a count per token,
         # summed with the role's weights like the match.
+        # count 'attributes' (needs the tower's readings, model.py passes
+        # them): a token's phrase says which colour, kind and size it asks for
+        # (a softmax over "any" and each value, starting from its likeness to
+        # the words that name them), a cell matches by the product of its own
+        # readings of those values, times P(shape), and a token's count is
+        # the sum over the slot's cells. A sum of sigmoids of the lookup's
+        # logits ('sum') left count pairs at 60%: a logit mixes how well a
+        # cell matches with how sure the tower is, and the threshold between
+        # "counts" and "does not" had to be learned from few count questions.
+        count = {True: 'sum', False: None}.get(count, count)
+        if count not in (None, 'sum', 'attributes'):
+            raise ValueError(f"role count must be 'sum' or 'attributes', got {count!r}")
         if count and lookup == 'pooled':
             raise ValueError("role count needs lookup 'tokens' or 'signed'")
         self.count = count
-        if count:
+        if count == 'sum':
             self.count_bias = nn.Parameter(torch.zeros(()))
+        if count == 'attributes':
+            # One "any" logit per attribute, learned; the values' logits are
+            # the phrase's likeness to each value's word vector, scaled. After
+            # grounding a named value's logit is about 10 and the others' about
+            # +-2 (the shipped build's "green" against the colour words), so
+            # "any" starts at 3: it wins where the phrase names no value.
+            self.any_logit = nn.Parameter(torch.full((3,), 3.0))
+            self.value_scale = nn.Parameter(torch.ones(3))
+        if count:
             per_slot += roles
         self.n_rel = per_slot * max_images + (per_slot if max_images > 1 else 0)
         self.u = nn.Linear(d, hidden)
@@ -118,7 +141,26 @@ class RoleReadout(nn.Module):
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
-    def forward(self, prm, rsp, prompt_ids, response_ids, cells, cell_bias, image_mask):
+    def attribute_count(self, phrase, readings, table, image_mask):
+        """[N, T, M]: how many cells of each slot hold what each token's
+        phrase asks for. phrase [N, T, D]; readings [N, M*S, 14] (colour,
+        kind, size softmaxes, class 0 = no shape); table [14, D] the
+        readings' word vectors."""
+        n, t = phrase.shape[0], phrase.shape[1]
+        match, start = None, 0
+        for a, width in enumerate(ATTRIBUTE_SPLITS):
+            # Values 1.. of this attribute; class 0 ("no shape") is the occupancy below.
+            words = table[start + 1:start + width]
+            lg = (phrase @ words.t()) * self.value_scale[a] * self.scale
+            q = torch.softmax(torch.cat([self.any_logit[a].expand(n, t, 1), lg], 2), dim=2)
+            cell_p = readings[:, :, start + 1:start + width]
+            m = q[:, :, :1] + q[:, :, 1:] @ cell_p.transpose(1, 2)  # [N, T, M*S]
+            match = m if match is None else match * m
+            start += width
+        occupied = (1.0 - readings[:, :, 0]) * image_mask.repeat_interleave(self.per_image, 1)
+        return (match * occupied.unsqueeze(1)).reshape(n, t, self.max_images, self.per_image).sum(3)
+
+    def forward(self, prm, rsp, prompt_ids, response_ids, cells, cell_bias, image_mask, readings=None, table=None):
         """prm [N, P, D], rsp [N, R, D]: the token embeddings (no positions);
         cells [N, M*G*G, D]: each cell in the words' space; cell_bias
         [N, M*G*G]: an additive logit per cell (log P(shape), or 0);
@@ -155,9 +197,11 @@ class RoleReadout(nn.Module):
             ra = att[:, :, :self.roles].transpose(1, 2)
             place = (ra @ tok_place).reshape(n, self.roles, m, 2)
             match = ra @ tok_match
-            if self.count:
+            if self.count == 'sum':
                 # [N, R, M]: a masked slot's cells carry -1e4 in cell_bias, so they count 0.
                 counted = ra @ torch.sigmoid(lg + self.count_bias).sum(3)
+            elif self.count == 'attributes':
+                counted = ra @ self.attribute_count(phrase, readings, table, image_mask)
         keep = image_mask.unsqueeze(1)
         # An absent slot's numbers are zero, not an average over nothing.
         if self.lookup == 'signed':

@@ -20,6 +20,7 @@ import torch
 
 from .model import RewardModel
 from .roles import RoleReadout
+from .scene import HEAD_SPLITS as ATTRIBUTE_SPLITS
 
 
 def main(argv=None):
@@ -27,7 +28,7 @@ def main(argv=None):
     ap.add_argument('--seed', type=int, default=5)
     ap.add_argument('--rows', type=int, default=12)
     ap.add_argument('--lookup', choices=['pooled', 'tokens', 'signed'], default='pooled')
-    ap.add_argument('--count', action='store_true', help='with each role counting the cells it finds')
+    ap.add_argument('--count', choices=['sum', 'attributes'], help='with each role counting the cells it finds')
     a = ap.parse_args(argv)
     torch.manual_seed(a.seed)
     gen = torch.Generator().manual_seed(a.seed)
@@ -48,29 +49,68 @@ def main(argv=None):
     mask = torch.ones(n, m)
     mask[: n // 3, 1] = 0
     bias = bias + (1 - mask).repeat_interleave(s, 1) * -1e4
+    # With count 'attributes' the module also reads each cell's colour, kind
+    # and size softmaxes and the words that name them; they move with their cells.
+    readings = torch.cat([torch.softmax(torch.randn(n, m * s, w, generator=gen) * 2, 2) for w in ATTRIBUTE_SPLITS], 2)
+    table = torch.randn(sum(ATTRIBUTE_SPLITS), d, generator=gen)
+    extra = (lambda rd: (rd, table)) if a.count == 'attributes' else (lambda rd: ())
     with torch.no_grad():
-        base = mod(prm, rsp, pi, ri, cells, bias, mask)
+        base = mod(prm, rsp, pi, ri, cells, bias, mask, *extra(readings))
         # One permutation for every slot: the coordinate table is shared by the slots.
         one = torch.randperm(s, generator=gen)
         perm = torch.cat([one + k * s for k in range(m)])
         xy = mod.xy.clone()
         mod.xy = xy[one]
-        cell_order = (mod(prm, rsp, pi, ri, cells[:, perm], bias[:, perm], mask) - base).abs().max().item()
+        cell_order = (mod(prm, rsp, pi, ri, cells[:, perm], bias[:, perm], mask, *extra(readings[:, perm])) - base).abs().max().item()
         mod.xy = xy
-        coords_matter = (mod(prm, rsp, pi, ri, cells[:, perm], bias[:, perm], mask) - base).abs().max(1).values.min().item()
+        coords_matter = (mod(prm, rsp, pi, ri, cells[:, perm], bias[:, perm], mask, *extra(readings[:, perm])) - base).abs().max(1).values.min().item()
         z = lambda ids, k: torch.cat([ids, torch.zeros(ids.shape[0], k, dtype=ids.dtype)], 1)
         noise = lambda x, k: torch.cat([x, torch.randn(x.shape[0], k, d, generator=gen)], 1)
-        padding = (mod(noise(prm, 4), noise(rsp, 6), z(pi, 4), z(ri, 6), cells, bias, mask) - base).abs().max().item()
-        other = cells.clone()
+        padding = (mod(noise(prm, 4), noise(rsp, 6), z(pi, 4), z(ri, 6), cells, bias, mask, *extra(readings)) - base).abs().max().item()
+        other, other_readings = cells.clone(), readings.clone()
         other[: n // 3, s:] = torch.randn(n // 3, s, d, generator=gen) * 5
-        absent_slot = (mod(prm, rsp, pi, ri, other, bias, mask) - base).abs().max().item()
-    print(json.dumps({'cell_order': cell_order, 'coords_matter': coords_matter, 'padding': padding, 'absent_slot': absent_slot,
+        other_readings[: n // 3, s:] = torch.rand(n // 3, s, sum(ATTRIBUTE_SPLITS), generator=gen)
+        absent_slot = (mod(prm, rsp, pi, ri, other, bias, mask, *extra(other_readings)) - base).abs().max().item()
+    counts = attribute_counts(a.seed) if a.count == 'attributes' else {}
+    print(json.dumps({**counts, 'cell_order': cell_order, 'coords_matter': coords_matter, 'padding': padding, 'absent_slot': absent_slot,
                       'init': init_difference(gen, a.lookup, a.count), 'rows': n, 'prompt_lengths': lp.tolist()}))
 
 
-def init_difference(gen, lookup, count=False):
+def attribute_counts(seed):
+    """count 'attributes' on exact readings: an image with k green circles
+    (k = 0..4) beside two red squares and a green square, and a phrase
+    naming "green" and "circle". Returns the count for k = 1 and the largest
+    distance of any k's count from k times it (a count, not a soft maximum)."""
+    torch.manual_seed(seed)
+    d, grid, m = 16, 4, 2
+    s = grid * grid
+    mod = RoleReadout(d, 40, 2, m, grid, lookup='signed', count='attributes').eval()
+    table = torch.eye(sum(ATTRIBUTE_SPLITS), d)
+    green, circle, red, square = 2, 8, 1, 9  # reading indices: colour 0-6, kind 7-10, size 11-13
+    phrase = (table[green] + table[circle]).mul(40.0).reshape(1, 1, d)
+
+    def cell(colour, kind, size):
+        r = torch.zeros(sum(ATTRIBUTE_SPLITS))
+        r[colour] = r[kind] = r[size] = 1.0
+        return r
+    empty = cell(0, 7, 11)
+    out = []
+    for k in range(5):
+        cells = [cell(green, circle, 12)] * k + [cell(red, square, 13)] * 2 + [cell(green, square, 12)]
+        img = torch.stack(cells + [empty] * (s - len(cells)))
+        readings = torch.cat([img, torch.stack([empty] * s)]).unsqueeze(0)
+        with torch.no_grad():
+            out.append(mod.attribute_count(phrase, readings, table, torch.tensor([[1.0, 0.0]]))[0, 0, 0].item())
+    one = out[1]
+    return {'count_of_one': one, 'count_nonlinearity': max(abs(c - k * one) for k, c in enumerate(out))}
+
+
+def init_difference(gen, lookup, count=None):
     cfg = {'size': 128, 'channels': [8, 8], 'strides': [4, 4], 'grid': 8, 'vocab_size': 50, 'max_images': 2, 'max_prompt': 9,
            'max_response': 7, 'd': 16, 'heads': 2, 'layers': 2, 'k': 3, 'fusion': 'cross', 'sink': True}
+    if count == 'attributes':
+        # Readings alone, tied to words (ids 1-13 name the values; "none" is learned).
+        cfg = {**cfg, 'attributes': 'only', 'reading_words': [[] if i in (0, 7, 11) else [i] for i in range(sum(ATTRIBUTE_SPLITS))]}
     plain = RewardModel(cfg).eval()
     roles = RewardModel({**cfg, 'role_readout': 2, 'role_lookup': lookup, 'role_count': count}).eval()
     roles.load_state_dict(plain.state_dict(), strict=False)

@@ -120,8 +120,9 @@ def parse_args(argv):
     ap.add_argument('--role-lookup', choices=['pooled', 'tokens', 'signed'], default='pooled',
                     help="with --role-readout: a role pools words then looks them up (pooled), pools what each token's phrase found "
                          "(tokens), or sums it with signed per-token weights (signed)")
-    ap.add_argument('--role-count', action='store_true',
-                    help='with --role-lookup tokens or signed: each role also counts the cells it finds (roles.py)')
+    ap.add_argument('--role-count', choices=['none', 'sum', 'attributes'], default='none',
+                    help='with --role-lookup tokens or signed: each role also counts the cells it finds, by a sum of sigmoids of '
+                         'its lookup logits or by the product of the cells\' readings of the colour, kind and size it asks for (roles.py)')
     ap.add_argument('--role-lr-scale', type=float, default=1.0,
                     help="the grounding stage's learning rate for the role readout, as a multiple of --ground-lr")
     ap.add_argument('--count-head', action='store_true',
@@ -224,8 +225,8 @@ def main(argv=None):
         cfg['role_readout'] = a.role_readout
         if a.role_lookup != 'pooled':
             cfg['role_lookup'] = a.role_lookup
-        if a.role_count:
-            cfg['role_count'] = True
+        if a.role_count != 'none':
+            cfg['role_count'] = a.role_count
     if (a.tie_readings or a.attend_occupied) and a.attributes != 'only':
         raise SystemExit('--tie-readings and --attend-occupied need --attributes only')
     if init:
