@@ -157,7 +157,9 @@ class RoleReadout(nn.Module):
             m = q[:, :, :1] + q[:, :, 1:] @ cell_p.transpose(1, 2)  # [N, T, M*S]
             match = m if match is None else match * m
             start += width
-        occupied = (1.0 - readings[:, :, 0]) * image_mask.repeat_interleave(self.per_image, 1)
+        # expand + reshape rather than repeat_interleave, which the opset-13 export does not take with a dynamic N.
+        keep = image_mask.unsqueeze(2).expand(n, self.max_images, self.per_image).reshape(n, self.max_images * self.per_image)
+        occupied = (1.0 - readings[:, :, 0]) * keep
         return (match * occupied.unsqueeze(1)).reshape(n, t, self.max_images, self.per_image).sum(3)
 
     def forward(self, prm, rsp, prompt_ids, response_ids, cells, cell_bias, image_mask, readings=None, table=None):
