@@ -159,7 +159,7 @@ class RoleReadout(nn.Module):
             start += width
         # expand + reshape rather than repeat_interleave, which the opset-13 export does not take with a dynamic N.
         keep = image_mask.unsqueeze(2).expand(n, self.max_images, self.per_image).reshape(n, self.max_images * self.per_image)
-        occupied = (1.0 - readings[:, :, 0]) * keep
+        occupied = readings[:, :, 1:ATTRIBUTE_SPLITS[0]].sum(2) * keep  # as model.occupancy, without the cancellation
         return (match * occupied.unsqueeze(1)).reshape(n, t, self.max_images, self.per_image).sum(3)
 
     def forward(self, prm, rsp, prompt_ids, response_ids, cells, cell_bias, image_mask, readings=None, table=None):
