@@ -4,7 +4,9 @@
  * the QA pairs), held-out data (seed 2, plus the held-out paraphrase slice),
  * then PyTorch through `mrm train`'s engine: the vision tower (4 stride-2
  * convs to an 8x8 grid, 8x cheaper than a stride-1 first layer for the same
- * cell accuracy) pretrained on the scene records of the training images,
+ * cell accuracy, then 2 convs on the grid so a cell sees a whole shape;
+ * recipe.ts LEARNED_ARCH) pretrained on the scene records of the training images
+ * (recipe.ts LEARNED_PRETRAIN),
  * frozen, its cells handing over their colour/kind/size readings (embedded
  * through the words that name them, attention weighted to occupied cells); then the
  * grounding stage (claims about the training images, true or false) and
@@ -14,7 +16,7 @@
  * the checkpoint directory as vision.pt).
  *
  * Sizes are environment variables so a small trial run uses the same script:
- * MRM_LEARNED_PAIRS, MRM_LEARNED_PRETRAIN_EPOCHS, MRM_LEARNED_GROUND_STEPS,
+ * MRM_LEARNED_PAIRS, MRM_LEARNED_GROUND_STEPS,
  * MRM_LEARNED_EPOCHS, MRM_LEARNED_THREADS (2 on an idle machine; 1 when the
  * cores are shared, where two OpenMP threads wait on each other). The defaults are the recipe of trainer/torch/README.md
  * ("Measured"), where their CPU cost is measured and extrapolated. Round 4's
@@ -39,12 +41,11 @@ import { toPreferenceRecord } from '../trainer/shapes/formats.js';
 import { sampleParaphraseSplit, sampleSplit } from '../trainer/shapes/pairs.js';
 import { streamPairImages } from '../trainer/shapes/render-pairs.js';
 import { trainTorch } from '../trainer/torch/engine.js';
-import { LEARNED_ARCH, LEARNED_BT, LEARNED_ROLES } from '../trainer/torch/recipe.js';
+import { LEARNED_ARCH, LEARNED_BT, LEARNED_PRETRAIN, LEARNED_ROLES } from '../trainer/torch/recipe.js';
 
 const out = process.argv[2] ?? 'models/shapes-mrm-learned';
 const env = (k: string, d: number) => (process.env[k] ? Number(process.env[k]) : d);
 const pairs = env('MRM_LEARNED_PAIRS', 20000);
-const pretrainEpochs = env('MRM_LEARNED_PRETRAIN_EPOCHS', 0.7);
 const epochs = env('MRM_LEARNED_EPOCHS', LEARNED_BT.epochs);
 const groundSteps = env('MRM_LEARNED_GROUND_STEPS', 1500);
 const threads = env('MRM_LEARNED_THREADS', 2);
@@ -91,7 +92,7 @@ async function stage(name: string, done: string | null, run: () => Promise<Await
 let r = await stage('pretrain+ground', roles ? join(ckpt, 'grounded.pt') : null, () => trainTorch({
   ...common, evalData: roles ? undefined : join(work, 'heldout'), out: staging, checkpoints: ckpt,
   resume, epochs: roles ? TOKEN_EPOCHS : epochs, batch: LEARNED_BT.batch,
-  extraArgs: ['--log-every', '25', '--checkpoint-every', '100', '--pretrain-epochs', String(pretrainEpochs), '--freeze-vision',
+  extraArgs: ['--log-every', '25', '--checkpoint-every', '100', ...LEARNED_PRETRAIN, '--freeze-vision',
     ...LEARNED_ARCH, '--ground-steps', String(groundSteps)],
 }));
 if (roles) {
