@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .scene import HEAD_SPLITS as ATTRIBUTE_SPLITS
+from .scene import HEAD_SPLITS as ATTRIBUTE_SPLITS, occupancy
 from .roles import RoleReadout
 from .text_rnn import TextRNN
 
@@ -175,17 +175,6 @@ class CrossBlock(nn.Module):
             k, v = (F.linear(mem, self.kv_c.weight[i * d:(i + 1) * d], self.kv_c.bias[i * d:(i + 1) * d]) for i in range(2))
             x = x + self.out_c(attend_sum(self.q_c(self.ln_c(x)), k, v, mem_keep, self.heads, self.scale, self.d))
         return x + self.mlp(self.ln3(x))
-
-
-def occupancy(readings):
-    """P(a shape) per cell from its readings [..., 14]: the sum of the colour
-    head's shape classes, not 1 - P(no shape). The two are equal, but a
-    pretrained tower is sure of most empty cells, and 1 minus a float32
-    within a few ulps of 1 keeps a digit or two: the log of it, the
-    attention bias of attend_occupied, then moved rewards by up to 3e-4
-    between float32 and float64 (and between PyTorch and onnxruntime)
-    where the sum moves them by about 1e-5 (README, round 7)."""
-    return readings[..., 1:ATTRIBUTE_SPLITS[0]].sum(-1)
 
 
 class Encoder(nn.Module):

@@ -44,8 +44,7 @@ import math
 import torch
 from torch import nn
 
-from .scene import HEAD_SPLITS as ATTRIBUTE_SPLITS
-
+from .scene import HEAD_SPLITS as ATTRIBUTE_SPLITS, occupancy
 from .text_rnn import TextRNN
 
 
@@ -102,8 +101,8 @@ class RoleReadout(nn.Module):
         # sigmoids over the cells' logits (occupancy included) rather than a
         # softmax, which only averages: the soft maximum of the match tells
         # "some" from "none" but 5 green circles from 6 only by a log-ratio
-        # (README, round 7: count pairs 64% where colour and existence pairs
-        # read 98-99%). The threshold starts where a cell counts once its
+        # (README, round 7: count pairs 59% where colour and existence pairs
+        # read 97-98%). The threshold starts where a cell counts once its
         # logit is positive. Signed and token lookups only: a count per token,
         # summed with the role's weights like the match.
         # count 'attributes' (needs the tower's readings, model.py passes
@@ -159,7 +158,7 @@ class RoleReadout(nn.Module):
             start += width
         # expand + reshape rather than repeat_interleave, which the opset-13 export does not take with a dynamic N.
         keep = image_mask.unsqueeze(2).expand(n, self.max_images, self.per_image).reshape(n, self.max_images * self.per_image)
-        occupied = readings[:, :, 1:ATTRIBUTE_SPLITS[0]].sum(2) * keep  # as model.occupancy, without the cancellation
+        occupied = occupancy(readings) * keep
         return (match * occupied.unsqueeze(1)).reshape(n, t, self.max_images, self.per_image).sum(3)
 
     def forward(self, prm, rsp, prompt_ids, response_ids, cells, cell_bias, image_mask, readings=None, table=None):
