@@ -77,6 +77,8 @@ const staging = join(work, 'bundle');
 const ckpt = join(work, 'ckpt');
 const common = { data: join(work, 'train'), threads, seed: 1, onEvent: (e: { event: string }) => console.log(JSON.stringify(e)) };
 const times: Record<string, number> = {};
+/** The checkpoints of role stage i (0-based). */
+const roleDir = (i: number) => join(work, `ckpt-roles-${i + 1}`);
 
 /** Runs one trainTorch stage unless `done` (its checkpoint) exists on resume; keeps its wall minutes. */
 async function stage(name: string, done: string | null, run: () => Promise<Awaited<ReturnType<typeof trainTorch>> | null>) {
@@ -111,7 +113,7 @@ async function roleStages(seed: number, attempt: number) {
   let last: Awaited<ReturnType<typeof trainTorch>> | null = null;
   const n = LEARNED_ROLES.groundSteps.length;
   for (let i = 0; i < n; i++) {
-    const dir = join(work, `ckpt-roles-${i + 1}`);
+    const dir = roleDir(i);
     const isLast = i === n - 1;
     const init = from;
     last = await stage(`roles-${i + 1}${attempt ? `-retry-${attempt}` : ''}`, isLast ? null : join(dir, 'grounded.pt'), () => trainTorch({
@@ -141,7 +143,7 @@ if (roles) {
         + `(at least ${LEARNED_ROLES.minPosition * 100}% expected); the bundle is in ${r!.dir}, not moved to ${out}`);
     }
     console.log(JSON.stringify({ event: 'roles_retry', seed: common.seed + attempt, position, next: common.seed + attempt + 1 }));
-    for (let i = 0; i < LEARNED_ROLES.groundSteps.length; i++) await rm(join(work, `ckpt-roles-${i + 1}`), { recursive: true, force: true });
+    for (let i = 0; i < LEARNED_ROLES.groundSteps.length; i++) await rm(roleDir(i), { recursive: true, force: true });
   }
 }
 if (!r) throw new Error('build:learned: every stage was skipped; nothing to export');

@@ -61,6 +61,11 @@ class Vision(nn.Module):
         self.cells = {'none': c_in, 'append': c_in + sum(ATTRIBUTE_SPLITS), 'only': sum(ATTRIBUTE_SPLITS)}[attributes]
         self.dv = grid * grid * self.cells
 
+    @classmethod
+    def from_cfg(cls, cfg):
+        """The tower a model config (or a pretrained tower's, vision.pt) describes."""
+        return cls(cfg['size'], tuple(cfg['channels']), cfg['grid'], tuple(cfg['strides']), cfg.get('attributes', 'none'))
+
     def cell_map(self, pixels):
         """[N, C, G, G]: the conv grid before the attribute readings (the scene loss reads it)."""
         return self.pool(self.convs(pixels))
@@ -304,7 +309,8 @@ class Encoder(nn.Module):
     def forward(self, image_embeddings, image_mask, prompt_ids, response_ids):
         n = image_embeddings.shape[0]
         cells = image_embeddings.reshape(n, self.max_images * self.per_image, self.cells)
-        words_of_cells = cells @ self.reading_table() if self.reading_words is not None else self.img(cells)
+        table = self.reading_table() if self.reading_words is not None else None
+        words_of_cells = cells @ table if table is not None else self.img(cells)
         img = words_of_cells + self.img_pos + self.segment[0]
         if self.pos_proj is not None:
             img = img + self.pos_proj(self.pos_code)
@@ -356,7 +362,7 @@ class Encoder(nn.Module):
                 x = blk(x, bias, mem, mem_bias, mem_keep)
             cls = x[:, 0]
             if self.roles is not None:
-                attrs = (cells, self.reading_table()) if self.roles.count == 'attributes' else (None, None)
+                attrs = (cells, table) if self.roles.count == 'attributes' else (None, None)
                 cls = cls + self.roles(prm_words, rsp_words, prompt_ids, response_ids, words_of_cells, role_bias, image_mask, *attrs)
             # The reshape to a constant width is a no-op that lets ONNX shape
             # inference state the features' width (the sliced positions above
@@ -386,7 +392,7 @@ class RewardModel(nn.Module):
     def __init__(self, cfg):
         super().__init__()
         self.cfg = cfg
-        self.vision = Vision(cfg['size'], tuple(cfg['channels']), cfg['grid'], tuple(cfg['strides']), cfg.get('attributes', 'none'))
+        self.vision = Vision.from_cfg(cfg)
         self.encoder = Encoder(cfg['vocab_size'], self.vision, cfg['max_images'], cfg['max_prompt'], cfg['max_response'],
                                cfg['d'], cfg['heads'], cfg['layers'], cfg.get('fusion', 'self'), cfg.get('sink', False),
                                cfg.get('reading_words'), cfg.get('attend_occupied', False), cfg.get('pos_code', False),

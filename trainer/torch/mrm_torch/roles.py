@@ -114,6 +114,7 @@ class RoleReadout(nn.Module):
         # logits ('sum') left count pairs at 60%: a logit mixes how well a
         # cell matches with how sure the tower is, and the threshold between
         # "counts" and "does not" had to be learned from few count questions.
+        # True is how the first 'sum' configs said it (the shipped bundle's torch.pt).
         count = {True: 'sum', False: None}.get(count, count)
         if count not in (None, 'sum', 'attributes'):
             raise ValueError(f"role count must be 'sum' or 'attributes', got {count!r}")

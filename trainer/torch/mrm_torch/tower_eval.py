@@ -72,8 +72,7 @@ def main(argv=None):
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     state = torch.load(a.vision)
-    cfg = state['cfg']
-    vision = Vision(cfg['size'], tuple(cfg['channels']), cfg['grid'], tuple(cfg['strides']), cfg.get('attributes', 'none'))
+    vision = Vision.from_cfg(state['cfg'])
     vision.load_state_dict(state['vision'])
     if vision.attr is None:
         raise SystemExit(f'{a.vision}: a tower without attribute readings has no scene head to read')
