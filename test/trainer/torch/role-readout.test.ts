@@ -3,15 +3,18 @@
  * come from its coordinates, not from where it sits in the list (permuting a
  * slot's cells with their coordinates changes nothing, permuting the cells
  * alone does), padding and a masked-out image slot are never read, and a
- * model with the module as initialised scores exactly as one without.
+ * model with the module as initialised scores exactly as one without. With
+ * `--role-number`, a stated number reaches the words after it and no further.
  */
 import { describe, expect, it } from 'vitest';
 import { runPython } from './helpers.js';
 
 describe('role readout', () => {
-  it.each([['pooled', 'none'], ['tokens', 'none'], ['signed', 'none'], ['signed', 'sum'], ['signed', 'attributes']])('%s lookup, count %s: reads places from coordinates, ignores padding and absent images, and starts silent', async (lookup, count) => {
-    const out = JSON.parse(await runPython('mrm_torch.roles_check', ['--seed', '5', '--rows', '12', '--lookup', lookup!, ...(count === 'none' ? [] : ['--count', count!])])) as {
-      cell_order: number; coords_matter: number; count_of_one?: number; count_nonlinearity?: number; padding: number; absent_slot: number; init: number; prompt_lengths: number[];
+  it.each<[string, string]>([['pooled', 'none'], ['tokens', 'none'], ['signed', 'none'], ['signed', 'sum'], ['signed', 'attributes'], ['signed', 'sum+number'], ['signed', 'attributes+number'], ['signed', 'both+number']])('%s lookup, count %s: reads places from coordinates, ignores padding and absent images, and starts silent', async (lookup, count) => {
+    const [countMode, number] = count.split('+');
+    const args = ['--seed', '5', '--rows', '12', '--lookup', lookup, ...(countMode === 'none' ? [] : ['--count', countMode!]), ...(number ? ['--number'] : [])];
+    const out = JSON.parse(await runPython('mrm_torch.roles_check', args)) as {
+      agreement?: number[]; cell_order: number; coords_matter: number; count_of_one?: number; count_nonlinearity?: number; padding: number; absent_slot: number; init: number; prompt_lengths: number[];
     };
     expect(out.prompt_lengths).toContain(9);
     expect(out.cell_order).toBeLessThan(1e-5);
@@ -20,7 +23,13 @@ describe('role readout', () => {
     expect(out.padding).toBeLessThan(1e-5);
     expect(out.absent_slot).toBe(0);
     expect(out.init).toBe(0);
-    if (count === 'attributes') {
+    if (number) {
+      // "three" states 3 to the next three words of its own part only; a
+      // count of 3 agrees fully, a count of 2 by exp(-2); padding reads 0.
+      // Tokens: prompt [w, three, w (counts 2), pad], response [w, three, w, w, w, w, pad].
+      expect(out.agreement).toEqual([0, 0, 0.1353, 0, 0, 0, 1, 1, 1, 0, 0]);
+    }
+    if (countMode === 'attributes' || countMode === 'both') {
       // k green circles beside other shapes count k times one green circle.
       expect(out.count_of_one).toBeGreaterThan(0.9);
       expect(out.count_nonlinearity).toBeLessThan(0.02);

@@ -185,7 +185,7 @@ class CrossBlock(nn.Module):
 class Encoder(nn.Module):
     def __init__(self, vocab_size, vision, max_images, max_prompt, max_response, d=64, heads=4, layers=2, fusion='self', sink=False,
                  reading_words=None, attend_occupied=False, pos_code=False, count_head=False, slot_code=False, text_pos_std=0.02, text_rnn=None,
-                 position_words=None, text_rnn_at=0, role_readout=0, role_lookup='pooled', role_count=False):
+                 position_words=None, text_rnn_at=0, role_readout=0, role_lookup='pooled', role_count=False, role_number=False):
         super().__init__()
         # attend_occupied (readings alone as cells): each cell's attention
         # logit gets log P(the cell holds a shape), the tower's own reading.
@@ -288,10 +288,10 @@ class Encoder(nn.Module):
         # state through a projection that starts at zero.
         if role_readout and fusion != 'cross':
             raise ValueError('role_readout needs fusion cross')
-        if role_count == 'attributes' and (reading_words is None or vision.attributes != 'only'):
+        if role_count in ('attributes', 'both') and (reading_words is None or vision.attributes != 'only'):
             raise ValueError("role count 'attributes' needs the tower's readings alone, tied to their words (--attributes only --tie-readings)")
         self.roles = RoleReadout(d, vocab_size, role_readout, max_images, vision.grid, lookup=role_lookup,
-                                 count=role_count) if role_readout else None
+                                 count=role_count, number=role_number) if role_readout else None
         self.ln = nn.LayerNorm(d)
         self.d = d
 
@@ -305,6 +305,17 @@ class Encoder(nn.Module):
                 rows.append(self.reading_null[j:j + 1])
                 j += 1
         return torch.cat(rows)
+
+    def value_words(self):
+        """[14, 2, D]: each reading class's word embeddings (a kind's singular
+        and plural; a one-word class twice; zeros for "none")."""
+        rows = []
+        for ids in self.reading_words:
+            if ids:
+                rows.append(torch.stack([self.tok.weight[ids[0]], self.tok.weight[ids[-1]]]))
+            else:
+                rows.append(torch.zeros(2, self.d))
+        return torch.stack(rows)
 
     def forward(self, image_embeddings, image_mask, prompt_ids, response_ids):
         n = image_embeddings.shape[0]
@@ -362,7 +373,7 @@ class Encoder(nn.Module):
                 x = blk(x, bias, mem, mem_bias, mem_keep)
             cls = x[:, 0]
             if self.roles is not None:
-                attrs = (cells, table) if self.roles.count == 'attributes' else (None, None)
+                attrs = (cells, self.value_words()) if self.roles.count in ('attributes', 'both') else (None, None)
                 cls = cls + self.roles(prm_words, rsp_words, prompt_ids, response_ids, words_of_cells, role_bias, image_mask, *attrs)
             # The reshape to a constant width is a no-op that lets ONNX shape
             # inference state the features' width (the sliced positions above
@@ -399,7 +410,7 @@ class RewardModel(nn.Module):
                                cfg.get('count_head', False), cfg.get('slot_code', False),
                                cfg.get('text_pos_std', 0.02), cfg.get('text_rnn'),
                                cfg.get('position_words'), cfg.get('text_rnn_at', 0), cfg.get('role_readout', 0), cfg.get('role_lookup', 'pooled'),
-                               cfg.get('role_count', False))
+                               cfg.get('role_count', False), cfg.get('role_number', False))
         self.head = Head(cfg['d'], cfg['k'])
 
     def rewards(self, emb, mask, prompt_ids, response_ids):
