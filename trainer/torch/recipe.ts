@@ -60,7 +60,7 @@ export const LEARNED_BT = { epochs: 2, batch: 32 } as const;
  *   (MRM_LEARNED_ROLE_BT_STEPS=0 runs them).
  */
 export const LEARNED_ROLES = {
-  args: ['--role-readout', '2', '--role-lookup', 'signed', '--role-count', 'sum', '--role-lr-scale', '10', '--ground-position', '0.7', '--ground-count', '0.6', '--ground-t2i', '0.25', '--ground-lr', '2e-3'],
+  args: ['--role-readout', '2', '--role-lookup', 'signed', '--role-count', 'sum', '--role-number', 'attributes', '--role-lr-scale', '10', '--ground-position', '0.7', '--ground-count', '0.6', '--ground-t2i', '0.25', '--ground-lr', '2e-3'],
   groundSteps: [200, 300],
   bt: { ...LEARNED_BT, maxSteps: 376 },
   /**

@@ -10,9 +10,9 @@ import { describe, expect, it } from 'vitest';
 import { runPython } from './helpers.js';
 
 describe('role readout', () => {
-  it.each<[string, string]>([['pooled', 'none'], ['tokens', 'none'], ['signed', 'none'], ['signed', 'sum'], ['signed', 'attributes'], ['signed', 'sum+number'], ['signed', 'attributes+number'], ['signed', 'both+number']])('%s lookup, count %s: reads places from coordinates, ignores padding and absent images, and starts silent', async (lookup, count) => {
+  it.each<[string, string]>([['pooled', 'none'], ['tokens', 'none'], ['signed', 'none'], ['signed', 'sum'], ['signed', 'attributes'], ['signed', 'sum+lookup'], ['signed', 'attributes+lookup'], ['signed', 'sum+attributes'], ['signed', 'none+attributes']])('%s lookup, count %s: reads places from coordinates, ignores padding and absent images, and starts silent', async (lookup, count) => {
     const [countMode, number] = count.split('+');
-    const args = ['--seed', '5', '--rows', '12', '--lookup', lookup, ...(countMode === 'none' ? [] : ['--count', countMode!]), ...(number ? ['--number'] : [])];
+    const args = ['--seed', '5', '--rows', '12', '--lookup', lookup, ...(countMode === 'none' ? [] : ['--count', countMode!]), ...(number ? ['--number', number] : [])];
     const out = JSON.parse(await runPython('mrm_torch.roles_check', args)) as {
       agreement?: number[]; cell_order: number; coords_matter: number; count_of_one?: number; count_nonlinearity?: number; padding: number; absent_slot: number; init: number; prompt_lengths: number[];
     };
@@ -29,7 +29,7 @@ describe('role readout', () => {
       // Tokens: prompt [w, three, w (counts 2), pad], response [w, three, w, w, w, w, pad].
       expect(out.agreement).toEqual([0, 0, 0.1353, 0, 0, 0, 1, 1, 1, 0, 0]);
     }
-    if (countMode === 'attributes' || countMode === 'both') {
+    if (countMode === 'attributes' || number === 'attributes') {
       // k green circles beside other shapes count k times one green circle.
       expect(out.count_of_one).toBeGreaterThan(0.9);
       expect(out.count_nonlinearity).toBeLessThan(0.02);

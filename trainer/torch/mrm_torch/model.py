@@ -288,8 +288,8 @@ class Encoder(nn.Module):
         # state through a projection that starts at zero.
         if role_readout and fusion != 'cross':
             raise ValueError('role_readout needs fusion cross')
-        if role_count in ('attributes', 'both') and (reading_words is None or vision.attributes != 'only'):
-            raise ValueError("role count 'attributes' needs the tower's readings alone, tied to their words (--attributes only --tie-readings)")
+        if 'attributes' in (role_count, role_number) and (reading_words is None or vision.attributes != 'only'):
+            raise ValueError("role count or number 'attributes' needs the tower's readings alone, tied to their words (--attributes only --tie-readings)")
         self.roles = RoleReadout(d, vocab_size, role_readout, max_images, vision.grid, lookup=role_lookup,
                                  count=role_count, number=role_number) if role_readout else None
         self.ln = nn.LayerNorm(d)
@@ -373,7 +373,7 @@ class Encoder(nn.Module):
                 x = blk(x, bias, mem, mem_bias, mem_keep)
             cls = x[:, 0]
             if self.roles is not None:
-                attrs = (cells, self.value_words()) if self.roles.count in ('attributes', 'both') else (None, None)
+                attrs = (cells, self.value_words()) if 'attributes' in (self.roles.count, self.roles.number) else (None, None)
                 cls = cls + self.roles(prm_words, rsp_words, prompt_ids, response_ids, words_of_cells, role_bias, image_mask, *attrs)
             # The reshape to a constant width is a no-op that lets ONNX shape
             # inference state the features' width (the sliced positions above

@@ -138,20 +138,20 @@ class RoleReadout(nn.Module):
         # with the value words instead: "6 circles" put 0.6 of its colour on
         # one colour and six red triangles counted about five (README, round 8).
         # True is how the first 'sum' configs said it (the shipped bundle's torch.pt).
-        # 'both': the two counts side by side, the agreement (number) from
-        # 'attributes'. The sum of sigmoids is the lookup's own count, so
-        # count questions also train the lookup that finds places: with
-        # 'attributes' alone the role stages of two seeds in two never left
-        # the position saddle, with 'sum' two in three did (README, round 8).
         count = {True: 'sum', False: None}.get(count, count)
-        if count not in (None, 'sum', 'attributes', 'both'):
-            raise ValueError(f"role count must be 'sum', 'attributes' or 'both', got {count!r}")
+        if count not in (None, 'sum', 'attributes'):
+            raise ValueError(f"role count must be 'sum' or 'attributes', got {count!r}")
         if count and lookup == 'pooled':
             raise ValueError("role count needs lookup 'tokens' or 'signed'")
         self.count = count
-        if count in ('sum', 'both'):
+        # number: see below; 'attributes' counts for the agreement alone.
+        number = {True: 'lookup', False: None}.get(number, number)
+        if number not in (None, 'lookup', 'attributes'):
+            raise ValueError(f"role number must be 'lookup' or 'attributes', got {number!r}")
+        self.number = number
+        if count == 'sum':
             self.count_bias = nn.Parameter(torch.zeros(()))
-        if count in ('attributes', 'both'):
+        if 'attributes' in (count, number):
             # A value's logit against "any" (0) is scale * (cosine - threshold),
             # per attribute. A word's cosine with itself is 1; after grounding
             # no other word of the vocabulary comes within 0.45 of a value word
@@ -160,7 +160,7 @@ class RoleReadout(nn.Module):
             self.ask_threshold = nn.Parameter(torch.full((3,), 0.7))
             self.ask_scale = nn.Parameter(torch.full((3,), 20.0))
         if count:
-            per_slot += roles * (2 if count == 'both' else 1)
+            per_slot += roles
         # number: whether each token's count agrees with the number the text
         # states just before it ("There are 3 red circles": "red", "circles"
         # and "." each have "3" among their NUMBER_BEFORE predecessors). A
@@ -169,19 +169,24 @@ class RoleReadout(nn.Module):
         # learned); its count becomes a soft one-hot over 0..6; the agreement
         # is their dot product. Why: with the count alone as one more number
         # in the relation layer, count pairs stayed at 60-66% although the
-        # counts were there (the tower counts the asked group right in 94% of
-        # held-out count questions, and 'attributes' counts within 0.003): the
-        # layer has to compare "three" with a scalar by a bump it builds from
-        # GELUs, for each of seven numbers (README, round 8). Here "this many
-        # are there" is one product, as 'left' times dx is for places.
-        if number and not count:
-            raise ValueError('role number needs a role count')
-        self.number = bool(number)
+        # tower counts the asked group right in 94% of held-out count
+        # questions: the layer has to compare "three" with a scalar by a bump
+        # it builds from GELUs, for each of seven numbers (README, round 8).
+        # Here "this many are there" is one product, as 'left' times dx is
+        # for places.
+        # 'lookup': the agreement of the role count's own per-token count,
+        # pooled by the roles and summed over the tokens. 'attributes': of
+        # the attributes count (below), summed over the tokens only. The
+        # roles' signed pointers are what position claims need; pooling an
+        # exact count with them kept every such run in the position saddle
+        # (five of five, README, round 8), so here the roles never see it.
+        if number == 'lookup' and not count:
+            raise ValueError("role number 'lookup' needs a role count")
         if self.number:
             self.num_word = nn.Embedding(vocab_size, NUMBER_BINS, padding_idx=0)
             nn.init.zeros_(self.num_word.weight)
             self.register_buffer('bins', torch.arange(NUMBER_BINS, dtype=torch.float32), persistent=False)
-            per_slot += roles + 1
+            per_slot += roles + 1 if number == 'lookup' else 1
         self.n_rel = per_slot * max_images + (per_slot if max_images > 1 else 0)
         self.u = nn.Linear(d, hidden)
         self.g = nn.Linear(self.n_rel, hidden)
@@ -278,18 +283,21 @@ class RoleReadout(nn.Module):
             ra = att[:, :, :self.roles].transpose(1, 2)
             place = (ra @ tok_place).reshape(n, self.roles, m, 2)
             match = ra @ tok_match
-            counts = []
-            if self.count in ('sum', 'both'):
+            attr_count = None
+            if 'attributes' in (self.count, self.number):
+                attr_count = self.attribute_count(self.asked(prm, rsp, prompt_ids, response_ids, value_words), readings, image_mask)
+            if self.count == 'sum':
                 # [N, T, M]: a masked slot's cells carry -1e4 in cell_bias, so they count 0.
-                counts.append(torch.sigmoid(lg + self.count_bias).sum(3))
-            if self.count in ('attributes', 'both'):
-                counts.append(self.attribute_count(self.asked(prm, rsp, prompt_ids, response_ids, value_words), readings, image_mask))
+                tok_count = torch.sigmoid(lg + self.count_bias).sum(3)
+            elif self.count == 'attributes':
+                tok_count = attr_count
             if self.count:
-                tok_count = counts[-1]
-                counted = torch.cat([ra @ c for c in counts], 1)
-            if self.number:
+                counted = ra @ tok_count
+            if self.number == 'lookup':
                 agree = self.agreement(tok_count, prompt_ids, response_ids)
                 numbered = torch.cat([ra @ agree, agree.sum(1, keepdim=True)], 1)
+            elif self.number == 'attributes':
+                numbered = self.agreement(attr_count, prompt_ids, response_ids).sum(1, keepdim=True)
         keep = image_mask.unsqueeze(1)
         # An absent slot's numbers are zero, not an average over nothing.
         if self.lookup == 'signed':

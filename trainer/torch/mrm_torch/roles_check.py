@@ -28,8 +28,8 @@ def main(argv=None):
     ap.add_argument('--seed', type=int, default=5)
     ap.add_argument('--rows', type=int, default=12)
     ap.add_argument('--lookup', choices=['pooled', 'tokens', 'signed'], default='pooled')
-    ap.add_argument('--count', choices=['sum', 'attributes', 'both'], help='with each role counting the cells it finds')
-    ap.add_argument('--number', action='store_true', help="with --count: each token's count compared with the stated number")
+    ap.add_argument('--count', choices=['sum', 'attributes'], help='with each role counting the cells it finds')
+    ap.add_argument('--number', choices=['lookup', 'attributes'], help="each token's count compared with the stated number")
     a = ap.parse_args(argv)
     torch.manual_seed(a.seed)
     gen = torch.Generator().manual_seed(a.seed)
@@ -59,7 +59,7 @@ def main(argv=None):
     # and size softmaxes and the words that name them; they move with their cells.
     readings = torch.cat([torch.softmax(torch.randn(n, m * s, w, generator=gen) * 2, 2) for w in ATTRIBUTE_SPLITS], 2)
     table = torch.randn(sum(ATTRIBUTE_SPLITS), 2, d, generator=gen)  # each reading class's two words
-    extra = (lambda rd: (rd, table)) if a.count in ('attributes', 'both') else (lambda rd: ())
+    extra = (lambda rd: (rd, table)) if 'attributes' in (a.count, a.number) else (lambda rd: ())
     with torch.no_grad():
         base = mod(prm, rsp, pi, ri, cells, bias, mask, *extra(readings))
         # One permutation for every slot: the coordinate table is shared by the slots.
@@ -77,7 +77,7 @@ def main(argv=None):
         other[: n // 3, s:] = torch.randn(n // 3, s, d, generator=gen) * 5
         other_readings[: n // 3, s:] = torch.rand(n // 3, s, sum(ATTRIBUTE_SPLITS), generator=gen)
         absent_slot = (mod(prm, rsp, pi, ri, other, bias, mask, *extra(other_readings)) - base).abs().max().item()
-    counts = attribute_counts(a.seed) if a.count in ('attributes', 'both') else {}
+    counts = attribute_counts(a.seed) if 'attributes' in (a.count, a.number) else {}
     if a.number:
         counts['agreement'] = number_agreement(d, vocab, grid, m)
     print(json.dumps({**counts, 'cell_order': cell_order, 'coords_matter': coords_matter, 'padding': padding, 'absent_slot': absent_slot,
@@ -134,7 +134,7 @@ def number_agreement(d, vocab, grid, m):
 def init_difference(gen, lookup, count=None, number=False):
     cfg = {'size': 128, 'channels': [8, 8], 'strides': [4, 4], 'grid': 8, 'vocab_size': 50, 'max_images': 2, 'max_prompt': 9,
            'max_response': 7, 'd': 16, 'heads': 2, 'layers': 2, 'k': 3, 'fusion': 'cross', 'sink': True}
-    if count in ('attributes', 'both'):
+    if 'attributes' in (count, number):
         # Readings alone, tied to words (ids 1-13 name the values; "none" is learned).
         cfg = {**cfg, 'attributes': 'only', 'reading_words': [[] if i in (0, 7, 11) else [i] for i in range(sum(ATTRIBUTE_SPLITS))]}
     plain = RewardModel(cfg).eval()

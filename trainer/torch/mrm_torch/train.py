@@ -120,12 +120,13 @@ def parse_args(argv):
     ap.add_argument('--role-lookup', choices=['pooled', 'tokens', 'signed'], default='pooled',
                     help="with --role-readout: a role pools words then looks them up (pooled), pools what each token's phrase found "
                          "(tokens), or sums it with signed per-token weights (signed)")
-    ap.add_argument('--role-count', choices=['none', 'sum', 'attributes', 'both'], default='none',
+    ap.add_argument('--role-count', choices=['none', 'sum', 'attributes'], default='none',
                     help='with --role-lookup tokens or signed: each role also counts the cells it finds, by a sum of sigmoids of '
                          'its lookup logits or by the product of the cells\' readings of the colour, kind and size it asks for (roles.py)')
-    ap.add_argument('--role-number', action='store_true',
-                    help="with --role-count: each token's count is compared with the number the words before it state, through "
-                         'a learned 0..6 profile per word (roles.py)')
+    ap.add_argument('--role-number', choices=['none', 'lookup', 'attributes'], default='none',
+                    help="each token's count compared with the number the words before it state, through a learned 0..6 profile "
+                         "per word: the role count's (lookup, pooled by the roles too) or an attributes count's, summed over the "
+                         'tokens (roles.py)')
     ap.add_argument('--role-lr-scale', type=float, default=1.0,
                     help="the grounding stage's learning rate for the role readout, as a multiple of --ground-lr")
     ap.add_argument('--count-head', action='store_true',
@@ -230,8 +231,8 @@ def main(argv=None):
             cfg['role_lookup'] = a.role_lookup
         if a.role_count != 'none':
             cfg['role_count'] = a.role_count
-        if a.role_number:
-            cfg['role_number'] = True
+        if a.role_number != 'none':
+            cfg['role_number'] = a.role_number
     if (a.tie_readings or a.attend_occupied) and a.attributes != 'only':
         raise SystemExit('--tie-readings and --attend-occupied need --attributes only')
     if init:
