@@ -121,7 +121,9 @@ async function roleStages(seed: number, attempt: number) {
       resume, epochs: isLast ? roleEpochs : TOKEN_EPOCHS, maxSteps: isLast && roleSteps ? roleSteps : undefined,
       batch: LEARNED_ROLES.bt.batch,
       extraArgs: ['--log-every', '25', '--checkpoint-every', '100', '--vision-from', resolve(ckpt, 'vision.pt'), '--init-from', resolve(init),
-        '--freeze-vision', ...LEARNED_ARCH, ...LEARNED_ROLES.args, '--ground-steps', String(LEARNED_ROLES.groundSteps[i])],
+        '--freeze-vision', ...LEARNED_ARCH, ...LEARNED_ROLES.args, '--ground-steps', String(LEARNED_ROLES.groundSteps[i]),
+        // A stage stuck in the saddle is rerun anyway: no Bradley-Terry on it.
+        ...(isLast ? ['--bt-min-ground-position', String(LEARNED_ROLES.minPosition)] : [])],
     }));
     from = join(dir, 'grounded.pt');
   }

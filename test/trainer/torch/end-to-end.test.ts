@@ -136,4 +136,18 @@ describe('mrm_torch end to end', () => {
     expect(again.events.filter((e) => e.event === 'step').map((e) => e.step)).toEqual([3]);
     expect(JSON.parse(await readFile(join(dir, 'bundle2', 'manifest.json'), 'utf8')).lineage.datasetDigest).toBe(trained.manifest.lineage.datasetDigest);
   }, 600_000);
+
+  // build:learned reruns a role stage whose readout stayed in its saddle;
+  // the gate saves that stage its Bradley-Terry steps. 1.01 no run can reach.
+  it('skips Bradley-Terry when grounding leaves held-out position claims below --bt-min-ground-position', async () => {
+    const gated = await trainTorch({ data: join(dir, 'data'), evalData: join(dir, 'data'), out: join(dir, 'gated'), checkpoints: join(dir, 'gated.ckpt'), maxSteps: 3, batch: 8,
+      extraArgs: [...TINY, '--vision-from', join(`${trained.dir}.ckpt`, 'vision.pt'), '--bt-min-ground-position', '1.01'] });
+    const position = gated.manifest.metrics?.['ground.accuracy.position'];
+    expect(typeof position).toBe('number');
+    expect(gated.events.find((e) => e.event === 'bt_skipped')).toMatchObject({ reason: 'ground.accuracy.position', value: expect.closeTo(position as number, 4), minimum: 1.01 });
+    expect(gated.events.some((e) => e.event === 'step')).toBe(false);
+    expect(gated.events.find((e) => e.event === 'done')?.steps).toBe(0);
+    // No held-out evaluation either; the bundle is still written and loads.
+    expect(Object.keys(gated.manifest.metrics ?? {}).some((k) => k.startsWith('accuracy.'))).toBe(false);
+  }, 600_000);
 });

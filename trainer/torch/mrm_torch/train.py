@@ -127,6 +127,9 @@ def parse_args(argv):
                     help="each token's count compared with the number the words before it state, through a learned 0..6 profile "
                          "per word: the role count's (lookup, pooled by the roles too) or an attributes count's, summed over the "
                          'tokens (roles.py)')
+    ap.add_argument('--bt-min-ground-position', type=float, default=0.0, metavar='P',
+                    help='skip Bradley-Terry (and the held-out evaluation) when the grounding stage left held-out position '
+                         'claims below P; the bundle is still written, its metrics say why (build:learned reruns such a stage)')
     ap.add_argument('--role-lr-scale', type=float, default=1.0,
                     help="the grounding stage's learning rate for the role readout, as a multiple of --ground-lr")
     ap.add_argument('--count-head', action='store_true',
@@ -347,6 +350,13 @@ def main(argv=None):
         if ev is not None and a.eval_every:
             rows = np.arange(min(len(ev), 600))
             emit('eval', step=step, **{k: round(v, 4) for k, v in slice_metrics([ev.records[i] for i in rows], *score_pairs(model, ev, rows=rows, cache=ev_cache)).items()})
+
+    # A role stage whose readout never left its saddle is rerun by its caller
+    # with another seed; Bradley-Terry on it would cost minutes for nothing.
+    position = ground_metrics.get('ground.accuracy.position')
+    if a.bt_min_ground_position and position is not None and position < a.bt_min_ground_position:
+        emit('bt_skipped', reason='ground.accuracy.position', value=round(position, 4), minimum=a.bt_min_ground_position)
+        total, ev = step, None
 
     def train_mode():
         model.train()
