@@ -52,7 +52,7 @@ export const LEARNED_BT = { epochs: 2, batch: 32 } as const;
  *   the cells its phrase names set against the number the words before it
  *   state, summed over the tokens; the roles keep the lookup's own count.
  *   Count pairs 62% -> 96%, T2I 75% -> 93% (376 Bradley-Terry steps). An
- *   exact count pooled by the roles kept position at chance in 5 runs of 5.
+ *   exact count pooled by the roles kept position at chance in 6 runs of 6.
  * - bt: LEARNED_BT, the whole 2 epochs of 20,000 pairs (1,250 steps). Round
  *   6 capped it at P6's measured 376 steps to fit a session on a busy
  *   machine; in round 8 the whole 2 epochs scored 98.0% on seed 99 against

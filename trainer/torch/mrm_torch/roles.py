@@ -179,7 +179,7 @@ class RoleReadout(nn.Module):
         # the attributes count (below), summed over the tokens only. The
         # roles' signed pointers are what position claims need; pooling an
         # exact count with them kept every such run in the position saddle
-        # (five of five, README, round 8), so here the roles never see it.
+        # (six runs of six, README, rounds 7-8), so here the roles never see it.
         if number == 'lookup' and not count:
             raise ValueError("role number 'lookup' needs a role count")
         if self.number:
