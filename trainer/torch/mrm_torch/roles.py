@@ -60,11 +60,16 @@ NUMBER_SIGMA = 0.5
 ASK_BEFORE = 2
 
 
+def _shift(x, j):
+    """x [N, T, ...] moved j tokens later: token t holds token t - j's (zero before the start)."""
+    return torch.cat([torch.zeros_like(x[:, :j]), x[:, :-j]], 1)
+
+
 def _before(x, k):
-    """x [N, T, D] summed over each token's k predecessors (zero past the start)."""
-    out = torch.zeros_like(x)
-    for j in range(1, k + 1):
-        out = out + torch.cat([torch.zeros_like(x[:, :j]), x[:, :-j]], 1)
+    """x [N, T, D] summed over each token's k (>= 1) predecessors."""
+    out = _shift(x, 1)
+    for j in range(2, k + 1):
+        out = out + _shift(x, j)
     return out
 
 
@@ -205,7 +210,7 @@ class RoleReadout(nn.Module):
             cos = torch.einsum('ntd,cwd->ntcw', F.normalize(x, dim=2), vw).amax(3) * (ids != 0).unsqueeze(2)
             best = cos
             for j in range(1, ASK_BEFORE + 1):
-                best = torch.maximum(best, torch.cat([torch.zeros_like(cos[:, :j]), cos[:, :-j]], 1))
+                best = torch.maximum(best, _shift(cos, j))
             return best
         return torch.cat([part(prm, prompt_ids), part(rsp, response_ids)], 1)
 
@@ -248,7 +253,7 @@ class RoleReadout(nn.Module):
         """prm [N, P, D], rsp [N, R, D]: the token embeddings (no positions);
         cells [N, M*G*G, D]: each cell in the words' space; cell_bias
         [N, M*G*G]: an additive logit per cell (log P(shape), or 0);
-        image_mask [N, M]; with count 'attributes', the tower's readings
+        image_mask [N, M]; with an 'attributes' count or number, the tower's readings
         [N, M*G*G, 14] and each reading class's words [14, W, D]. Returns
         [N, D], to add to the CLS state."""
         n = prm.shape[0]
