@@ -56,7 +56,7 @@ export const LEARNED_BT = { epochs: 2, batch: 32 } as const;
  * - bt: LEARNED_BT, the whole 2 epochs of 20,000 pairs (1,250 steps). Round
  *   6 capped it at P6's measured 376 steps to fit a session on a busy
  *   machine; in round 8 the whole 2 epochs scored 98.0% on seed 99 against
- *   96.5% for the 376 steps from the same grounded weights, for about 6 more
+ *   96.5% for the 376 steps from the same grounded weights, for about 7 more
  *   minutes (MRM_LEARNED_ROLE_BT_STEPS=N caps it again).
  */
 export const LEARNED_ROLES = {
