@@ -35,11 +35,12 @@
  * (their readout never left its saddle) or the bundle's held-out accuracy
  * below LEARNED_ROLES.minAccuracy, they run again from stage 1 with the next
  * seed, at most LEARNED_ROLES.retries times; the best run that was not stuck
- * is kept (trainer/torch/role-attempts.ts), and the build fails only when
- * every run was stuck.
+ * is kept (trainer/torch/role-attempts.ts), its grounded weights copied to
+ * ckpt/roles-grounded.pt for bench:learned-noise, and the build fails only
+ * when every run was stuck.
  */
 import { existsSync } from 'node:fs';
-import { rename, rm } from 'node:fs/promises';
+import { copyFile, rename, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { seededAnnotator } from '../trainer/data/shapes.js';
 import { writeDataset } from '../trainer/shapes/dataset.js';
@@ -155,6 +156,9 @@ if (roles) {
       await rename(run.dir, dir);
       if (kept) await rm(kept.run.dir, { recursive: true, force: true });
       kept = { run: { ...run, dir }, verdict };
+      // The kept run's label-free weights (before its Bradley-Terry steps), where
+      // bench:learned-noise starts; the role directories belong to the next seed.
+      await copyFile(join(roleDir(LEARNED_ROLES.groundSteps.length - 1), 'grounded.pt'), join(ckpt, 'roles-grounded.pt'));
     }
     if (verdict.kind === 'accepted') break;
     if (attempt < LEARNED_ROLES.retries) {

@@ -17,7 +17,8 @@ import { evaluatePairs } from '../../trainer/eval/metrics.js';
 import { loadable } from '../../trainer/round/full-fit.js';
 import { writeDataset } from '../../trainer/shapes/dataset.js';
 import { trainTorch, type TorchEvent, type TorchTrainOptions } from '../../trainer/torch/engine.js';
-import { LEARNED_ARCH, LEARNED_BT } from '../../trainer/torch/recipe.js';
+import { LEARNED_ARCH, LEARNED_BT, LEARNED_ROLES } from '../../trainer/torch/recipe.js';
+import type { Recipe } from './options.js';
 import { SLICES } from '../bench-dt2it/rows.js';
 
 /** The label-free checkpoints must exist before anything is trained; the message says how to make them. */
@@ -63,15 +64,21 @@ export async function trainOnce(label: string, o: TorchTrainOptions): Promise<Tr
   return { dir: r.dir, trained: true, seconds: (performance.now() - t0) / 1000, steps: Number(last?.step ?? 0), cpuSeconds: last?.cpu_seconds === undefined ? null : Number(last.cpu_seconds) };
 }
 
+/** The model's flags: the shipped recipe's role readout and counts on top of the architecture, or the architecture alone. */
+export function recipeArgs(recipe: Recipe): string[] {
+  return recipe === 'roles' ? [...LEARNED_ARCH, ...LEARNED_ROLES.args] : [...LEARNED_ARCH];
+}
+
 /**
  * The Bradley-Terry stage of build:learned's recipe from its label-free
  * checkpoints: the frozen pretrained tower, the grounded encoder and heads,
- * no pretraining and no grounding of its own.
+ * no pretraining and no grounding of its own. The shipped recipe's last
+ * stage runs the same epochs and batch (LEARNED_ROLES.bt is LEARNED_BT uncapped).
  */
-export function btOptions(data: string, out: string, o: { visionFrom: string; initFrom: string; seed: number; threads: number; name: string }): TorchTrainOptions {
+export function btOptions(data: string, out: string, o: { visionFrom: string; initFrom: string; seed: number; threads: number; name: string; recipe: Recipe }): TorchTrainOptions {
   return {
     data, out, checkpoints: `${out}.ckpt`, resume: true, epochs: LEARNED_BT.epochs, batch: LEARNED_BT.batch, seed: o.seed, threads: o.threads, name: o.name,
-    extraArgs: ['--vision-from', o.visionFrom, '--init-from', o.initFrom, '--freeze-vision', ...LEARNED_ARCH, '--log-every', '5', '--checkpoint-every', '50'],
+    extraArgs: ['--vision-from', o.visionFrom, '--init-from', o.initFrom, '--freeze-vision', ...recipeArgs(o.recipe), '--log-every', '5', '--checkpoint-every', '50'],
   };
 }
 
@@ -82,10 +89,10 @@ export function btOptions(data: string, out: string, o: { visionFrom: string; in
  * features (a round's \`curateWith\`); the data set only feeds the
  * manifest's calibration and digest, no label reaches a weight.
  */
-export function labelFreeBaseOptions(data: string, out: string, o: { visionFrom: string; initFrom: string; threads: number }): TorchTrainOptions {
+export function labelFreeBaseOptions(data: string, out: string, o: { visionFrom: string; initFrom: string; threads: number; recipe: Recipe }): TorchTrainOptions {
   return {
     data, out, checkpoints: `${out}.ckpt`, epochs: 0, seed: 1, threads: o.threads, name: 'learned-label-free-base',
-    extraArgs: ['--vision-from', o.visionFrom, '--init-from', o.initFrom, ...LEARNED_ARCH],
+    extraArgs: ['--vision-from', o.visionFrom, '--init-from', o.initFrom, ...recipeArgs(o.recipe)],
   };
 }
 

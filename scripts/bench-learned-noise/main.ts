@@ -24,18 +24,20 @@ async function main(): Promise<void> {
   const o = parseOptions(process.argv.slice(2));
   checkLabelFree(o.visionFrom, o.initFrom);
   const t0 = performance.now();
-  console.log(`label-free start (no preference label seen): tower ${o.visionFrom} (pretrained on scene records), encoder+heads ${o.initFrom} (grounded on scene claims)`);
+  console.log(`recipe ${o.recipe}; label-free start (no preference label seen): tower ${o.visionFrom} (pretrained on scene records), encoder+heads ${o.initFrom} (grounded on scene claims)`);
   console.log(`start set noise: ${JSON.stringify(NOISE)}; sizes ${JSON.stringify(o.sizes)}; rounds ${o.rounds}; curation features ${o.curateFeatures}${o.confirmFlips ? ', flips confirmed by the judges' : ''}; judge ${JSON.stringify(DEFAULT_JUDGE)}; threads ${o.threads}`);
   const program: DataContext = { model: o.model, cache: o.featureCache, threads: o.threads };
   const evalHead = await evalData(program, o.sizes.eval);
   // What `mrm eval --seed 99 --n EVAL` scores: the same samples, chosen = the truth.
   const evalPairs = await labeledShapesPairs(evalSamples(o.sizes.eval));
+  // Bundles are reused by a re-run: the two recipes keep theirs apart (arch where it always was).
+  const root = o.recipe === 'arch' ? o.work : join(o.work, 'roles');
   const perSeed: { seed: number; rows: BenchRow[]; roles: Roles; trainings: Record<string, Trained>; seconds: Record<string, number>; pipeline: Record<string, Row[]> }[] = [];
   for (let seed = o.firstSeed; seed <= o.seeds; seed++) {
     const sec: Record<string, number> = {};
     const lap = (k: string, since: number) => { sec[k] = (performance.now() - since) / 1000; return performance.now(); };
     let t = performance.now();
-    const dir = join(o.work, `seed-${seed}`);
+    const dir = join(root, `seed-${seed}`);
     const d = await seedData(program, seed, o.sizes, NOISE);
     t = lap('data', t);
 
@@ -47,7 +49,7 @@ async function main(): Promise<void> {
     t = lap('head', t);
 
     // Learned side: Bradley-Terry from the label-free checkpoints, on the noisy labels and on the truth.
-    const bt = { visionFrom: o.visionFrom, initFrom: o.initFrom, seed, threads: o.threads };
+    const bt = { visionFrom: o.visionFrom, initFrom: o.initFrom, seed, threads: o.threads, recipe: o.recipe };
     await writePairs(join(dir, 'data-noisy'), d.base);
     await writePairs(join(dir, 'data-oracle'), baseTruth);
     const noisy = await trainOnce('learned, noisy', btOptions(join(dir, 'data-noisy'), join(dir, 'noisy'), { ...bt, name: 'learned-noisy' }));
@@ -58,7 +60,7 @@ async function main(): Promise<void> {
     // The same DT2IT pipeline, its scoring heads on the features of the label-free base (a round's
     // curateWith) or of the noisy learned model itself; then a 'full' round's fine-tune on its curated set.
     const base = o.curateFeatures === 'base'
-      ? await trainOnce('label-free base (0 steps)', labelFreeBaseOptions(join(dir, 'data-noisy'), join(o.work, 'label-free-base'), bt))
+      ? await trainOnce('label-free base (0 steps)', labelFreeBaseOptions(join(dir, 'data-noisy'), join(root, 'label-free-base'), bt))
       : noisy;
     const learnedCtx: DataContext = { model: base.dir, cache: o.featureCache, threads: o.threads };
     const ld = await seedData(learnedCtx, seed, o.sizes, NOISE);
@@ -129,6 +131,7 @@ async function main(): Promise<void> {
   console.log(`gap closed by the full round: ${SLICES.map((s) => `${s} ${Number.isNaN(gaps[s]!) ? 'no gap' : `${(100 * gaps[s]!).toFixed(0)}%`}`).join(', ')}`);
   for (const c of checks) console.log(`${c.passed ? 'PASS' : 'FAIL'}  ${c.name}: ${c.detail}`);
   const json = {
+    recipe: o.recipe,
     labelFree: { visionFrom: o.visionFrom, initFrom: o.initFrom, note: 'tower pretrained on scene records, grounding on scene claims: no preference labels' },
     noise: NOISE, sizes: o.sizes, rounds: o.rounds, curateFeatures: o.curateFeatures, confirmFlips: o.confirmFlips, seeds: o.seeds, firstSeed: o.firstSeed, threads: o.threads, judge: DEFAULT_JUDGE, roundFull: ROUND_DEFAULTS.full,
     rows, gapClosed: gaps, checks, perSeed, seconds: (performance.now() - t0) / 1000,

@@ -2,6 +2,9 @@
 import { num, parse, str, UsageError } from '../../src/commands/args.js';
 import type { BenchSizes } from '../bench-dt2it/data.js';
 
+/** build:learned's copy of the kept role run's grounded weights (scripts/build-learned.ts). */
+export const ROLES_GROUNDED = 'roles-grounded.pt';
+
 export const HELP = `usage: npm run bench:learned-noise [-- options]
 
 The learned MRM (trainer/torch) on bench:dt2it's noisy set, against the
@@ -27,10 +30,10 @@ Every bundle is scored as \`mrm eval --seed 99 --n EVAL\` scores it.
 
 The learned model's label-free stages are taken from a build:learned run:
 the tower pretrained on the images' scene records (--vision-from) and the
-grounding stage, trained on claims generated from those scene records
-(--init-from). Neither saw a preference label, so the noisy and the oracle
-runs share them fairly. \`npm run build:learned\` keeps both in
-var/build-learned/20000/ckpt/.
+grounding stages, trained on claims generated from those scene records
+(--init-from: the role stages' grounded weights for the shipped recipe).
+None saw a preference label, so the noisy and the oracle runs share them
+fairly. \`npm run build:learned\` keeps them in var/build-learned/20000/ckpt/.
 
   --seeds N            seeds 1..N (default 1)
   --first-seed S       start at seed S instead of 1 (seeds S..N: split the seeds over processes)
@@ -43,8 +46,13 @@ var/build-learned/20000/ckpt/.
   --no-diagnostic      skip the diagnostic row (one PyTorch fine-tune fewer per seed)
   --no-confirm-flips   the learned side's curation keeps step 1's flips that step 2's fit agrees
                        with (the paper's method) instead of sending them to the judges (a round's confirmFlips)
+  --recipe R           roles | arch: the Bradley-Terry stage of the shipped recipe, with its role
+                       readout and counts (recipe.ts LEARNED_ROLES, default), or round 7's stage 1
+                       alone (LEARNED_ARCH: no readout, the first session-10 measurement)
   --vision-from FILE   pretrained tower, label-free (default ${defaultCkpt('vision.pt')})
-  --init-from FILE     grounded encoder and heads, label-free (default ${defaultCkpt('grounded.pt')})
+  --init-from FILE     grounded encoder and heads, label-free (default for roles
+                       ${defaultCkpt(ROLES_GROUNDED)}, the kept role run's grounding;
+                       for arch ${defaultCkpt('grounded.pt')}, stage 1's)
   --work DIR           data sets and trained bundles, reused by a re-run (default var/bench/learned-noise)
   --json FILE          write the results as JSON (default var/bench/learned-noise.json)
   --feature-cache DIR  (default var/cache/features)
@@ -56,6 +64,8 @@ function defaultCkpt(file: string): string {
 }
 
 export const CURATE_FEATURES = ['base', 'noisy'] as const;
+export const RECIPES = ['roles', 'arch'] as const;
+export type Recipe = (typeof RECIPES)[number];
 export type CurateFeatures = (typeof CURATE_FEATURES)[number];
 
 export interface LearnedNoiseOptions {
@@ -66,6 +76,7 @@ export interface LearnedNoiseOptions {
   curateFeatures: CurateFeatures;
   confirmFlips: boolean;
   diagnostic: boolean;
+  recipe: Recipe;
   visionFrom: string;
   initFrom: string;
   work: string;
@@ -78,11 +89,12 @@ export interface LearnedNoiseOptions {
 export function parseOptions(argv: string[]): LearnedNoiseOptions {
   const { values, positionals } = parse(argv, {
     seeds: { type: 'string' }, 'first-seed': { type: 'string' }, base: { type: 'string' }, logged: { type: 'string' }, t2i: { type: 'string' }, eval: { type: 'string' },
-    rounds: { type: 'string' }, 'curate-features': { type: 'string' }, 'no-confirm-flips': { type: 'boolean' }, 'no-diagnostic': { type: 'boolean' }, 'vision-from': { type: 'string' }, 'init-from': { type: 'string' }, work: { type: 'string' },
+    rounds: { type: 'string' }, 'curate-features': { type: 'string' }, 'no-confirm-flips': { type: 'boolean' }, 'no-diagnostic': { type: 'boolean' }, recipe: { type: 'string' }, 'vision-from': { type: 'string' }, 'init-from': { type: 'string' }, work: { type: 'string' },
     json: { type: 'string' }, 'feature-cache': { type: 'string' }, model: { type: 'string' }, threads: { type: 'string' },
   }, HELP);
   if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}' (--help lists the flags)`);
   const seeds = num(values, 'seeds', 1, { integer: true, min: 1, max: 20 });
+  const recipe = oneOf('--recipe', RECIPES, str(values, 'recipe', 'roles')!);
   return {
     // One seed: each costs three PyTorch trainings (about 20-40 minutes on one busy core).
     seeds,
@@ -96,12 +108,13 @@ export function parseOptions(argv: string[]): LearnedNoiseOptions {
       eval: num(values, 'eval', 1500, { integer: true, min: 50 }),
     },
     rounds: num(values, 'rounds', 3, { integer: true, min: 1, max: 10 }),
-    curateFeatures: curateFeatures(str(values, 'curate-features', 'base')!),
+    curateFeatures: oneOf('--curate-features', CURATE_FEATURES, str(values, 'curate-features', 'base')!),
     // Heads on a learned model's features are weaker than the labels they curate: flips need the judges (README.md).
     confirmFlips: !values['no-confirm-flips'],
     diagnostic: !values['no-diagnostic'],
+    recipe,
     visionFrom: str(values, 'vision-from', defaultCkpt('vision.pt'))!,
-    initFrom: str(values, 'init-from', defaultCkpt('grounded.pt'))!,
+    initFrom: str(values, 'init-from', defaultCkpt(recipe === 'roles' ? ROLES_GROUNDED : 'grounded.pt'))!,
     work: str(values, 'work', 'var/bench/learned-noise')!,
     json: str(values, 'json', 'var/bench/learned-noise.json')!,
     featureCache: str(values, 'feature-cache', 'var/cache/features')!,
@@ -110,7 +123,7 @@ export function parseOptions(argv: string[]): LearnedNoiseOptions {
   };
 }
 
-function curateFeatures(v: string): CurateFeatures {
-  if (!(CURATE_FEATURES as readonly string[]).includes(v)) throw new UsageError(`--curate-features: expected one of ${CURATE_FEATURES.join(', ')}, got '${v}'`);
-  return v as CurateFeatures;
+function oneOf<T extends string>(flag: string, allowed: readonly T[], v: string): T {
+  if (!(allowed as readonly string[]).includes(v)) throw new UsageError(`${flag}: expected one of ${allowed.join(', ')}, got '${v}'`);
+  return v as T;
 }

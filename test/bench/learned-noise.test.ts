@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/commands/args.js';
 import { checkClaims, gapBySlice, gapClosed, meanRows, noiseCost, type BenchRow, type Roles } from '../../scripts/bench-learned-noise/gap.js';
+import { btOptions, labelFreeBaseOptions } from '../../scripts/bench-learned-noise/learned.js';
 import { parseOptions } from '../../scripts/bench-learned-noise/options.js';
+import { LEARNED_ARCH, LEARNED_ROLES } from '../../trainer/torch/recipe.js';
 
 const row = (name: string, overall: number, side: BenchRow['side'] = 'learned', grounded = overall): BenchRow => ({
   name, side, accuracy: { overall, grounded, 'style-adversarial': overall, t2i: overall, description: overall }, trainPairs: 10, labelAccuracy: 1,
@@ -53,7 +55,10 @@ describe('bench:learned-noise options', () => {
   it('defaults: bench:dt2it sizes, one seed, one thread, the build:learned checkpoints', () => {
     const o = parseOptions([]);
     expect(o.sizes).toEqual({ base: 2000, logged: 1500, t2i: 500, eval: 1500 });
-    expect(o).toMatchObject({ seeds: 1, rounds: 3, threads: 1, curateFeatures: 'base', visionFrom: 'var/build-learned/20000/ckpt/vision.pt', initFrom: 'var/build-learned/20000/ckpt/grounded.pt' });
+    expect(o).toMatchObject({ seeds: 1, rounds: 3, threads: 1, curateFeatures: 'base', recipe: 'roles', visionFrom: 'var/build-learned/20000/ckpt/vision.pt', initFrom: 'var/build-learned/20000/ckpt/roles-grounded.pt' });
+    // Round 7's stage 1 alone starts from stage 1's grounding.
+    expect(parseOptions(['--recipe', 'arch'])).toMatchObject({ recipe: 'arch', initFrom: 'var/build-learned/20000/ckpt/grounded.pt' });
+    expect(parseOptions(['--recipe', 'arch', '--init-from', '/x/g.pt']).initFrom).toBe('/x/g.pt');
     expect(parseOptions(['--vision-from', '/x/v.pt', '--eval', '2000']).visionFrom).toBe('/x/v.pt');
     expect(parseOptions(['--curate-features', 'noisy']).curateFeatures).toBe('noisy');
     expect(parseOptions(['--seeds', '3', '--first-seed', '2'])).toMatchObject({ seeds: 3, firstSeed: 2 });
@@ -68,5 +73,20 @@ describe('bench:learned-noise options', () => {
     expect(() => parseOptions(['stray'])).toThrow(/unexpected argument 'stray'/);
     expect(() => parseOptions(['--seeds', '2', '--first-seed', '3'])).toThrow(/--first-seed/);
     expect(() => parseOptions(['--curate-features', 'oracle'])).toThrow(/--curate-features: expected one of base, noisy, got 'oracle'/);
+    expect(() => parseOptions(['--recipe', 'lookup'])).toThrow(/--recipe: expected one of roles, arch, got 'lookup'/);
+  });
+});
+
+describe('bench:learned-noise trainings', () => {
+  const o = { visionFrom: 'v.pt', initFrom: 'g.pt', seed: 2, threads: 1, name: 'n' };
+  it('the shipped recipe trains with the role readout and counts; arch without them', () => {
+    const roles = btOptions('d', 'out', { ...o, recipe: 'roles' }).extraArgs!;
+    for (const a of LEARNED_ROLES.args) expect(roles).toContain(a);
+    expect(roles.join(' ')).toContain('--init-from g.pt --freeze-vision');
+    const arch = btOptions('d', 'out', { ...o, recipe: 'arch' }).extraArgs!;
+    expect(arch).not.toContain('--role-readout');
+    expect(arch.join(' ')).toContain(LEARNED_ARCH.join(' '));
+    // The label-free base must be the same model class as the noisy run it stands beside.
+    expect(labelFreeBaseOptions('d', 'out', { ...o, recipe: 'roles' }).extraArgs).toContain('--role-readout');
   });
 });
