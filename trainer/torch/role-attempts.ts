@@ -12,6 +12,10 @@ export interface RoleGate {
   minPosition: number;
   /** Held-out pair accuracy of the exported bundle; below it another seed is tried. */
   minAccuracy: number;
+  /** Reruns in all, stuck or below. */
+  retries: number;
+  /** Reruns after a complete run below minAccuracy: a complete run costs twice a stuck one. */
+  accuracyRetries: number;
 }
 
 export interface RoleRun {
@@ -43,4 +47,13 @@ export function betterRun(next: RoleVerdict, best: RoleVerdict | null): boolean 
   if (!best || best.kind === 'stuck') return true;
   const a = (v: RoleVerdict) => (v.kind === 'stuck' ? -1 : v.accuracy ?? Infinity);
   return a(next) > a(best);
+}
+
+/**
+ * Whether to run another seed after run `attempt` (0-based) judged `verdict`,
+ * when `complete` runs so far (this one included) were not stuck.
+ */
+export function retryAfter(verdict: RoleVerdict, attempt: number, complete: number, gate: RoleGate): boolean {
+  if (verdict.kind === 'accepted' || attempt >= gate.retries) return false;
+  return verdict.kind === 'stuck' || complete <= gate.accuracyRetries;
 }

@@ -1,9 +1,9 @@
 /** build:learned's choice among role-stage runs: which are stuck, which are below target, which one is kept. */
 import { describe, expect, it } from 'vitest';
-import { betterRun, judgeRoleRun, type RoleVerdict } from '../../../trainer/torch/role-attempts.js';
+import { betterRun, judgeRoleRun, retryAfter, type RoleVerdict } from '../../../trainer/torch/role-attempts.js';
 import { LEARNED_ROLES } from '../../../trainer/torch/recipe.js';
 
-const gate = { minPosition: 0.9, minAccuracy: 0.975 };
+const gate = { minPosition: 0.9, minAccuracy: 0.975, retries: 2, accuracyRetries: 1 };
 const run = (position: number | undefined, accuracy: number | undefined) => ({
   seed: 1,
   metrics: Object.fromEntries([['ground.accuracy.position', position], ['accuracy.overall', accuracy]].filter(([, v]) => v !== undefined)),
@@ -44,5 +44,25 @@ describe('betterRun', () => {
   it('never keeps a stuck run, and any other run replaces one', () => {
     expect(betterRun({ kind: 'stuck', position: 0.5 }, null)).toBe(false);
     expect(betterRun(below(0.7), { kind: 'stuck', position: 0.5 })).toBe(true);
+  });
+});
+
+describe('retryAfter', () => {
+  const stuck: RoleVerdict = { kind: 'stuck', position: 0.5 };
+  const below: RoleVerdict = { kind: 'below', accuracy: 0.964 };
+  it('stops at an accepted run and after the last rerun', () => {
+    expect(retryAfter({ kind: 'accepted', accuracy: 0.98 }, 0, 1, gate)).toBe(false);
+    expect(retryAfter(stuck, 2, 0, gate)).toBe(false);
+    expect(retryAfter(below, 2, 1, gate)).toBe(false);
+  });
+
+  it('reruns a stuck run, and a run below target only while one complete rerun is left (the hour\'s budget)', () => {
+    expect(retryAfter(stuck, 0, 0, gate)).toBe(true);
+    expect(retryAfter(below, 0, 1, gate)).toBe(true);
+    // Round 8's fresh build: below, then stuck twice: the second stuck run was the last.
+    expect(retryAfter(stuck, 1, 1, gate)).toBe(true);
+    // Two complete runs below target: the better is kept, no third.
+    expect(retryAfter(below, 1, 2, gate)).toBe(false);
+    expect(retryAfter(below, 1, 2, { ...gate, accuracyRetries: 2 })).toBe(true);
   });
 });
