@@ -19,7 +19,7 @@
  * MRM_LEARNED_PAIRS, MRM_LEARNED_GROUND_STEPS,
  * MRM_LEARNED_EPOCHS, MRM_LEARNED_THREADS (2 on an idle machine; 1 when the
  * cores are shared, where two OpenMP threads wait on each other),
- * MRM_LEARNED_STAGE1_THREADS (1: the shipped bundle's stage 1, reproduced). The defaults are the recipe of trainer/torch/README.md
+ * MRM_LEARNED_STAGE1_THREADS (default MRM_LEARNED_THREADS; 1 reproduces the shipped tower). The defaults are the recipe of trainer/torch/README.md
  * ("Measured"), where their CPU cost is measured and extrapolated. Round 4's
  * encoder and grounding flags (--pos-code, --slot-code, --text-pos-std,
  * --count-head) are left out: none moved the held-out numbers (README, round 4).
@@ -58,13 +58,14 @@ const pairs = env('MRM_LEARNED_PAIRS', 20000);
 const epochs = env('MRM_LEARNED_EPOCHS', LEARNED_BT.epochs);
 const groundSteps = env('MRM_LEARNED_GROUND_STEPS', 1500);
 const threads = env('MRM_LEARNED_THREADS', 2);
-// Stage 1 at one thread: OpenMP's reductions add in another order with two,
-// and that changes the tower and the grounding a little and the role stages
-// on them a lot (round 8: from the same seed, a 2-thread stage 1 gave a
-// bundle of 96.1% on seed 99, the shipped 1-thread one 98.0%). At one thread
-// the tower reproduces the shipped one's (pretrain.cell_accuracy.shapes
-// 0.9672834277153015 in both manifests). It costs about 7 more minutes.
-const stage1Threads = env('MRM_LEARNED_STAGE1_THREADS', 1);
+// Stage 1's threads apart: at one thread the tower reproduces the shipped
+// one exactly (pretrain.cell_accuracy.shapes 0.9672834277153015 in both
+// manifests, vision.onnx d4248f28), at two OpenMP's reductions add in another
+// order. The grounding that follows is not the shipped one's either way
+// (that was grounded from a loaded tower), and a one-thread stage 1 cost 29
+// minutes against 15, time the role reruns need: so the default is the
+// build's own thread count (trainer/torch/README.md, "A fresh build").
+const stage1Threads = env('MRM_LEARNED_STAGE1_THREADS', threads);
 const roles = env('MRM_LEARNED_ROLES', 1) === 1;
 const roleEpochs = env('MRM_LEARNED_ROLE_BT_EPOCHS', LEARNED_ROLES.bt.epochs);
 const roleSteps = env('MRM_LEARNED_ROLE_BT_STEPS', LEARNED_ROLES.bt.maxSteps);

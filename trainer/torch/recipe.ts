@@ -84,8 +84,8 @@ export const LEARNED_ROLES = {
    * At most 2 reruns, and of them at most 1 after a complete run below
    * minAccuracy: a complete role run costs about 15 minutes, a stuck one
    * about 7 (measured 2026-12-02: 3.2 + 12.2, then 3.1 + 4.0 and 2.7 + 4.6),
-   * so with stage 1's 15-22 the worst case (stuck, then two complete runs)
-   * stays within the hour the build is allowed.
+   * so with stage 1's 15 at 2 threads the worst case (stuck, then two
+   * complete runs) is about 53 minutes, within the hour the build is allowed.
    */
   retries: 2,
   accuracyRetries: 1,
