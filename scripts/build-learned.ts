@@ -64,7 +64,7 @@ const threads = env('MRM_LEARNED_THREADS', 2);
 // order. The grounding that follows is not the shipped one's either way
 // (that was grounded from a loaded tower), and a one-thread stage 1 cost 29
 // minutes against 15, time the role reruns need: so the default is the
-// build's own thread count (trainer/torch/README.md, "A fresh build").
+// build's own thread count (trainer/torch/README.md, "Fresh builds").
 const stage1Threads = env('MRM_LEARNED_STAGE1_THREADS', threads);
 const roles = env('MRM_LEARNED_ROLES', 1) === 1;
 const roleEpochs = env('MRM_LEARNED_ROLE_BT_EPOCHS', LEARNED_ROLES.bt.epochs);
@@ -157,7 +157,7 @@ if (roles) {
   for (let attempt = 0; ; attempt++) {
     const seed = common.seed + attempt;
     const run = await roleStages(seed, attempt);
-    const verdict = judgeRoleRun({ seed, metrics: run?.manifest.metrics }, LEARNED_ROLES);
+    const verdict = judgeRoleRun(run?.manifest.metrics, LEARNED_ROLES);
     console.log(JSON.stringify({ event: 'roles_run', seed, verdict }));
     if (verdict.kind !== 'stuck') complete++;
     if (run && betterRun(verdict, kept?.verdict ?? null)) {

@@ -18,25 +18,20 @@ export interface RoleGate {
   accuracyRetries: number;
 }
 
-export interface RoleRun {
-  seed: number;
-  /** The run's manifest metrics (ground.accuracy.position, accuracy.overall). */
-  metrics: Readonly<Record<string, number>> | undefined;
-}
-
 export type RoleVerdict =
   | { kind: 'stuck'; position: number }
   | { kind: 'below'; accuracy: number }
   | { kind: 'accepted'; accuracy: number | null };
 
 /**
- * A run without the metrics (a tiny build without a held-out split, or an
- * engine that exported no evaluation) is accepted: nothing says it is worse.
+ * A run by its manifest metrics (ground.accuracy.position, accuracy.overall).
+ * A run without them (a tiny build without a held-out split, or an engine
+ * that exported no evaluation) is accepted: nothing says it is worse.
  */
-export function judgeRoleRun(run: RoleRun, gate: RoleGate): RoleVerdict {
-  const position = run.metrics?.['ground.accuracy.position'];
+export function judgeRoleRun(metrics: Readonly<Record<string, number>> | undefined, gate: RoleGate): RoleVerdict {
+  const position = metrics?.['ground.accuracy.position'];
   if (typeof position === 'number' && position < gate.minPosition) return { kind: 'stuck', position };
-  const accuracy = run.metrics?.['accuracy.overall'];
+  const accuracy = metrics?.['accuracy.overall'];
   if (typeof accuracy !== 'number') return { kind: 'accepted', accuracy: null };
   return accuracy < gate.minAccuracy ? { kind: 'below', accuracy } : { kind: 'accepted', accuracy };
 }
