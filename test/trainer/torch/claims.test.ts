@@ -17,8 +17,24 @@ import { Rng } from '../../../trainer/shapes/rng.js';
 import { sampleScene } from '../../../trainer/shapes/sampler.js';
 import { UnaskableQuestion } from '../../../trainer/shapes/errors.js';
 import { captionText, sceneMatchesCaption, type CaptionSpec } from '../../../trainer/shapes/t2i.js';
+import { rasterize } from '../../../trainer/shapes/raster.js';
 import { COLORS, KINDS, SIZES, type Scene } from '../../../trainer/shapes/world.js';
 import { runPython } from './helpers.js';
+
+/** The scene drawn flipped along `axis`: what the grounding stage's Flip of its image shows. */
+function flipped(scene: Scene, axis: 'x' | 'y'): Scene {
+  const fill = scene.background.fill;
+  // A gradient along the flip runs the other way.
+  const along = fill.type === 'gradient' && (fill.direction === 'horizontal') === (axis === 'x');
+  return {
+    ...scene,
+    shapes: scene.shapes.map((s) => (axis === 'x' ? { ...s, x: 1 - s.x } : { ...s, y: 1 - s.y })),
+    background: { ...scene.background, fill: along ? { ...fill, from: fill.to, to: fill.from } : fill },
+  };
+}
+
+/** Two draws of the background noise (BACKGROUND_NOISE, +-6 a channel) differ by at most 12 or so. */
+const FLIP_TOLERANCE = 14;
 
 function questions(scene: Scene): Question[] {
   const qs: Question[] = [];
@@ -94,6 +110,50 @@ describe('mrm_torch.claims', () => {
         expect(captionText(spec, numerals)).toBe(caption);
         expect(sceneMatchesCaption(spec, scenes[better]!), caption).toBe(true);
         expect(sceneMatchesCaption(spec, scenes[worse]!), caption).toBe(false);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+
+  // Mirror questions (t2i_claims.py mirror_draw): a relation caption set
+  // against its own image flipped. The flipped scene must be the caption's
+  // near miss by t2i.ts's rule, top-bottom flips never hold a triangle (they
+  // point up), and flipping the pixels must draw that scene: the renderer's
+  // picture of the flipped scene differs from the flipped picture by its
+  // per-pixel noise alone.
+  it('sets relation captions against their image flipped, which draws the swapped scene', async () => {
+    const rng = new Rng(41);
+    const scenes = Array.from({ length: 200 }, () => sampleScene(rng));
+    const dir = await mkdtemp(join(tmpdir(), 'mrm-t2i-mirror-'));
+    try {
+      await writeFile(join(dir, 'scenes.json'), JSON.stringify(scenes));
+      const rows = (await runPython('mrm_torch.t2i_claims', [join(dir, 'scenes.json'), '200', 'mirror'])).trim().split('\n')
+        .map((l) => JSON.parse(l) as [number, { row: number; axis: 'x' | 'y' }, CaptionSpec, 'digits' | 'words', string]);
+      expect(rows.length).toBeGreaterThan(150);
+      expect(new Set(rows.map((r) => r[1].axis))).toEqual(new Set(['x', 'y']));
+      for (const [better, worse, spec, numerals, caption] of rows) {
+        const scene = scenes[better]!;
+        expect(spec.type).toBe('relation');
+        expect(worse.row).toBe(better);
+        expect(captionText(spec, numerals)).toBe(caption);
+        expect(sceneMatchesCaption(spec, scene), caption).toBe(true);
+        expect(sceneMatchesCaption(spec, flipped(scene, worse.axis)), `${caption} (${worse.axis})`).toBe(false);
+        if (worse.axis === 'y') expect(scene.shapes.some((s) => s.kind === 'triangle')).toBe(false);
+      }
+      for (const [better, { axis }] of rows.slice(0, 20)) {
+        const a = rasterize(scenes[better]!);
+        const b = rasterize(flipped(scenes[better]!, axis));
+        const w = a.width;
+        let far = 0;
+        for (let y = 0; y < w; y++) {
+          for (let x = 0; x < w; x++) {
+            const fy = axis === 'y' ? w - 1 - y : y;
+            const fx = axis === 'x' ? w - 1 - x : x;
+            for (let c = 0; c < 3; c++) if (Math.abs(a.data[(fy * w + fx) * 3 + c]! - b.data[(y * w + x) * 3 + c]!) > FLIP_TOLERANCE) far++;
+          }
+        }
+        expect(far, `scene ${better} flipped along ${axis}`).toBe(0);
       }
     } finally {
       await rm(dir, { recursive: true, force: true });

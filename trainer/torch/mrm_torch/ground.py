@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from .claims import QTYPES, claim_pair
 from .scene import scene_of_png
-from .t2i_claims import t2i_example
+from .t2i_claims import Flip, t2i_example
 from .tensors import trim
 from .text import encode_text, pack
 
@@ -34,17 +34,21 @@ def scenes_of(data):
     return [scene_of_png(data.image_bytes[p]) for p in sorted(data.image_bytes)]
 
 
-def draw(scenes, rows, rng, n, t2i=0.0, position=0.0, position_rows=None, count=0.0):
+def draw(scenes, rows, rng, n, t2i=0.0, position=0.0, position_rows=None, count=0.0, t2i_mirror=0.0, mirror_rows=None):
     """n (image row or (row 1, row 2), qtype, question, true, false) examples
     from the given image rows, a share `t2i` of them two-image T2I questions
     and a share `position` of the rest position questions (on top of the
     fifth a uniform draw of the question type gives), asked of
     `position_rows` when given; then a share `count` of the rest count
-    questions about a group the image holds (claims.py _count_present)."""
+    questions about a group the image holds (claims.py _count_present).
+    `t2i_mirror`: the share of the T2I questions that set a relation caption
+    against its own image flipped, asked of `mirror_rows` (two-shape images;
+    t2i_claims.py mirror_draw)."""
     out = []
     while len(out) < n:
         if t2i and rng.random() < t2i:
-            c = t2i_example(scenes, rows, rng)
+            mirror = t2i_mirror and mirror_rows and rng.random() < t2i_mirror
+            c = t2i_example(scenes, rows, rng, mirror_rows if mirror else None)
             if c is not None:
                 out.append(c)
             continue
@@ -69,6 +73,21 @@ class Batcher:
         self.m, self.vision, self.cache = pre['image']['maxImages'], vision, cache
 
     def embed(self, rows):
+        flips = [j for j, r in enumerate(rows) if isinstance(r, Flip)]
+        if not flips:
+            return self.embed_rows(rows)
+        plain = [j for j, r in enumerate(rows) if not isinstance(r, Flip)]
+        out = torch.empty(len(rows), self.vision.dv)
+        if plain:
+            out[plain] = self.embed_rows([rows[j] for j in plain])
+        # [n, 3, S, S]: x is the last dimension, y the one before.
+        px = self.data.pixels(np.asarray([rows[j].row for j in flips]))
+        px = torch.stack([torch.flip(p, [2 if rows[j].axis == 'x' else 1]) for p, j in zip(px, flips)])
+        with torch.set_grad_enabled(self.cache is None and torch.is_grad_enabled()):
+            out[flips] = self.vision(px)
+        return out
+
+    def embed_rows(self, rows):
         if self.cache is not None:
             return self.cache[torch.as_tensor(rows)].float()
         return self.vision(self.data.pixels(np.asarray(rows)))
@@ -106,9 +125,9 @@ def accuracy(model, batcher, examples, systems, batch=128):
             right += (r[:len(ex)] > r[len(ex):]).tolist()
     right = np.array(right, dtype=float)
     # overall over the single-image questions, comparable with runs without T2I.
-    single = np.array([e[1] not in ('t2i', 'position_few', 'count_present') for e in examples])
+    single = np.array([e[1] not in ('t2i', 't2i_mirror', 'position_few', 'count_present') for e in examples])
     out = {'ground.accuracy.overall': float(right[single].mean())}
-    for q in QTYPES + ['count_present', 't2i', 'position_few']:
+    for q in QTYPES + ['count_present', 't2i', 't2i_mirror', 'position_few']:
         sel = np.array([e[1] == q for e in examples])
         if sel.any():
             out[f'ground.accuracy.{q}'] = float(right[sel].mean())
@@ -116,7 +135,7 @@ def accuracy(model, batcher, examples, systems, batch=128):
 
 
 def ground(model, data, tok, pre, cache, *, steps, batch, lr, seed, emit, log_every=25, eval_every=0, system=None, t2i=0.0, position=0.0,
-           position_max_shapes=0, role_lr_scale=1.0, count=0.0):
+           position_max_shapes=0, role_lr_scale=1.0, count=0.0, t2i_mirror=0.0):
     """Trains model.encoder and model.head in place; returns held-out metrics."""
     scenes = scenes_of(data)
     rows = [i for i, s in enumerate(scenes) if s is not None and s['shapes']]
@@ -133,6 +152,13 @@ def ground(model, data, tok, pre, cache, *, steps, batch, lr, seed, emit, log_ev
     if t2i:
         # Held-out T2I questions apart, so the single-image numbers stay comparable across runs.
         hold_ex += draw(scenes, hold, random.Random(seed + 3), 300, t2i=1.0)
+        # Relation captions against their own image flipped (the near miss
+        # Bradley-Terry's T2I relation pairs are), whether or not training
+        # asks them: what the plain T2I questions above cannot show.
+        two = [r for r in hold if len(scenes[r]['shapes']) == 2]
+        if two:
+            hold_ex += draw(scenes, two, random.Random(seed + 6), 200, t2i=1.0, t2i_mirror=1.0, mirror_rows=two)
+    mirror_rows = [r for r in train if len(scenes[r]['shapes']) == 2] if t2i_mirror else None
     # position_max_shapes: training's position questions only from images
     # with at most this many shapes, where which shape a noun names is least
     # ambiguous (README, round 5: a curriculum test); held out, beside the
@@ -169,7 +195,7 @@ def ground(model, data, tok, pre, cache, *, steps, batch, lr, seed, emit, log_ev
             g['lr'] = g['scale'] * (lr * (step + 1) / warm if step < warm else lr * (0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * (step - warm) / max(1, steps - warm)))))
         model.train()
         model.vision.eval()
-        ex = draw(scenes, train, rng, batch, t2i, position, position_rows, count)
+        ex = draw(scenes, train, rng, batch, t2i, position, position_rows, count, t2i_mirror, mirror_rows)
         heads = model.rewards(*batcher(ex, pick_sys(rng, batch)))
         target = torch.cat([torch.ones(batch, 1), torch.zeros(batch, 1)]).expand_as(heads)
         loss = F.binary_cross_entropy_with_logits(heads, target)

@@ -10,8 +10,19 @@ clear relation, the relation caption), and the other image is a training
 image the caption does not fit: half the time the closest of a few drawn
 candidates (the most shared groups, so the two differ in one or two facts,
 like the generator's near misses), otherwise any. Which image comes first is
-drawn, and the true and false claims are the data set's two DT2IT answers."""
+drawn, and the true and false claims are the data set's two DT2IT answers.
+
+A mirror question (mirror_draw) pairs a relation caption with its own
+image flipped (Flip): the same two shapes with their places swapped, the
+generator's 'relation' near miss, which a drawn candidate almost never is.
+Left-right flips swap 'left' and 'right'; top-bottom flips swap 'above' and
+'below' and are used only without triangles, which point up. Why: the
+fresh builds' T2I relation pairs read 65% on seed 99 against 93-100% for
+the colour, kind and size near misses (README, round 9): Bradley-Terry's
+few hundred such pairs were all that taught places compared across two
+images."""
 from collections import Counter
+from dataclasses import dataclass
 
 from .claims import article, cap, kind_word, num, relation_between, RELATION_PHRASES
 
@@ -69,9 +80,36 @@ def fits(spec, scene):
     return Counter(_key(s, spec[1]) for s in shapes) == want
 
 
+@dataclass(frozen=True)
+class Flip:
+    """An image slot holding image `row` flipped along `axis` ('x': left-right, 'y': top-bottom)."""
+    row: int
+    axis: str
+
+
+def flip_axis(spec, scene):
+    """The flip that makes a relation caption's scene its 'relation' near miss, or None."""
+    if spec[0] != 'relation':
+        return None
+    if spec[3] in ('left', 'right'):
+        return 'x'
+    return None if any(s['kind'] == 'triangle' for s in scene['shapes']) else 'y'
+
+
 def _overlap(a, b):
     ca, cb = Counter(_key(s, True) for s in a['shapes']), Counter(_key(s, True) for s in b['shapes'])
     return sum((ca & cb).values()) - abs(len(a['shapes']) - len(b['shapes']))
+
+
+def mirror_draw(scenes, rows, rng, tries=20):
+    """(better row, Flip of it, relation spec, numerals) from two-shape `rows`, or None when no try gave a relation caption."""
+    for _ in range(tries):
+        a = rows[rng.randrange(len(rows))]
+        spec = spec_of(scenes[a], rng)
+        axis = flip_axis(spec, scenes[a])
+        if axis:
+            return a, Flip(a, axis), spec, rng.choice(['digits', 'words'])
+    return None
 
 
 def t2i_draw(scenes, rows, rng):
@@ -85,15 +123,18 @@ def t2i_draw(scenes, rows, rng):
     return a, b, spec, rng.choice(['digits', 'words'])
 
 
-def t2i_example(scenes, rows, rng):
-    """((image row 1, image row 2), 't2i', prompt, true answer, false answer), or None."""
-    d = t2i_draw(scenes, rows, rng)
+def t2i_example(scenes, rows, rng, mirror_rows=None):
+    """((image row 1, image row 2), 't2i', prompt, true answer, false answer), or None.
+    With `mirror_rows` (two-shape rows) a relation caption against its own
+    image flipped, qtype 't2i_mirror'."""
+    d = mirror_draw(scenes, mirror_rows, rng) if mirror_rows else t2i_draw(scenes, rows, rng)
     if d is None:
         return None
     a, b, spec, numerals = d
     first = rng.random() < 0.5
     text = PROMPT.format(caption(spec, numerals))
-    return ((a, b) if first else (b, a)), 't2i', text, ANSWERS[0 if first else 1], ANSWERS[1 if first else 0]
+    qtype = 't2i_mirror' if isinstance(b, Flip) else 't2i'
+    return ((a, b) if first else (b, a)), qtype, text, ANSWERS[0 if first else 1], ANSWERS[1 if first else 0]
 
 
 def ts_spec(spec):
@@ -105,9 +146,10 @@ def ts_spec(spec):
 
 
 def main(argv=None):
-    """python3 -m mrm_torch.t2i_claims SCENES.json N: N draws over the scenes
-    (a JSON array), one JSON array [better, worse, spec, numerals, caption] per
-    line; test/trainer/torch/claims.test.ts checks them with t2i.ts."""
+    """python3 -m mrm_torch.t2i_claims SCENES.json N [mirror]: N draws over the
+    scenes (a JSON array), one JSON array [better, worse, spec, numerals,
+    caption] per line, worse as {"row", "axis"} when it is a Flip;
+    test/trainer/torch/claims.test.ts checks them with t2i.ts."""
     import json
     import random
     import sys
@@ -115,10 +157,14 @@ def main(argv=None):
     with open(args[0], encoding='utf-8') as f:
         scenes = json.load(f)
     rng, rows = random.Random(0), [i for i, sc in enumerate(scenes) if sc['shapes']]
+    # MIRROR: every draw a mirror question, from the two-shape scenes.
+    mirror = len(args) > 2 and args[2] == 'mirror'
+    two = [i for i in rows if len(scenes[i]['shapes']) == 2]
     for _ in range(int(args[1])):
-        d = t2i_draw(scenes, rows, rng)
+        d = mirror_draw(scenes, two, rng) if mirror else t2i_draw(scenes, rows, rng)
         if d is not None:
             a, b, spec, numerals = d
+            b = {'row': b.row, 'axis': b.axis} if isinstance(b, Flip) else b
             print(json.dumps([a, b, ts_spec(spec), numerals, caption(spec, numerals)]))
 
 

@@ -149,6 +149,9 @@ def parse_args(argv):
                          'false claim one off (claims.py _count_present)')
     ap.add_argument('--ground-t2i', type=float, default=0.0,
                     help='share of grounding questions that are two-image T2I questions (t2i_claims.py); 0 = none')
+    ap.add_argument('--ground-t2i-mirror', type=float, default=0.0,
+                    help="share of the T2I questions that set a two-shape image's relation caption against the image flipped: "
+                         "the two shapes' places swapped (t2i_claims.py)")
     ap.add_argument('--ground-position-shapes', type=int, default=0,
                     help='position questions of the grounding stage only from images with at most this many shapes; 0 = any')
     ap.add_argument('--threads', type=int, default=1)
@@ -339,7 +342,7 @@ def main(argv=None):
         ground_metrics = ground(model, data, tok, pre, cache, steps=a.ground_steps, batch=a.ground_batch, lr=a.ground_lr,
                                 seed=a.seed, emit=emit, log_every=a.log_every, eval_every=a.eval_every, system=system, t2i=a.ground_t2i,
                                 position=a.ground_position, position_max_shapes=a.ground_position_shapes, role_lr_scale=a.role_lr_scale,
-                                count=a.ground_count)
+                                count=a.ground_count, t2i_mirror=a.ground_t2i_mirror)
         metrics.update(ground_metrics)
         grounded = True
         save(ck)
