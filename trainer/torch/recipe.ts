@@ -36,9 +36,18 @@ export const LEARNED_BT = { epochs: 2, batch: 32 } as const;
  * Round 6's role readout (trainer/torch/README.md, "Round 6", runs P5/P6), run
  * by build:learned after the first grounding stage, from its grounded weights
  * and frozen tower. Why each value:
- * - readout 2, lookup signed: two roles (subject and reference shape) are what
+ * - readout 4, lookup signed: two roles (subject and reference shape) are what
  *   position claims compare; softmax pointers (pooled, tokens) never moved
- *   position off chance in 300 steps, signed per-token weights did (P5).
+ *   position off chance in 300 steps, signed per-token weights did (P5). With
+ *   two roles 10 of 18 runs never left that saddle (a position claim is an
+ *   XOR of the relation word and the places' order, so its gradient starts
+ *   as the product of three random projections); four roles give the
+ *   relation layer twice the random sums to start from, and left it in every
+ *   run measured (README, "Round 9").
+ * - t2iMirror 0.25: a quarter of the T2I questions set a two-shape image's
+ *   relation caption against the image flipped, the T2I 'relation' near miss
+ *   that grounding's drawn images almost never are (fresh builds read 65% on
+ *   those seed-99 pairs; README, "Round 9").
  * - roleLrScale 10: the module starts fresh beside weights grounding already
  *   fitted; at 1x (P1) its pointers stayed near uniform after 300 steps.
  * - position 0.7, t2i 0.25: the question mix of P5/P6; position claims need
@@ -60,7 +69,7 @@ export const LEARNED_BT = { epochs: 2, batch: 32 } as const;
  *   minutes (MRM_LEARNED_ROLE_BT_STEPS=N caps it again).
  */
 export const LEARNED_ROLES = {
-  args: ['--role-readout', '2', '--role-lookup', 'signed', '--role-count', 'sum', '--role-number', 'attributes', '--role-lr-scale', '10', '--ground-position', '0.7', '--ground-count', '0.6', '--ground-t2i', '0.25', '--ground-lr', '2e-3'],
+  args: ['--role-readout', '4', '--role-lookup', 'signed', '--role-count', 'sum', '--role-number', 'attributes', '--role-lr-scale', '10', '--ground-position', '0.7', '--ground-count', '0.6', '--ground-t2i', '0.25', '--ground-t2i-mirror', '0.25', '--ground-lr', '2e-3'],
   groundSteps: [200, 300],
   /** maxSteps 0: no cap. */
   bt: { ...LEARNED_BT, maxSteps: 0 },
