@@ -39,11 +39,11 @@ export const LEARNED_BT = { epochs: 2, batch: 32 } as const;
  * - readout 4, lookup signed: two roles (subject and reference shape) are what
  *   position claims compare; softmax pointers (pooled, tokens) never moved
  *   position off chance in 300 steps, signed per-token weights did (P5). With
- *   two roles 10 of 18 runs never left that saddle (a position claim is an
+ *   two roles 11 of 19 runs never left that saddle (a position claim is an
  *   XOR of the relation word and the places' order, so its gradient starts
  *   as the product of three random projections); four roles give the
- *   relation layer twice the random sums to start from, and left it in every
- *   run measured (README, "Round 9").
+ *   relation layer twice the random sums to start from: 5 of 6 runs left it
+ *   (README, "Round 9").
  * - t2iMirror 0.25: a quarter of the T2I questions set a two-shape image's
  *   relation caption against the image flipped, the T2I 'relation' near miss
  *   that grounding's drawn images almost never are (fresh builds read 65% on
