@@ -19,7 +19,7 @@
  * MRM_LEARNED_PAIRS, MRM_LEARNED_GROUND_STEPS,
  * MRM_LEARNED_EPOCHS, MRM_LEARNED_THREADS (2 on an idle machine; 1 when the
  * cores are shared, where two OpenMP threads wait on each other),
- * MRM_LEARNED_STAGE1_THREADS (default MRM_LEARNED_THREADS; 1 reproduces the shipped tower). The defaults are the recipe of trainer/torch/README.md
+ * MRM_LEARNED_STAGE1_THREADS (default MRM_LEARNED_THREADS, which built the shipped bundle). The defaults are the recipe of trainer/torch/README.md
  * ("Measured"), where their CPU cost is measured and extrapolated. Round 4's
  * encoder and grounding flags (--pos-code, --slot-code, --text-pos-std,
  * --count-head) are left out: none moved the held-out numbers (README, round 4).
@@ -58,13 +58,13 @@ const pairs = env('MRM_LEARNED_PAIRS', 20000);
 const epochs = env('MRM_LEARNED_EPOCHS', LEARNED_BT.epochs);
 const groundSteps = env('MRM_LEARNED_GROUND_STEPS', 1500);
 const threads = env('MRM_LEARNED_THREADS', 2);
-// Stage 1's threads apart: at one thread the tower reproduces the shipped
-// one exactly (pretrain.cell_accuracy.shapes 0.9672834277153015 in both
-// manifests, vision.onnx d4248f28), at two OpenMP's reductions add in another
-// order. The grounding that follows is not the shipped one's either way
-// (that was grounded from a loaded tower), and a one-thread stage 1 cost 29
-// minutes against 15, time the role reruns need: so the default is the
-// build's own thread count (trainer/torch/README.md, "Fresh builds").
+// Stage 1's threads apart: its result depends on them (OpenMP's reductions
+// add in another order), and at a given count it is deterministic. The
+// shipped bundle's stage 1 ran at 2 (vision.onnx 51c6d345,
+// pretrain.cell_accuracy.shapes 0.9675284624099731); round 8's bundle had a
+// 1-thread tower (d4248f28), and a 1-thread stage 1 costs 29 minutes
+// against 12-15, time the role reruns need: so the default is the build's
+// own thread count (trainer/torch/README.md, "Fresh builds").
 const stage1Threads = env('MRM_LEARNED_STAGE1_THREADS', threads);
 const roles = env('MRM_LEARNED_ROLES', 1) === 1;
 const roleEpochs = env('MRM_LEARNED_ROLE_BT_EPOCHS', LEARNED_ROLES.bt.epochs);
@@ -149,7 +149,8 @@ if (roles) {
   // pointers break a saddle (README, round 6), and in round 7 two of six role
   // stages never did in their 500 steps (held-out position claims 44-54%,
   // the bundle 73% instead of 86-88%). Runs that do leave it still differ by
-  // seed (round 8: 96.4% and 98.2% held out from two stage-1 runs). Both are
+  // seed (round 8: 96.4% and 98.2% held out from two stage-1 runs; round 9,
+  // with four roles, left it in 5 of 6 runs). Both are
   // visible on the held-out split, so the role stages run again from stage 1
   // with the next seed, and the best run that was not stuck is kept.
   let kept: { run: NonNullable<typeof r>; verdict: RoleVerdict } | null = null;
