@@ -56,6 +56,17 @@ function questions(scene: Scene): Question[] {
   return qs;
 }
 
+/** Runs `module` on `scenes` (written to a temporary scenes.json) with `args`; its stdout's JSON lines. */
+async function pythonRows<T>(module: string, scenes: Scene[], args: string[]): Promise<T[]> {
+  const dir = await mkdtemp(join(tmpdir(), 'mrm-claims-'));
+  try {
+    await writeFile(join(dir, 'scenes.json'), JSON.stringify(scenes));
+    return (await runPython(module, [join(dir, 'scenes.json'), ...args])).trim().split('\n').map((l) => JSON.parse(l) as T);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 /** Question texts and true claims of every askable question, per scene. */
 function truth(scene: Scene): { asked: Set<string>; claims: Set<string> } {
   const asked = new Set<string>();
@@ -73,23 +84,16 @@ describe('mrm_torch.claims', () => {
   it('asks askable questions and calls a claim true exactly when the TypeScript grammar does', async () => {
     const rng = new Rng(31);
     const scenes = Array.from({ length: 60 }, () => sampleScene(rng));
-    const dir = await mkdtemp(join(tmpdir(), 'mrm-claims-'));
-    try {
-      await writeFile(join(dir, 'scenes.json'), JSON.stringify(scenes));
-      const rows = (await runPython('mrm_torch.claims', [join(dir, 'scenes.json'), '20'])).trim().split('\n')
-        .map((l) => JSON.parse(l) as [number, string, string, string, string]);
-      const truths = scenes.map(truth);
-      const types = new Set(rows.map((r) => r[1]));
-      expect([...types].sort()).toEqual(['color', 'count', 'count_present', 'description', 'existence', 'position']);
-      expect(rows.length).toBeGreaterThan(600);
-      for (const [i, , question, yes, no] of rows) {
-        const t = truths[i]!;
-        expect(t.asked.has(question), question).toBe(true);
-        expect(t.claims.has(yes), `${question} -> ${yes}`).toBe(true);
-        expect(t.claims.has(no), `${question} -> ${no}`).toBe(false);
-      }
-    } finally {
-      await rm(dir, { recursive: true, force: true });
+    const rows = await pythonRows<[number, string, string, string, string]>('mrm_torch.claims', scenes, ['20']);
+    const truths = scenes.map(truth);
+    const types = new Set(rows.map((r) => r[1]));
+    expect([...types].sort()).toEqual(['color', 'count', 'count_present', 'description', 'existence', 'position']);
+    expect(rows.length).toBeGreaterThan(600);
+    for (const [i, , question, yes, no] of rows) {
+      const t = truths[i]!;
+      expect(t.asked.has(question), question).toBe(true);
+      expect(t.claims.has(yes), `${question} -> ${yes}`).toBe(true);
+      expect(t.claims.has(no), `${question} -> ${no}`).toBe(false);
     }
   }, 120_000);
 
@@ -99,20 +103,13 @@ describe('mrm_torch.claims', () => {
   it('writes T2I captions as t2i.ts does, fitting the better image only', async () => {
     const rng = new Rng(37);
     const scenes = Array.from({ length: 80 }, () => sampleScene(rng));
-    const dir = await mkdtemp(join(tmpdir(), 'mrm-t2i-claims-'));
-    try {
-      await writeFile(join(dir, 'scenes.json'), JSON.stringify(scenes));
-      const rows = (await runPython('mrm_torch.t2i_claims', [join(dir, 'scenes.json'), '300'])).trim().split('\n')
-        .map((l) => JSON.parse(l) as [number, number, CaptionSpec, 'digits' | 'words', string]);
-      expect(rows.length).toBeGreaterThan(250);
-      expect(new Set(rows.map((r) => r[2].type))).toEqual(new Set(['groups', 'relation']));
-      for (const [better, worse, spec, numerals, caption] of rows) {
-        expect(captionText(spec, numerals)).toBe(caption);
-        expect(sceneMatchesCaption(spec, scenes[better]!), caption).toBe(true);
-        expect(sceneMatchesCaption(spec, scenes[worse]!), caption).toBe(false);
-      }
-    } finally {
-      await rm(dir, { recursive: true, force: true });
+    const rows = await pythonRows<[number, number, CaptionSpec, 'digits' | 'words', string]>('mrm_torch.t2i_claims', scenes, ['300']);
+    expect(rows.length).toBeGreaterThan(250);
+    expect(new Set(rows.map((r) => r[2].type))).toEqual(new Set(['groups', 'relation']));
+    for (const [better, worse, spec, numerals, caption] of rows) {
+      expect(captionText(spec, numerals)).toBe(caption);
+      expect(sceneMatchesCaption(spec, scenes[better]!), caption).toBe(true);
+      expect(sceneMatchesCaption(spec, scenes[worse]!), caption).toBe(false);
     }
   }, 120_000);
 
@@ -125,38 +122,31 @@ describe('mrm_torch.claims', () => {
   it('sets relation captions against their image flipped, which draws the swapped scene', async () => {
     const rng = new Rng(41);
     const scenes = Array.from({ length: 200 }, () => sampleScene(rng));
-    const dir = await mkdtemp(join(tmpdir(), 'mrm-t2i-mirror-'));
-    try {
-      await writeFile(join(dir, 'scenes.json'), JSON.stringify(scenes));
-      const rows = (await runPython('mrm_torch.t2i_claims', [join(dir, 'scenes.json'), '200', 'mirror'])).trim().split('\n')
-        .map((l) => JSON.parse(l) as [number, { row: number; axis: 'x' | 'y' }, CaptionSpec, 'digits' | 'words', string]);
-      expect(rows.length).toBeGreaterThan(150);
-      expect(new Set(rows.map((r) => r[1].axis))).toEqual(new Set(['x', 'y']));
-      for (const [better, worse, spec, numerals, caption] of rows) {
-        const scene = scenes[better]!;
-        expect(spec.type).toBe('relation');
-        expect(worse.row).toBe(better);
-        expect(captionText(spec, numerals)).toBe(caption);
-        expect(sceneMatchesCaption(spec, scene), caption).toBe(true);
-        expect(sceneMatchesCaption(spec, flipped(scene, worse.axis)), `${caption} (${worse.axis})`).toBe(false);
-        if (worse.axis === 'y') expect(scene.shapes.some((s) => s.kind === 'triangle')).toBe(false);
-      }
-      for (const [better, { axis }] of rows.slice(0, 20)) {
-        const a = rasterize(scenes[better]!);
-        const b = rasterize(flipped(scenes[better]!, axis));
-        const w = a.width;
-        let far = 0;
-        for (let y = 0; y < w; y++) {
-          for (let x = 0; x < w; x++) {
-            const fy = axis === 'y' ? w - 1 - y : y;
-            const fx = axis === 'x' ? w - 1 - x : x;
-            for (let c = 0; c < 3; c++) if (Math.abs(a.data[(fy * w + fx) * 3 + c]! - b.data[(y * w + x) * 3 + c]!) > FLIP_TOLERANCE) far++;
-          }
+    const rows = await pythonRows<[number, { row: number; axis: 'x' | 'y' }, CaptionSpec, 'digits' | 'words', string]>('mrm_torch.t2i_claims', scenes, ['200', 'mirror']);
+    expect(rows.length).toBeGreaterThan(150);
+    expect(new Set(rows.map((r) => r[1].axis))).toEqual(new Set(['x', 'y']));
+    for (const [better, worse, spec, numerals, caption] of rows) {
+      const scene = scenes[better]!;
+      expect(spec.type).toBe('relation');
+      expect(worse.row).toBe(better);
+      expect(captionText(spec, numerals)).toBe(caption);
+      expect(sceneMatchesCaption(spec, scene), caption).toBe(true);
+      expect(sceneMatchesCaption(spec, flipped(scene, worse.axis)), `${caption} (${worse.axis})`).toBe(false);
+      if (worse.axis === 'y') expect(scene.shapes.some((s) => s.kind === 'triangle')).toBe(false);
+    }
+    for (const [better, { axis }] of rows.slice(0, 20)) {
+      const a = rasterize(scenes[better]!);
+      const b = rasterize(flipped(scenes[better]!, axis));
+      const w = a.width;
+      let far = 0;
+      for (let y = 0; y < w; y++) {
+        for (let x = 0; x < w; x++) {
+          const fy = axis === 'y' ? w - 1 - y : y;
+          const fx = axis === 'x' ? w - 1 - x : x;
+          for (let c = 0; c < 3; c++) if (Math.abs(a.data[(fy * w + fx) * 3 + c]! - b.data[(y * w + x) * 3 + c]!) > FLIP_TOLERANCE) far++;
         }
-        expect(far, `scene ${better} flipped along ${axis}`).toBe(0);
       }
-    } finally {
-      await rm(dir, { recursive: true, force: true });
+      expect(far, `scene ${better} flipped along ${axis}`).toBe(0);
     }
   }, 120_000);
 });
