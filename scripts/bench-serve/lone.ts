@@ -3,7 +3,7 @@
  * own image), against `mrm serve` in a few configurations, alternating, each
  * a fresh process pinned to core 0 with this process (the client) on core 1.
  *
- *   npx tsx scripts/bench-serve/lone.ts [--runs 3] [--seconds 6] [--variants server,naive,no-caches,no-batching]
+ *   npx tsx scripts/bench-serve/lone.ts [--runs 3] [--seconds 6] [--variants server,naive,no-caches,no-batching,no-log]
  *
  * At one in flight the mean latency decides throughput (a closed loop of
  * one), so a longer tail with an equal p50 costs rewards/s. Per variant
@@ -30,6 +30,7 @@ const VARIANTS: Record<string, string[]> = {
   naive: ['--batching', 'false', '--caches', 'false'],
   'no-caches': ['--caches', 'false'],
   'no-batching': ['--batching', 'false'],
+  'no-log': ['--log-enabled', 'false'],
 };
 const STATS_MS = 250;
 
