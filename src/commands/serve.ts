@@ -3,6 +3,7 @@ import { setLogger } from '@grpc/grpc-js';
 import { createServer } from 'node:net';
 import { CONFIG_KEYS, ConfigError, configHelp, flagName, loadConfig, redacted, type ServeConfig } from '../serve/config.js';
 import { createLogger, errorFields } from '../serve/log.js';
+import { setHeapGrowth } from '../serve/heap-growth.js';
 import { startServer } from '../serve/server.js';
 import { noPositionals, parse, UsageError } from './args.js';
 
@@ -42,6 +43,8 @@ export async function run(argv: string[]): Promise<void> {
     if (err instanceof ConfigError) throw new UsageError(err.message, { cause: err });
     throw err;
   }
+  // Before the server allocates: the factor applies from the next collection on.
+  setHeapGrowth(config.heapGrowingPercent);
   const log = createLogger({ level: config.logLevel, fields: { pid: process.pid } });
   // grpc-js prints its errors as bare text ("E No address added ..."); make
   // them log lines so stderr stays JSON until the one-line error at exit.

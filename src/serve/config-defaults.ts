@@ -51,6 +51,7 @@ export interface ServeConfig {
   admission: { maxInflightBytes: number; deadlineShedding: boolean; maxQueueWaitMs: number; maxLoopLagMs: number };
   connections: { maxConcurrentStreams: number; maxOpenStreams: number; keepaliveTimeMs: number; keepaliveTimeoutMs: number; maxIdleMs: number; maxAgeMs: number };
   shutdownGraceMs: number;
+  heapGrowingPercent: number;
   statsIntervalMs: number;
   logLevel: LogLevel;
   log: LogConfig;
@@ -230,6 +231,9 @@ export const DEFAULTS: ServeConfig = {
   },
   // Longer than any reasonable in-flight batch; then in-flight calls are cut.
   shutdownGraceMs: 30_000,
+  // Full collections at twice the live heap: V8's own factor sat near its
+  // floor here and ran a mark-compact every ~40 calls (heap-growth.ts).
+  heapGrowingPercent: 100,
   // One stats log line per minute; 0 turns it off.
   statsIntervalMs: 60_000,
   logLevel: 'info',

@@ -67,6 +67,7 @@ export const RULES = {
   'connections.maxIdleMs': { doc: 'close connections idle this long (grpc.max_connection_idle_ms)', integer: true, min: 1000 },
   'connections.maxAgeMs': { doc: 'close connections this old, after a grace for their calls, so clients re-resolve (grpc.max_connection_age_ms)', integer: true, min: 1000 },
   shutdownGraceMs: { doc: 'how long shutdown waits for in-flight calls', integer: true, min: 0 },
+  heapGrowingPercent: { doc: "V8's old-generation growing factor as 1 + this/100, set at start-up (src/serve/heap-growth.ts); 0: V8's own dynamic factor, which kept the server in back-to-back full collections", integer: true, min: 0, max: 300 },
   statsIntervalMs: { doc: 'stats log interval (0: off)', integer: true, min: 0 },
   logLevel: { doc: 'debug, info, warn or error', oneOf: LOG_LEVELS },
   'log.enabled': { doc: 'log low-confidence pairs to <stateDir>/pairlog' },
