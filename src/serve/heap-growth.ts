@@ -23,9 +23,7 @@
  */
 import { setFlagsFromString } from 'node:v8';
 
-/** Sets the factor to 1 + percent / 100; 0 leaves V8's own dynamic factor. Returns what was set (null: nothing). */
-export function setHeapGrowth(percent: number): number | null {
-  if (percent <= 0) return null;
-  setFlagsFromString(`--heap-growing-percent=${Math.round(percent)}`);
-  return Math.round(percent);
+/** Sets the factor to 1 + percent / 100 (an integer, as the config validates it); 0 leaves V8's own dynamic factor. */
+export function setHeapGrowth(percent: number): void {
+  if (percent > 0) setFlagsFromString(`--heap-growing-percent=${percent}`);
 }
